@@ -1,0 +1,573 @@
+//! The bridge to the browser extension: one active WebSocket link, the table of requests
+//! waiting for a `RESULT`, and the link's health figures.
+//!
+//! This module owns request/response correlation and the rule that no request outlives its
+//! link: when a link dies, is replaced or the server shuts down, every pending request on it
+//! is answered with a structured error at once. It must not parse command lines or know about
+//! MCP; callers hand it a command string and get an [`Outcome`] or a [`BridgeError`].
+
+mod connection;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use shared_protocol::close::CloseCode;
+use shared_protocol::frame::Frame;
+use shared_protocol::link::LinkState;
+use tokio::sync::{mpsc, oneshot, watch};
+
+pub use connection::serve_socket;
+
+use crate::auth::{AuthThrottle, OriginPolicy};
+
+/// Timings and limits of the bridge; production defaults come from `shared-protocol`.
+#[derive(Debug, Clone)]
+pub struct BridgeConfig {
+    pub token: String,
+    pub ping_interval: Duration,
+    pub silence_limit: Duration,
+    /// How long a request waits for an extension that is not connected (a service worker
+    /// waking up needs a moment) before failing.
+    pub connect_grace: Duration,
+    /// Default time a command may take before it is cancelled.
+    pub command_timeout: Duration,
+    pub max_frame_bytes: usize,
+    pub hello_timeout: Duration,
+    pub origins: OriginPolicy,
+}
+
+/// A successful `RESULT` (which may still report a command failure with `ok: false`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Outcome {
+    pub ok: bool,
+    pub output: String,
+    pub lane: Option<String>,
+}
+
+/// Why a request got no `RESULT`. Each variant says whether retrying can help and what the
+/// person or agent should do.
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum BridgeError {
+    #[error("the browser extension is not connected (waited {waited_ms} ms)")]
+    NotConnected { waited_ms: u64 },
+    #[error("the link to the browser extension was lost: {reason}")]
+    LinkLost { reason: String },
+    #[error("the command did not finish within {after_ms} ms and was cancelled")]
+    Timeout { after_ms: u64 },
+    #[error("the server is shutting down")]
+    ShuttingDown,
+}
+
+impl BridgeError {
+    /// Stable machine-readable reason.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::NotConnected { .. } => "extension_not_connected",
+            Self::LinkLost { .. } => "extension_link_lost",
+            Self::Timeout { .. } => "command_timeout",
+            Self::ShuttingDown => "server_shutting_down",
+        }
+    }
+
+    pub fn retryable(&self) -> bool {
+        !matches!(self, Self::Timeout { .. })
+    }
+
+    pub fn hint(&self) -> &'static str {
+        match self {
+            Self::NotConnected { .. } => {
+                "Open Chrome with the domshell extension enabled, and check that the token in its options matches `domshell token`."
+            }
+            Self::LinkLost { .. } => {
+                "The extension reconnects by itself within seconds; retry the command. A browser action may or may not have happened: check the page before repeating it."
+            }
+            Self::Timeout { .. } => {
+                "The page may be slow or the command too broad; narrow it (e.g. a path or --limit) or raise --command-timeout-ms."
+            }
+            Self::ShuttingDown => "Start the server again; the extension reconnects by itself.",
+        }
+    }
+}
+
+/// One command to run in the extension.
+#[derive(Debug, Clone, Default)]
+pub struct ExecuteRequest {
+    pub session: String,
+    pub command: String,
+    pub group_id: Option<String>,
+    pub initial_url: Option<String>,
+    pub group_name: Option<String>,
+    /// Overrides [`BridgeConfig::command_timeout`].
+    pub timeout: Option<Duration>,
+}
+
+/// Link figures for `/health` and the status tool.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LinkHealth {
+    pub state: LinkState,
+    pub connected_for_ms: Option<u64>,
+    pub last_inbound_age_ms: Option<u64>,
+    pub last_rtt_ms: Option<u64>,
+    /// Successful connections after the first one.
+    pub reconnect_count: u64,
+    pub extension_version: Option<String>,
+    pub last_disconnect_reason: Option<String>,
+    pub pending_requests: usize,
+    pub malformed_frames: u64,
+    pub ping_interval_ms: u64,
+    pub silence_limit_ms: u64,
+}
+
+pub(crate) enum Outbound {
+    Frame(Frame),
+    /// Send a close frame with this code and reason, then stop writing.
+    Close(u16, String),
+}
+
+impl Outbound {
+    pub(crate) fn close(code: CloseCode) -> Self {
+        Self::Close(code.code(), code.reason().to_string())
+    }
+}
+
+struct ActiveLink {
+    conn_id: u64,
+    outbound: mpsc::UnboundedSender<Outbound>,
+    connected_at: Instant,
+    extension_version: String,
+}
+
+struct Pending {
+    conn_id: u64,
+    reply: oneshot::Sender<Result<Outcome, BridgeError>>,
+}
+
+#[derive(Default)]
+struct State {
+    active: Option<ActiveLink>,
+    pending: HashMap<String, Pending>,
+    next_conn_id: u64,
+    connections: u64,
+    last_inbound_at: Option<Instant>,
+    last_rtt_ms: Option<u64>,
+    quiet: bool,
+    malformed_frames: u64,
+    last_disconnect_reason: Option<String>,
+    shutting_down: bool,
+}
+
+struct Inner {
+    config: BridgeConfig,
+    epoch: Instant,
+    state: Mutex<State>,
+    throttle: Mutex<AuthThrottle>,
+    /// Bumped whenever a link is installed or removed, so waiters can wake.
+    link_changed: watch::Sender<u64>,
+}
+
+/// Cheap to clone; all clones share one bridge.
+#[derive(Clone)]
+pub struct Bridge {
+    inner: Arc<Inner>,
+}
+
+impl Bridge {
+    pub fn new(config: BridgeConfig) -> Self {
+        let (link_changed, _) = watch::channel(0);
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                epoch: Instant::now(),
+                state: Mutex::new(State::default()),
+                throttle: Mutex::new(AuthThrottle::new(10_000, 10)),
+                link_changed,
+            }),
+        }
+    }
+
+    pub fn config(&self) -> &BridgeConfig {
+        &self.inner.config
+    }
+
+    /// Milliseconds on the bridge's monotonic clock, the `now` fed to the liveness machine.
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.inner.epoch.elapsed().as_millis() as u64
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding this lock would be a bug; the data stays consistent enough
+        // (plain maps and counters) to keep serving rather than poisoning every later call.
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn throttle(&self) -> MutexGuard<'_, AuthThrottle> {
+        self.inner
+            .throttle
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Make a freshly authenticated connection the active link, replacing (and closing) any
+    /// older one. Returns the new connection's id.
+    pub(crate) fn install(
+        &self,
+        outbound: mpsc::UnboundedSender<Outbound>,
+        extension_version: String,
+    ) -> u64 {
+        let mut state = self.state();
+        state.next_conn_id += 1;
+        let conn_id = state.next_conn_id;
+        if let Some(old) = state.active.take() {
+            tracing::info!(
+                old = old.conn_id,
+                new = conn_id,
+                "a newer extension connection replaces the active one"
+            );
+            let _ = old.outbound.send(Outbound::close(CloseCode::Replaced));
+            Self::fail_pending_locked(
+                &mut state,
+                old.conn_id,
+                &BridgeError::LinkLost {
+                    reason: CloseCode::Replaced.reason().into(),
+                },
+            );
+        }
+        state.connections += 1;
+        state.active = Some(ActiveLink {
+            conn_id,
+            outbound,
+            connected_at: Instant::now(),
+            extension_version,
+        });
+        state.last_inbound_at = Some(Instant::now());
+        state.quiet = false;
+        drop(state);
+        self.inner.link_changed.send_modify(|n| *n += 1);
+        conn_id
+    }
+
+    /// The connection `conn_id` ended; fail its requests and, if it was the active link,
+    /// forget it.
+    pub(crate) fn remove(&self, conn_id: u64, reason: &str) {
+        let mut state = self.state();
+        let was_active = state.active.as_ref().map(|a| a.conn_id) == Some(conn_id);
+        if was_active {
+            state.active = None;
+            state.last_disconnect_reason = Some(reason.to_string());
+            tracing::warn!(conn = conn_id, reason, "extension link down");
+        }
+        let err = if state.shutting_down {
+            BridgeError::ShuttingDown
+        } else {
+            BridgeError::LinkLost {
+                reason: reason.to_string(),
+            }
+        };
+        Self::fail_pending_locked(&mut state, conn_id, &err);
+        drop(state);
+        if was_active {
+            self.inner.link_changed.send_modify(|n| *n += 1);
+        }
+    }
+
+    fn fail_pending_locked(state: &mut State, conn_id: u64, err: &BridgeError) {
+        let ids: Vec<String> = state
+            .pending
+            .iter()
+            .filter(|(_, p)| p.conn_id == conn_id)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in ids {
+            if let Some(p) = state.pending.remove(&id) {
+                let _ = p.reply.send(Err(err.clone()));
+            }
+        }
+    }
+
+    pub(crate) fn record_inbound(&self, conn_id: u64) {
+        let mut state = self.state();
+        if state.active.as_ref().map(|a| a.conn_id) == Some(conn_id) {
+            state.last_inbound_at = Some(Instant::now());
+            state.quiet = false;
+        }
+    }
+
+    pub(crate) fn record_rtt(&self, rtt_ms: u64) {
+        self.state().last_rtt_ms = Some(rtt_ms);
+    }
+
+    pub(crate) fn record_quiet(&self, conn_id: u64, quiet: bool) {
+        let mut state = self.state();
+        if state.active.as_ref().map(|a| a.conn_id) == Some(conn_id) {
+            state.quiet = quiet;
+        }
+    }
+
+    pub(crate) fn record_malformed(&self) {
+        self.state().malformed_frames += 1;
+    }
+
+    /// A `RESULT` arrived on `conn_id`.
+    pub(crate) fn complete(&self, conn_id: u64, id: &str, outcome: Outcome) {
+        let mut state = self.state();
+        match state.pending.get(id) {
+            Some(p) if p.conn_id == conn_id => {
+                if let Some(p) = state.pending.remove(id) {
+                    let _ = p.reply.send(Ok(outcome));
+                }
+            }
+            Some(_) => tracing::warn!(id, "RESULT arrived on a different connection; ignored"),
+            None => tracing::debug!(id, "RESULT for a request nobody waits for (late or cancelled)"),
+        }
+    }
+
+    /// Wait up to the connect grace for an active link.
+    async fn wait_for_link(&self) -> Result<(u64, mpsc::UnboundedSender<Outbound>), BridgeError> {
+        let started = Instant::now();
+        let deadline = tokio::time::Instant::now() + self.inner.config.connect_grace;
+        let mut changes = self.inner.link_changed.subscribe();
+        loop {
+            {
+                let state = self.state();
+                if state.shutting_down {
+                    return Err(BridgeError::ShuttingDown);
+                }
+                if let Some(active) = &state.active {
+                    return Ok((active.conn_id, active.outbound.clone()));
+                }
+            }
+            match tokio::time::timeout_at(deadline, changes.changed()).await {
+                Ok(Ok(())) => continue,
+                _ => {
+                    return Err(BridgeError::NotConnected {
+                        waited_ms: started.elapsed().as_millis() as u64,
+                    })
+                }
+            }
+        }
+    }
+
+    /// Run one command in the extension and wait for its result, its deadline, or the end of
+    /// its link, whichever comes first.
+    pub async fn execute(&self, request: ExecuteRequest) -> Result<Outcome, BridgeError> {
+        let (conn_id, outbound) = self.wait_for_link().await?;
+        let timeout = request.timeout.unwrap_or(self.inner.config.command_timeout);
+        let id = crate::auth::random_hex(8).map_err(|e| BridgeError::LinkLost {
+            reason: e.to_string(),
+        })?;
+        let (reply, response) = oneshot::channel();
+        self.state().pending.insert(id.clone(), Pending { conn_id, reply });
+        let frame = Frame::Execute {
+            id: id.clone(),
+            session: request.session,
+            command: request.command,
+            group_id: request.group_id,
+            initial_url: request.initial_url,
+            group_name: request.group_name,
+            deadline_ms: Some(timeout.as_millis() as u64),
+        };
+        if outbound.send(Outbound::Frame(frame)).is_err() {
+            self.state().pending.remove(&id);
+            return Err(BridgeError::LinkLost {
+                reason: "the connection closed before the command was sent".into(),
+            });
+        }
+        match tokio::time::timeout(timeout, response).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(BridgeError::LinkLost {
+                reason: "the connection task ended".into(),
+            }),
+            Err(_) => {
+                self.state().pending.remove(&id);
+                let _ = outbound.send(Outbound::Frame(Frame::Cancel { id }));
+                Err(BridgeError::Timeout {
+                    after_ms: timeout.as_millis() as u64,
+                })
+            }
+        }
+    }
+
+    pub fn health(&self) -> LinkHealth {
+        let state = self.state();
+        let link_state = match &state.active {
+            None => LinkState::Waiting,
+            Some(_) if state.quiet => LinkState::Silent,
+            Some(_) => LinkState::Connected,
+        };
+        LinkHealth {
+            state: link_state,
+            connected_for_ms: state
+                .active
+                .as_ref()
+                .map(|a| a.connected_at.elapsed().as_millis() as u64),
+            last_inbound_age_ms: state
+                .last_inbound_at
+                .map(|t| t.elapsed().as_millis() as u64),
+            last_rtt_ms: state.last_rtt_ms,
+            reconnect_count: state.connections.saturating_sub(1),
+            extension_version: state.active.as_ref().map(|a| a.extension_version.clone()),
+            last_disconnect_reason: state.last_disconnect_reason.clone(),
+            pending_requests: state.pending.len(),
+            malformed_frames: state.malformed_frames,
+            ping_interval_ms: self.inner.config.ping_interval.as_millis() as u64,
+            silence_limit_ms: self.inner.config.silence_limit.as_millis() as u64,
+        }
+    }
+
+    /// Refuse new requests, close the active link with a reason and fail what is pending.
+    pub fn shutdown(&self) {
+        let mut state = self.state();
+        state.shutting_down = true;
+        if let Some(active) = state.active.take() {
+            let _ = active.outbound.send(Outbound::close(CloseCode::ServerShutdown));
+            Self::fail_pending_locked(&mut state, active.conn_id, &BridgeError::ShuttingDown);
+        }
+        drop(state);
+        self.inner.link_changed.send_modify(|n| *n += 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bridge(grace_ms: u64, timeout_ms: u64) -> Bridge {
+        Bridge::new(BridgeConfig {
+            token: "t".into(),
+            ping_interval: Duration::from_millis(100),
+            silence_limit: Duration::from_millis(300),
+            connect_grace: Duration::from_millis(grace_ms),
+            command_timeout: Duration::from_millis(timeout_ms),
+            max_frame_bytes: 1024,
+            hello_timeout: Duration::from_millis(100),
+            origins: OriginPolicy::new(&[]),
+        })
+    }
+
+    fn request(command: &str) -> ExecuteRequest {
+        ExecuteRequest {
+            session: "s".into(),
+            command: command.into(),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn no_link_fails_after_the_grace_with_a_hint() {
+        let b = bridge(50, 1_000);
+        let err = b.execute(request("pwd")).await.unwrap_err();
+        assert!(matches!(err, BridgeError::NotConnected { waited_ms } if waited_ms >= 50));
+        assert!(err.retryable());
+        assert!(err.hint().contains("token"));
+    }
+
+    #[tokio::test]
+    async fn a_link_arriving_within_the_grace_is_used() {
+        let b = bridge(2_000, 1_000);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let b2 = b.clone();
+        let call = tokio::spawn(async move { b2.execute(request("pwd")).await });
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let conn = b.install(tx, "test".into());
+        let Some(Outbound::Frame(Frame::Execute { id, command, .. })) = rx.recv().await else {
+            panic!("expected EXECUTE")
+        };
+        assert_eq!(command, "pwd");
+        b.complete(
+            conn,
+            &id,
+            Outcome {
+                ok: true,
+                output: "~".into(),
+                lane: None,
+            },
+        );
+        assert_eq!(call.await.unwrap().unwrap().output, "~");
+        assert_eq!(b.health().pending_requests, 0);
+    }
+
+    #[tokio::test]
+    async fn removing_the_link_fails_pending_requests_at_once() {
+        let b = bridge(10, 60_000);
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let conn = b.install(tx, "test".into());
+        let calls: Vec<_> = (0..5)
+            .map(|i| {
+                let b = b.clone();
+                tokio::spawn(async move { b.execute(request(&format!("cmd{i}"))).await })
+            })
+            .collect();
+        while b.health().pending_requests < 5 {
+            tokio::task::yield_now().await;
+        }
+        let started = Instant::now();
+        b.remove(conn, "silence limit");
+        for call in calls {
+            let err = call.await.unwrap().unwrap_err();
+            assert_eq!(err.reason(), "extension_link_lost");
+        }
+        assert!(started.elapsed() < Duration::from_millis(100));
+        assert_eq!(b.health().state, LinkState::Waiting);
+        assert_eq!(b.health().last_disconnect_reason.as_deref(), Some("silence limit"));
+    }
+
+    #[tokio::test]
+    async fn replacement_closes_the_old_link_and_fails_its_requests() {
+        let b = bridge(10, 60_000);
+        let (old_tx, mut old_rx) = mpsc::unbounded_channel();
+        b.install(old_tx, "old".into());
+        let b2 = b.clone();
+        let call = tokio::spawn(async move { b2.execute(request("pwd")).await });
+        assert!(matches!(old_rx.recv().await, Some(Outbound::Frame(_))));
+        let (new_tx, _new_rx) = mpsc::unbounded_channel();
+        b.install(new_tx, "new".into());
+        assert!(matches!(
+            old_rx.recv().await,
+            Some(Outbound::Close(4003, _))
+        ));
+        assert_eq!(call.await.unwrap().unwrap_err().reason(), "extension_link_lost");
+        let health = b.health();
+        assert_eq!(health.reconnect_count, 1);
+        assert_eq!(health.extension_version.as_deref(), Some("new"));
+    }
+
+    #[tokio::test]
+    async fn timeout_cancels_in_the_extension() {
+        let b = bridge(10, 50);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        b.install(tx, "test".into());
+        let err = b.execute(request("wait")).await.unwrap_err();
+        assert_eq!(err, BridgeError::Timeout { after_ms: 50 });
+        assert!(!err.retryable());
+        let Some(Outbound::Frame(Frame::Execute { id, .. })) = rx.recv().await else {
+            panic!("expected EXECUTE")
+        };
+        assert!(matches!(rx.recv().await, Some(Outbound::Frame(Frame::Cancel { id: c })) if c == id));
+        assert_eq!(b.health().pending_requests, 0);
+    }
+
+    #[tokio::test]
+    async fn shutdown_answers_everyone() {
+        let b = bridge(10, 60_000);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        b.install(tx, "test".into());
+        let b2 = b.clone();
+        let call = tokio::spawn(async move { b2.execute(request("pwd")).await });
+        assert!(matches!(rx.recv().await, Some(Outbound::Frame(_))));
+        b.shutdown();
+        assert_eq!(call.await.unwrap().unwrap_err(), BridgeError::ShuttingDown);
+        assert!(matches!(
+            rx.recv().await,
+            Some(Outbound::Close(4006, _))
+        ));
+        assert_eq!(
+            b.execute(request("pwd")).await.unwrap_err(),
+            BridgeError::ShuttingDown
+        );
+    }
+}

@@ -1,0 +1,146 @@
+//! Command-line flags and environment variables, and turning them into runtime configuration.
+//! Every timing has a production default from `shared-protocol` and a flag for tests.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use shared_protocol as proto;
+
+use crate::auth::{self, OriginPolicy, TokenOrigin};
+use crate::bridge::BridgeConfig;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "domshell",
+    version,
+    about = "Let AI agents drive a real browser through MCP: the server half of domshell."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server: the bridge the extension connects to.
+    Serve(ServeArgs),
+    /// Print the token the extension must be given (generating it on first use).
+    Token(TokenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    #[arg(long, env = "DOMSHELL_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    #[arg(long, env = "DOMSHELL_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to bind. Keep the loopback default unless the server runs in a container.
+    #[arg(long, env = "DOMSHELL_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+
+    /// Port of the bridge listener (WebSocket for the extension, /health). 0 picks a free port.
+    #[arg(long, env = "DOMSHELL_WS_PORT", default_value_t = proto::DEFAULT_BRIDGE_PORT)]
+    pub ws_port: u16,
+
+    /// Token the extension must present. Default: generated once and kept in --token-file.
+    #[arg(long, env = "DOMSHELL_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
+    /// Where the generated token is kept (mode 0600). Default: $XDG_CONFIG_HOME/domshell/token.
+    #[arg(long, env = "DOMSHELL_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+
+    /// Interval between heartbeat PINGs to the extension.
+    #[arg(long, env = "DOMSHELL_PING_INTERVAL_MS", default_value_t = proto::DEFAULT_PING_INTERVAL_MS)]
+    pub ping_interval_ms: u64,
+
+    /// Silence after which the extension link is declared dead and dropped.
+    #[arg(long, env = "DOMSHELL_SILENCE_LIMIT_MS", default_value_t = proto::DEFAULT_SILENCE_LIMIT_MS)]
+    pub silence_limit_ms: u64,
+
+    /// How long a command waits for a disconnected extension before failing.
+    #[arg(long, env = "DOMSHELL_CONNECT_GRACE_MS", default_value_t = 3_000)]
+    pub connect_grace_ms: u64,
+
+    /// Longest a single command may run; kept below MCP clients' 60 s request timeout.
+    #[arg(long, env = "DOMSHELL_COMMAND_TIMEOUT_MS", default_value_t = 45_000)]
+    pub command_timeout_ms: u64,
+
+    /// Largest WebSocket frame accepted from the extension.
+    #[arg(long, default_value_t = proto::MAX_FRAME_BYTES)]
+    pub max_frame_bytes: usize,
+
+    /// Extra extension ids allowed to connect (the pinned id of the repository's manifest is
+    /// always allowed).
+    #[arg(long = "allowed-extension-id", value_name = "ID")]
+    pub allowed_extension_ids: Vec<String>,
+
+    /// Serve POST /debug/execute {command} (token as Bearer) for troubleshooting and tests.
+    #[arg(long)]
+    pub debug_api: bool,
+
+    /// Write {"bridge_port": N, "pid": N} to this file once listening (for supervisors and tests).
+    #[arg(long, value_name = "PATH")]
+    pub ready_file: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    pub fn bridge_config(&self) -> anyhow::Result<BridgeConfig> {
+        anyhow::ensure!(self.ping_interval_ms > 0, "--ping-interval-ms must be above 0");
+        anyhow::ensure!(
+            self.silence_limit_ms > self.ping_interval_ms,
+            "--silence-limit-ms ({}) must exceed --ping-interval-ms ({}), or every link would die between two pings",
+            self.silence_limit_ms,
+            self.ping_interval_ms
+        );
+        let (token, _) = resolve_token(self.token.as_deref(), self.token_file.as_deref())?;
+        let mut ids = vec![proto::EXTENSION_ID.to_string()];
+        ids.extend(self.allowed_extension_ids.iter().cloned());
+        Ok(BridgeConfig {
+            token,
+            ping_interval: Duration::from_millis(self.ping_interval_ms),
+            silence_limit: Duration::from_millis(self.silence_limit_ms),
+            connect_grace: Duration::from_millis(self.connect_grace_ms),
+            command_timeout: Duration::from_millis(self.command_timeout_ms),
+            max_frame_bytes: self.max_frame_bytes,
+            hello_timeout: Duration::from_millis(proto::HELLO_TIMEOUT_MS),
+            origins: OriginPolicy::new(&ids),
+        })
+    }
+}
+
+/// The token from the flag/env, or the persisted one (generated on first use, with
+/// instructions on stderr).
+pub fn resolve_token(flag: Option<&str>, file: Option<&Path>) -> anyhow::Result<(String, PathBuf)> {
+    if let Some(token) = flag.map(str::trim).filter(|t| !t.is_empty()) {
+        return Ok((token.to_string(), PathBuf::new()));
+    }
+    let path = match file {
+        Some(p) => p.to_path_buf(),
+        None => auth::default_token_path()?,
+    };
+    let (token, origin) = auth::load_or_create_token(&path)?;
+    if origin == TokenOrigin::Generated {
+        eprintln!(
+            "domshell: generated a new token and saved it to {}\n\
+             domshell: open the extension's options (chrome://extensions → domshell → Details → Extension options)\n\
+             domshell: and paste this token: {token}",
+            path.display()
+        );
+    }
+    Ok((token, path))
+}
+
+pub fn write_ready_file(path: &Path, port: u16) -> anyhow::Result<()> {
+    let body = serde_json::json!({ "bridge_port": port, "pid": std::process::id() });
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, body.to_string()).context("writing")?;
+    std::fs::rename(&tmp, path).context("renaming into place")?;
+    Ok(())
+}

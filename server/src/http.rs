@@ -1,0 +1,164 @@
+//! The bridge listener's HTTP routes: the extension's WebSocket upgrade (`/bridge`), `/health`,
+//! and the optional debug request route.
+//!
+//! It owns admission (Origin, throttle) and JSON shapes of these routes; it must not hold link
+//! state of its own: everything comes from the [`Bridge`].
+
+use std::time::{Duration, Instant};
+
+use axum::extract::{State, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use shared_protocol::{BRIDGE_PATH, PROTOCOL_VERSION};
+
+use crate::auth::tokens_match;
+use crate::bridge::{serve_socket, Bridge, ExecuteRequest, LinkHealth};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub bridge: Bridge,
+    pub started_at: Instant,
+    /// Serve `POST /debug/execute` (a test and troubleshooting hook, token-protected).
+    pub debug_api: bool,
+}
+
+pub fn router(state: AppState) -> Router {
+    let mut router = Router::new()
+        .route(BRIDGE_PATH, get(upgrade))
+        .route("/health", get(health));
+    if state.debug_api {
+        router = router.route("/debug/execute", post(debug_execute));
+    }
+    router.with_state(state)
+}
+
+fn refuse(status: StatusCode, message: String) -> Response {
+    (status, Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+async fn upgrade(State(app): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+    let origin = headers
+        .get(axum::http::header::ORIGIN)
+        .and_then(|v| v.to_str().ok());
+    if let Err(why) = app.bridge.config().origins.check(origin) {
+        tracing::warn!(origin, "bridge upgrade refused: {why}");
+        return refuse(StatusCode::FORBIDDEN, why);
+    }
+    let now = app.bridge.now_ms();
+    if let Some(retry_ms) = app.bridge.throttle().blocked_for(now) {
+        tracing::warn!(retry_ms, "bridge upgrade refused: too many failed token attempts");
+        let mut response = refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("too many failed token attempts; retry in {retry_ms} ms"),
+        );
+        if let Ok(value) = ((retry_ms / 1000).max(1)).to_string().parse() {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, value);
+        }
+        return response;
+    }
+    let max = app.bridge.config().max_frame_bytes;
+    let bridge = app.bridge.clone();
+    ws.max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| serve_socket(bridge, socket))
+}
+
+/// The `/health` document: who this process is and how its extension link is doing.
+#[derive(Debug, Serialize)]
+pub struct Health {
+    pub name: &'static str,
+    pub version: &'static str,
+    pub protocol: u32,
+    pub pid: u32,
+    pub role: &'static str,
+    pub uptime_ms: u64,
+    pub link: LinkHealth,
+}
+
+pub fn health_document(app: &AppState) -> Health {
+    Health {
+        name: "domshell",
+        version: env!("CARGO_PKG_VERSION"),
+        protocol: PROTOCOL_VERSION,
+        pid: std::process::id(),
+        role: "owner",
+        uptime_ms: app.started_at.elapsed().as_millis() as u64,
+        link: app.bridge.health(),
+    }
+}
+
+async fn health(State(app): State<AppState>) -> Json<Health> {
+    Json(health_document(&app))
+}
+
+#[derive(Debug, Deserialize)]
+struct DebugExecute {
+    #[serde(default = "default_session")]
+    session: String,
+    command: String,
+    timeout_ms: Option<u64>,
+}
+
+fn default_session() -> String {
+    "debug".into()
+}
+
+async fn debug_execute(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<DebugExecute>,
+) -> Response {
+    let presented = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !tokens_match(&app.bridge.config().token, presented) {
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "send the server token as `Authorization: Bearer <token>`".into(),
+        );
+    }
+    let started = Instant::now();
+    let result = app
+        .bridge
+        .execute(ExecuteRequest {
+            session: body.session,
+            command: body.command,
+            timeout: body.timeout_ms.map(Duration::from_millis),
+            ..Default::default()
+        })
+        .await;
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    match result {
+        Ok(outcome) => Json(serde_json::json!({
+            "ok": outcome.ok,
+            "output": outcome.output,
+            "lane": outcome.lane,
+            "elapsed_ms": elapsed_ms,
+        }))
+        .into_response(),
+        Err(err) => {
+            let status = match err {
+                crate::bridge::BridgeError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+                _ => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            (
+                status,
+                Json(serde_json::json!({
+                    "error": {
+                        "reason": err.reason(),
+                        "message": err.to_string(),
+                        "retryable": err.retryable(),
+                        "hint": err.hint(),
+                    },
+                    "elapsed_ms": elapsed_ms,
+                })),
+            )
+                .into_response()
+        }
+    }
+}

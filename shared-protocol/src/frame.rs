@@ -1,0 +1,312 @@
+//! Wire frames of the bridge: UTF-8 JSON text objects tagged by `type`.
+//!
+//! This module owns the frame shapes and their encoding/decoding limits. It must not know
+//! about sockets: callers hand it text and get typed frames (or a typed error) back.
+
+use serde::{Deserialize, Serialize};
+
+/// A token that must never reach a log: its `Debug` form is redacted.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// Every frame either side may send. The extension dials; the server listens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Frame {
+    /// ext → srv, first frame on a new socket. The token travels here, never in the URL.
+    Hello {
+        protocol: u32,
+        version: String,
+        #[serde(default)]
+        capabilities: Vec<String>,
+        token: Secret,
+    },
+    /// srv → ext: accepted. The extension takes its heartbeat timings from here.
+    Welcome {
+        protocol: u32,
+        server_version: String,
+        ping_interval_ms: u64,
+        silence_limit_ms: u64,
+    },
+    /// srv → ext heartbeat. `last_rtt_ms` reports the previous round trip so the extension
+    /// can show it without a clock of the server's.
+    Ping {
+        id: u64,
+        sent_at_ms: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_rtt_ms: Option<u64>,
+    },
+    /// ext → srv answer to `PING` with the same id.
+    Pong { id: u64 },
+    /// srv → ext: run one command line in a session's shell.
+    Execute {
+        id: String,
+        session: String,
+        command: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        initial_url: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group_name: Option<String>,
+        /// How long the server will wait for the result; the extension may give up earlier.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        deadline_ms: Option<u64>,
+    },
+    /// ext → srv outcome of an `EXECUTE` with the same id.
+    Result {
+        id: String,
+        ok: bool,
+        output: String,
+        /// The lane (tab group) the command ran in, when it ran in one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        lane: Option<String>,
+    },
+    /// srv → ext: stop working on `EXECUTE` `id`; its result is no longer wanted.
+    Cancel { id: String },
+    /// srv → ext: create shell state for an MCP session. Answered by `ACK`.
+    SessionStart { id: String, session: String },
+    /// srv → ext: drop the shell state of an MCP session. Answered by `ACK`.
+    SessionEnd { id: String, session: String },
+    /// ext → srv acknowledgement of `SESSION_START`/`SESSION_END` with the same id.
+    Ack { id: String },
+}
+
+impl Frame {
+    /// The `type` tag as it appears on the wire, for logs and counters.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Frame::Hello { .. } => "HELLO",
+            Frame::Welcome { .. } => "WELCOME",
+            Frame::Ping { .. } => "PING",
+            Frame::Pong { .. } => "PONG",
+            Frame::Execute { .. } => "EXECUTE",
+            Frame::Result { .. } => "RESULT",
+            Frame::Cancel { .. } => "CANCEL",
+            Frame::SessionStart { .. } => "SESSION_START",
+            Frame::SessionEnd { .. } => "SESSION_END",
+            Frame::Ack { .. } => "ACK",
+        }
+    }
+
+    /// Encode as the JSON text sent on the socket.
+    pub fn encode(&self) -> Result<String, FrameError> {
+        serde_json::to_string(self).map_err(|e| FrameError::Malformed(e.to_string()))
+    }
+
+    /// Decode one text frame, refusing anything larger than `max_bytes` before parsing it.
+    pub fn decode(text: &str, max_bytes: usize) -> Result<Frame, FrameError> {
+        if text.len() > max_bytes {
+            return Err(FrameError::TooLarge {
+                len: text.len(),
+                max: max_bytes,
+            });
+        }
+        match serde_json::from_str::<Frame>(text) {
+            Ok(frame) => Ok(frame),
+            Err(err) => {
+                // Only on the error path: tell "a type we do not know" (ignored, for forward
+                // compatibility) from "not a frame at all" (counted as malformed).
+                #[derive(Deserialize)]
+                struct TypeOnly {
+                    #[serde(rename = "type")]
+                    kind: String,
+                }
+                match serde_json::from_str::<TypeOnly>(text) {
+                    Ok(t) if !KNOWN_KINDS.contains(&t.kind.as_str()) => {
+                        Err(FrameError::UnknownType(truncate(&t.kind, 64)))
+                    }
+                    _ => Err(FrameError::Malformed(truncate(&err.to_string(), 200))),
+                }
+            }
+        }
+    }
+}
+
+const KNOWN_KINDS: [&str; 10] = [
+    "HELLO",
+    "WELCOME",
+    "PING",
+    "PONG",
+    "EXECUTE",
+    "RESULT",
+    "CANCEL",
+    "SESSION_START",
+    "SESSION_END",
+    "ACK",
+];
+
+fn truncate(s: &str, max_chars: usize) -> String {
+    s.chars().take(max_chars).collect()
+}
+
+/// Why a text could not become a [`Frame`]. None of these should close a healthy connection
+/// on their own: the receiver logs, counts and carries on (except `TooLarge` on the server,
+/// which cannot trust the peer's framing any more).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    #[error("frame of {len} bytes exceeds the {max}-byte limit")]
+    TooLarge { len: usize, max: usize },
+    #[error("unknown frame type {0:?} (ignored)")]
+    UnknownType(String),
+    #[error("malformed frame: {0}")]
+    Malformed(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MAX_FRAME_BYTES;
+    use proptest::prelude::*;
+
+    fn samples() -> Vec<Frame> {
+        vec![
+            Frame::Hello {
+                protocol: 1,
+                version: "0.1.0".into(),
+                capabilities: vec!["shell".into()],
+                token: Secret("t0k3n".into()),
+            },
+            Frame::Welcome {
+                protocol: 1,
+                server_version: "0.1.0".into(),
+                ping_interval_ms: 20_000,
+                silence_limit_ms: 60_000,
+            },
+            Frame::Ping {
+                id: 7,
+                sent_at_ms: 1234,
+                last_rtt_ms: Some(3),
+            },
+            Frame::Pong { id: 7 },
+            Frame::Execute {
+                id: "a1".into(),
+                session: "s".into(),
+                command: "ls | grep x".into(),
+                group_id: Some("new".into()),
+                initial_url: None,
+                group_name: None,
+                deadline_ms: Some(45_000),
+            },
+            Frame::Result {
+                id: "a1".into(),
+                ok: true,
+                output: "✓ done\r\n".into(),
+                lane: Some("42".into()),
+            },
+            Frame::Cancel { id: "a1".into() },
+            Frame::SessionStart {
+                id: "b".into(),
+                session: "s".into(),
+            },
+            Frame::SessionEnd {
+                id: "c".into(),
+                session: "s".into(),
+            },
+            Frame::Ack { id: "b".into() },
+        ]
+    }
+
+    #[test]
+    fn every_frame_round_trips_and_kind_matches_tag() {
+        for frame in samples() {
+            let text = frame.encode().unwrap();
+            let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(value["type"], frame.kind());
+            assert!(KNOWN_KINDS.contains(&frame.kind()));
+            assert_eq!(Frame::decode(&text, MAX_FRAME_BYTES).unwrap(), frame);
+        }
+    }
+
+    #[test]
+    fn wire_names_are_stable() {
+        let text = Frame::SessionStart {
+            id: "1".into(),
+            session: "s".into(),
+        }
+        .encode()
+        .unwrap();
+        assert_eq!(text, r#"{"type":"SESSION_START","id":"1","session":"s"}"#);
+        let ping = Frame::decode(r#"{"type":"PING","id":3,"sent_at_ms":9}"#, 100).unwrap();
+        assert_eq!(
+            ping,
+            Frame::Ping {
+                id: 3,
+                sent_at_ms: 9,
+                last_rtt_ms: None
+            }
+        );
+    }
+
+    #[test]
+    fn token_is_redacted_in_debug_output() {
+        let hello = &samples()[0];
+        let debug = format!("{hello:?}");
+        assert!(!debug.contains("t0k3n"), "{debug}");
+        assert!(debug.contains("redacted"));
+    }
+
+    #[test]
+    fn oversize_frames_are_refused_before_parsing() {
+        let big = format!(r#"{{"type":"PONG","id":1,"pad":"{}"}}"#, "x".repeat(200));
+        assert_eq!(
+            Frame::decode(&big, 100),
+            Err(FrameError::TooLarge {
+                len: big.len(),
+                max: 100
+            })
+        );
+    }
+
+    #[test]
+    fn unknown_types_and_garbage_are_distinguished() {
+        assert_eq!(
+            Frame::decode(r#"{"type":"FUTURE_THING","x":1}"#, 1000),
+            Err(FrameError::UnknownType("FUTURE_THING".into()))
+        );
+        for garbage in [
+            "",
+            "not json",
+            "[]",
+            "{}",
+            r#"{"type":"PING"}"#,
+            r#"{"type":42}"#,
+            "\u{0}\u{1}",
+        ] {
+            assert!(
+                matches!(Frame::decode(garbage, 1000), Err(FrameError::Malformed(_))),
+                "{garbage:?}"
+            );
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn decode_never_panics(text in ".{0,300}") {
+            let _ = Frame::decode(&text, 256);
+        }
+
+        #[test]
+        fn execute_round_trips_any_text(command in ".{0,200}", session in "[a-z0-9-]{0,40}") {
+            let frame = Frame::Execute {
+                id: "x".into(), session, command, group_id: None, initial_url: None,
+                group_name: None, deadline_ms: None,
+            };
+            let text = frame.encode().unwrap();
+            prop_assert_eq!(Frame::decode(&text, MAX_FRAME_BYTES).unwrap(), frame);
+        }
+    }
+}

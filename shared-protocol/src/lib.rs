@@ -1,0 +1,48 @@
+//! The one definition of everything the domshell server and the browser extension agree on.
+//!
+//! It owns the wire frames ([`frame`]), the WebSocket close codes ([`close`]), the default
+//! ports and timings (this module), the sans-IO heartbeat machine ([`liveness`]), the
+//! reconnect backoff ([`backoff`]) and the names of link states ([`link`]).
+//!
+//! It must not do I/O or read a clock: every function that depends on time takes `now_ms`,
+//! a monotonic millisecond count chosen by the caller. That keeps it buildable for
+//! `wasm32-unknown-unknown` and testable with a fake clock.
+
+pub mod backoff;
+pub mod close;
+pub mod frame;
+pub mod link;
+pub mod liveness;
+
+/// Version of the wire protocol; bumped on any incompatible frame change.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Port the server's bridge listener binds and the extension dials by default.
+pub const DEFAULT_BRIDGE_PORT: u16 = 9876;
+
+/// Path of the WebSocket endpoint on the bridge listener.
+pub const BRIDGE_PATH: &str = "/bridge";
+
+/// How often the server sends `PING` by default.
+pub const DEFAULT_PING_INTERVAL_MS: u64 = 20_000;
+
+/// Silence after which either side declares the link dead by default.
+pub const DEFAULT_SILENCE_LIMIT_MS: u64 = 60_000;
+
+/// Chrome's minimum alarm period for packed MV3 extensions; the extension's default.
+pub const DEFAULT_ALARM_PERIOD_MS: u64 = 30_000;
+
+/// Largest frame either side accepts. Large enough for a full-page screenshot.
+pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
+
+/// Longest time the server waits for `HELLO` after the WebSocket upgrade.
+pub const HELLO_TIMEOUT_MS: u64 = 5_000;
+
+/// The extension id fixed by the `key` in `manifest.json`; the server accepts WebSocket
+/// upgrades from this origin by default.
+pub const EXTENSION_ID: &str = "foegmbfmhpijglmkpgnpgkbaaiffgiam";
+
+/// `Origin` header value the extension's service worker sends.
+pub fn extension_origin(extension_id: &str) -> String {
+    format!("chrome-extension://{extension_id}")
+}
