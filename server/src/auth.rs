@@ -12,8 +12,7 @@ use shared_protocol::extension_origin;
 /// the port cannot learn a prefix of the token by timing.
 pub fn tokens_match(expected: &str, presented: &str) -> bool {
     use subtle::ConstantTimeEq;
-    expected.len() == presented.len()
-        && bool::from(expected.as_bytes().ct_eq(presented.as_bytes()))
+    expected.len() == presented.len() && bool::from(expected.as_bytes().ct_eq(presented.as_bytes()))
 }
 
 /// Origins allowed to upgrade to the bridge WebSocket: only Chrome extension pages with one of
@@ -27,7 +26,10 @@ pub struct OriginPolicy {
 impl OriginPolicy {
     pub fn new(extension_ids: &[String]) -> Self {
         Self {
-            allowed: extension_ids.iter().map(|id| extension_origin(id)).collect(),
+            allowed: extension_ids
+                .iter()
+                .map(|id| extension_origin(id))
+                .collect(),
         }
     }
 
@@ -114,7 +116,9 @@ pub enum TokenError {
 pub fn default_token_path() -> Result<PathBuf, TokenError> {
     let base = match std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
         Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(std::env::var_os("HOME").ok_or(TokenError::NoConfigDir)?).join(".config"),
+        None => {
+            PathBuf::from(std::env::var_os("HOME").ok_or(TokenError::NoConfigDir)?).join(".config")
+        }
     };
     Ok(base.join("domshell").join("token"))
 }
@@ -205,7 +209,9 @@ mod tests {
         assert!(policy.check(None).unwrap_err().contains("missing Origin"));
         // A prefix of an allowed origin is not the origin.
         assert!(policy
-            .check(Some("chrome-extension://abcdefghijklmnopabcdefghijklmnop.evil"))
+            .check(Some(
+                "chrome-extension://abcdefghijklmnopabcdefghijklmnop.evil"
+            ))
             .is_err());
     }
 
@@ -240,7 +246,10 @@ mod tests {
         assert_eq!(origin, TokenOrigin::Existing);
         assert_eq!(first, second);
         std::fs::write(&path, "  \n").unwrap();
-        assert!(matches!(load_or_create_token(&path), Err(TokenError::Empty(_))));
+        assert!(matches!(
+            load_or_create_token(&path),
+            Err(TokenError::Empty(_))
+        ));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -92,7 +92,10 @@ pub struct ServeArgs {
 
 impl ServeArgs {
     pub fn bridge_config(&self) -> anyhow::Result<BridgeConfig> {
-        anyhow::ensure!(self.ping_interval_ms > 0, "--ping-interval-ms must be above 0");
+        anyhow::ensure!(
+            self.ping_interval_ms > 0,
+            "--ping-interval-ms must be above 0"
+        );
         anyhow::ensure!(
             self.silence_limit_ms > self.ping_interval_ms,
             "--silence-limit-ms ({}) must exceed --ping-interval-ms ({}), or every link would die between two pings",

@@ -39,7 +39,11 @@ fn refuse(status: StatusCode, message: String) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
 }
 
-async fn upgrade(State(app): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+async fn upgrade(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
     let origin = headers
         .get(axum::http::header::ORIGIN)
         .and_then(|v| v.to_str().ok());
@@ -49,13 +53,18 @@ async fn upgrade(State(app): State<AppState>, headers: HeaderMap, ws: WebSocketU
     }
     let now = app.bridge.now_ms();
     if let Some(retry_ms) = app.bridge.throttle().blocked_for(now) {
-        tracing::warn!(retry_ms, "bridge upgrade refused: too many failed token attempts");
+        tracing::warn!(
+            retry_ms,
+            "bridge upgrade refused: too many failed token attempts"
+        );
         let mut response = refuse(
             StatusCode::TOO_MANY_REQUESTS,
             format!("too many failed token attempts; retry in {retry_ms} ms"),
         );
         if let Ok(value) = ((retry_ms / 1000).max(1)).to_string().parse() {
-            response.headers_mut().insert(axum::http::header::RETRY_AFTER, value);
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, value);
         }
         return response;
     }

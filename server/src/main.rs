@@ -28,7 +28,8 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Serve(args) => serve(args).await,
             Command::Token(args) => {
-                let (token, _) = config::resolve_token(args.token.as_deref(), args.token_file.as_deref())?;
+                let (token, _) =
+                    config::resolve_token(args.token.as_deref(), args.token_file.as_deref())?;
                 println!("{token}");
                 Ok(())
             }
@@ -97,7 +98,10 @@ async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
             (Ok(mut term), Ok(mut int)) => {
                 tokio::select! {
                     _ = term.recv() => {}

@@ -41,7 +41,9 @@ impl CloseCode {
     pub fn reason(self) -> &'static str {
         match self {
             Self::BadToken => "invalid token: copy the server's token into the extension options",
-            Self::ProtocolMismatch => "protocol version mismatch: update the server or the extension",
+            Self::ProtocolMismatch => {
+                "protocol version mismatch: update the server or the extension"
+            }
             Self::Replaced => "replaced by a newer extension connection",
             Self::SilenceLimit => "nothing received within the silence limit",
             Self::HandshakeFailed => "expected a HELLO frame first",

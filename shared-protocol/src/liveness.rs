@@ -283,7 +283,10 @@ mod tests {
         let mut m = Liveness::new(SERVER, 0);
         let wake = 3_600_000;
         assert!(matches!(m.poll(wake), Action::SendPing { .. }));
-        assert_eq!(run(&mut m, wake + 1, wake + 100_000, |_| false), Some(wake + 20_000));
+        assert_eq!(
+            run(&mut m, wake + 1, wake + 100_000, |_| false),
+            Some(wake + 20_000)
+        );
     }
 
     #[test]

@@ -1,1 +1,235 @@
-fn main() {}
+//! Build chores for domshell, run as `cargo xtask <command>`:
+//!
+//! - `dist`  — release server binary + the extension's WASM, so the repository root loads in
+//!   Chrome as an unpacked extension;
+//! - `run`   — `dist`, then start the server (extra arguments go to `domshell serve`);
+//! - `test`  — the whole suite: unit, integration, end-to-end (real Chromium);
+//! - `bench-heartbeat` — heartbeat figures with real Chromium, printed.
+//!
+//! It checks prerequisites and says exactly what is missing; it must not install system
+//! packages itself (that is `.ci/run`'s job on CI machines, the person's elsewhere).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+const WASM_BINDGEN_VERSION: &str = "0.2.130";
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+fn main() -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("dist") => dist().map(|_| ()),
+        Some("run") => run(&args[1..]),
+        Some("build-extension") => build_extension().map(|_| ()),
+        Some("test") => test(&args[1..]),
+        Some("bench-heartbeat") => bench_heartbeat(&args[1..]),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <command>\n\n\
+                 commands:\n  \
+                 dist              build target/release/domshell and the extension (load the repository root in Chrome)\n  \
+                 run [ARGS..]      dist, then run `domshell serve ARGS..`\n  \
+                 build-extension   build only the extension's WASM into extension/pkg\n  \
+                 test [ARGS..]     run the whole test suite (unit, integration, end-to-end); ARGS go to cargo test\n  \
+                 bench-heartbeat [--trials N]  print heartbeat figures measured with real Chromium"
+            );
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(root());
+    cmd
+}
+
+fn status(mut cmd: Command, what: &str) -> Result<()> {
+    let status = cmd.status().with_context(|| format!("starting {what}"))?;
+    if !status.success() {
+        bail!("{what} failed ({status})");
+    }
+    Ok(())
+}
+
+fn output(program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program).args(args).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Fail with the exact commands that install what is missing.
+fn check_prerequisites() -> Result<()> {
+    let mut missing = Vec::new();
+    match output("rustup", &["target", "list", "--installed"]) {
+        Some(list) if list.lines().any(|l| l.trim() == WASM_TARGET) => {}
+        Some(_) => missing.push(format!("rustup target add {WASM_TARGET}")),
+        None => {
+            // Without rustup, trust the toolchain and let cargo report it.
+        }
+    }
+    match output("wasm-bindgen", &["--version"]) {
+        Some(v) if v.split_whitespace().nth(1) == Some(WASM_BINDGEN_VERSION) => {}
+        Some(v) => missing.push(format!(
+            "cargo install wasm-bindgen-cli --version {WASM_BINDGEN_VERSION} --force   # found {}",
+            v.trim()
+        )),
+        None => missing.push(format!(
+            "cargo install wasm-bindgen-cli --version {WASM_BINDGEN_VERSION}   # about 5 minutes"
+        )),
+    }
+    if !missing.is_empty() {
+        bail!(
+            "missing prerequisites for building the extension; run:\n  {}",
+            missing.join("\n  ")
+        );
+    }
+    Ok(())
+}
+
+/// Build the WASM worker into `extension/pkg`; returns the path of the `.wasm` file.
+fn build_extension() -> Result<PathBuf> {
+    check_prerequisites()?;
+    let mut build = cargo();
+    build.args([
+        "build",
+        "--package",
+        "domshell-extension",
+        "--lib",
+        "--release",
+        "--target",
+        WASM_TARGET,
+    ]);
+    status(build, "building the extension for wasm32")?;
+    let wasm = root()
+        .join("target")
+        .join(WASM_TARGET)
+        .join("release")
+        .join("domshell_extension.wasm");
+    let out_dir = root().join("extension").join("pkg");
+    let mut bindgen = Command::new("wasm-bindgen");
+    bindgen
+        .arg("--target")
+        .arg("web")
+        .arg("--no-typescript")
+        .arg("--out-dir")
+        .arg(&out_dir)
+        .arg(&wasm);
+    status(bindgen, "wasm-bindgen")?;
+    let bg = out_dir.join("domshell_extension_bg.wasm");
+    if output("wasm-opt", &["--version"]).is_some() {
+        let mut opt = Command::new("wasm-opt");
+        opt.args([
+            "-Oz",
+            "--enable-bulk-memory",
+            "--enable-nontrapping-float-to-int",
+            "--enable-sign-ext",
+            "--enable-mutable-globals",
+            "--enable-reference-types",
+            "--enable-multivalue",
+        ])
+        .arg(&bg)
+        .arg("-o")
+        .arg(&bg);
+        status(opt, "wasm-opt")?;
+    } else {
+        eprintln!("xtask: wasm-opt not found (apt-get install binaryen); the extension works, only larger");
+    }
+    let size = std::fs::metadata(&bg).map(|m| m.len()).unwrap_or(0);
+    eprintln!(
+        "xtask: extension built: {} ({} KiB)",
+        bg.display(),
+        size / 1024
+    );
+    Ok(bg)
+}
+
+fn dist() -> Result<PathBuf> {
+    build_extension()?;
+    let mut build = cargo();
+    build.args([
+        "build",
+        "--release",
+        "--package",
+        "domshell-server",
+        "--bin",
+        "domshell",
+    ]);
+    status(build, "building the server")?;
+    let bin = root().join("target").join("release").join("domshell");
+    eprintln!(
+        "xtask: done.\n  server:    {}\n  extension: load {} in chrome://extensions (Developer mode → Load unpacked)\n  then run `{} token` and paste the token into the extension's options.",
+        bin.display(),
+        root().display(),
+        bin.display()
+    );
+    Ok(bin)
+}
+
+fn run(args: &[String]) -> Result<()> {
+    let bin = dist()?;
+    let mut serve = Command::new(bin);
+    serve.arg("serve").args(args);
+    status(serve, "domshell serve")
+}
+
+fn test(args: &[String]) -> Result<()> {
+    build_extension()?;
+    let mut build = cargo();
+    build.args(["build", "--package", "domshell-server", "--bin", "domshell"]);
+    status(build, "building the server")?;
+    let mut tests = cargo();
+    tests.args(["test", "--workspace"]).args(args).env(
+        "DOMSHELL_BIN",
+        root().join("target").join("debug").join("domshell"),
+    );
+    status(tests, "the test suite")
+}
+
+fn bench_heartbeat(args: &[String]) -> Result<()> {
+    build_extension()?;
+    let mut build = cargo();
+    build.args([
+        "build",
+        "--release",
+        "--package",
+        "domshell-server",
+        "--bin",
+        "domshell",
+    ]);
+    status(build, "building the server")?;
+    let mut bench = cargo();
+    bench
+        .args([
+            "run",
+            "--release",
+            "--package",
+            "domshell-tests",
+            "--bin",
+            "bench-heartbeat",
+            "--",
+        ])
+        .args(args)
+        .env(
+            "DOMSHELL_BIN",
+            root().join("target").join("release").join("domshell"),
+        );
+    status(bench, "the heartbeat benchmark")
+}

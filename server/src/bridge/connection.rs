@@ -240,6 +240,9 @@ fn handle_frame(bridge: &Bridge, conn_id: u64, liveness: &mut Liveness, frame: F
             lane,
         } => bridge.complete(conn_id, &id, Outcome { ok, output, lane }),
         Frame::Ack { id } => tracing::debug!(id, "ACK received"),
-        other => tracing::warn!(kind = other.kind(), "unexpected frame from the extension ignored"),
+        other => tracing::warn!(
+            kind = other.kind(),
+            "unexpected frame from the extension ignored"
+        ),
     }
 }

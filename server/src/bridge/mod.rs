@@ -322,7 +322,10 @@ impl Bridge {
                 }
             }
             Some(_) => tracing::warn!(id, "RESULT arrived on a different connection; ignored"),
-            None => tracing::debug!(id, "RESULT for a request nobody waits for (late or cancelled)"),
+            None => tracing::debug!(
+                id,
+                "RESULT for a request nobody waits for (late or cancelled)"
+            ),
         }
     }
 
@@ -361,7 +364,9 @@ impl Bridge {
             reason: e.to_string(),
         })?;
         let (reply, response) = oneshot::channel();
-        self.state().pending.insert(id.clone(), Pending { conn_id, reply });
+        self.state()
+            .pending
+            .insert(id.clone(), Pending { conn_id, reply });
         let frame = Frame::Execute {
             id: id.clone(),
             session: request.session,
@@ -424,7 +429,9 @@ impl Bridge {
         let mut state = self.state();
         state.shutting_down = true;
         if let Some(active) = state.active.take() {
-            let _ = active.outbound.send(Outbound::close(CloseCode::ServerShutdown));
+            let _ = active
+                .outbound
+                .send(Outbound::close(CloseCode::ServerShutdown));
             Self::fail_pending_locked(&mut state, active.conn_id, &BridgeError::ShuttingDown);
         }
         drop(state);
@@ -513,7 +520,10 @@ mod tests {
         }
         assert!(started.elapsed() < Duration::from_millis(100));
         assert_eq!(b.health().state, LinkState::Waiting);
-        assert_eq!(b.health().last_disconnect_reason.as_deref(), Some("silence limit"));
+        assert_eq!(
+            b.health().last_disconnect_reason.as_deref(),
+            Some("silence limit")
+        );
     }
 
     #[tokio::test]
@@ -530,7 +540,10 @@ mod tests {
             old_rx.recv().await,
             Some(Outbound::Close(4003, _))
         ));
-        assert_eq!(call.await.unwrap().unwrap_err().reason(), "extension_link_lost");
+        assert_eq!(
+            call.await.unwrap().unwrap_err().reason(),
+            "extension_link_lost"
+        );
         let health = b.health();
         assert_eq!(health.reconnect_count, 1);
         assert_eq!(health.extension_version.as_deref(), Some("new"));
@@ -547,7 +560,9 @@ mod tests {
         let Some(Outbound::Frame(Frame::Execute { id, .. })) = rx.recv().await else {
             panic!("expected EXECUTE")
         };
-        assert!(matches!(rx.recv().await, Some(Outbound::Frame(Frame::Cancel { id: c })) if c == id));
+        assert!(
+            matches!(rx.recv().await, Some(Outbound::Frame(Frame::Cancel { id: c })) if c == id)
+        );
         assert_eq!(b.health().pending_requests, 0);
     }
 
@@ -561,10 +576,7 @@ mod tests {
         assert!(matches!(rx.recv().await, Some(Outbound::Frame(_))));
         b.shutdown();
         assert_eq!(call.await.unwrap().unwrap_err(), BridgeError::ShuttingDown);
-        assert!(matches!(
-            rx.recv().await,
-            Some(Outbound::Close(4006, _))
-        ));
+        assert!(matches!(rx.recv().await, Some(Outbound::Close(4006, _))));
         assert_eq!(
             b.execute(request("pwd")).await.unwrap_err(),
             BridgeError::ShuttingDown

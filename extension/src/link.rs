@@ -1,0 +1,747 @@
+//! The extension's connection manager as a sans-IO state machine: when to dial, what to send,
+//! when to abandon a socket, and what state to show.
+//!
+//! It owns the reconnect policy. It must not touch WebSockets, timers or storage: the worker
+//! glue feeds it [`Event`]s with `now_ms` and carries out the [`Effect`]s it returns, then arms
+//! one timer for [`Link::next_wakeup`]. Each socket has a generation number; events from an
+//! abandoned generation are ignored, which is what lets the machine dial a new socket at once
+//! while Chromium is still (for up to a minute) failing to close a half-open old one.
+
+use shared_protocol::backoff::Backoff;
+use shared_protocol::close::CloseCode;
+use shared_protocol::frame::{Frame, FrameError, Secret};
+use shared_protocol::link::LinkState;
+use shared_protocol::liveness::{Action, Liveness, LivenessConfig};
+use shared_protocol::{MAX_FRAME_BYTES, PROTOCOL_VERSION};
+
+use crate::settings::{Settings, Status};
+
+/// Time allowed from `new WebSocket()` to `WELCOME`; a dial into a black hole must not wait
+/// for the OS connect timeout.
+pub const HANDSHAKE_TIMEOUT_MS: u64 = 5_000;
+/// After another browser profile replaced this connection, wait this long before taking the
+/// bridge back, so two profiles do not evict each other in a tight loop.
+pub const REPLACED_RETRY_MS: u64 = 30_000;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// Settings were loaded at worker start or changed in storage.
+    Settings(Settings),
+    /// The heartbeat alarm fired (it also wakes a suspended worker).
+    Alarm,
+    /// The timer armed for [`Link::next_wakeup`] fired.
+    Timer,
+    SocketOpen {
+        gen: u64,
+    },
+    SocketMessage {
+        gen: u64,
+        text: String,
+    },
+    SocketClosed {
+        gen: u64,
+        code: u16,
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Open a WebSocket to `url`, tagging its events with `gen`.
+    Dial { gen: u64, url: String },
+    /// Send a text frame on socket `gen`.
+    Send { gen: u64, text: String },
+    /// Detach every handler of socket `gen` and close it without waiting for `onclose`.
+    Abandon { gen: u64 },
+    /// Hand a frame that is not about the link (EXECUTE, CANCEL, SESSION_*) to the shell.
+    Deliver { gen: u64, frame: Frame },
+    /// The status changed: write it where the options page reads it.
+    Persist(Status),
+}
+
+#[derive(Debug, Clone)]
+enum Phase {
+    Disabled,
+    /// No token configured, or the server refused ours: do not dial until settings change.
+    Unauthorized {
+        detail: String,
+    },
+    /// Waiting to dial at `at`.
+    Waiting {
+        at: u64,
+        detail: String,
+    },
+    /// Socket created, waiting for `onopen` and then `WELCOME`.
+    Dialing {
+        gen: u64,
+        since: u64,
+        opened: bool,
+    },
+    Connected {
+        gen: u64,
+        liveness: Box<Liveness>,
+        since: u64,
+    },
+}
+
+pub struct Link {
+    settings: Settings,
+    phase: Phase,
+    backoff: Backoff,
+    next_gen: u64,
+    rng: u64,
+    last_inbound_at: Option<u64>,
+    last_rtt_ms: Option<u64>,
+    /// Connections that reached WELCOME.
+    welcomes: u64,
+    version: String,
+    last_status: Option<(LinkState, String)>,
+}
+
+impl Link {
+    /// A machine with no settings yet (disabled until [`Event::Settings`] arrives). `seed`
+    /// feeds the jitter of the backoff.
+    pub fn new(version: &str, seed: u64) -> Self {
+        Self {
+            settings: Settings {
+                enabled: false,
+                ..Settings::default()
+            },
+            phase: Phase::Disabled,
+            backoff: Backoff::default(),
+            next_gen: 0,
+            rng: seed | 1,
+            last_inbound_at: None,
+            last_rtt_ms: None,
+            welcomes: 0,
+            version: version.to_string(),
+            last_status: None,
+        }
+    }
+
+    fn random_unit(&mut self) -> f64 {
+        // xorshift64*: enough to spread retries; no crate needed in the worker.
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        let x = self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D);
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn next_backoff(&mut self) -> u64 {
+        let unit = self.random_unit();
+        self.backoff.next_delay_ms(unit)
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn state(&self, now_ms: u64) -> LinkState {
+        match &self.phase {
+            Phase::Disabled => LinkState::Disabled,
+            Phase::Unauthorized { .. } => LinkState::Unauthorized,
+            Phase::Waiting { .. } => LinkState::Reconnecting,
+            Phase::Dialing { .. } => LinkState::Connecting,
+            Phase::Connected { liveness, .. } if liveness.is_quiet(now_ms) => LinkState::Silent,
+            Phase::Connected { .. } => LinkState::Connected,
+        }
+    }
+
+    /// The generation of the socket that is currently in use, if any.
+    pub fn current_gen(&self) -> Option<u64> {
+        match &self.phase {
+            Phase::Dialing { gen, .. } | Phase::Connected { gen, .. } => Some(*gen),
+            _ => None,
+        }
+    }
+
+    /// When the glue must deliver [`Event::Timer`] next.
+    pub fn next_wakeup(&self) -> Option<u64> {
+        match &self.phase {
+            Phase::Disabled | Phase::Unauthorized { .. } => None,
+            Phase::Waiting { at, .. } => Some(*at),
+            Phase::Dialing { since, .. } => Some(since + HANDSHAKE_TIMEOUT_MS),
+            Phase::Connected { liveness, .. } => Some(liveness.next_deadline()),
+        }
+    }
+
+    pub fn handle(&mut self, event: Event, now_ms: u64) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        match event {
+            Event::Settings(settings) => self.on_settings(settings, now_ms, &mut effects),
+            Event::Alarm | Event::Timer => self.on_tick(now_ms, &mut effects),
+            Event::SocketOpen { gen } => {
+                if let Phase::Dialing {
+                    gen: current,
+                    opened,
+                    ..
+                } = &mut self.phase
+                {
+                    if *current == gen && !*opened {
+                        *opened = true;
+                        let hello = Frame::Hello {
+                            protocol: PROTOCOL_VERSION,
+                            version: self.version.clone(),
+                            capabilities: vec!["shell".into()],
+                            token: Secret(self.settings.token.clone()),
+                        };
+                        if let Ok(text) = hello.encode() {
+                            effects.push(Effect::Send { gen, text });
+                        }
+                    }
+                }
+            }
+            Event::SocketMessage { gen, text } => self.on_message(gen, &text, now_ms, &mut effects),
+            Event::SocketClosed { gen, code, reason } => {
+                self.on_closed(gen, code, &reason, now_ms, &mut effects)
+            }
+        }
+        self.push_status(now_ms, &mut effects);
+        effects
+    }
+
+    fn on_settings(&mut self, settings: Settings, now_ms: u64, effects: &mut Vec<Effect>) {
+        let redial = self.settings.needs_redial(&settings)
+            || matches!(self.phase, Phase::Disabled | Phase::Unauthorized { .. });
+        self.settings = settings;
+        if !redial {
+            return;
+        }
+        self.abandon_current(effects);
+        self.backoff.reset();
+        self.start_dial_or_idle(now_ms, effects);
+    }
+
+    fn start_dial_or_idle(&mut self, now_ms: u64, effects: &mut Vec<Effect>) {
+        if !self.settings.enabled {
+            self.phase = Phase::Disabled;
+        } else if self.settings.token.is_empty() {
+            self.phase = Phase::Unauthorized {
+                detail: "No token set: run `domshell token` and paste it in the extension options."
+                    .into(),
+            };
+        } else {
+            self.dial(now_ms, effects);
+        }
+    }
+
+    fn dial(&mut self, now_ms: u64, effects: &mut Vec<Effect>) {
+        self.next_gen += 1;
+        let gen = self.next_gen;
+        effects.push(Effect::Dial {
+            gen,
+            url: self.settings.bridge_url(),
+        });
+        self.phase = Phase::Dialing {
+            gen,
+            since: now_ms,
+            opened: false,
+        };
+    }
+
+    fn abandon_current(&mut self, effects: &mut Vec<Effect>) {
+        if let Some(gen) = self.current_gen() {
+            effects.push(Effect::Abandon { gen });
+        }
+    }
+
+    /// Drop the current socket (if any) and wait `delay_ms` before the next dial.
+    fn retry_after(
+        &mut self,
+        delay_ms: u64,
+        now_ms: u64,
+        detail: String,
+        effects: &mut Vec<Effect>,
+    ) {
+        self.abandon_current(effects);
+        if delay_ms == 0 {
+            self.dial(now_ms, effects);
+        } else {
+            self.phase = Phase::Waiting {
+                at: now_ms + delay_ms,
+                detail,
+            };
+        }
+    }
+
+    fn on_tick(&mut self, now_ms: u64, effects: &mut Vec<Effect>) {
+        enum Next {
+            Nothing,
+            Dial,
+            HandshakeTimedOut,
+            Dead(u64),
+        }
+        let next = match &mut self.phase {
+            Phase::Disabled | Phase::Unauthorized { .. } => Next::Nothing,
+            Phase::Waiting { at, .. } if now_ms >= *at => Next::Dial,
+            Phase::Waiting { .. } => Next::Nothing,
+            Phase::Dialing { since, .. } if now_ms >= *since + HANDSHAKE_TIMEOUT_MS => {
+                Next::HandshakeTimedOut
+            }
+            Phase::Dialing { .. } => Next::Nothing,
+            Phase::Connected { liveness, .. } => match liveness.poll(now_ms) {
+                Action::Dead { silent_for_ms } => Next::Dead(silent_for_ms),
+                _ => Next::Nothing,
+            },
+        };
+        match next {
+            Next::Nothing => {}
+            Next::Dial => self.dial(now_ms, effects),
+            Next::HandshakeTimedOut => {
+                let delay = self.next_backoff();
+                self.retry_after(
+                    delay,
+                    now_ms,
+                    "The server did not answer the handshake; retrying.".into(),
+                    effects,
+                );
+            }
+            // The peer is gone or the path is half-open. Do not wait for onclose (Chromium may
+            // take a minute on a half-open socket): dial now.
+            Next::Dead(silent_for_ms) => self.retry_after(
+                0,
+                now_ms,
+                format!("Nothing heard for {silent_for_ms} ms; reconnecting."),
+                effects,
+            ),
+        }
+    }
+
+    fn on_message(&mut self, gen: u64, text: &str, now_ms: u64, effects: &mut Vec<Effect>) {
+        if self.current_gen() != Some(gen) {
+            return;
+        }
+        // Any frame, even one we cannot parse, is proof that the peer is alive.
+        self.last_inbound_at = Some(now_ms);
+        if let Phase::Connected { liveness, .. } = &mut self.phase {
+            liveness.on_inbound(now_ms);
+        }
+        let frame = match Frame::decode(text, MAX_FRAME_BYTES) {
+            Ok(frame) => frame,
+            Err(
+                FrameError::UnknownType(_) | FrameError::Malformed(_) | FrameError::TooLarge { .. },
+            ) => {
+                return;
+            }
+        };
+        match (&mut self.phase, frame) {
+            (
+                Phase::Dialing { .. },
+                Frame::Welcome {
+                    ping_interval_ms: _,
+                    silence_limit_ms,
+                    ..
+                },
+            ) => {
+                self.backoff.reset();
+                self.welcomes += 1;
+                self.phase = Phase::Connected {
+                    gen,
+                    since: now_ms,
+                    liveness: Box::new(Liveness::new(
+                        LivenessConfig {
+                            ping_interval_ms: None,
+                            silence_limit_ms: silence_limit_ms.max(1),
+                        },
+                        now_ms,
+                    )),
+                };
+            }
+            (Phase::Connected { .. }, frame) => match frame {
+                Frame::Ping {
+                    id, last_rtt_ms, ..
+                } => {
+                    if last_rtt_ms.is_some() {
+                        self.last_rtt_ms = last_rtt_ms;
+                    }
+                    if let Ok(text) = (Frame::Pong { id }).encode() {
+                        effects.push(Effect::Send { gen, text });
+                    }
+                }
+                frame @ (Frame::Execute { .. }
+                | Frame::Cancel { .. }
+                | Frame::SessionStart { .. }
+                | Frame::SessionEnd { .. }) => effects.push(Effect::Deliver { gen, frame }),
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+
+    fn on_closed(
+        &mut self,
+        gen: u64,
+        code: u16,
+        reason: &str,
+        now_ms: u64,
+        effects: &mut Vec<Effect>,
+    ) {
+        if self.current_gen() != Some(gen) {
+            return;
+        }
+        let was_connected = matches!(self.phase, Phase::Connected { .. });
+        match CloseCode::from_code(code) {
+            Some(CloseCode::BadToken) => {
+                self.abandon_current(effects);
+                self.phase = Phase::Unauthorized {
+                    detail: "The server refused the token: paste the output of `domshell token` in the extension options.".into(),
+                };
+            }
+            Some(CloseCode::ProtocolMismatch) => {
+                self.abandon_current(effects);
+                self.phase = Phase::Unauthorized {
+                    detail: format!("Server and extension speak different protocol versions ({reason}): update the older one."),
+                };
+            }
+            Some(CloseCode::Replaced) => {
+                let detail =
+                    "Another browser or profile took over the bridge; retrying later.".to_string();
+                self.retry_after(
+                    REPLACED_RETRY_MS.max(self.settings.alarm_period_ms),
+                    now_ms,
+                    detail,
+                    effects,
+                );
+            }
+            _ => {
+                // A connection that was working gets one immediate redial (the server may have
+                // just restarted); failed dials back off.
+                let delay = if was_connected {
+                    0
+                } else {
+                    self.next_backoff()
+                };
+                let detail = if was_connected {
+                    format!("Connection closed ({code}); reconnecting.")
+                } else {
+                    format!(
+                        "Cannot reach the server on port {}; is `domshell serve` running?",
+                        self.settings.port
+                    )
+                };
+                self.retry_after(delay, now_ms, detail, effects);
+            }
+        }
+    }
+
+    /// The status for the options page, stamped with wall-clock `now_ms`.
+    pub fn status(&self, now_ms: u64) -> Status {
+        let state = self.state(now_ms);
+        let detail = match &self.phase {
+            Phase::Disabled => "The bridge is switched off in the extension options.".to_string(),
+            Phase::Unauthorized { detail } | Phase::Waiting { detail, .. } => detail.clone(),
+            Phase::Dialing { .. } => format!("Connecting to 127.0.0.1:{}…", self.settings.port),
+            Phase::Connected { .. } if state == LinkState::Silent => {
+                "The server has been quiet; checking the connection.".to_string()
+            }
+            Phase::Connected { .. } => "Connected to the domshell server.".to_string(),
+        };
+        Status {
+            state,
+            detail,
+            port: self.settings.port,
+            last_inbound_at: self.last_inbound_at,
+            connected_since: match &self.phase {
+                Phase::Connected { since, .. } => Some(*since),
+                _ => None,
+            },
+            last_rtt_ms: self.last_rtt_ms,
+            reconnects: self.welcomes.saturating_sub(1),
+            updated_at: now_ms,
+        }
+    }
+
+    fn push_status(&mut self, now_ms: u64, effects: &mut Vec<Effect>) {
+        let status = self.status(now_ms);
+        let key = (status.state, status.detail.clone());
+        let pinged = effects
+            .iter()
+            .any(|e| matches!(e, Effect::Send { text, .. } if text.contains("\"PONG\"")));
+        if self.last_status.as_ref() != Some(&key) || pinged {
+            self.last_status = Some(key);
+            effects.push(Effect::Persist(status));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(token: &str) -> Settings {
+        Settings {
+            enabled: true,
+            token: token.into(),
+            port: 9876,
+            alarm_period_ms: 1_000,
+        }
+    }
+
+    fn welcome(silence: u64) -> String {
+        Frame::Welcome {
+            protocol: PROTOCOL_VERSION,
+            server_version: "t".into(),
+            ping_interval_ms: silence / 3,
+            silence_limit_ms: silence,
+        }
+        .encode()
+        .unwrap()
+    }
+
+    fn dials(effects: &[Effect]) -> Vec<u64> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Dial { gen, .. } => Some(*gen),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Bring a machine to Connected on generation 1 at t=0.
+    fn connected() -> Link {
+        let mut link = Link::new("1.0", 42);
+        let fx = link.handle(Event::Settings(settings("tok")), 0);
+        assert_eq!(
+            fx[0],
+            Effect::Dial {
+                gen: 1,
+                url: "ws://127.0.0.1:9876/bridge".into()
+            }
+        );
+        let fx = link.handle(Event::SocketOpen { gen: 1 }, 0);
+        let Effect::Send { text, .. } = &fx[0] else {
+            panic!("HELLO expected")
+        };
+        assert!(
+            matches!(Frame::decode(text, 10_000).unwrap(), Frame::Hello { token, .. } if token.expose() == "tok")
+        );
+        link.handle(
+            Event::SocketMessage {
+                gen: 1,
+                text: welcome(2_000),
+            },
+            0,
+        );
+        assert_eq!(link.state(0), LinkState::Connected);
+        link
+    }
+
+    #[test]
+    fn answers_ping_with_pong_and_reports_rtt() {
+        let mut link = connected();
+        let ping = Frame::Ping {
+            id: 9,
+            sent_at_ms: 1,
+            last_rtt_ms: Some(4),
+        }
+        .encode()
+        .unwrap();
+        let fx = link.handle(Event::SocketMessage { gen: 1, text: ping }, 500);
+        assert!(fx.contains(&Effect::Send {
+            gen: 1,
+            text: r#"{"type":"PONG","id":9}"#.into()
+        }));
+        let status = link.status(500);
+        assert_eq!(status.last_rtt_ms, Some(4));
+        assert_eq!(status.last_inbound_at, Some(500));
+        assert!(fx.iter().any(|e| matches!(e, Effect::Persist(_))));
+    }
+
+    #[test]
+    fn silence_abandons_the_socket_and_dials_at_once() {
+        let mut link = connected();
+        assert_eq!(link.next_wakeup(), Some(2_000));
+        assert!(link
+            .handle(Event::Alarm, 1_999)
+            .iter()
+            .all(|e| !matches!(e, Effect::Abandon { .. })));
+        assert_eq!(link.state(1_500), LinkState::Silent);
+        let fx = link.handle(Event::Alarm, 2_000);
+        assert!(fx.contains(&Effect::Abandon { gen: 1 }));
+        assert_eq!(dials(&fx), vec![2]);
+        // The abandoned socket's late onclose (Chromium's one-minute delay) changes nothing.
+        let fx = link.handle(
+            Event::SocketClosed {
+                gen: 1,
+                code: 1006,
+                reason: String::new(),
+            },
+            62_000,
+        );
+        assert!(dials(&fx).is_empty());
+        assert_eq!(link.current_gen(), Some(2));
+        // And messages from it are not proof of life for the new one.
+        link.handle(
+            Event::SocketMessage {
+                gen: 1,
+                text: welcome(2_000),
+            },
+            62_001,
+        );
+        assert_eq!(link.state(62_001), LinkState::Connecting);
+    }
+
+    #[test]
+    fn failed_dials_back_off_and_a_welcome_resets() {
+        let mut link = Link::new("1.0", 7);
+        link.handle(Event::Settings(settings("tok")), 0);
+        let mut now = 0;
+        let mut delays = vec![];
+        for gen in 1..=6 {
+            link.handle(
+                Event::SocketClosed {
+                    gen,
+                    code: 1006,
+                    reason: String::new(),
+                },
+                now,
+            );
+            assert_eq!(link.state(now), LinkState::Reconnecting);
+            let at = link.next_wakeup().unwrap();
+            delays.push(at - now);
+            assert!(
+                dials(&link.handle(Event::Timer, at - 1)).is_empty(),
+                "not before time"
+            );
+            now = at;
+            assert_eq!(dials(&link.handle(Event::Timer, now)), vec![gen + 1]);
+        }
+        assert!(delays.windows(2).all(|w| w[1] >= w[0] / 2), "{delays:?}");
+        assert!(delays
+            .iter()
+            .all(|d| *d <= shared_protocol::backoff::DEFAULT_CAP_MS));
+        assert!(delays[5] >= 2_500, "{delays:?}");
+        link.handle(Event::SocketOpen { gen: 7 }, now);
+        link.handle(
+            Event::SocketMessage {
+                gen: 7,
+                text: welcome(2_000),
+            },
+            now,
+        );
+        assert_eq!(link.state(now), LinkState::Connected);
+    }
+
+    #[test]
+    fn a_working_connection_that_closes_is_redialed_immediately() {
+        let mut link = connected();
+        let fx = link.handle(
+            Event::SocketClosed {
+                gen: 1,
+                code: 1001,
+                reason: "bye".into(),
+            },
+            100,
+        );
+        assert_eq!(dials(&fx), vec![2]);
+    }
+
+    #[test]
+    fn bad_token_stops_dialing_until_settings_change() {
+        let mut link = connected();
+        link.handle(
+            Event::SocketClosed {
+                gen: 1,
+                code: 4001,
+                reason: "invalid token".into(),
+            },
+            10,
+        );
+        assert_eq!(link.state(10), LinkState::Unauthorized);
+        assert_eq!(link.next_wakeup(), None);
+        assert!(dials(&link.handle(Event::Alarm, 100_000)).is_empty());
+        // Re-saving the same settings (the user pressed Save) tries again.
+        assert_eq!(
+            dials(&link.handle(Event::Settings(settings("tok")), 100_001)),
+            vec![2]
+        );
+        let fx = link.handle(Event::Settings(settings("new")), 100_002);
+        assert!(fx.contains(&Effect::Abandon { gen: 2 }));
+        assert_eq!(dials(&fx), vec![3]);
+    }
+
+    #[test]
+    fn missing_token_and_disabled_do_not_dial() {
+        let mut link = Link::new("1.0", 1);
+        let fx = link.handle(Event::Settings(settings("")), 0);
+        assert!(dials(&fx).is_empty());
+        assert_eq!(link.state(0), LinkState::Unauthorized);
+        assert!(link.status(0).detail.contains("domshell token"));
+        let mut off = settings("tok");
+        off.enabled = false;
+        link.handle(Event::Settings(off), 1);
+        assert_eq!(link.state(1), LinkState::Disabled);
+        assert!(dials(&link.handle(Event::Alarm, 1_000_000)).is_empty());
+    }
+
+    #[test]
+    fn disabling_abandons_a_live_connection() {
+        let mut link = connected();
+        let mut off = settings("tok");
+        off.enabled = false;
+        let fx = link.handle(Event::Settings(off), 5);
+        assert!(fx.contains(&Effect::Abandon { gen: 1 }));
+        assert_eq!(link.state(5), LinkState::Disabled);
+    }
+
+    #[test]
+    fn a_dial_into_a_black_hole_times_out() {
+        let mut link = Link::new("1.0", 3);
+        link.handle(Event::Settings(settings("tok")), 0);
+        assert_eq!(link.next_wakeup(), Some(HANDSHAKE_TIMEOUT_MS));
+        let fx = link.handle(Event::Timer, HANDSHAKE_TIMEOUT_MS);
+        assert!(fx.contains(&Effect::Abandon { gen: 1 }));
+        assert_eq!(link.state(HANDSHAKE_TIMEOUT_MS), LinkState::Reconnecting);
+    }
+
+    #[test]
+    fn replaced_connections_wait_before_taking_the_bridge_back() {
+        let mut link = connected();
+        link.handle(
+            Event::SocketClosed {
+                gen: 1,
+                code: 4003,
+                reason: "replaced".into(),
+            },
+            0,
+        );
+        assert_eq!(link.next_wakeup(), Some(REPLACED_RETRY_MS));
+    }
+
+    #[test]
+    fn shell_frames_are_delivered_only_when_connected() {
+        let mut link = connected();
+        let exec = Frame::Execute {
+            id: "1".into(),
+            session: "s".into(),
+            command: "pwd".into(),
+            group_id: None,
+            initial_url: None,
+            group_name: None,
+            deadline_ms: None,
+        };
+        let fx = link.handle(
+            Event::SocketMessage {
+                gen: 1,
+                text: exec.encode().unwrap(),
+            },
+            10,
+        );
+        assert!(fx.contains(&Effect::Deliver {
+            gen: 1,
+            frame: exec
+        }));
+        // Garbage is proof of life but delivers nothing.
+        let fx = link.handle(
+            Event::SocketMessage {
+                gen: 1,
+                text: "{nope".into(),
+            },
+            1_500,
+        );
+        assert!(!fx.iter().any(|e| matches!(e, Effect::Deliver { .. })));
+        assert_eq!(link.state(1_500), LinkState::Connected);
+    }
+}

@@ -1,0 +1,350 @@
+//! Glue between the browser and the plain-Rust parts: WebSocket handlers, the one wake-up
+//! timer, `chrome.storage`, `chrome.alarms` and `chrome.tabs`.
+//!
+//! It owns I/O only. Every decision (when to dial, what to answer) is made by [`Link`] and
+//! [`Shell`]; this module carries out their effects. Events arrive from the JS bootstrap
+//! (`boot`, then `handle_event`) and from socket and timer callbacks.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+
+use serde::Serialize;
+use serde_json::{json, Value};
+use shared_protocol::frame::Frame;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::{spawn_local, JsFuture};
+use web_sys::{CloseEvent, MessageEvent, WebSocket};
+
+use crate::link::{Effect, Event, Link};
+use crate::settings::{self, Settings};
+use crate::shell::{format_tabs, Plan, Shell, TabInfo};
+
+const ALARM_NAME: &str = "domshell-heartbeat";
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = ["chrome", "storage", "local"], js_name = get)]
+    fn storage_get(keys: &JsValue) -> js_sys::Promise;
+    #[wasm_bindgen(js_namespace = ["chrome", "storage", "local"], js_name = set)]
+    fn storage_set(items: &JsValue) -> js_sys::Promise;
+    #[wasm_bindgen(js_namespace = ["chrome", "alarms"], js_name = get)]
+    fn alarms_get(name: &str) -> js_sys::Promise;
+    #[wasm_bindgen(js_namespace = ["chrome", "alarms"], js_name = create)]
+    fn alarms_create(name: &str, info: &JsValue) -> js_sys::Promise;
+    #[wasm_bindgen(js_namespace = ["chrome", "tabs"], js_name = query)]
+    fn tabs_query(query: &JsValue) -> js_sys::Promise;
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout(handler: &js_sys::Function, ms: f64) -> JsValue;
+    #[wasm_bindgen(js_name = clearTimeout)]
+    fn clear_timeout(id: &JsValue);
+    #[wasm_bindgen(js_namespace = console, js_name = info)]
+    fn console_info(text: &str);
+    #[wasm_bindgen(js_namespace = console, js_name = warn)]
+    fn console_warn(text: &str);
+}
+
+fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+fn to_js(value: &impl Serialize) -> JsValue {
+    // Plain objects, not JS Maps: chrome.storage only stores JSON-like values.
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .unwrap_or(JsValue::NULL)
+}
+
+struct Socket {
+    ws: WebSocket,
+    _on_open: Closure<dyn FnMut(web_sys::Event)>,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+    _on_close: Closure<dyn FnMut(CloseEvent)>,
+    _on_error: Closure<dyn FnMut(web_sys::Event)>,
+}
+
+impl Socket {
+    fn detach(&self) {
+        self.ws.set_onopen(None);
+        self.ws.set_onmessage(None);
+        self.ws.set_onclose(None);
+        self.ws.set_onerror(None);
+    }
+}
+
+struct Worker {
+    link: Link,
+    shell: Shell,
+    sockets: HashMap<u64, Socket>,
+    /// Sockets abandoned during the current dispatch. Their closures may be the very code that
+    /// is running, so they are dropped at the start of the next dispatch, not now.
+    graveyard: Vec<Socket>,
+    timer_id: Option<JsValue>,
+    /// Created once and never dropped: re-arming must not free a callback that is running.
+    timer_callback: Closure<dyn FnMut()>,
+}
+
+thread_local! {
+    static WORKER: RefCell<Option<Worker>> = const { RefCell::new(None) };
+}
+
+/// Start the worker: read settings, make sure the heartbeat alarm exists, and connect.
+/// The bootstrap awaits this before handing over queued events.
+#[wasm_bindgen]
+pub async fn boot() -> Result<(), JsValue> {
+    let settings = load_settings().await?;
+    let seed = (js_sys::Math::random() * 9_007_199_254_740_991.0) as u64;
+    let worker = Worker {
+        link: Link::new(VERSION, seed),
+        shell: Shell::default(),
+        sockets: HashMap::new(),
+        graveyard: Vec::new(),
+        timer_id: None,
+        timer_callback: Closure::new(|| dispatch(Event::Timer)),
+    };
+    WORKER.with(|w| *w.borrow_mut() = Some(worker));
+    ensure_alarm(settings.alarm_period_ms).await;
+    console_info(&format!("domshell {VERSION}: worker started"));
+    dispatch(Event::Settings(settings));
+    Ok(())
+}
+
+/// An event the bootstrap registered for at top level: `alarm`, `storage` (payload: the
+/// `changes` object), `installed`, `startup`.
+#[wasm_bindgen]
+pub fn handle_event(kind: &str, payload: JsValue) {
+    match kind {
+        "alarm" => dispatch(Event::Alarm),
+        "storage" => {
+            let changes: Value = serde_wasm_bindgen::from_value(payload).unwrap_or(Value::Null);
+            let touches_settings = settings::SETTING_KEYS
+                .iter()
+                .any(|k| changes.get(k).is_some());
+            if touches_settings {
+                spawn_local(async {
+                    match load_settings().await {
+                        Ok(settings) => {
+                            ensure_alarm(settings.alarm_period_ms).await;
+                            dispatch(Event::Settings(settings));
+                        }
+                        Err(e) => console_warn(&format!("domshell: cannot read settings: {e:?}")),
+                    }
+                });
+            }
+        }
+        // Boot already connected; a tick makes sure nothing is stuck.
+        "installed" | "startup" => dispatch(Event::Alarm),
+        other => console_warn(&format!("domshell: unknown event {other}")),
+    }
+}
+
+async fn load_settings() -> Result<Settings, JsValue> {
+    let items = JsFuture::from(storage_get(&JsValue::NULL)).await?;
+    let items: Value = serde_wasm_bindgen::from_value(items).unwrap_or(Value::Null);
+    Ok(Settings::from_storage(&items))
+}
+
+async fn ensure_alarm(period_ms: u64) {
+    let minutes = period_ms as f64 / 60_000.0;
+    let existing = JsFuture::from(alarms_get(ALARM_NAME)).await.ok();
+    let current = existing
+        .filter(|v| !v.is_undefined() && !v.is_null())
+        .and_then(|v| js_sys::Reflect::get(&v, &"periodInMinutes".into()).ok())
+        .and_then(|v| v.as_f64());
+    if current.is_some_and(|c| (c - minutes).abs() < 1e-9) {
+        return;
+    }
+    let info = to_js(&json!({ "periodInMinutes": minutes, "delayInMinutes": minutes }));
+    if let Err(e) = JsFuture::from(alarms_create(ALARM_NAME, &info)).await {
+        console_warn(&format!(
+            "domshell: cannot create the heartbeat alarm: {e:?}"
+        ));
+    }
+}
+
+/// Feed one event to the link machine and carry out what it asks, including events that
+/// carrying it out produces (a dial that fails synchronously).
+fn dispatch(event: Event) {
+    WORKER.with(|cell| {
+        let Ok(mut guard) = cell.try_borrow_mut() else {
+            // Only reachable if a callback fired synchronously inside a dispatch; defer it.
+            let event = event.clone();
+            spawn_local(async move { dispatch(event) });
+            return;
+        };
+        let Some(worker) = guard.as_mut() else {
+            return;
+        };
+        worker.graveyard.clear();
+        let mut queue = VecDeque::from([event]);
+        while let Some(event) = queue.pop_front() {
+            let effects = worker.link.handle(event, now_ms());
+            for effect in effects {
+                worker.apply(effect, &mut queue);
+            }
+        }
+        worker.rearm_timer();
+    });
+}
+
+impl Worker {
+    fn apply(&mut self, effect: Effect, queue: &mut VecDeque<Event>) {
+        match effect {
+            Effect::Dial { gen, url } => match open_socket(gen, &url) {
+                Ok(socket) => {
+                    console_info(&format!("domshell: dialing {url} (#{gen})"));
+                    self.sockets.insert(gen, socket);
+                }
+                Err(e) => queue.push_back(Event::SocketClosed {
+                    gen,
+                    code: 1006,
+                    reason: format!("{e:?}"),
+                }),
+            },
+            Effect::Send { gen, text } => self.send(gen, &text),
+            Effect::Abandon { gen } => {
+                if let Some(socket) = self.sockets.remove(&gen) {
+                    socket.detach();
+                    let _ = socket.ws.close();
+                    console_info(&format!("domshell: abandoned socket #{gen}"));
+                    self.graveyard.push(socket);
+                }
+            }
+            Effect::Deliver { gen, frame } => self.deliver(gen, frame),
+            Effect::Persist(status) => {
+                let items = to_js(&json!({ settings::KEY_STATUS: status }));
+                let promise = storage_set(&items);
+                spawn_local(async move {
+                    if let Err(e) = JsFuture::from(promise).await {
+                        console_warn(&format!("domshell: cannot store status: {e:?}"));
+                    }
+                });
+            }
+        }
+    }
+
+    fn send(&self, gen: u64, text: &str) {
+        if let Some(socket) = self.sockets.get(&gen) {
+            if let Err(e) = socket.ws.send_with_str(text) {
+                console_warn(&format!("domshell: send failed on #{gen}: {e:?}"));
+            }
+        }
+    }
+
+    fn send_frame(&self, gen: u64, frame: &Frame) {
+        match frame.encode() {
+            Ok(text) => self.send(gen, &text),
+            Err(e) => console_warn(&format!("domshell: cannot encode {}: {e}", frame.kind())),
+        }
+    }
+
+    fn deliver(&mut self, gen: u64, frame: Frame) {
+        match frame {
+            Frame::SessionStart { id, session } => {
+                self.shell.start_session(&session);
+                self.send_frame(gen, &Frame::Ack { id });
+            }
+            Frame::SessionEnd { id, session } => {
+                self.shell.end_session(&session);
+                self.send_frame(gen, &Frame::Ack { id });
+            }
+            Frame::Execute {
+                id,
+                session,
+                command,
+                ..
+            } => match self.shell.plan(&session, &command) {
+                Plan::Reply { ok, output } => self.send_frame(
+                    gen,
+                    &Frame::Result {
+                        id,
+                        ok,
+                        output,
+                        lane: None,
+                    },
+                ),
+                Plan::ListTabs => spawn_local(async move {
+                    let result = match list_tabs().await {
+                        Ok(tabs) => (true, format_tabs(&tabs)),
+                        Err(e) => (false, format!("tabs: cannot list tabs: {e}")),
+                    };
+                    reply_later(gen, id, result.0, result.1);
+                }),
+            },
+            // Commands of this shell finish at once; there is nothing to interrupt yet.
+            Frame::Cancel { .. } => {}
+            other => console_warn(&format!("domshell: unexpected {} frame", other.kind())),
+        }
+    }
+
+    fn rearm_timer(&mut self) {
+        if let Some(id) = self.timer_id.take() {
+            clear_timeout(&id);
+        }
+        if let Some(at) = self.link.next_wakeup() {
+            let delay = at.saturating_sub(now_ms()) as f64;
+            let callback: &js_sys::Function = self.timer_callback.as_ref().unchecked_ref();
+            self.timer_id = Some(set_timeout(callback, delay));
+        }
+    }
+}
+
+/// Send a RESULT produced asynchronously, if its socket is still the current one.
+fn reply_later(gen: u64, id: String, ok: bool, output: String) {
+    WORKER.with(|cell| {
+        if let Ok(guard) = cell.try_borrow() {
+            if let Some(worker) = guard.as_ref() {
+                if worker.link.current_gen() == Some(gen) {
+                    worker.send_frame(
+                        gen,
+                        &Frame::Result {
+                            id,
+                            ok,
+                            output,
+                            lane: None,
+                        },
+                    );
+                }
+            }
+        }
+    });
+}
+
+async fn list_tabs() -> Result<Vec<TabInfo>, String> {
+    let tabs = JsFuture::from(tabs_query(&to_js(&json!({}))))
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    serde_wasm_bindgen::from_value(tabs).map_err(|e| e.to_string())
+}
+
+fn open_socket(gen: u64, url: &str) -> Result<Socket, JsValue> {
+    let ws = WebSocket::new(url)?;
+    let on_open =
+        Closure::<dyn FnMut(web_sys::Event)>::new(move |_| dispatch(Event::SocketOpen { gen }));
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+        if let Some(text) = event.data().as_string() {
+            dispatch(Event::SocketMessage { gen, text });
+        }
+    });
+    let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |event: CloseEvent| {
+        dispatch(Event::SocketClosed {
+            gen,
+            code: event.code(),
+            reason: event.reason(),
+        })
+    });
+    // An error is always followed by a close event, which carries the code.
+    let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {});
+    ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+    ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+    ws.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+    Ok(Socket {
+        ws,
+        _on_open: on_open,
+        _on_message: on_message,
+        _on_close: on_close,
+        _on_error: on_error,
+    })
+}

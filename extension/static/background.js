@@ -1,0 +1,35 @@
+// Service-worker bootstrap. Chrome only delivers events to listeners registered synchronously
+// on the first turn of the script, but WebAssembly loads asynchronously: so the listeners are
+// registered here, and events are queued (never dropped — the alarm that woke the worker is
+// the event that matters) until the Rust side has booted.
+import init, { boot, handle_event } from "../pkg/domshell_extension.js";
+
+const queued = [];
+let ready = false;
+
+function deliver(kind, payload) {
+  if (!ready) {
+    queued.push([kind, payload]);
+    return;
+  }
+  try {
+    handle_event(kind, payload);
+  } catch (error) {
+    console.error(`domshell: ${kind} handler failed`, error);
+  }
+}
+
+chrome.alarms.onAlarm.addListener((alarm) => deliver("alarm", alarm.name));
+chrome.runtime.onInstalled.addListener((details) => deliver("installed", details.reason));
+chrome.runtime.onStartup.addListener(() => deliver("startup", null));
+chrome.storage.onChanged.addListener((changes, area) => {
+  if (area === "local") deliver("storage", changes);
+});
+
+init()
+  .then(() => boot())
+  .then(() => {
+    ready = true;
+    for (const [kind, payload] of queued.splice(0)) deliver(kind, payload);
+  })
+  .catch((error) => console.error("domshell: the worker failed to start", error));
