@@ -6,6 +6,8 @@ import init, { boot, handle_event } from "../pkg/domshell_extension.js";
 
 const queued = [];
 let ready = false;
+// Boot state, readable from the worker's DevTools console (and by tests over CDP).
+globalThis.domshell = { ready: false, error: null };
 
 function deliver(kind, payload) {
   if (!ready) {
@@ -30,6 +32,10 @@ init()
   .then(() => boot())
   .then(() => {
     ready = true;
+    globalThis.domshell.ready = true;
     for (const [kind, payload] of queued.splice(0)) deliver(kind, payload);
   })
-  .catch((error) => console.error("domshell: the worker failed to start", error));
+  .catch((error) => {
+    globalThis.domshell.error = String(error && error.stack ? error.stack : error);
+    console.error("domshell: the worker failed to start", error);
+  });
