@@ -15,6 +15,9 @@
 /// A tick later than this many ping intervals means the clock jumped (sleep/wake, SIGSTOP).
 pub const CLOCK_JUMP_FACTOR: u64 = 3;
 
+/// Unanswered pings remembered for RTT measurement; older ones are forgotten.
+const MAX_OUTSTANDING_PINGS: usize = 16;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LivenessConfig {
     /// `Some` on the side that sends `PING` (the server); `None` on the side that answers.
@@ -43,7 +46,9 @@ pub struct Liveness {
     /// Set after a clock jump: the peer must be heard from before this instant.
     verify_deadline_ms: Option<u64>,
     next_ping_id: u64,
-    outstanding_ping: Option<(u64, u64)>,
+    /// Recent unanswered pings `(id, sent_at)`, oldest first. More than one, so a round trip
+    /// longer than the ping interval is still measured.
+    outstanding_pings: std::collections::VecDeque<(u64, u64)>,
     last_rtt_ms: Option<u64>,
     dead: bool,
 }
@@ -58,7 +63,7 @@ impl Liveness {
             next_ping_ms: config.ping_interval_ms.map(|p| now_ms.saturating_add(p)),
             verify_deadline_ms: None,
             next_ping_id: 1,
-            outstanding_ping: None,
+            outstanding_pings: Default::default(),
             last_rtt_ms: None,
             dead: false,
         }
@@ -80,15 +85,13 @@ impl Liveness {
     /// A `PONG` arrived (after [`Self::on_inbound`]); returns the round trip when it answers
     /// the outstanding `PING`.
     pub fn on_pong(&mut self, id: u64, now_ms: u64) -> Option<u64> {
-        match self.outstanding_ping {
-            Some((ping_id, sent_at)) if ping_id == id => {
-                self.outstanding_ping = None;
-                let rtt = now_ms.saturating_sub(sent_at);
-                self.last_rtt_ms = Some(rtt);
-                Some(rtt)
-            }
-            _ => None,
-        }
+        let index = self.outstanding_pings.iter().position(|(p, _)| *p == id)?;
+        let (_, sent_at) = self.outstanding_pings[index];
+        // Pongs arrive in order, so anything older than this one will never be answered.
+        self.outstanding_pings.drain(..=index);
+        let rtt = now_ms.saturating_sub(sent_at);
+        self.last_rtt_ms = Some(rtt);
+        Some(rtt)
     }
 
     /// Decide what to do at `now_ms`. Call it at least at [`Self::next_deadline`].
@@ -131,7 +134,10 @@ impl Liveness {
     fn ping_now(&mut self, now_ms: u64, interval: u64) -> Action {
         let id = self.next_ping_id;
         self.next_ping_id += 1;
-        self.outstanding_ping = Some((id, now_ms));
+        if self.outstanding_pings.len() == MAX_OUTSTANDING_PINGS {
+            self.outstanding_pings.pop_front();
+        }
+        self.outstanding_pings.push_back((id, now_ms));
         self.next_ping_ms = Some(now_ms.saturating_add(interval));
         Action::SendPing {
             id,
@@ -298,6 +304,29 @@ mod tests {
         assert_eq!(m.on_pong(id + 1, 20_010), None);
         assert_eq!(m.on_pong(id, 20_012), Some(12));
         assert_eq!(m.on_pong(id, 20_013), None, "answered once only");
+    }
+
+    #[test]
+    fn round_trips_longer_than_the_ping_interval_are_measured() {
+        let mut m = Liveness::new(
+            LivenessConfig {
+                ping_interval_ms: Some(200),
+                silence_limit_ms: 1_000,
+            },
+            0,
+        );
+        let Action::SendPing { id: first, .. } = m.poll(200) else {
+            panic!("ping")
+        };
+        let Action::SendPing { id: second, .. } = m.poll(400) else {
+            panic!("ping")
+        };
+        // The first pong comes back 250 ms later, after the second ping left.
+        m.on_inbound(450);
+        assert_eq!(m.on_pong(first, 450), Some(250));
+        m.on_inbound(650);
+        assert_eq!(m.on_pong(second, 650), Some(250));
+        assert_eq!(m.last_rtt_ms(), Some(250));
     }
 
     #[test]
