@@ -180,11 +180,67 @@ fn test(args: &[String]) -> Result<()> {
     build.args(["build", "--package", "domshell-server", "--bin", "domshell"]);
     status(build, "building the server")?;
     let mut tests = cargo();
-    tests.args(["test", "--workspace"]).args(args).env(
-        "DOMSHELL_BIN",
-        root().join("target").join("debug").join("domshell"),
+    tests
+        .args(["test", "--workspace"])
+        .args(args)
+        .env(
+            "DOMSHELL_BIN",
+            root().join("target").join("debug").join("domshell"),
+        )
+        .stdout(std::process::Stdio::piped());
+    let mut child = tests.spawn().context("starting the test suite")?;
+    let stdout = child.stdout.take().context("capturing test output")?;
+    let mut totals = Totals::default();
+    for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+        let line = line.context("reading test output")?;
+        println!("{line}");
+        totals.add(&line);
+    }
+    let status = child.wait().context("waiting for the test suite")?;
+    // One closing line for the whole workspace: cargo's last block is often a crate with no
+    // tests, whose "0 passed" says nothing about the run.
+    println!(
+        "workspace: {} passed, {} failed, {} skipped",
+        totals.passed, totals.failed, totals.ignored
     );
-    status(tests, "the test suite")
+    if !status.success() {
+        bail!("the test suite failed ({status})");
+    }
+    if totals.passed == 0 {
+        bail!("the test suite ran no test");
+    }
+    Ok(())
+}
+
+/// Sums of cargo's `test result:` lines.
+#[derive(Default)]
+struct Totals {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+}
+
+impl Totals {
+    fn add(&mut self, line: &str) {
+        let Some(rest) = line.trim().strip_prefix("test result: ") else {
+            return;
+        };
+        for part in rest.split(';') {
+            let mut words = part.split_whitespace().rev();
+            let (Some(label), Some(count)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let Ok(n) = count.parse::<u64>() else {
+                continue;
+            };
+            match label {
+                "passed" => self.passed += n,
+                "failed" => self.failed += n,
+                "ignored" => self.ignored += n,
+                _ => {}
+            }
+        }
+    }
 }
 
 fn bench_heartbeat(args: &[String]) -> Result<()> {
@@ -216,4 +272,19 @@ fn bench_heartbeat(args: &[String]) -> Result<()> {
             root().join("target").join("release").join("domshell"),
         );
     status(bench, "the heartbeat benchmark")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn totals_sum_cargo_result_lines() {
+        let mut t = Totals::default();
+        t.add("test result: ok. 15 passed; 0 failed; 2 ignored; 0 measured; 0 filtered out; finished in 0.00s");
+        t.add("test result: FAILED. 3 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out");
+        t.add("running 4 tests");
+        t.add("test foo ... ok");
+        assert_eq!((t.passed, t.failed, t.ignored), (18, 1, 2));
+    }
 }
