@@ -2,7 +2,8 @@
 //!
 //! It owns the wire frames ([`frame`]), the WebSocket close codes ([`close`]), the default
 //! ports and timings (this module), the sans-IO heartbeat machine ([`liveness`]), the
-//! reconnect backoff ([`backoff`]) and the names of link states ([`link`]).
+//! reconnect backoff ([`backoff`]), the names of link states ([`link`]), the command
+//! language ([`grammar`]) and the security tier of a command ([`tier`]).
 //!
 //! It must not do I/O or read a clock: every function that depends on time takes `now_ms`,
 //! a monotonic millisecond count chosen by the caller. That keeps it buildable for
@@ -11,8 +12,10 @@
 pub mod backoff;
 pub mod close;
 pub mod frame;
+pub mod grammar;
 pub mod link;
 pub mod liveness;
+pub mod tier;
 
 /// Version of the wire protocol; bumped on any incompatible frame change.
 pub const PROTOCOL_VERSION: u32 = 1;

@@ -1,0 +1,199 @@
+//! Flags and positional arguments of a command's words.
+//!
+//! This module owns the generic flag rule every non-raw command shares. It must not know
+//! what any flag means; commands read their flags through [`Args`].
+
+use super::ParseError;
+
+/// Flags that take the next word as their value. Every other word that starts with `-` is
+/// a boolean flag, except a negative number and the lone `-`.
+pub const VALUE_FLAGS: [&str; 17] = [
+    "-n",
+    "-d",
+    "--offset",
+    "--type",
+    "--textlen",
+    "--format",
+    "--submit",
+    "--after",
+    "--before",
+    "--timeout",
+    "--pattern",
+    "--limit",
+    "--port",
+    "--url",
+    "--interval",
+    "--times",
+    "--modifiers",
+];
+
+/// One flag as written (`-l`, `--type`), with its value if it takes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flag {
+    pub name: String,
+    pub value: Option<String>,
+}
+
+/// A command's words sorted into positionals and flags.
+///
+/// Rules: `--` ends flags (everything after it is positional, so `grep -- -x` works); a
+/// [value flag](VALUE_FLAGS) takes the next word whatever it looks like (`-n -5`); `--name=value`
+/// is accepted for any long flag; a negative number (`-5`, `-2.5`) and `-` are positionals.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Args {
+    pub positional: Vec<String>,
+    /// For each positional, its index in the words it was parsed from.
+    pub positional_index: Vec<usize>,
+    pub flags: Vec<Flag>,
+}
+
+/// `-5`, `-12.5`: an argument, never a flag.
+pub fn is_negative_number(word: &str) -> bool {
+    let Some(digits) = word.strip_prefix('-') else {
+        return false;
+    };
+    let (whole, fraction) = match digits.split_once('.') {
+        Some((w, f)) => (w, Some(f)),
+        None => (digits, None),
+    };
+    !whole.is_empty()
+        && whole.bytes().all(|b| b.is_ascii_digit())
+        && fraction.is_none_or(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn is_flag(word: &str) -> bool {
+    word.len() > 1 && word.starts_with('-') && !is_negative_number(word)
+}
+
+impl Args {
+    /// Sorts `words` (the arguments after the command name) by the generic rules.
+    pub fn parse(command: &str, words: &[String]) -> Result<Args, ParseError> {
+        let mut args = Args::default();
+        let mut it = words.iter().enumerate();
+        while let Some((index, word)) = it.next() {
+            if word == "--" {
+                for (index, word) in it.by_ref() {
+                    args.positional.push(word.clone());
+                    args.positional_index.push(index);
+                }
+                break;
+            }
+            if !is_flag(word) {
+                args.positional.push(word.clone());
+                args.positional_index.push(index);
+                continue;
+            }
+            if let Some((name, value)) = word
+                .strip_prefix("--")
+                .and_then(|long| long.split_once('='))
+            {
+                args.flags.push(Flag {
+                    name: format!("--{name}"),
+                    value: Some(value.to_string()),
+                });
+            } else if VALUE_FLAGS.contains(&word.as_str()) {
+                let (_, value) = it.next().ok_or_else(|| ParseError::MissingFlagValue {
+                    command: command.to_string(),
+                    flag: word.clone(),
+                })?;
+                args.flags.push(Flag {
+                    name: word.clone(),
+                    value: Some(value.clone()),
+                });
+            } else {
+                args.flags.push(Flag {
+                    name: word.clone(),
+                    value: None,
+                });
+            }
+        }
+        Ok(args)
+    }
+
+    /// The flag was given (with or without a value).
+    pub fn has(&self, name: &str) -> bool {
+        self.flags.iter().any(|f| f.name == name)
+    }
+
+    /// Any of the spellings was given, e.g. `&["-l", "--long"]`.
+    pub fn has_any(&self, names: &[&str]) -> bool {
+        names.iter().any(|n| self.has(n))
+    }
+
+    /// The value of the last occurrence of the flag.
+    pub fn value(&self, name: &str) -> Option<&str> {
+        self.flags
+            .iter()
+            .rev()
+            .find(|f| f.name == name)
+            .and_then(|f| f.value.as_deref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(words: &[&str]) -> Args {
+        let words: Vec<String> = words.iter().map(|s| s.to_string()).collect();
+        Args::parse("test", &words).unwrap()
+    }
+
+    #[test]
+    fn value_flags_take_the_next_word() {
+        let args = parse(&["main", "-n", "5", "--type", "button", "-l", "--text"]);
+        assert_eq!(args.positional, ["main"]);
+        assert_eq!(args.value("-n"), Some("5"));
+        assert_eq!(args.value("--type"), Some("button"));
+        assert!(args.has("-l") && args.has("--text") && !args.has("-r"));
+        assert!(args.has_any(&["-r", "-l"]));
+        assert_eq!(args.value("-l"), None);
+    }
+
+    #[test]
+    fn positional_indices_point_into_the_words() {
+        let args = parse(&["a", "-n", "1", "b", "--", "-c"]);
+        assert_eq!(args.positional, ["a", "b", "-c"]);
+        assert_eq!(args.positional_index, [0, 3, 5]);
+    }
+
+    #[test]
+    fn value_flag_value_may_start_with_a_dash() {
+        assert_eq!(parse(&["-n", "-5"]).value("-n"), Some("-5"));
+    }
+
+    #[test]
+    fn double_dash_ends_flags() {
+        let args = parse(&["-n", "3", "--", "-x", "--help"]);
+        assert_eq!(args.positional, ["-x", "--help"]);
+        assert!(!args.has("--help"));
+    }
+
+    #[test]
+    fn negative_numbers_and_lone_dash_are_positional() {
+        let args = parse(&["down", "-5", "-2.5", "-", "-1."]);
+        assert_eq!(args.positional, ["down", "-5", "-2.5", "-"]);
+        assert!(args.has("-1."));
+        assert!(is_negative_number("-0"));
+        assert!(!is_negative_number("-x1") && !is_negative_number("-") && !is_negative_number("5"));
+    }
+
+    #[test]
+    fn long_flags_with_equals() {
+        let args = parse(&["--url=https://x/?a=b", "--json"]);
+        assert_eq!(args.value("--url"), Some("https://x/?a=b"));
+        assert!(args.has("--json"));
+    }
+
+    #[test]
+    fn missing_value_is_an_error() {
+        let words = vec!["--type".to_string()];
+        let err = Args::parse("find", &words).unwrap_err();
+        assert_eq!(err.to_string(), "find: --type needs a value");
+    }
+
+    #[test]
+    fn last_value_wins() {
+        assert_eq!(parse(&["-n", "1", "-n", "2"]).value("-n"), Some("2"));
+    }
+}
