@@ -1,0 +1,267 @@
+//! The domain allowlist (`--domains a.com,b.com`) applied to navigation targets.
+//!
+//! This module owns host extraction and matching. It must not decide tiers, and it cannot
+//! see where a page redirects to, where `back`/`forward` or a clicked link lead, or which
+//! tab a command runs in: the extension still has to check the page it is attached to
+//! (including every tab `each` visits).
+//!
+//! Rules:
+//! * An empty allowlist allows everything and parses nothing.
+//! * A target is first normalised exactly as the extension opens it
+//!   ([`navigation_url`]: `example.com/x` means `https://example.com/x`), then parsed
+//!   with the WHATWG URL rules browsers use, so `https://ok.com@evil.com` and
+//!   `https://evil.com\@ok.com` are both `evil.com`.
+//! * `http`, `https`, `ws` and `wss` URLs are allowed when their host equals an entry or
+//!   ends with `.entry`, compared case-insensitively, ignoring a trailing dot, with
+//!   international names in their punycode form. IP addresses must match exactly.
+//! * `about:blank` is always allowed (it shows nothing); every other scheme (`data:`,
+//!   `javascript:`, `file:`, `chrome:`, …) and anything unparsable is denied while an
+//!   allowlist is set, because it has no host to vouch for.
+//! * Entries may be written as `example.com`, `.example.com`, `*.example.com`,
+//!   `Example.COM.` or a URL (`https://example.com:8443/x`); only the host counts.
+
+use shared_protocol::grammar::navigation_url;
+use url::{Host, Url};
+
+const HOST_SCHEMES: [&str; 4] = ["http", "https", "ws", "wss"];
+
+/// Normalised allowlist entries (lower-case ASCII hosts, no trailing dot).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DomainAllowlist {
+    entries: Vec<String>,
+}
+
+/// Why a navigation target is outside the allowlist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainDenied {
+    /// The target as written.
+    pub target: String,
+    /// The host it resolved to, when it has one.
+    pub host: Option<String>,
+    /// A sentence fragment: "host evil.com is not in the allowlist".
+    pub why: String,
+}
+
+impl DomainAllowlist {
+    /// Builds the allowlist from `--domains` values; blank entries are ignored.
+    pub fn new<I, S>(entries: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut list = Vec::new();
+        for entry in entries {
+            if let Some(host) = normalise_entry(entry.as_ref()) {
+                if !list.contains(&host) {
+                    list.push(host);
+                }
+            }
+        }
+        Self { entries: list }
+    }
+
+    /// No restriction at all.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The normalised entries, e.g. to forward to the extension.
+    pub fn entries(&self) -> &[String] {
+        &self.entries
+    }
+
+    /// Whether a bare host name (or IP literal) is covered.
+    pub fn allows_host(&self, host: &str) -> bool {
+        if self.is_empty() {
+            return true;
+        }
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        let is_ip = host.starts_with('[') || host.parse::<std::net::IpAddr>().is_ok();
+        self.entries.iter().any(|entry| {
+            host == *entry
+                || (!is_ip
+                    && host.len() > entry.len()
+                    && host.ends_with(entry.as_str())
+                    && host[..host.len() - entry.len()].ends_with('.'))
+        })
+    }
+
+    /// Checks a navigation target as the extension will open it.
+    pub fn check(&self, target: &str) -> Result<(), DomainDenied> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        let url_text = navigation_url(target);
+        let deny = |host: Option<String>, why: String| DomainDenied {
+            target: target.to_string(),
+            host,
+            why,
+        };
+        if url_text.eq_ignore_ascii_case("about:blank") {
+            return Ok(());
+        }
+        let url = Url::parse(&url_text)
+            .map_err(|e| deny(None, format!("`{url_text}` is not a valid URL ({e})")))?;
+        let scheme = url.scheme();
+        if !HOST_SCHEMES.contains(&scheme) {
+            return Err(deny(
+                None,
+                format!(
+                    "{scheme}: URLs have no host to check; only http(s), ws(s) and about:blank are allowed while a domain allowlist is set"
+                ),
+            ));
+        }
+        let host = match url.host() {
+            Some(Host::Domain(domain)) => domain.trim_end_matches('.').to_string(),
+            Some(Host::Ipv4(ip)) => ip.to_string(),
+            Some(Host::Ipv6(ip)) => format!("[{ip}]"),
+            None => return Err(deny(None, format!("`{url_text}` has no host"))),
+        };
+        if self.allows_host(&host) {
+            Ok(())
+        } else {
+            let why = format!("host {host} is not in the domain allowlist");
+            Err(deny(Some(host), why))
+        }
+    }
+}
+
+fn normalise_entry(entry: &str) -> Option<String> {
+    let trimmed = entry.trim();
+    let bare = trimmed
+        .strip_prefix("*.")
+        .unwrap_or(trimmed)
+        .trim_start_matches('.');
+    if bare.is_empty() {
+        return None;
+    }
+    let as_url = if bare.contains("://") {
+        bare.to_string()
+    } else {
+        format!("https://{bare}")
+    };
+    let host = match Url::parse(&as_url)
+        .ok()
+        .and_then(|u| u.host().map(|h| h.to_owned()))
+    {
+        Some(Host::Domain(domain)) => domain,
+        Some(Host::Ipv4(ip)) => ip.to_string(),
+        Some(Host::Ipv6(ip)) => format!("[{ip}]"),
+        // Not a host the URL parser accepts; keep it literally so it can still match
+        // nothing by accident rather than everything.
+        None => bare.to_ascii_lowercase(),
+    };
+    let host = host.trim_end_matches('.').to_string();
+    (!host.is_empty()).then_some(host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(entries: &[&str]) -> DomainAllowlist {
+        DomainAllowlist::new(entries.iter().copied())
+    }
+
+    #[test]
+    fn empty_allows_everything() {
+        let l = list(&[]);
+        assert!(l.is_empty());
+        assert!(l.check("javascript:alert(1)").is_ok());
+        assert!(l.check("not a url at all").is_ok());
+        assert!(list(&["", "  "]).is_empty());
+    }
+
+    #[test]
+    fn host_and_subdomains_match() {
+        let l = list(&["example.com"]);
+        for ok in [
+            "https://example.com",
+            "http://EXAMPLE.com./x",
+            "example.com/path?q=1",
+            "https://a.b.example.com:8443/",
+            "ws://example.com/socket",
+            "wss://sub.example.com",
+            "Example.Com",
+            "about:blank",
+            "ABOUT:BLANK",
+            "https://ex%61mple.com/",
+        ] {
+            assert!(l.check(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "https://evil.com",
+            "https://notexample.com",
+            "https://example.com.evil.com",
+            "https://example.co",
+            "https://example.com@evil.com/",
+            "https://evil.com\\@example.com",
+            "https://evil.com#@example.com",
+            "evil.com/?u=https://example.com",
+        ] {
+            let denied = l.check(bad).unwrap_err();
+            assert_eq!(denied.target, bad);
+            assert!(
+                denied.why.contains("not in the domain allowlist"),
+                "{bad}: {denied:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_schemes_are_denied_when_a_list_is_set() {
+        let l = list(&["example.com"]);
+        for bad in [
+            "javascript:alert(1)",
+            "data:text/html,<h1>x",
+            "file:///etc/passwd",
+            "chrome://settings",
+            "about:config",
+            "view-source:https://example.com",
+            "ftp://example.com",
+        ] {
+            let denied = l.check(bad).unwrap_err();
+            assert!(denied.host.is_none(), "{bad}");
+        }
+        assert!(l.check("https://").is_err());
+        assert!(l.check("https://exa mple.com").is_err());
+    }
+
+    #[test]
+    fn entries_are_normalised() {
+        let l = list(&[
+            " *.Example.COM. ",
+            ".docs.rs",
+            "https://news.ycombinator.com:443/x",
+            "Example.com",
+        ]);
+        assert_eq!(
+            l.entries(),
+            ["example.com", "docs.rs", "news.ycombinator.com"]
+        );
+        assert!(l.allows_host("WWW.EXAMPLE.COM."));
+        assert!(l.allows_host("docs.rs"));
+        assert!(!l.allows_host("rs"));
+    }
+
+    #[test]
+    fn ip_addresses_match_exactly() {
+        let l = list(&["127.0.0.1", "[::1]", "0.0.1"]);
+        assert!(l.check("http://127.0.0.1:8080/").is_ok());
+        assert!(l.check("http://[::1]/").is_ok());
+        assert!(l.check("http://10.127.0.0.1/").is_err());
+        assert!(l.check("http://1.0.0.1/").is_err());
+        assert!(l.check("localhost:3000").is_err());
+    }
+
+    #[test]
+    fn unicode_hosts_compare_in_punycode() {
+        let l = list(&["bücher.de"]);
+        assert_eq!(l.entries(), ["xn--bcher-kva.de"]);
+        assert!(l.check("https://BÜCHER.de/x").is_ok());
+        assert!(l.check("shop.bücher.de").is_ok());
+        assert!(l.check("https://bucher.de").is_err());
+        assert!(l.check("https://☃.net").is_err());
+        assert!(list(&["☃☃☃..", "%%%"]).check("x").is_err());
+    }
+}
