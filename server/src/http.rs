@@ -11,18 +11,25 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
-use shared_protocol::{BRIDGE_PATH, PROTOCOL_VERSION};
+use serde::Deserialize;
+use shared_protocol::BRIDGE_PATH;
 
 use crate::auth::tokens_match;
-use crate::bridge::{serve_socket, Bridge, ExecuteRequest, LinkHealth};
+use crate::bridge::{serve_socket, Bridge, ExecuteRequest};
 
 #[derive(Clone)]
 pub struct AppState {
     pub bridge: Bridge,
-    pub started_at: Instant,
+    pub shared: std::sync::Arc<crate::mcp::McpShared>,
     /// Serve `POST /debug/execute` (a test and troubleshooting hook, token-protected).
     pub debug_api: bool,
+}
+
+/// Only `/health`, for a second (MCP) listener.
+pub fn health_router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .with_state(state)
 }
 
 pub fn router(state: AppState) -> Router {
@@ -75,32 +82,9 @@ async fn upgrade(
         .on_upgrade(move |socket| serve_socket(bridge, socket))
 }
 
-/// The `/health` document: who this process is and how its extension link is doing.
-#[derive(Debug, Serialize)]
-pub struct Health {
-    pub name: &'static str,
-    pub version: &'static str,
-    pub protocol: u32,
-    pub pid: u32,
-    pub role: &'static str,
-    pub uptime_ms: u64,
-    pub link: LinkHealth,
-}
-
-pub fn health_document(app: &AppState) -> Health {
-    Health {
-        name: "domshell",
-        version: env!("CARGO_PKG_VERSION"),
-        protocol: PROTOCOL_VERSION,
-        pid: std::process::id(),
-        role: "owner",
-        uptime_ms: app.started_at.elapsed().as_millis() as u64,
-        link: app.bridge.health(),
-    }
-}
-
-async fn health(State(app): State<AppState>) -> Json<Health> {
-    Json(health_document(&app))
+/// `/health`: the same document the `domshell_status` tool returns.
+async fn health(State(app): State<AppState>) -> Json<serde_json::Value> {
+    Json(app.shared.status())
 }
 
 #[derive(Debug, Deserialize)]
@@ -134,12 +118,15 @@ async fn debug_execute(
     let started = Instant::now();
     let result = app
         .bridge
-        .execute(ExecuteRequest {
-            session: body.session,
-            command: body.command,
-            timeout: body.timeout_ms.map(Duration::from_millis),
-            ..Default::default()
-        })
+        .execute(
+            ExecuteRequest {
+                session: body.session,
+                command: body.command,
+                timeout: body.timeout_ms.map(Duration::from_millis),
+                ..Default::default()
+            },
+            &tokio_util::sync::CancellationToken::new(),
+        )
         .await;
     let elapsed_ms = started.elapsed().as_millis() as u64;
     match result {

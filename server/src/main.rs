@@ -5,12 +5,15 @@ mod auth;
 mod bridge;
 mod config;
 mod http;
+mod mcp;
+mod policy;
 
-use std::time::Instant;
+use std::future::IntoFuture;
 
 use anyhow::Context;
 use clap::Parser;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::{Cli, Command, ServeArgs};
 
@@ -26,7 +29,7 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve(args).await,
+            Command::Serve(args) => serve(*args).await,
             Command::Token(args) => {
                 let (token, _) =
                     config::resolve_token(args.token.as_deref(), args.token_file.as_deref())?;
@@ -35,6 +38,8 @@ fn main() -> std::process::ExitCode {
             }
         }
     });
+    // tokio reads stdin on a blocking thread that no shutdown can interrupt: do not wait for it.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -56,6 +61,7 @@ fn init_logging() {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let bridge_config = args.bridge_config()?;
+    let token = bridge_config.token.clone();
     let address = (args.host.as_str(), args.ws_port);
     let listener = TcpListener::bind(address).await.with_context(|| {
         format!(
@@ -64,33 +70,137 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         )
     })?;
     let local = listener.local_addr().context("reading the bound address")?;
-    tracing::info!(
-        "bridge listening on ws://{local}{} (health: http://{local}/health)",
-        shared_protocol::BRIDGE_PATH
+    let mcp_listener = match args.mcp_port {
+        Some(port) => Some(
+            TcpListener::bind((args.host.as_str(), port))
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot listen on {}:{port} for MCP (--mcp-port / MCP_PORT)",
+                        args.host
+                    )
+                })?,
+        ),
+        None => None,
+    };
+
+    let policy = policy::Policy::new(args.policy_config());
+    let audit = match args.audit_path()? {
+        Some(path) => Some(
+            policy::audit::AuditLog::open(&path, args.audit_max_bytes).with_context(|| {
+                format!(
+                    "opening the audit log {} (or pass --no-audit)",
+                    path.display()
+                )
+            })?,
+        ),
+        None => None,
+    };
+    let bridge = bridge::Bridge::new(bridge_config);
+    let shared = mcp::McpShared::new(
+        bridge.clone(),
+        policy,
+        audit,
+        mcp::McpConfig {
+            call_budget: std::time::Duration::from_millis(args.command_timeout_ms),
+            progress_interval: std::time::Duration::from_millis(args.progress_interval_ms.max(10)),
+            session_idle_ttl: std::time::Duration::from_millis(args.session_idle_ttl_ms),
+            transport: args.transport.label(),
+            bridge_port: local.port(),
+        },
     );
+    let shutdown = CancellationToken::new();
+    let http_options = mcp::transport::HttpOptions {
+        allowed_hosts: args.mcp_allowed_hosts(),
+        allowed_origins: args.mcp_allowed_origins(),
+        session_idle_ttl: std::time::Duration::from_millis(args.session_idle_ttl_ms),
+        token,
+    };
+    if http_options.allowed_hosts.is_empty() {
+        tracing::warn!(host = %args.host, "Host header validation is off because the server does not listen on loopback; pass --allowed-host to restrict it");
+    }
+    let app = http::AppState {
+        bridge: bridge.clone(),
+        shared: shared.clone(),
+        debug_api: args.debug_api,
+    };
+    let router = http::router(app.clone()).merge(mcp::transport::router(
+        shared.clone(),
+        &http_options,
+        shutdown.child_token(),
+    ));
+
+    tracing::info!(
+        "listening on {local}: extension bridge ws://{local}{}, MCP http://{local}/mcp, health http://{local}/health (transport: {})",
+        shared_protocol::BRIDGE_PATH,
+        args.transport.label()
+    );
+    let mut servers = tokio::task::JoinSet::new();
+    let graceful = {
+        let shutdown = shutdown.clone();
+        move || {
+            let shutdown = shutdown.clone();
+            async move { shutdown.cancelled().await }
+        }
+    };
+    servers.spawn(
+        axum::serve(listener, router)
+            .with_graceful_shutdown(graceful())
+            .into_future(),
+    );
+    if let Some(mcp_listener) = mcp_listener {
+        let mcp_local = mcp_listener
+            .local_addr()
+            .context("reading the MCP address")?;
+        tracing::info!("MCP also on http://{mcp_local}/mcp");
+        let router = http::health_router(app).merge(mcp::transport::router(
+            shared.clone(),
+            &http_options,
+            shutdown.child_token(),
+        ));
+        servers.spawn(
+            axum::serve(mcp_listener, router)
+                .with_graceful_shutdown(graceful())
+                .into_future(),
+        );
+    }
     if let Some(path) = &args.ready_file {
         config::write_ready_file(path, local.port())
             .with_context(|| format!("writing the ready file {}", path.display()))?;
     }
 
-    let bridge = bridge::Bridge::new(bridge_config);
-    let app = http::AppState {
-        bridge: bridge.clone(),
-        started_at: Instant::now(),
-        debug_api: args.debug_api,
-    };
-    let router = http::router(app);
-    let shutdown_bridge = bridge.clone();
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            tracing::info!("shutting down: closing the extension link");
-            shutdown_bridge.shutdown();
-            // Let the close frame reach the extension before connections are dropped.
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        })
+    let stdio_done = CancellationToken::new();
+    if args.transport == config::Transport::Stdio {
+        let (shared, shutdown, done) = (shared.clone(), shutdown.clone(), stdio_done.clone());
+        tokio::spawn(async move {
+            if let Err(e) = mcp::transport::serve_stdio(shared, shutdown).await {
+                tracing::error!("{e:#}");
+            }
+            done.cancel();
+        });
+    }
+
+    tokio::select! {
+        _ = shutdown_signal() => tracing::info!("signal received: shutting down"),
+        // The host closed stdin: it is done with us.
+        _ = stdio_done.cancelled() => tracing::info!("the MCP client closed stdio: shutting down"),
+        Some(result) = servers.join_next() => {
+            if let Ok(Err(e)) = result {
+                tracing::error!("listener failed: {e}");
+            }
+        }
+    }
+    // Sessions ended and the extension told (4006) before the sockets close.
+    bridge.shutdown();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    shutdown.cancel();
+    let drain = async { while servers.join_next().await.is_some() {} };
+    if tokio::time::timeout(std::time::Duration::from_secs(3), drain)
         .await
-        .context("serving the bridge listener")?;
+        .is_err()
+    {
+        tracing::warn!("connections still open after 3 s; exiting anyway");
+    }
     Ok(())
 }
 

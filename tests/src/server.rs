@@ -177,6 +177,7 @@ impl ServerProcess {
         }
         cmd.env("DOMSHELL_LOG", "debug")
             .env("XDG_CONFIG_HOME", dir.path())
+            .env("XDG_STATE_HOME", dir.path())
             .envs(opts.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

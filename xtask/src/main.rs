@@ -30,7 +30,7 @@ fn main() -> std::process::ExitCode {
                 "usage: cargo xtask <command>\n\n\
                  commands:\n  \
                  dist              build target/release/domshell and the extension (load the repository root in Chrome)\n  \
-                 run [ARGS..]      dist, then run `domshell serve ARGS..`\n  \
+                 run [ARGS..]      dist, then run `domshell serve --transport http ARGS..`\n  \
                  build-extension   build only the extension's WASM into extension/pkg\n  \
                  test [ARGS..]     run the whole test suite (unit, integration, end-to-end); ARGS go to cargo test\n  \
                  bench-heartbeat [--trials N]  print heartbeat figures measured with real Chromium"
@@ -170,7 +170,12 @@ fn dist() -> Result<PathBuf> {
 fn run(args: &[String]) -> Result<()> {
     let bin = dist()?;
     let mut serve = Command::new(bin);
-    serve.arg("serve").args(args);
+    serve.arg("serve");
+    // In a terminal, MCP over stdio would wait on the keyboard: serve MCP over HTTP instead.
+    if !args.iter().any(|a| a.starts_with("--transport")) {
+        serve.args(["--transport", "http"]);
+    }
+    serve.args(args);
     status(serve, "domshell serve")
 }
 

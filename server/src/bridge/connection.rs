@@ -54,6 +54,7 @@ pub async fn serve_socket(bridge: Bridge, socket: WebSocket) {
         }) => {
             if !tokens_match(&config.token, token.expose()) {
                 bridge.throttle().record_failure(bridge.now_ms());
+                bridge.record_rejected_token();
                 tracing::warn!("extension connection refused: invalid token (close 4001)");
                 let code = CloseCode::BadToken;
                 let _ = sink.send(close_message(code.code(), code.reason())).await;
@@ -239,7 +240,7 @@ fn handle_frame(bridge: &Bridge, conn_id: u64, liveness: &mut Liveness, frame: F
             output,
             lane,
         } => bridge.complete(conn_id, &id, Outcome { ok, output, lane }),
-        Frame::Ack { id } => tracing::debug!(id, "ACK received"),
+        Frame::Ack { id } => bridge.acknowledge(conn_id, &id),
         other => tracing::warn!(
             kind = other.kind(),
             "unexpected frame from the extension ignored"
