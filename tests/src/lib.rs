@@ -7,9 +7,13 @@
 //! owning handle is dropped. It must not talk to anything but 127.0.0.1, and it must not skip
 //! a test when a dependency is missing: it fails with a message saying what to install.
 
+pub mod bounded;
 pub mod chromium;
+pub mod conformance;
 pub mod fake_extension;
 pub mod fault_proxy;
+pub mod install;
+pub mod python;
 pub mod server;
 
 use std::future::Future;
