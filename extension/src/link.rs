@@ -721,6 +721,7 @@ mod tests {
             initial_url: None,
             group_name: None,
             deadline_ms: None,
+            allowed_domains: vec![],
         };
         let fx = link.handle(
             Event::SocketMessage {

@@ -115,6 +115,13 @@ async fn debug_execute(
             "send the server token as `Authorization: Bearer <token>`".into(),
         );
     }
+    // The debug route obeys the same policy as MCP: it is a troubleshooting aid, not a bypass.
+    if let Err(denial) = app.shared.policy.check(&body.command, None) {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            format!("{} ({}) {}", denial.message, denial.reason, denial.hint),
+        );
+    }
     let started = Instant::now();
     let result = app
         .bridge

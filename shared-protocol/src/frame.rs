@@ -65,6 +65,10 @@ pub enum Frame {
         /// How long the server will wait for the result; the extension may give up earlier.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         deadline_ms: Option<u64>,
+        /// The server's domain allowlist (empty: any). The server checks navigation targets;
+        /// the extension checks the page a command acts on, which only it can see.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        allowed_domains: Vec<String>,
     },
     /// ext → srv outcome of an `EXECUTE` with the same id.
     Result {
@@ -200,6 +204,7 @@ mod tests {
                 initial_url: None,
                 group_name: None,
                 deadline_ms: Some(45_000),
+                allowed_domains: vec!["example.com".into()],
             },
             Frame::Result {
                 id: "a1".into(),
@@ -303,7 +308,7 @@ mod tests {
         fn execute_round_trips_any_text(command in ".{0,200}", session in "[a-z0-9-]{0,40}") {
             let frame = Frame::Execute {
                 id: "x".into(), session, command, group_id: None, initial_url: None,
-                group_name: None, deadline_ms: None,
+                group_name: None, deadline_ms: None, allowed_domains: vec![],
             };
             let text = frame.encode().unwrap();
             prop_assert_eq!(Frame::decode(&text, MAX_FRAME_BYTES).unwrap(), frame);

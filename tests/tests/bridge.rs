@@ -412,6 +412,9 @@ async fn sigterm_closes_the_link_with_a_reason_and_exits_cleanly() {
     let fake = FakeExtension::connect(&server.bridge_url(), FakeOptions::default())
         .await
         .unwrap();
+    // A command opens a shell session in the extension.
+    let (status, _) = server.execute("pwd", None).await.unwrap();
+    assert_eq!(status, 200);
     let status = server
         .terminate_within(Duration::from_secs(5))
         .await
@@ -422,6 +425,15 @@ async fn sigterm_closes_the_link_with_a_reason_and_exits_cleanly() {
         .await
         .expect("the extension is told");
     assert_eq!(code, 4006);
+    // The session was ended before the socket closed.
+    let frames = fake.received();
+    let start = frames
+        .iter()
+        .position(|f| matches!(f, Frame::SessionStart { .. }));
+    let end = frames
+        .iter()
+        .position(|f| matches!(f, Frame::SessionEnd { .. }));
+    assert!(start.is_some() && end > start, "{frames:?}");
 }
 
 #[tokio::test]

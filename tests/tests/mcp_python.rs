@@ -646,3 +646,85 @@ async fn navigation_and_nested_commands_are_gated_by_tier() {
         .collect();
     assert_eq!(executed, vec!["pwd | grep x"], "only the read command ran");
 }
+
+#[tokio::test]
+async fn the_domain_allowlist_applies_to_navigation_targets_and_travels_to_the_extension() {
+    let py = python().await;
+    let (server, fake) = http_server(&["--allow-write", "--domains", "example.com"]).await;
+    let plan = json!({
+        "transport": http_transport(&server, Some(TEST_TOKEN)),
+        "protocol": "legacy",
+        "timeout_ms": 20_000,
+        "steps": [
+            call_step("foreign", "open https://evil.test/"),
+            {"op": "call_tool", "name": "domshell_execute", "label": "initial_url",
+             "arguments": {"command": "pwd", "group_id": "new", "initial_url": "https://evil.test/"}},
+            call_step("allowed", "open https://docs.example.com/start"),
+        ],
+    });
+    let run = py.run_driver(&plan, DRIVER_TIMEOUT).await.unwrap();
+    run.ensure_ok().unwrap();
+    for label in ["foreign", "initial_url"] {
+        let s = step(&run, label);
+        assert_eq!(structured(s, "reason"), "domain_denied", "{label}: {s}");
+        assert!(
+            s["text"].as_str().unwrap().contains("evil.test"),
+            "{label}: {s}"
+        );
+    }
+    // The allowed one reached the extension (whose fake does not know `open`), with the list.
+    let allowed = step(&run, "allowed");
+    assert_ne!(structured(allowed, "reason"), "domain_denied", "{allowed}");
+    let Frame::Execute {
+        allowed_domains, ..
+    } = fake
+        .wait_for_frame(
+            |f| matches!(f, Frame::Execute { command, .. } if command.starts_with("open")),
+            Duration::from_secs(2),
+        )
+        .await
+        .unwrap()
+    else {
+        unreachable!()
+    };
+    assert_eq!(allowed_domains, vec!["example.com".to_string()]);
+    assert_eq!(fake.count("EXECUTE"), 1);
+}
+
+#[tokio::test]
+async fn idle_http_sessions_end_their_shell_session() {
+    let (server, fake) = http_server(&["--session-idle-ttl-ms", "600"]).await;
+    let raw = RawMcp {
+        http: reqwest::Client::new(),
+        url: server.http_url("/mcp"),
+    };
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "idle", "version": "1"}}});
+    let (_, session, _) = raw.post(None, init).await;
+    let session = session.expect("an Mcp-Session-Id");
+    raw.post(
+        Some(&session),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    )
+    .await;
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "domshell_execute", "arguments": {"command": "pwd"}}});
+    let (status, _, _) = raw.post(Some(&session), call.clone()).await;
+    assert_eq!(status, 200);
+    let health = server.health().await.unwrap();
+    assert_eq!(health["link"]["shell_sessions"], 1);
+    assert_eq!(health["mcp_sessions"], 1);
+    assert!(health["connected_since"].as_str().unwrap().ends_with('Z'));
+    // The client walks away without DELETE: the session and its shell state still end.
+    fake.wait_for_frame(
+        |f| matches!(f, Frame::SessionEnd { .. }),
+        Duration::from_secs(5),
+    )
+    .await
+    .expect("SESSION_END after the idle TTL");
+    let health = server.health().await.unwrap();
+    assert_eq!(health["link"]["shell_sessions"], 0);
+    assert_eq!(health["mcp_sessions"], 0);
+    let (status, _, _) = raw.post(Some(&session), call).await;
+    assert_eq!(status, 404, "the expired session id is unknown now");
+}

@@ -119,6 +119,8 @@ pub struct ExecuteRequest {
     pub group_name: Option<String>,
     /// Overrides [`BridgeConfig::command_timeout`].
     pub timeout: Option<Duration>,
+    /// Domain allowlist for the extension to apply to the page the command acts on.
+    pub allowed_domains: Vec<String>,
 }
 
 /// A change of the extension link, for MCP clients' log notifications.
@@ -594,6 +596,7 @@ impl Bridge {
             initial_url: request.initial_url,
             group_name: request.group_name,
             deadline_ms: Some(timeout.as_millis() as u64),
+            allowed_domains: request.allowed_domains,
         };
         if outbound.send(Outbound::Frame(frame)).is_err() {
             self.state().pending.remove(&id);

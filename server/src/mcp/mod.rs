@@ -131,6 +131,11 @@ impl McpShared {
     pub fn status(&self) -> Value {
         let link = self.bridge.health();
         let remediation = remediation(&link, self.config.bridge_port);
+        let connected_since = link.connected_for_ms.map(|ms| {
+            crate::policy::audit::rfc3339_utc(
+                std::time::SystemTime::now() - Duration::from_millis(ms),
+            )
+        });
         json!({
             "name": "domshell",
             "server_version": env!("CARGO_PKG_VERSION"),
@@ -141,6 +146,7 @@ impl McpShared {
             "uptime_ms": self.started_at.elapsed().as_millis() as u64,
             "bridge_port": self.config.bridge_port,
             "link": link,
+            "connected_since": connected_since,
             "mcp_sessions": self.mcp_sessions(),
             "policy": self.policy.describe(),
             "remediation": remediation,
@@ -511,6 +517,7 @@ impl DomshellMcp {
                 initial_url: initial_url.map(str::to_string),
                 group_name: if first { args.group_name.clone() } else { None },
                 timeout: Some(remaining),
+                allowed_domains: self.shared.policy.domains().to_vec(),
             };
             match self.shared.bridge.execute(request, &cancel).await {
                 Ok(outcome) => {

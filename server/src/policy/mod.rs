@@ -123,6 +123,11 @@ impl Policy {
     /// The policy for status documents: `{"allow_write", "allow_sensitive", "domains"}`, with
     /// the domains normalised as they are matched (what the extension should enforce on the
     /// pages commands run in).
+    /// The normalised allowlist (empty: any domain), sent with every command.
+    pub fn domains(&self) -> &[String] {
+        self.allowlist.entries()
+    }
+
     pub fn describe(&self) -> serde_json::Value {
         serde_json::json!({
             "allow_write": self.config.allow_write,
