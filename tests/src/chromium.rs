@@ -300,6 +300,47 @@ impl Chromium {
         }
     }
 
+    /// Chromium with this repository's built extension loaded, its worker booted (WASM
+    /// initialised, `chrome.*` bound) and addressed. Fails, never skips, when the extension is
+    /// not built or Chromium is missing, saying which command fixes it.
+    pub async fn launch_built_extension() -> anyhow::Result<Chromium> {
+        let root = crate::workspace_root();
+        let wasm = root.join("extension/pkg/domshell_extension_bg.wasm");
+        if !wasm.is_file() {
+            bail!(
+                "the extension is not built ({} missing): run `cargo xtask build-extension`",
+                wasm.display()
+            );
+        }
+        let chromium = Chromium::launch(&root).await?;
+        chromium
+            .wait_for_service_worker(shared_protocol::EXTENSION_ID, Duration::from_secs(20))
+            .await?;
+        // A worker that just started may not have its extension APIs bound when the first
+        // evaluation arrives; wait for the bootstrap's own "ready".
+        let state = crate::eventually(
+            Duration::from_secs(15),
+            Duration::from_millis(100),
+            || async {
+                let v = chromium
+                    .evaluate_in_worker(
+                        "typeof chrome === 'object' && chrome.storage ? globalThis.domshell : null",
+                    )
+                    .await?;
+                if v["ready"] == true || !v["error"].is_null() {
+                    Ok(v)
+                } else {
+                    bail!("not booted yet: {v}")
+                }
+            },
+        )
+        .await?;
+        if !state["error"].is_null() {
+            bail!("the extension's worker failed to boot: {}", state["error"]);
+        }
+        Ok(chromium)
+    }
+
     /// Wait for the service worker of `extension_id` and address it from now on.
     pub async fn wait_for_service_worker(
         &self,

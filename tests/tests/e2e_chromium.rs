@@ -8,8 +8,7 @@
 use std::time::{Duration, Instant};
 
 use domshell_tests::{
-    eventually, workspace_root, Chromium, Direction, FaultProxy, ServerOptions, ServerProcess,
-    TEST_TOKEN,
+    eventually, Chromium, Direction, FaultProxy, ServerOptions, ServerProcess, TEST_TOKEN,
 };
 use serde_json::{json, Value};
 use shared_protocol::EXTENSION_ID;
@@ -27,49 +26,17 @@ fn server_options() -> ServerOptions {
     }
 }
 
-async fn launch_browser() -> Chromium {
-    let pkg = workspace_root().join("extension/pkg/domshell_extension_bg.wasm");
-    assert!(
-        pkg.is_file(),
-        "the extension is not built ({} missing): run `cargo xtask build-extension`",
-        pkg.display()
-    );
-    let chromium = Chromium::launch(&workspace_root())
+/// Chromium with the built extension, configured to dial `port`, once the server sees it.
+async fn connect_browser(server: &ServerProcess, port: u16) -> Chromium {
+    let chromium = Chromium::launch_built_extension()
         .await
-        .expect("Chromium launches (apt-get install -y chromium)");
-    chromium
-        .wait_for_service_worker(EXTENSION_ID, Duration::from_secs(20))
+        .expect("Chromium with the built extension");
+    configure(&chromium, port, TEST_TOKEN).await;
+    server
+        .wait_for_link_state("connected", Duration::from_secs(10))
         .await
-        .expect("the extension's service worker starts");
-    wait_worker_booted(&chromium).await;
+        .expect("the extension connects");
     chromium
-}
-
-/// The WASM side has booted (and `chrome.*` is bound: a worker that just started may not have
-/// its extension APIs yet when the first CDP evaluation arrives).
-async fn wait_worker_booted(chromium: &Chromium) {
-    let state = eventually(
-        Duration::from_secs(15),
-        Duration::from_millis(100),
-        || async {
-            let v = chromium
-                .evaluate_in_worker(
-                    "typeof chrome === 'object' && chrome.storage ? globalThis.domshell : null",
-                )
-                .await?;
-            if v["ready"] == true || !v["error"].is_null() {
-                Ok(v)
-            } else {
-                anyhow::bail!("not booted yet: {v}")
-            }
-        },
-    )
-    .await
-    .expect("the worker boots");
-    assert!(
-        state["error"].is_null(),
-        "the worker failed to boot: {state}"
-    );
 }
 
 async fn configure(chromium: &Chromium, port: u16, token: &str) {
@@ -111,7 +78,9 @@ fn reconnects(health: &Value) -> u64 {
 #[tokio::test]
 async fn the_extension_connects_and_serves_requests() {
     let server = ServerProcess::start(server_options()).await.unwrap();
-    let chromium = launch_browser().await;
+    let chromium = Chromium::launch_built_extension()
+        .await
+        .expect("Chromium with the built extension");
     configure(&chromium, server.port(), TEST_TOKEN).await;
     let health = server
         .wait_for_link_state("connected", Duration::from_secs(10))
@@ -146,12 +115,7 @@ async fn the_extension_connects_and_serves_requests() {
 async fn a_zombie_link_is_abandoned_and_replaced_within_the_target() {
     let server = ServerProcess::start(server_options()).await.unwrap();
     let proxy = FaultProxy::start(server.bridge_addr()).await.unwrap();
-    let chromium = launch_browser().await;
-    configure(&chromium, proxy.addr().port(), TEST_TOKEN).await;
-    server
-        .wait_for_link_state("connected", Duration::from_secs(10))
-        .await
-        .unwrap();
+    let chromium = connect_browser(&server, proxy.addr().port()).await;
     assert_round_trip(&server).await;
     assert_eq!(proxy.connections_accepted(), 1);
 
@@ -181,12 +145,7 @@ async fn a_zombie_link_is_abandoned_and_replaced_within_the_target() {
 async fn the_extension_returns_after_the_server_is_killed_and_restarted() {
     let mut server = ServerProcess::start(server_options()).await.unwrap();
     let port = server.port();
-    let chromium = launch_browser().await;
-    configure(&chromium, port, TEST_TOKEN).await;
-    server
-        .wait_for_link_state("connected", Duration::from_secs(10))
-        .await
-        .unwrap();
+    let chromium = connect_browser(&server, port).await;
     server.kill().unwrap();
     // The extension sees the socket close and starts redialing into a closed port.
     eventually(
@@ -218,12 +177,7 @@ async fn the_extension_returns_after_the_server_is_killed_and_restarted() {
 #[tokio::test]
 async fn a_stopped_service_worker_is_woken_by_its_alarm_and_reconnects() {
     let server = ServerProcess::start(server_options()).await.unwrap();
-    let chromium = launch_browser().await;
-    configure(&chromium, server.port(), TEST_TOKEN).await;
-    server
-        .wait_for_link_state("connected", Duration::from_secs(10))
-        .await
-        .unwrap();
+    let chromium = connect_browser(&server, server.port()).await;
 
     let stopped_at = Instant::now();
     chromium.stop_service_worker().await.unwrap();
@@ -251,23 +205,32 @@ async fn a_stopped_service_worker_is_woken_by_its_alarm_and_reconnects() {
 async fn a_wrong_token_stops_dialing_until_the_settings_change() {
     let server = ServerProcess::start(server_options()).await.unwrap();
     let proxy = FaultProxy::start(server.bridge_addr()).await.unwrap();
-    let chromium = launch_browser().await;
+    let chromium = Chromium::launch_built_extension()
+        .await
+        .expect("Chromium with the built extension");
     configure(&chromium, proxy.addr().port(), "wrong-token").await;
     let status = eventually(
         Duration::from_secs(10),
         Duration::from_millis(100),
         || async {
+            // Before the settings land, the worker is "unauthorized" for want of any token;
+            // wait for the server's refusal.
             let s = extension_status(&chromium).await;
-            (s["state"] == "unauthorized").then_some(s)
+            (s["state"] == "unauthorized" && s["detail"].as_str().unwrap_or("").contains("refused"))
+                .then_some(s)
         },
     )
     .await
     .expect("the extension reports the refusal");
     assert!(
-        status["detail"].as_str().unwrap().contains("token"),
+        status["detail"]
+            .as_str()
+            .unwrap()
+            .contains("domshell token"),
         "{status}"
     );
     let dials = proxy.connections_accepted();
+    assert_eq!(dials, 1, "one dial, refused");
     // Several alarm periods pass: no hammering.
     tokio::time::sleep(Duration::from_millis(ALARM_MS * 3)).await;
     assert_eq!(proxy.connections_accepted(), dials, "no redial after 4001");
@@ -284,12 +247,7 @@ async fn a_wrong_token_stops_dialing_until_the_settings_change() {
 #[tokio::test]
 async fn disabling_the_bridge_disconnects_and_enabling_reconnects() {
     let server = ServerProcess::start(server_options()).await.unwrap();
-    let chromium = launch_browser().await;
-    configure(&chromium, server.port(), TEST_TOKEN).await;
-    server
-        .wait_for_link_state("connected", Duration::from_secs(10))
-        .await
-        .unwrap();
+    let chromium = connect_browser(&server, server.port()).await;
     chromium
         .set_storage(json!({ "bridge_enabled": false }))
         .await
@@ -318,12 +276,7 @@ async fn disabling_the_bridge_disconnects_and_enabling_reconnects() {
 #[tokio::test]
 async fn the_options_page_shows_the_live_link_state() {
     let server = ServerProcess::start(server_options()).await.unwrap();
-    let chromium = launch_browser().await;
-    configure(&chromium, server.port(), TEST_TOKEN).await;
-    server
-        .wait_for_link_state("connected", Duration::from_secs(10))
-        .await
-        .unwrap();
+    let chromium = connect_browser(&server, server.port()).await;
     let page = chromium
         .open_page(&format!(
             "chrome-extension://{EXTENSION_ID}/extension/static/options.html"

@@ -6,9 +6,8 @@ use std::time::Duration;
 
 use domshell_tests::python::PythonEnv;
 use domshell_tests::server::server_binary;
-use domshell_tests::{eventually, workspace_root, Chromium, TEST_TOKEN};
+use domshell_tests::{eventually, Chromium, TEST_TOKEN};
 use serde_json::{json, Value};
-use shared_protocol::EXTENSION_ID;
 
 #[tokio::test]
 async fn tabs_and_pwd_through_claude_desktop_style_stdio() {
@@ -16,15 +15,9 @@ async fn tabs_and_pwd_through_claude_desktop_style_stdio() {
         .await
         .unwrap()
         .expect("a Python venv with the mcp SDK");
-    let pkg = workspace_root().join("extension/pkg/domshell_extension_bg.wasm");
-    assert!(pkg.is_file(), "run `cargo xtask build-extension` first");
-    let chromium = Chromium::launch(&workspace_root())
+    let chromium = Chromium::launch_built_extension()
         .await
-        .expect("Chromium launches (apt-get install -y chromium)");
-    chromium
-        .wait_for_service_worker(EXTENSION_ID, Duration::from_secs(20))
-        .await
-        .unwrap();
+        .expect("Chromium with the built extension (apt-get install -y chromium)");
 
     let dir = tempfile::tempdir().unwrap();
     let plan = json!({
