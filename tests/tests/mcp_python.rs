@@ -116,7 +116,7 @@ async fn stdio_session_with_the_python_sdk() {
              "arguments": {"command": "sleep 5000"}},
             {"op": "call_tool", "name": "domshell_status", "arguments": {}, "label": "status"},
             {"op": "call_tool", "name": "domshell_execute", "label": "bad_args",
-             "arguments": {"cmd": "pwd"}, "expect_error": true},
+             "arguments": {"cmd": "pwd"}},
         ],
     });
     let driver = tokio::spawn(async move { py.run_driver(&plan, DRIVER_TIMEOUT).await });
@@ -196,6 +196,12 @@ async fn stdio_session_with_the_python_sdk() {
     )
     .await
     .expect("the client's cancellation reaches the extension as CANCEL");
+
+    // Wrong arguments are a readable tool error, not a hidden protocol error.
+    let bad = step(&run, "bad_args");
+    assert_eq!(bad["is_error"], true, "{bad}");
+    assert_eq!(structured(bad, "reason"), "invalid_arguments");
+    assert!(bad["text"].as_str().unwrap().contains("command"), "{bad}");
 
     let status = step(&run, "status");
     assert_eq!(structured(status, "link")["state"], "connected");

@@ -17,10 +17,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    ListToolsResult, LoggingLevel, LoggingMessageNotificationParam, PaginatedRequestParams,
-    ProgressNotificationParam, ServerCapabilities, ServerConfig, SetLevelRequestParams, Tool,
-    ToolAnnotations,
+    CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestMethod,
+    CompleteRequestParams, CompleteResult, ContentBlock, Implementation, ListPromptsRequestMethod,
+    ListPromptsResult, ListResourceTemplatesRequestMethod, ListResourceTemplatesResult,
+    ListResourcesRequestMethod, ListResourcesResult, ListToolsResult, LoggingLevel,
+    LoggingMessageNotificationParam, PaginatedRequestParams, ProgressNotificationParam,
+    ServerCapabilities, ServerConfig, SetLevelRequestParams, Tool, ToolAnnotations,
 };
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData as McpError, Peer, RoleServer, ServerHandler};
@@ -782,12 +784,23 @@ impl ServerHandler for DomshellMcp {
         let arguments = Value::Object(request.arguments.unwrap_or_default());
         match request.name.as_ref() {
             "domshell_execute" => {
-                let args: ExecuteArgs = serde_json::from_value(arguments).map_err(|e| {
-                    McpError::invalid_params(
-                        format!("domshell_execute arguments: {e}; expected {{\"command\": \"<shell command(s)>\"}}"),
-                        None,
-                    )
-                })?;
+                // Bad arguments are a tool error the model can read and correct (SEP-1303),
+                // not a protocol error most hosts would hide.
+                let args: ExecuteArgs = match serde_json::from_value(arguments) {
+                    Ok(args) => args,
+                    Err(e) => {
+                        return Ok(error_result(
+                            &format!("Error: domshell_execute arguments: {e}."),
+                            Failure {
+                                reason: "invalid_arguments".into(),
+                                retryable: false,
+                                hint: "Send {\"command\": \"<shell command(s)>\"}, e.g. {\"command\": \"help\"}.".into(),
+                            },
+                            None,
+                        )
+                        .into())
+                    }
+                };
                 Ok(self.run_execute(args, &context).await.into())
             }
             "domshell_status" => {
@@ -802,6 +815,42 @@ impl ServerHandler for DomshellMcp {
                 None,
             )),
         }
+    }
+
+    // rmcp answers these with empty lists by default; a server that does not declare prompts,
+    // resources or completions must say "method not found" instead.
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        Err(McpError::method_not_found::<ListPromptsRequestMethod>())
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        Err(McpError::method_not_found::<ListResourcesRequestMethod>())
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        Err(McpError::method_not_found::<
+            ListResourceTemplatesRequestMethod,
+        >())
+    }
+
+    async fn complete(
+        &self,
+        _request: CompleteRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, McpError> {
+        Err(McpError::method_not_found::<CompleteRequestMethod>())
     }
 
     async fn set_level(
