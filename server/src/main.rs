@@ -11,6 +11,7 @@ mod policy;
 use std::future::IntoFuture;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use clap::Parser;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -144,7 +145,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     };
     servers.spawn(
-        axum::serve(listener, router)
+        axum::serve(listener.tap_io(no_delay), router)
             .with_graceful_shutdown(graceful())
             .into_future(),
     );
@@ -159,7 +160,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             shutdown.child_token(),
         ));
         servers.spawn(
-            axum::serve(mcp_listener, router)
+            axum::serve(mcp_listener.tap_io(no_delay), router)
                 .with_graceful_shutdown(graceful())
                 .into_future(),
         );
@@ -202,6 +203,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::warn!("connections still open after 3 s; exiting anyway");
     }
     Ok(())
+}
+
+/// Replies go out in several small writes (SSE priming event, then the result); with Nagle's
+/// algorithm on, the second waits for the client's delayed ACK, about 40 ms per call on a
+/// kept-alive connection.
+fn no_delay(stream: &mut tokio::net::TcpStream) {
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!("cannot set TCP_NODELAY: {e}");
+    }
 }
 
 async fn shutdown_signal() {
