@@ -4,7 +4,8 @@
 //!   Chrome as an unpacked extension;
 //! - `run`   — `dist`, then start the server (extra arguments go to `domshell serve`);
 //! - `test`  — the whole suite: unit, integration, end-to-end (real Chromium);
-//! - `bench-heartbeat` — heartbeat figures with real Chromium, printed.
+//! - `bench-heartbeat` — heartbeat figures with real Chromium, printed;
+//! - `bench-mcp` — MCP round-trip, memory and start-up figures next to DOMShell 2.0.10, printed.
 //!
 //! It checks prerequisites and says exactly what is missing; it must not install system
 //! packages itself (that is `.ci/run`'s job on CI machines, the person's elsewhere).
@@ -25,6 +26,7 @@ fn main() -> std::process::ExitCode {
         Some("build-extension") => build_extension().map(|_| ()),
         Some("test") => test(&args[1..]),
         Some("bench-heartbeat") => bench_heartbeat(&args[1..]),
+        Some("bench-mcp") => bench_mcp(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
@@ -33,7 +35,8 @@ fn main() -> std::process::ExitCode {
                  run [ARGS..]      dist, then run `domshell serve --transport http ARGS..`\n  \
                  build-extension   build only the extension's WASM into extension/pkg\n  \
                  test [ARGS..]     run the whole test suite (unit, integration, end-to-end); ARGS go to cargo test\n  \
-                 bench-heartbeat [--trials N]  print heartbeat figures measured with real Chromium"
+                 bench-heartbeat [--trials N]  print heartbeat figures measured with real Chromium\n  \
+                 bench-mcp [ARGS..]  print MCP latency/memory/start-up figures next to DOMShell 2.0.10 (ARGS: bench-mcp --help)"
             );
             return std::process::ExitCode::from(2);
         }
@@ -145,8 +148,8 @@ fn build_extension() -> Result<PathBuf> {
     Ok(bg)
 }
 
-fn dist() -> Result<PathBuf> {
-    build_extension()?;
+/// `target/release/domshell`, built.
+fn build_release_server() -> Result<PathBuf> {
     let mut build = cargo();
     build.args([
         "build",
@@ -157,7 +160,12 @@ fn dist() -> Result<PathBuf> {
         "domshell",
     ]);
     status(build, "building the server")?;
-    let bin = root().join("target").join("release").join("domshell");
+    Ok(root().join("target").join("release").join("domshell"))
+}
+
+fn dist() -> Result<PathBuf> {
+    build_extension()?;
+    let bin = build_release_server()?;
     eprintln!(
         "xtask: done.\n  server:    {}\n  extension: load {} in chrome://extensions (Developer mode → Load unpacked)\n  then run `{} token` and paste the token into the extension's options.",
         bin.display(),
@@ -250,16 +258,17 @@ impl Totals {
 
 fn bench_heartbeat(args: &[String]) -> Result<()> {
     build_extension()?;
-    let mut build = cargo();
-    build.args([
-        "build",
-        "--release",
-        "--package",
-        "domshell-server",
-        "--bin",
-        "domshell",
-    ]);
-    status(build, "building the server")?;
+    run_bench("bench-heartbeat", args, "the heartbeat benchmark")
+}
+
+fn bench_mcp(args: &[String]) -> Result<()> {
+    // A fake extension stands in for the browser: the server is all this benchmark needs.
+    run_bench("bench-mcp", args, "the MCP benchmark")
+}
+
+/// Build the release server, then run the benchmark binary `bin` of the test crate against it.
+fn run_bench(bin: &str, args: &[String], what: &str) -> Result<()> {
+    let server = build_release_server()?;
     let mut bench = cargo();
     bench
         .args([
@@ -268,15 +277,12 @@ fn bench_heartbeat(args: &[String]) -> Result<()> {
             "--package",
             "domshell-tests",
             "--bin",
-            "bench-heartbeat",
+            bin,
             "--",
         ])
         .args(args)
-        .env(
-            "DOMSHELL_BIN",
-            root().join("target").join("release").join("domshell"),
-        );
-    status(bench, "the heartbeat benchmark")
+        .env("DOMSHELL_BIN", server);
+    status(bench, what)
 }
 
 #[cfg(test)]
