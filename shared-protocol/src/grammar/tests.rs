@@ -1,3 +1,6 @@
+//! Table and property tests of the grammar: splitting, tokenizing, pipes, flags, nested
+//! commands and redaction, including the inputs the original kernel got wrong.
+
 use super::*;
 use proptest::prelude::*;
 
