@@ -12,8 +12,9 @@
 //!   The URLs of `open`/`navigate`/`goto`/`group new --url` and the MCP `initial_url`
 //!   ([`Classification::with_initial_url`]) are collected as [`Classification::nav_targets`].
 //! * write: `click focus type key scroll select close submit connect disconnect`,
-//!   `group close`; `script run` and `!N`, whose content the server cannot see (they also
-//!   count as navigation to an unknown target).
+//!   `group close`.
+//! * everything (navigate + write + sensitive): `script run` and `!N`, whose content the
+//!   server cannot see; a stored `js` line must not run with less than `js` itself needs.
 //! * write + sensitive: `js`, `eval`, `call` (arbitrary JavaScript reads cookies and
 //!   storage) and navigation to a `javascript:` URL.
 //! * sensitive: `whoami`.
@@ -298,12 +299,9 @@ fn walk_line(
     }
     match line {
         Line::HistoryReplay(n) => {
-            let why = ctx.wrap(&format!(
+            out.anything(ctx.wrap(&format!(
                 "`!{n}` replays a history entry whose content the server cannot inspect"
-            ));
-            out.need(Tier::Navigate, why.clone());
-            out.need(Tier::Write, why.clone());
-            out.unchecked(why);
+            )));
             Ok(())
         }
         // Pipe consumers only filter the command's output.
@@ -458,10 +456,9 @@ fn walk_nested(
         return Ok(());
     }
     if let Nested::Script(Script::Run { .. }) = form {
-        let why = ctx.wrap("`script run` replays stored commands that the server cannot inspect");
-        out.need(Tier::Navigate, why.clone());
-        out.need(Tier::Write, why.clone());
-        out.unchecked(why);
+        out.anything(
+            ctx.wrap("`script run` replays stored commands that the server cannot inspect"),
+        );
         return Ok(());
     }
     let children = cmd.nested()?;
@@ -493,9 +490,9 @@ mod tests {
             ("each --pattern wiki --limit 3 click x", "write"),
             ("watch \"click btn\"", "write"),
             ("watch click btn --times 3", "write"),
-            ("script run foo", "navigate+write"),
-            ("script run foo a b", "navigate+write"),
-            ("!3", "navigate+write"),
+            ("script run foo", "navigate+write+sensitive"),
+            ("script run foo a b", "navigate+write+sensitive"),
+            ("!3", "navigate+write+sensitive"),
             ("group new --url https://x", "navigate"),
             ("group new", "navigate"),
             ("group new research --url=https://x", "navigate"),

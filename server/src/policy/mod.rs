@@ -335,16 +335,13 @@ mod tests {
     #[test]
     fn write_server() {
         let p = policy(true, false, &[]);
-        for line in [
-            "click x",
-            "open x.com",
-            "script run foo",
-            "!3",
-            "for a : each click {}",
-        ] {
+        for line in ["click x", "open x.com", "for a : each click {}"] {
             assert_eq!(reason(&p, line), None, "{line}");
         }
         for line in [
+            // Replays of content the server cannot see need every tier.
+            "script run foo",
+            "!3",
             "whoami",
             "eval 1",
             "call fn",
@@ -393,12 +390,15 @@ mod tests {
             "each --limit 1 open evil.com",
             "watch \"navigate https://evil.com\"",
             "for tabs : open {}",
-            "script run x",
-            "!4",
             "script save s open evil.com",
             "open data:text/html,hi",
         ] {
             assert_eq!(reason(&p, line), Some("domain_denied"), "{line}");
+        }
+        // Replays need every tier; with all of them, their unknown targets still fail the list.
+        let all = policy(true, true, &["example.com"]);
+        for line in ["script run x", "!4"] {
+            assert_eq!(reason(&all, line), Some("domain_denied"), "{line}");
         }
         let d = p.check("for tabs : open {}", None).unwrap_err();
         assert!(
