@@ -204,24 +204,7 @@ impl PythonEnv {
     /// Run `script args…` with extra `env`, for at most `timeout` (then the script and
     /// everything it started are killed and an error with its output tail is returned).
     /// The output is returned whatever the exit status.
-    pub async fn run_script<I, S, K, V>(
-        &self,
-        script: &Path,
-        args: I,
-        env: &[(K, V)],
-        timeout: Duration,
-    ) -> anyhow::Result<Output>
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<OsStr>,
-        K: AsRef<OsStr>,
-        V: AsRef<OsStr>,
-    {
-        self.run_script_with_input(script, args, env, None, timeout)
-            .await
-    }
-
-    /// [`Self::run_script`] with `stdin` fed to the script.
+    /// `stdin`, when given, is fed to the script.
     pub async fn run_script_with_input<I, S, K, V>(
         &self,
         script: &Path,

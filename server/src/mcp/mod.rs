@@ -281,6 +281,9 @@ struct SessionGuard {
     key: String,
     shared: Arc<McpShared>,
     counted: AtomicBool,
+    /// A command ran in this session's own shell session, so the extension has state to drop.
+    /// Handlers of stateless requests (one per request) never do.
+    used: AtomicBool,
 }
 
 impl Drop for SessionGuard {
@@ -291,6 +294,9 @@ impl Drop for SessionGuard {
         let bridge = self.shared.bridge.clone();
         let key = std::mem::take(&mut self.key);
         self.shared.listeners().remove(&key);
+        if !self.used.load(Ordering::SeqCst) {
+            return;
+        }
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move { bridge.close_session(&key, Duration::ZERO).await });
         }
@@ -314,6 +320,7 @@ impl DomshellMcp {
                 key,
                 shared: shared.clone(),
                 counted: AtomicBool::new(false),
+                used: AtomicBool::new(false),
             }),
             shared,
             log_level: Arc::new(Mutex::new(LoggingLevel::Info)),
@@ -331,6 +338,14 @@ struct ExecuteArgs {
     initial_url: Option<String>,
     #[serde(default)]
     group_name: Option<String>,
+}
+
+/// A JSON Schema object for a tool's input (the literals passed here are always objects).
+fn object_schema(schema: Value) -> Arc<rmcp::model::JsonObject> {
+    match schema {
+        Value::Object(map) => Arc::new(map),
+        _ => Arc::default(),
+    }
 }
 
 fn execute_tool() -> Tool {
@@ -357,14 +372,10 @@ fn execute_tool() -> Tool {
         "required": ["command"],
         "additionalProperties": false
     });
-    let schema = match schema {
-        Value::Object(map) => map,
-        _ => Default::default(),
-    };
     Tool::new(
         "domshell_execute",
         "Run domshell commands in the user's browser, which behaves like a filesystem built from each tab's accessibility tree. Replies end with `[lane: <id>]`; failures are errors with a reason and a hint.",
-        Arc::new(schema),
+        object_schema(schema),
     )
     .with_title("Run browser shell commands")
     .annotate(
@@ -377,14 +388,10 @@ fn execute_tool() -> Tool {
 }
 
 fn status_tool() -> Tool {
-    let schema = match json!({"type": "object", "properties": {}, "additionalProperties": false}) {
-        Value::Object(map) => map,
-        _ => Default::default(),
-    };
     Tool::new(
         "domshell_status",
         "Report whether the browser extension is connected and healthy (link state, last heard, heartbeat round trip, reconnects, pending commands, sessions, versions) and what to do when it is not. Never touches the browser.",
-        Arc::new(schema),
+        object_schema(json!({"type": "object", "properties": {}, "additionalProperties": false})),
     )
     .with_title("domshell status")
     .annotate(
@@ -578,6 +585,7 @@ impl DomshellMcp {
             .protocol_version()
             .is_some_and(|version| !version.has_initialize());
         if !stateless {
+            self.session.used.store(true, Ordering::SeqCst);
             return self.session.key.clone();
         }
         let client = context
