@@ -600,7 +600,19 @@ async fn clients_hear_when_the_extension_link_drops() {
     )
     .await
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // ... and its RESULT is back at the server (nothing pending), so the call itself succeeds.
+    let health = format!("http://127.0.0.1:{port}/health");
+    eventually(
+        Duration::from_secs(5),
+        Duration::from_millis(10),
+        || async {
+            let doc: Value = reqwest::get(&health).await?.json().await?;
+            anyhow::ensure!(doc["link"]["pending_requests"] == 0, "pending: {doc}");
+            Ok(())
+        },
+    )
+    .await
+    .unwrap();
     fake.abort();
     let run = driver.await.unwrap().unwrap();
     run.ensure_ok().unwrap();
