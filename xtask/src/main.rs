@@ -15,7 +15,6 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-const WASM_BINDGEN_VERSION: &str = "0.2.130";
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
 fn main() -> std::process::ExitCode {
@@ -78,33 +77,26 @@ fn output(program: &str, args: &[&str]) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Fail with the exact commands that install what is missing.
+/// Fail with the exact command that installs the WebAssembly target when rustup cannot be
+/// asked to (no `rust-toolchain.toml` support, e.g. a distribution's cargo).
 fn check_prerequisites() -> Result<()> {
-    let mut missing = Vec::new();
     match output("rustup", &["target", "list", "--installed"]) {
-        Some(list) if list.lines().any(|l| l.trim() == WASM_TARGET) => {}
-        Some(_) => missing.push(format!("rustup target add {WASM_TARGET}")),
-        None => {
-            // Without rustup, trust the toolchain and let cargo report it.
+        Some(list) if list.lines().any(|l| l.trim() == WASM_TARGET) => Ok(()),
+        Some(_) => {
+            // rust-toolchain.toml lists the target, so rustup normally fetched it already;
+            // a toolchain override (RUSTUP_TOOLCHAIN, `cargo +x`) skips that file.
+            status(
+                {
+                    let mut add = Command::new("rustup");
+                    add.args(["target", "add", WASM_TARGET]);
+                    add
+                },
+                "rustup target add wasm32-unknown-unknown",
+            )
         }
+        // Without rustup, trust the toolchain and let cargo report a missing target.
+        None => Ok(()),
     }
-    match output("wasm-bindgen", &["--version"]) {
-        Some(v) if v.split_whitespace().nth(1) == Some(WASM_BINDGEN_VERSION) => {}
-        Some(v) => missing.push(format!(
-            "cargo install wasm-bindgen-cli --version {WASM_BINDGEN_VERSION} --force   # found {}",
-            v.trim()
-        )),
-        None => missing.push(format!(
-            "cargo install wasm-bindgen-cli --version {WASM_BINDGEN_VERSION}   # about 5 minutes"
-        )),
-    }
-    if !missing.is_empty() {
-        bail!(
-            "missing prerequisites for building the extension; run:\n  {}",
-            missing.join("\n  ")
-        );
-    }
-    Ok(())
 }
 
 /// Build the WASM worker into `extension/pkg`; returns the path of the `.wasm` file.
@@ -127,15 +119,13 @@ fn build_extension() -> Result<PathBuf> {
         .join("release")
         .join("domshell_extension.wasm");
     let out_dir = root().join("extension").join("pkg");
-    let mut bindgen = Command::new("wasm-bindgen");
-    bindgen
-        .arg("--target")
-        .arg("web")
-        .arg("--no-typescript")
-        .arg("--out-dir")
-        .arg(&out_dir)
-        .arg(&wasm);
-    status(bindgen, "wasm-bindgen")?;
+    // The bindings generator is linked in at the same pinned version as the `wasm-bindgen`
+    // crate (see xtask/Cargo.toml), so the two can never disagree.
+    wasm_bindgen_cli_support::Bindgen::new()
+        .input_path(&wasm)
+        .web(true)
+        .and_then(|b| b.typescript(false).generate(&out_dir))
+        .with_context(|| format!("generating JS bindings for {}", wasm.display()))?;
     // No wasm-opt pass: Debian's binaryen (108) predates the reference-types output of current
     // Rust and corrupts wasm-bindgen's externref table; the size-optimised profile suffices.
     let bg = out_dir.join("domshell_extension_bg.wasm");
