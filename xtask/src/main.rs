@@ -124,7 +124,12 @@ fn build_extension() -> Result<PathBuf> {
     wasm_bindgen_cli_support::Bindgen::new()
         .input_path(&wasm)
         .web(true)
-        .and_then(|b| b.typescript(false).generate(&out_dir))
+        .and_then(|b| {
+            // The worker calls `init()` with no argument: the glue must know where its .wasm is.
+            b.omit_default_module_path(false)
+                .typescript(false)
+                .generate(&out_dir)
+        })
         .with_context(|| format!("generating JS bindings for {}", wasm.display()))?;
     // No wasm-opt pass: Debian's binaryen (108) predates the reference-types output of current
     // Rust and corrupts wasm-bindgen's externref table; the size-optimised profile suffices.
