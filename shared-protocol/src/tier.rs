@@ -14,12 +14,20 @@
 //! * write: `click focus type key scroll select close submit connect disconnect`,
 //!   `group close`.
 //! * everything (navigate + write + sensitive): `script run` and `!N`, whose content the
-//!   server cannot see; a stored `js` line must not run with less than `js` itself needs.
+//!   server cannot see (a stored `js` line must not run with less than `js` itself
+//!   needs); `connect`, which hands the browser to another server; and a navigation whose
+//!   target is only known at run time (`for … : open {}`), because it could turn out to be
+//!   a `javascript:` URL.
 //! * write + sensitive: `js`, `eval`, `call` (arbitrary JavaScript reads cookies and
 //!   storage) and navigation to a `javascript:` URL.
-//! * sensitive: `whoami`.
+//! * sensitive: `whoami`, and navigation to anything but `http(s)` and `about:blank`
+//!   (`file:` reads local files, `data:` and `view-source:` render content of the agent's
+//!   choosing with the browser's privileges).
 //! * `for`, `each`, `watch`, `script save`: the union of their inner commands. Pipe
-//!   consumers only filter text and add nothing. `<cmd> --help` only prints help.
+//!   consumers only filter text and add nothing. `<cmd> --help` only prints help — except
+//!   in a `for` template with `{}`: substitution can turn `--help` into part of another
+//!   word (an item ending in a backslash, holding a quote or ` -- `), so such a command is
+//!   classified as the command it would run.
 //! * everything else, including unknown commands: read.
 //!
 //! `for` templates are classified with `{}` as a literal word. Because the extension
@@ -89,6 +97,16 @@ pub struct Classification {
     pub reasons: Vec<Reason>,
 }
 
+/// The MCP `group_id` value that creates a lane.
+pub const NEW_LANE: &str = "new";
+
+/// The lower-cased scheme of a URL as [`navigation_url`] returns it (always has one).
+fn url_scheme(url: &str) -> String {
+    url.split_once(':')
+        .map(|(scheme, _)| scheme.to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
 /// Reasons kept per classification; enough to explain, bounded for huge inputs.
 const MAX_REASONS: usize = 32;
 /// Longest command text quoted inside an explanation.
@@ -154,6 +172,18 @@ impl Classification {
         self
     }
 
+    /// Adds the MCP `group_id` parameter: `"new"` creates a lane, which opens a tab
+    /// exactly as `group new` does.
+    pub fn with_group_id(mut self, group_id: &str) -> Self {
+        if group_id == NEW_LANE {
+            self.need(
+                Tier::Navigate,
+                "`group_id: \"new\"` opens a new tab (like `group new`)".to_string(),
+            );
+        }
+        self
+    }
+
     /// Adds another line's requirements.
     pub fn merge(&mut self, other: Classification) {
         self.needs_navigate |= other.needs_navigate;
@@ -199,12 +229,22 @@ impl Classification {
             Tier::Navigate,
             ctx.wrap(&format!("{what} {}", shorten(&url))),
         );
-        if url.to_ascii_lowercase().starts_with("javascript:") {
-            let why = ctx.wrap(&format!(
-                "{what} a javascript: URL, which runs arbitrary JavaScript in the page"
-            ));
-            self.need(Tier::Write, why.clone());
-            self.need(Tier::Sensitive, why);
+        match url_scheme(&url).as_str() {
+            "http" | "https" => {}
+            _ if url.eq_ignore_ascii_case("about:blank") => {}
+            "javascript" => {
+                let why = ctx.wrap(&format!(
+                    "{what} a javascript: URL, which runs arbitrary JavaScript in the page"
+                ));
+                self.need(Tier::Write, why.clone());
+                self.need(Tier::Sensitive, why);
+            }
+            scheme => self.need(
+                Tier::Sensitive,
+                ctx.wrap(&format!(
+                    "{what} a {scheme}: URL; only http(s) and about:blank are ordinary pages (file: reads local files, data: and view-source: show content of the agent's choosing)"
+                )),
+            ),
         }
         if !self.nav_targets.iter().any(|t| t == target) {
             self.nav_targets.push(target.to_string());
@@ -323,7 +363,9 @@ fn walk_command(
         )));
         return Ok(());
     }
-    if cmd.wants_help() {
+    // `{}` may turn `--help` into part of another word once substituted: only a command
+    // whose words are all known now may take the help shortcut.
+    if cmd.wants_help() && !has_placeholder {
         return Ok(());
     }
     let name = cmd.name.as_str();
@@ -338,16 +380,14 @@ fn walk_command(
                 format!("`{name}` loads")
             };
             if has_placeholder {
-                let why = ctx.wrap(&format!(
-                    "the `for` template `{}` navigates to a URL built from the source's output",
+                // The item could be `javascript:…` or `file:…`: the target needs what the
+                // worst target needs, and no allowlist can vouch for it.
+                out.anything(ctx.wrap(&format!(
+                    "the `for` template `{}` navigates to a URL built from the source's output, which could be a javascript: or file: URL",
                     quote(&cmd.raw)
-                ));
-                out.need(Tier::Navigate, why.clone());
-                out.unchecked(why);
+                )));
             } else if let Some(target) = cmd.navigation_target()? {
                 out.navigation_to(&target, &what, ctx);
-            } else {
-                out.need(Tier::Navigate, ctx.wrap(&format!("`{name}` navigates")));
             }
         }
         "back" | "forward" => {
@@ -386,7 +426,9 @@ fn walk_command(
         "select" => write(out, "changes a form field"),
         "close" => write(out, "closes a tab"),
         "submit" => write(out, "fills in and submits a form"),
-        "connect" => write(out, "re-points the extension's bridge to another server"),
+        "connect" => out.anything(ctx.wrap(
+            "`connect` re-points the extension's bridge to another server, which could then run anything without this server's policy",
+        )),
         "disconnect" => write(out, "cuts the extension's bridge to this server"),
         "js" | "eval" | "call" => {
             let what = if name == "call" {
@@ -497,7 +539,20 @@ mod tests {
             ("group new", "navigate"),
             ("group new research --url=https://x", "navigate"),
             ("group close", "write"),
-            ("connect tok --port 1", "write"),
+            ("connect tok --port 1", "navigate+write+sensitive"),
+            ("connect tok --help", "read"),
+            ("open --url evil.example", "navigate"),
+            ("open file:///etc/passwd", "navigate+sensitive"),
+            ("open view-source:file:///etc/passwd", "navigate+sensitive"),
+            (
+                "open data:text/html,<script>alert(1)</script>",
+                "navigate+sensitive",
+            ),
+            ("navigate about:blank", "navigate"),
+            ("goto About:Blank", "navigate"),
+            ("open about:srcdoc", "navigate+sensitive"),
+            ("open HTTP://x.org", "navigate"),
+            ("open 'jav\tascript:alert(1)'", "navigate+write+sensitive"),
             ("disconnect", "write"),
             ("js document.cookie", "write+sensitive"),
             ("eval 1", "write+sensitive"),
@@ -640,8 +695,12 @@ mod tests {
         assert_eq!(c.nav_targets, ["https://d.io"]);
         let c = classify("for tabs : open {}").unwrap();
         assert!(c.nav_targets.is_empty());
-        assert_eq!(c.tier_label(), "navigate");
+        // The item could be a javascript: URL: it needs what one needs, and no allowlist
+        // can vouch for it.
+        assert_eq!(c.tier_label(), "navigate+write+sensitive");
         assert_eq!(c.unchecked_navigation.len(), 1);
+        let c = classify("open --url https://e.org").unwrap();
+        assert_eq!(c.nav_targets, ["https://e.org"]);
         assert!(classify("back").unwrap().unchecked_navigation.is_empty());
         assert_eq!(classify("!2").unwrap().unchecked_navigation.len(), 1);
         assert_eq!(
@@ -664,6 +723,37 @@ mod tests {
             .unwrap()
             .with_initial_url(" javascript:alert(1)");
         assert!(c.needs_sensitive);
+    }
+
+    #[test]
+    fn help_in_a_template_is_not_a_shortcut() {
+        // Once `{}` is filled with `x \`, `a '` or ` -- `, `--help` is no longer a word of
+        // its own and the command runs.
+        for (text, expected) in [
+            ("for tabs : close -d {} --help \\'", "write"),
+            ("for text : click submit_btn {} --help \\'", "write"),
+            ("for ls : each click x {} --help", "write"),
+            ("for ls : watch click x {} --help", "write"),
+            ("for ls : whoami {} --help", "sensitive"),
+            ("for ls : open {} --help", "navigate+write+sensitive"),
+            ("for ls : connect {} --help", "navigate+write+sensitive"),
+            // Without a placeholder the words are final and help stays help.
+            ("for ls : click --help", "read"),
+            ("for ls : close -d x --help", "read"),
+        ] {
+            assert_eq!(label(text), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn group_id_new_is_a_new_tab() {
+        let c = classify("ls").unwrap().with_group_id(NEW_LANE);
+        assert_eq!(c.tier_label(), "navigate");
+        assert!(c.explanation().contains("group_id"), "{}", c.explanation());
+        assert_eq!(
+            classify("ls").unwrap().with_group_id("17").tier_label(),
+            "read"
+        );
     }
 
     #[test]

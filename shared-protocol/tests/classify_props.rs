@@ -1,9 +1,10 @@
 //! Properties of the grammar and the tier classifier over generated input: nothing
-//! panics, and running a command through `for`/`each`/`watch`/`script save` never needs
-//! less than running it directly (the first-word bypasses of the original server).
+//! panics, running a command through `for`/`each`/`watch`/`script save` never needs
+//! less than running it directly (the first-word bypasses of the original server), and a
+//! `for` template needs at least what any line it can expand to needs.
 
 use proptest::prelude::*;
-use shared_protocol::grammar::{parse_line, quote_word, split_lines};
+use shared_protocol::grammar::{parse_line, quote_word, split_lines, ForLoop};
 use shared_protocol::tier::{classify, classify_line, Classification};
 
 const NAMES: &[&str] = &[
@@ -83,8 +84,91 @@ fn covers(outer: &Classification, inner: &Classification) -> bool {
             .all(|t| outer.nav_targets.contains(t))
 }
 
+/// Output lines a `for` source may produce, chosen to break the template's words apart
+/// or to smuggle flags, quotes and dangerous URLs into it.
+const ITEMS: &[&str] = &[
+    "plain",
+    "x \\",
+    "a '",
+    "b \"",
+    " -- ",
+    "--help",
+    "-- --help",
+    "javascript:alert(1)",
+    "file:///etc/passwd",
+    "data:text/html,hi",
+    "view-source:file:///etc/passwd",
+    "https://evil.example",
+    "--url evil.example",
+    "-n 5",
+    "new",
+    "run x",
+    "close",
+    "evil.example x",
+    "{}",
+    "a : b",
+    "c ; d",
+    "e | grep f",
+    "e | js 1",
+    "\\",
+    "'",
+];
+
+/// A `for` template must need at least what the line it becomes needs, and any navigation
+/// of that line must be either a target the template already names or flagged unchecked.
+fn template_covers(template: &Classification, line: &Classification) -> bool {
+    (!line.needs_navigate || template.needs_navigate)
+        && (!line.needs_write || template.needs_write)
+        && (!line.needs_sensitive || template.needs_sensitive)
+        && (line
+            .nav_targets
+            .iter()
+            .all(|t| template.nav_targets.contains(t))
+            || !template.unchecked_navigation.is_empty())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(1500))]
+
+    #[test]
+    fn a_template_covers_every_line_it_expands_to(
+        cmd in command(),
+        at in 0usize..6,
+        items in proptest::collection::vec(proptest::sample::select(ITEMS), 1..4),
+    ) {
+        // Put `{}` in front of one of the command's words (or at its end).
+        let mut words: Vec<&str> = cmd.split(' ').collect();
+        let at = at.min(words.len());
+        let with_placeholder: Vec<String> = words
+            .drain(..)
+            .enumerate()
+            .map(|(i, w)| if i == at { format!("{{}}{w}") } else { w.to_string() })
+            .collect();
+        let mut template = with_placeholder.join(" ");
+        if at == with_placeholder.len() {
+            template.push_str(" {}");
+        }
+        // `for` splits on its last ` : `; a template holding one is not this template.
+        if template.contains(" : ") {
+            return Ok(());
+        }
+        let text = format!("for tabs : {template}");
+        let Ok(outer) = classify_line(&text) else {
+            return Ok(());
+        };
+        let form = ForLoop { source: "tabs".into(), template: template.clone() };
+        for item in items {
+            let line = form.substitute(item);
+            // The extension cannot run what does not parse.
+            let Ok(inner) = classify_line(&line) else {
+                continue;
+            };
+            prop_assert!(
+                template_covers(&outer, &inner),
+                "template `{template}` with item {item:?} -> `{line}`: {outer:?} vs {inner:?}"
+            );
+        }
+    }
 
     #[test]
     fn classify_never_panics(text in "\\PC{0,120}") {

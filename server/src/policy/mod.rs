@@ -107,6 +107,15 @@ fn quote_command(line: &str) -> String {
     }
 }
 
+/// MCP parameters of a `domshell_execute` call that do what commands do: `initial_url`
+/// opens a page and `group_id: "new"` opens a tab. They are checked with the line that
+/// carries them to the extension (the first); blank values count as absent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallParams<'a> {
+    pub initial_url: Option<&'a str>,
+    pub group_id: Option<&'a str>,
+}
+
 /// The configured policy, ready to check lines.
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -136,9 +145,9 @@ impl Policy {
         })
     }
 
-    /// Decides one command line. `initial_url` is the MCP parameter that opens a page
-    /// before the line runs; a blank value counts as absent.
-    pub fn check(&self, line: &str, initial_url: Option<&str>) -> Result<Classification, Denial> {
+    /// Decides one command line, together with the call parameters that act with it (see
+    /// [`CallParams`]; pass them with the first line of a call only).
+    pub fn check(&self, line: &str, call: CallParams<'_>) -> Result<Classification, Denial> {
         let redacted = redact_command(line);
         let has_secrets = redacted != line.trim();
         let shown = quote_command(&redacted);
@@ -152,8 +161,11 @@ impl Policy {
             explanation: "the server checks every command before it runs and cannot check one it cannot parse".into(),
             classification: None,
         })?;
-        if let Some(url) = initial_url.map(str::trim).filter(|u| !u.is_empty()) {
+        if let Some(url) = call.initial_url.map(str::trim).filter(|u| !u.is_empty()) {
             classification = classification.with_initial_url(url);
+        }
+        if let Some(group_id) = call.group_id {
+            classification = classification.with_group_id(group_id);
         }
         self.check_tiers(&shown, &classification)?;
         self.check_domains(&shown, &classification)?;
@@ -263,7 +275,9 @@ mod tests {
     }
 
     fn reason(p: &Policy, line: &str) -> Option<&'static str> {
-        p.check(line, None).err().map(|d| d.reason.as_str())
+        p.check(line, CallParams::default())
+            .err()
+            .map(|d| d.reason.as_str())
     }
 
     #[test]
@@ -303,7 +317,9 @@ mod tests {
     #[test]
     fn tier_messages_name_the_flag() {
         let p = policy(false, false, &[]);
-        let d = p.check("for tabs : click {}", None).unwrap_err();
+        let d = p
+            .check("for tabs : click {}", CallParams::default())
+            .unwrap_err();
         assert_eq!(
             d.message,
             "`for tabs : click {}` was not run: it needs write access, which this server does not allow. Start the server with --allow-write to allow it."
@@ -312,21 +328,25 @@ mod tests {
             d.explanation,
             "`click` clicks in the page (inside `for tabs : click {}`)"
         );
-        let d = p.check("back", None).unwrap_err();
+        let d = p.check("back", CallParams::default()).unwrap_err();
         assert!(d.message.contains("needs navigate access") && d.message.contains("--allow-write"));
-        let d = p.check("js document.cookie", None).unwrap_err();
+        let d = p
+            .check("js document.cookie", CallParams::default())
+            .unwrap_err();
         assert!(d.message.contains("write and sensitive") && d.message.contains("--allow-all"));
         assert!(d.explanation.contains("cookies"));
         let d = policy(true, false, &[])
-            .check("js document.cookie", None)
+            .check("js document.cookie", CallParams::default())
             .unwrap_err();
         assert!(
             d.message.contains("needs sensitive access") && d.message.contains("--allow-sensitive")
         );
-        let d = policy(false, true, &[]).check("whoami", None).err();
+        let d = policy(false, true, &[])
+            .check("whoami", CallParams::default())
+            .err();
         assert!(d.is_none());
         let d = policy(false, false, &[])
-            .check("script run foo", None)
+            .check("script run foo", CallParams::default())
             .unwrap_err();
         assert!(d.explanation.contains("cannot inspect"));
         assert!(d.to_string().contains(" Why: "));
@@ -350,20 +370,131 @@ mod tests {
         ] {
             assert_eq!(reason(&p, line), Some("tier_denied"), "{line}");
         }
-        assert!(policy(true, true, &[]).check("js 1", None).is_ok());
-        assert!(policy(true, true, &[]).check("whoami", None).is_ok());
+        assert!(policy(true, true, &[])
+            .check("js 1", CallParams::default())
+            .is_ok());
+        assert!(policy(true, true, &[])
+            .check("whoami", CallParams::default())
+            .is_ok());
+    }
+
+    fn url(initial_url: &str) -> CallParams<'_> {
+        CallParams {
+            initial_url: Some(initial_url),
+            group_id: None,
+        }
+    }
+
+    /// One row of `tests/policy-cases.tsv`, the shared table of lines and verdicts: a new
+    /// bypass is one line to add there.
+    struct Case {
+        row: usize,
+        flags: String,
+        domains: Vec<String>,
+        initial_url: Option<String>,
+        group_id: Option<String>,
+        expected: String,
+        line: String,
+    }
+
+    /// `\n`, `\t` and `\\` in a cell stand for a newline, a tab and a backslash.
+    fn unescape(cell: &str) -> String {
+        let mut out = String::new();
+        let mut chars = cell.chars();
+        while let Some(c) = chars.next() {
+            if c != '\\' {
+                out.push(c);
+                continue;
+            }
+            match chars.next() {
+                Some('n') => out.push('\n'),
+                Some('t') => out.push('\t'),
+                Some(other) => out.push(other),
+                None => out.push('\\'),
+            }
+        }
+        out
+    }
+
+    fn cases() -> Vec<Case> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/policy-cases.tsv");
+        let text = std::fs::read_to_string(path).expect("tests/policy-cases.tsv is readable");
+        let mut out = Vec::new();
+        for (index, raw) in text.lines().enumerate() {
+            if raw.trim().is_empty() || raw.starts_with('#') {
+                continue;
+            }
+            let cells: Vec<&str> = raw.splitn(5, '\t').collect();
+            assert_eq!(
+                cells.len(),
+                5,
+                "row {}: five tab-separated cells",
+                index + 1
+            );
+            let mut case = Case {
+                row: index + 1,
+                flags: cells[0].to_string(),
+                domains: match cells[1] {
+                    "-" => Vec::new(),
+                    list => list.split(',').map(str::to_string).collect(),
+                },
+                initial_url: None,
+                group_id: None,
+                expected: cells[3].to_string(),
+                line: unescape(cells[4]),
+            };
+            for param in cells[2].split(',').filter(|p| *p != "-") {
+                match param.split_once('=') {
+                    Some(("initial_url", v)) => case.initial_url = Some(unescape(v)),
+                    Some(("group_id", v)) => case.group_id = Some(unescape(v)),
+                    _ => panic!("row {}: unknown parameter {param}", case.row),
+                }
+            }
+            out.push(case);
+        }
+        out
+    }
+
+    #[test]
+    fn policy_cases_file() {
+        let cases = cases();
+        assert!(cases.len() >= 40, "only {} cases", cases.len());
+        for case in &cases {
+            let (allow_write, allow_sensitive) = match case.flags.as_str() {
+                "-" => (false, false),
+                "write" => (true, false),
+                "sensitive" => (false, true),
+                "all" => (true, true),
+                other => panic!("row {}: unknown flags {other}", case.row),
+            };
+            let domains: Vec<&str> = case.domains.iter().map(String::as_str).collect();
+            let p = policy(allow_write, allow_sensitive, &domains);
+            let call = CallParams {
+                initial_url: case.initial_url.as_deref(),
+                group_id: case.group_id.as_deref(),
+            };
+            let verdict = match p.check(&case.line, call) {
+                Ok(c) => format!("allow:{}", c.tier_label()),
+                Err(d) => format!("deny:{}", d.reason),
+            };
+            assert_eq!(
+                verdict, case.expected,
+                "tests/policy-cases.tsv row {}: `{}` with flags {}",
+                case.row, case.line, case.flags
+            );
+        }
     }
 
     #[test]
     fn initial_url_needs_navigate_and_is_domain_checked() {
         let p = policy(false, false, &[]);
-        let d = p.check("ls", Some("https://x.org")).unwrap_err();
+        let d = p.check("ls", url("https://x.org")).unwrap_err();
         assert_eq!(d.reason, DenialReason::TierDenied);
         assert!(d.explanation.contains("initial_url"));
-        assert!(p.check("ls", Some("  ")).is_ok());
+        assert!(p.check("ls", url("  ")).is_ok());
         let p = policy(true, false, &["x.org"]);
-        assert!(p.check("ls", Some("https://www.x.org/a")).is_ok());
-        let d = p.check("ls", Some("https://evil.com")).unwrap_err();
+        assert!(p.check("ls", url("https://www.x.org/a")).is_ok());
+        let d = p.check("ls", url("https://evil.com")).unwrap_err();
         assert_eq!(d.reason, DenialReason::DomainDenied);
         assert!(d.message.contains("evil.com") && d.message.contains("x.org"));
     }
@@ -389,18 +520,26 @@ mod tests {
             "group new x --url=https://evil.com",
             "each --limit 1 open evil.com",
             "watch \"navigate https://evil.com\"",
-            "for tabs : open {}",
             "script save s open evil.com",
-            "open data:text/html,hi",
         ] {
             assert_eq!(reason(&p, line), Some("domain_denied"), "{line}");
         }
-        // Replays need every tier; with all of them, their unknown targets still fail the list.
+        // Replays and run-time targets need every tier; with all of them, their unknown
+        // targets still fail the list.
+        assert_eq!(reason(&p, "for tabs : open {}"), Some("tier_denied"));
         let all = policy(true, true, &["example.com"]);
-        for line in ["script run x", "!4"] {
+        for line in [
+            "script run x",
+            "!4",
+            "for tabs : open {}",
+            "connect t --port 1",
+            "open data:text/html,hi",
+        ] {
             assert_eq!(reason(&all, line), Some("domain_denied"), "{line}");
         }
-        let d = p.check("for tabs : open {}", None).unwrap_err();
+        let d = all
+            .check("for tabs : open {}", CallParams::default())
+            .unwrap_err();
         assert!(
             d.explanation.contains("source's output"),
             "{}",
@@ -417,7 +556,7 @@ mod tests {
     #[test]
     fn parse_errors_are_explained() {
         let d = policy(true, true, &[])
-            .check("type \"unfinished", None)
+            .check("type \"unfinished", CallParams::default())
             .unwrap_err();
         assert_eq!(d.reason, DenialReason::ParseError);
         assert!(
@@ -434,11 +573,11 @@ mod tests {
     #[test]
     fn denial_labels_and_hints() {
         let p = policy(false, false, &["example.com"]);
-        let d = p.check("for ls : js 1", None).unwrap_err();
+        let d = p.check("for ls : js 1", CallParams::default()).unwrap_err();
         assert_eq!(d.tier_label(), "write+sensitive");
         assert_eq!(d.reason.to_string(), "tier_denied");
         assert!(d.hint.contains("--allow-all"));
-        let d = p.check("ls |", None).unwrap_err();
+        let d = p.check("ls |", CallParams::default()).unwrap_err();
         assert_eq!(d.tier_label(), "unknown");
         assert!(!d.hint.is_empty());
         assert_eq!(
@@ -447,7 +586,7 @@ mod tests {
         );
         assert_eq!(
             policy(true, false, &[])
-                .check("click x", None)
+                .check("click x", CallParams::default())
                 .unwrap()
                 .tier_label(),
             "write"
@@ -465,7 +604,7 @@ mod tests {
             "for ls : type 'hunter2",
             "connect hunter2 --port 1",
         ] {
-            let d = p.check(line, None).unwrap_err();
+            let d = p.check(line, CallParams::default()).unwrap_err();
             assert!(!d.message.contains("hunter2"), "{line}: {}", d.message);
             assert!(
                 !d.explanation.contains("hunter2"),
@@ -473,16 +612,25 @@ mod tests {
                 d.explanation
             );
         }
-        let d = p.check("type \"hunter2", None).unwrap_err();
+        let d = p
+            .check("type \"hunter2", CallParams::default())
+            .unwrap_err();
         assert!(d.message.contains("column 6 (near `…`)"), "{}", d.message);
-        let d = p.check("ls \"abc", None).unwrap_err();
-        assert!(d.message.contains("near `\"abc`"), "{}", d.message);
+        // An unparsable line may hide a secret anywhere: only its plain first word is shown.
+        let d = p
+            .check("t\\ype \"hunter2", CallParams::default())
+            .unwrap_err();
+        assert!(!d.message.contains("hunter2"), "{}", d.message);
+        let d = p.check("ls \"abc", CallParams::default()).unwrap_err();
+        assert!(d.message.starts_with("`ls «redacted"), "{}", d.message);
     }
 
     #[test]
     fn long_commands_are_shortened_in_messages() {
         let line = format!("click {}", "x".repeat(500));
-        let d = policy(false, false, &[]).check(&line, None).unwrap_err();
+        let d = policy(false, false, &[])
+            .check(&line, CallParams::default())
+            .unwrap_err();
         assert!(d.message.chars().count() < 250, "{}", d.message);
     }
 }

@@ -116,6 +116,8 @@ pub enum ParseError {
     },
     #[error("commands are nested more than {max} levels deep (for/each/watch/script inside each other); split the work into separate commands")]
     TooDeep { max: usize },
+    #[error("a line break outside quotes at column {column} would start a second command inside this one; send each command as its own line, or quote the text that contains the line break")]
+    UnquotedNewline { column: usize },
 }
 
 /// One parsed command line.
@@ -178,8 +180,34 @@ fn parse_line_at(line: &str, depth: usize) -> Result<Line, ParseError> {
         }
     }
     let pipeline = parse_pipeline(line)?;
+    if !pipeline.command.is_raw() {
+        reject_unquoted_newline(line)?;
+    }
     pipeline.command.children_at(depth)?;
     Ok(Line::Pipeline(pipeline))
+}
+
+/// A command line never contains an unquoted line break. At the top level
+/// [`split_lines`] already cut there, so one can only arrive inside another command
+/// (`watch "ls⏎click x"`, `each "…"`, a `script save` body) or through an entry point that
+/// skipped splitting; either way, the text after it must not ride along unchecked.
+/// Raw-argument commands are exempt: `js`/`eval` hold JavaScript, and the inner commands
+/// of `for`/`each`/`watch`/`script` are checked when they are parsed themselves.
+fn reject_unquoted_newline(line: &str) -> Result<(), ParseError> {
+    let mut pos = 0;
+    loop {
+        let next = next_token(line, pos)?;
+        let gap_end = next.as_ref().map_or(line.len(), |t| t.start);
+        if let Some(offset) = line[pos..gap_end].find('\n') {
+            return Err(ParseError::UnquotedNewline {
+                column: line[..pos + offset].chars().count() + 1,
+            });
+        }
+        match next {
+            Some(token) => pos = token.end,
+            None => return Ok(()),
+        }
+    }
 }
 
 fn parse_pipeline(line: &str) -> Result<Pipeline, ParseError> {
@@ -233,6 +261,13 @@ fn command_from_segment(text: &str) -> Result<Command, ParseError> {
     };
     if is_raw_name(&first.value) {
         return Ok(raw_command(text, &first));
+    }
+    if let Some(offset) = first.value.find('\n') {
+        // A quoted "name" spanning lines is no command; refuse it rather than let a later
+        // reader split it.
+        return Err(ParseError::UnquotedNewline {
+            column: first.value[..offset].chars().count() + 1,
+        });
     }
     let args = tokenize(&text[first.end..])?
         .into_iter()
@@ -380,15 +415,39 @@ impl Command {
         Args::parse(&self.name, &self.args)
     }
 
-    /// The URL this command navigates to, as written: the first positional of
-    /// `open`/`navigate`/`goto`, or `--url` of `group new`. The extension must open
-    /// [`navigation_url`] of exactly this value.
+    /// The URL this command navigates to, as written: the one URL of
+    /// `open`/`navigate`/`goto` (positional, or `--url URL`), or `--url` of `group new`.
+    /// The extension must open [`navigation_url`] of exactly this value.
+    ///
+    /// `open`/`navigate`/`goto` accept nothing else: a second URL or any other flag is an
+    /// error, so no word can be read as a destination by one side and not the other.
     pub fn navigation_target(&self) -> Result<Option<String>, ParseError> {
         if self.wants_help() {
             return Ok(None);
         }
         match self.name.as_str() {
-            "open" | "navigate" | "goto" => Ok(self.parse_args()?.positional.into_iter().next()),
+            "open" | "navigate" | "goto" => {
+                let args = self.parse_args()?;
+                let usage = |problem: String| ParseError::Usage {
+                    command: match self.name.as_str() {
+                        "open" => "open",
+                        "navigate" => "navigate",
+                        _ => "goto",
+                    },
+                    problem,
+                    usage: "open|navigate|goto <url>  (or --url <url>)",
+                };
+                if let Some(flag) = args.flags.iter().find(|f| f.name != "--url") {
+                    return Err(usage(format!("unknown option '{}'", flag.name)));
+                }
+                let mut urls: Vec<String> = args.positional;
+                urls.extend(args.flags.iter().filter_map(|f| f.value.clone()));
+                match urls.len() {
+                    0 => Err(usage("missing the URL to open".into())),
+                    1 => Ok(urls.pop()),
+                    n => Err(usage(format!("expects one URL, got {n}"))),
+                }
+            }
             "group" => {
                 let args = self.parse_args()?;
                 let is_new = args

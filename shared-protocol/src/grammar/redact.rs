@@ -1,12 +1,15 @@
 //! Redaction of secrets in command text, for logs and for messages that quote commands.
 //!
 //! It owns which words are secret: the text of `type`, the value of `submit` (its input
-//! name and `--submit` button stay), and the token of `connect`, which become
-//! `«redacted N chars»`, also inside `for`/`each`/`watch`/`script save`. JavaScript of
+//! name and `--submit` button stay), the token of `connect`, and the arguments of
+//! `script run` (they become `$1…` inside stored `type`/`submit` lines), which become
+//! `«redacted N chars»`, also inside `for`/`each`/`watch`/`script save`. A trailing
+//! `--help` changes nothing: the words before it are redacted all the same. JavaScript of
 //! `js`/`eval` is kept verbatim (it is the record of what ran; keep secrets out of it). A
-//! line that cannot be parsed loses everything after the first `type`/`submit`/`connect`
-//! word it contains, and a `for` template whose command name is `{}` (it may become `type`)
-//! loses all its arguments. It must not decide anything else and never fails.
+//! line that cannot be parsed keeps only its first word, when that is a plain word that
+//! names no secret-bearing command, and a `for` template whose command name is `{}` (it
+//! may become `type`) loses all its arguments. It must not decide anything else and never
+//! fails.
 
 use super::{
     parse_line, quote_word, split_lines, tokenize, Args, Command, Line, Nested, Script, MAX_NESTING,
@@ -51,28 +54,29 @@ fn redact_line(line: &str, depth: usize) -> String {
     }
 }
 
-/// Keeps everything up to the first word naming a command with secrets and hides the rest.
+/// A line the grammar cannot read may still hold a secret in any shape (`t\\ype "pw`), so
+/// only a plain first word that names no secret-bearing command survives.
 fn redact_unparsable(line: &str) -> String {
-    let mut offset = 0;
-    for word in line.split_inclusive(char::is_whitespace) {
-        offset += word.len();
-        let bare = word
-            .trim()
-            .trim_matches(|c| matches!(c, '"' | '\''))
-            .to_ascii_lowercase();
-        if SECRET_COMMANDS.contains(&bare.as_str()) {
-            let secret = line[offset..].trim();
-            if secret.is_empty() {
-                return line.to_string();
-            }
-            return format!("{}{}", &line[..offset], marker(secret));
-        }
+    let line = line.trim();
+    let (first, rest) = match line.find(char::is_whitespace) {
+        Some(at) => (&line[..at], line[at..].trim_start()),
+        None => (line, ""),
+    };
+    let plain = !first.is_empty()
+        && first
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    let secret_name = SECRET_COMMANDS.contains(&first.to_ascii_lowercase().as_str());
+    match (plain && !secret_name, rest.is_empty()) {
+        (true, true) => line.to_string(),
+        (true, false) => format!("{first} {}", marker(rest)),
+        (false, _) => marker(line),
     }
-    line.to_string()
 }
 
 fn redact_single(command: &Command, depth: usize) -> String {
-    if depth > MAX_NESTING || command.wants_help() {
+    // Only a bare `<cmd> --help` is certainly free of secrets; `submit q pw --help` is not.
+    if depth > MAX_NESTING || command.args == ["--help"] {
         return command.raw.clone();
     }
     // A `for` template named by its placeholder may turn out to be `type`.
@@ -177,6 +181,13 @@ fn redact_nested(command: &Command, depth: usize) -> String {
                 out
             })
         }
+        Ok(Some(Nested::Script(Script::Run { name, args }))) => (!args.is_empty()).then(|| {
+            format!(
+                "script run {} {}",
+                quote_word(&name),
+                marker(&args.join(" "))
+            )
+        }),
         Ok(Some(Nested::Script(Script::Save { name, commands }))) => {
             let redacted: Vec<String> = commands.iter().map(|c| inner(c)).collect();
             (redacted != commands)
@@ -229,11 +240,17 @@ mod tests {
                 "script save login type me ; submit pw_input hunter2 ; click go",
                 "script save login type «redacted 2 chars» ; submit pw_input «redacted 7 chars» ; click go",
             ),
-            ("script run login me pw", "script run login me pw"),
+            ("script run login me pw", "script run login «redacted 5 chars»"),
+            ("script run login", "script run login"),
+            ("submit pw_input hunter2 --help", "submit pw_input «redacted 7 chars» --help"),
+            ("connect hunter2 --help", "connect «redacted 7 chars» --help"),
+            ("submit --help", "submit --help"),
+            ("t\\ype \"hunter2", "«redacted 14 chars»"),
+            ("ls \"hunter2", "ls «redacted 8 chars»"),
             ("for ls : each watch \"type deep\"", "for ls : each watch \"type «redacted 4 chars»\""),
-            ("type \"unterminated secret", "type «redacted 20 chars»"),
-            ("for ls : type \"oops", "for ls : type «redacted 5 chars»"),
-            ("frob \"unterminated", "frob \"unterminated"),
+            ("type \"unterminated secret", "«redacted 25 chars»"),
+            ("for ls : type \"oops", "for «redacted 15 chars»"),
+            ("frob \"unterminated", "frob «redacted 13 chars»"),
             ("!3", "!3"),
         ];
         for (input, expected) in table {
@@ -243,7 +260,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn secrets_never_reach_the_log(secret in "Z[a-z0-9]{5,15}", wrapper in 0usize..12) {
+        fn secrets_never_reach_the_log(secret in "Z[a-z0-9]{5,15}", wrapper in 0usize..18) {
             let text = match wrapper {
                 0 => format!("type {secret}"),
                 1 => format!("type hello {secret} world"),
@@ -256,6 +273,12 @@ mod tests {
                 8 => format!("type \"{secret}"),
                 9 => format!("for ls : each watch \"submit q '{secret}'\""),
                 10 => format!("ls\ntype \"a\n{secret}\""),
+                11 => format!("submit pw_input {secret} --help"),
+                12 => format!("connect {secret} --help"),
+                13 => format!("script run login {secret}"),
+                14 => format!("t\\ype \"{secret}"),
+                15 => format!("for ls : submit q {{}} {secret} --help"),
+                16 => format!("each \"script run s {secret}\""),
                 _ => format!("type {secret} | head"),
             };
             let redacted = redact_command(&text);

@@ -169,12 +169,30 @@ fn flags_keep_dash_values_after_double_dash() {
 #[test]
 fn navigation_targets() {
     assert_eq!(
-        command("open https://x.org/a b")
-            .navigation_target()
-            .unwrap(),
+        command("open https://x.org/a").navigation_target().unwrap(),
         Some("https://x.org/a".into())
     );
-    assert_eq!(command("open").navigation_target().unwrap(), None);
+    assert_eq!(
+        command("navigate --url evil.example")
+            .navigation_target()
+            .unwrap(),
+        Some("evil.example".into())
+    );
+    // Anything that one side could read as a destination and the other not is refused.
+    for text in [
+        "open https://x.org/a b",
+        "open -n evil.example",
+        "open --url a.com b.com",
+        "goto --new-tab x.com",
+        "open",
+    ] {
+        let err = command(text).navigation_target().unwrap_err();
+        assert!(
+            err.to_string().contains("usage: open|navigate|goto"),
+            "{text}: {err}"
+        );
+    }
+    assert_eq!(command("open --help").navigation_target().unwrap(), None);
     assert_eq!(
         command("group new work --url x.com")
             .navigation_target()
@@ -474,4 +492,31 @@ proptest! {
         let expected: Vec<String> = lines.iter().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
         prop_assert_eq!(split_lines(&text), expected);
     }
+}
+
+#[test]
+fn an_unquoted_newline_never_hides_a_second_command() {
+    // Inside a raw command's inner text, where split_lines cannot cut.
+    for text in [
+        "watch \"ls\nclick x\"",
+        "each \"ls\nclick x\"",
+        "script save s \"ls\nclick x\"",
+        "for tabs : \"ls\nclick x\"",
+        "for ls : each \"text\nclick x\"",
+    ] {
+        let err = parse_line(text).unwrap_err();
+        assert!(
+            err.to_string().contains("line break outside quotes"),
+            "{text}: {err}"
+        );
+    }
+    // A line that skipped split_lines.
+    assert!(matches!(
+        parse_line("ls\nclick x"),
+        Err(ParseError::UnquotedNewline { column: 3 })
+    ));
+    // Quoted newlines are text, and JavaScript may span lines.
+    assert!(parse_line("type \"two\nlines\"").is_ok());
+    assert!(parse_line("each \"type 'a\nb'\"").is_ok());
+    assert!(parse_line("js (() => {\n return 1;\n})()").is_ok());
 }
