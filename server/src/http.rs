@@ -15,7 +15,8 @@ use serde::Deserialize;
 use shared_protocol::BRIDGE_PATH;
 
 use crate::auth::tokens_match;
-use crate::bridge::{serve_socket, Bridge, ExecuteRequest};
+use crate::bridge::{serve_socket, Bridge};
+use crate::pipeline::{Call, Failure};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -91,14 +92,25 @@ async fn health(State(app): State<AppState>) -> Json<serde_json::Value> {
 struct DebugExecute {
     #[serde(default = "default_session")]
     session: String,
+    /// One or more commands, exactly as `domshell_execute` takes them.
     command: String,
+    /// Budget of the whole call; default: the server's call budget.
     timeout_ms: Option<u64>,
+    #[serde(default)]
+    group_id: Option<String>,
+    #[serde(default)]
+    initial_url: Option<String>,
+    #[serde(default)]
+    group_name: Option<String>,
 }
 
 fn default_session() -> String {
     "debug".into()
 }
 
+/// `POST /debug/execute`: the same pipeline as `domshell_execute` (split, check, audit,
+/// execute), answered as JSON. `ok`/`output` describe the call as a whole; `lines` has
+/// each line's own result.
 async fn debug_execute(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -115,53 +127,103 @@ async fn debug_execute(
             "send the server token as `Authorization: Bearer <token>`".into(),
         );
     }
-    // The debug route obeys the same policy as MCP: it is a troubleshooting aid, not a bypass.
-    if let Err(denial) = app.shared.policy.check(&body.command, None) {
-        return refuse(
-            StatusCode::FORBIDDEN,
-            format!("{} ({}) {}", denial.message, denial.reason, denial.hint),
-        );
-    }
     let started = Instant::now();
-    let result = app
-        .bridge
-        .execute(
-            ExecuteRequest {
-                session: body.session,
-                command: body.command,
-                timeout: body.timeout_ms.map(Duration::from_millis),
-                ..Default::default()
-            },
+    let call = Call {
+        session: body.session,
+        input: body.command,
+        group_id: body.group_id,
+        initial_url: body.initial_url,
+        group_name: body.group_name,
+        budget: body
+            .timeout_ms
+            .map(Duration::from_millis)
+            .unwrap_or(app.shared.config.call_budget),
+    };
+    let outcome = app
+        .shared
+        .pipeline
+        .run(
+            call,
             &tokio_util::sync::CancellationToken::new(),
+            &|_, _| {},
         )
         .await;
     let elapsed_ms = started.elapsed().as_millis() as u64;
-    match result {
-        Ok(outcome) => Json(serde_json::json!({
-            "ok": outcome.ok,
-            "output": outcome.output,
-            "lane": outcome.lane,
-            "elapsed_ms": elapsed_ms,
-        }))
-        .into_response(),
-        Err(err) => {
-            let status = match err {
-                crate::bridge::BridgeError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-                _ => StatusCode::SERVICE_UNAVAILABLE,
-            };
-            (
-                status,
-                Json(serde_json::json!({
-                    "error": {
-                        "reason": err.reason(),
-                        "message": err.to_string(),
-                        "retryable": err.retryable(),
-                        "hint": err.hint(),
-                    },
-                    "elapsed_ms": elapsed_ms,
-                })),
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(failure) => {
+            return failure_response(
+                StatusCode::BAD_REQUEST,
+                &failure,
+                "empty command",
+                elapsed_ms,
             )
-                .into_response()
+            .into_response()
         }
+    };
+    let lines: Vec<serde_json::Value> = outcome
+        .lines
+        .iter()
+        .map(|l| {
+            serde_json::json!({
+                "line": l.line,
+                "ok": l.ok,
+                "output": l.output,
+                "reason": l.failure.as_ref().map(|f| f.reason.as_str()),
+            })
+        })
+        .collect();
+    if let Some((line, failure)) = outcome
+        .lines
+        .iter()
+        .find_map(|l| l.failure.as_ref().map(|f| (l, f)))
+    {
+        let status = match failure.reason.as_str() {
+            "tier_denied" | "domain_denied" | "parse_error" => StatusCode::FORBIDDEN,
+            "command_timeout" => StatusCode::GATEWAY_TIMEOUT,
+            _ => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        let mut response = failure_response(status, failure, &line.output, elapsed_ms);
+        if let Some(object) = response.1.as_object_mut() {
+            object.insert("lines".into(), lines.into());
+            object.insert("lane".into(), outcome.lane.clone().into());
+        }
+        return response.into_response();
     }
+    let output = match outcome.lines.as_slice() {
+        [only] => only.output.clone(),
+        many => many
+            .iter()
+            .map(|l| format!("$ {}\n{}", l.line, l.output))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    };
+    Json(serde_json::json!({
+        "ok": outcome.all_ok(),
+        "output": output,
+        "lane": outcome.lane,
+        "lines": lines,
+        "elapsed_ms": elapsed_ms,
+    }))
+    .into_response()
+}
+
+fn failure_response(
+    status: StatusCode,
+    failure: &Failure,
+    message: &str,
+    elapsed_ms: u64,
+) -> (StatusCode, Json<serde_json::Value>) {
+    (
+        status,
+        Json(serde_json::json!({
+            "error": {
+                "reason": failure.reason,
+                "message": message,
+                "retryable": failure.retryable,
+                "hint": failure.hint,
+            },
+            "elapsed_ms": elapsed_ms,
+        })),
+    )
 }

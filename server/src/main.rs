@@ -6,6 +6,7 @@ mod bridge;
 mod config;
 mod http;
 mod mcp;
+mod pipeline;
 mod policy;
 
 use std::future::IntoFuture;

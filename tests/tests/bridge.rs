@@ -203,7 +203,11 @@ async fn a_command_past_its_deadline_is_cancelled_in_the_extension() {
     else {
         unreachable!()
     };
-    assert_eq!(deadline_ms, Some(300), "the extension learns the deadline");
+    // The call's budget, less what checking the line took.
+    assert!(
+        deadline_ms.is_some_and(|ms| (250..=300).contains(&ms)),
+        "the extension learns the deadline: {deadline_ms:?}"
+    );
     fake.wait_for_frame(
         |f| matches!(f, Frame::Cancel { id: c } if *c == id),
         Duration::from_secs(2),

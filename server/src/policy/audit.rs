@@ -61,6 +61,10 @@ pub struct AuditEntry {
     /// An error message or denial reason. Never command output: `submit` echoes the typed
     /// value, and output is not redacted.
     pub detail: Option<String>,
+    /// The MCP `initial_url` parameter, on the line that carried it.
+    pub initial_url: Option<String>,
+    /// The MCP `group_id` parameter (`new` or the lane joined), on the lines that carried it.
+    pub group_id: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -73,6 +77,10 @@ struct Record<'a> {
     duration_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     detail: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    initial_url: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group_id: Option<&'a str>,
 }
 
 /// The append-only, size-rotated audit file. Cheap to share behind an `Arc`.
@@ -134,6 +142,8 @@ impl AuditLog {
                 .detail
                 .as_deref()
                 .map(|d| d.chars().take(MAX_DETAIL_CHARS).collect()),
+            initial_url: entry.initial_url.as_deref(),
+            group_id: entry.group_id.as_deref(),
         };
         let mut line = match serde_json::to_string(&record) {
             Ok(line) => line,
@@ -295,6 +305,8 @@ mod tests {
             outcome: outcome.into(),
             duration_ms: 0,
             detail: None,
+            initial_url: None,
+            group_id: None,
         }
     }
 
@@ -343,6 +355,8 @@ mod tests {
                 tier: c.tier_label().into(),
                 duration_ms: 42,
                 detail: Some("line one\nline two \"quoted\" \u{1b}[31m".into()),
+                initial_url: Some("https://x.org".into()),
+                group_id: Some("new".into()),
                 ..entry("sess-1", "type \"a\nb\"", "ok")
             },
             UNIX_EPOCH + Duration::from_secs(1_700_000_000),
@@ -361,9 +375,12 @@ mod tests {
             records[0]["detail"],
             "line one\nline two \"quoted\" \u{1b}[31m"
         );
+        assert_eq!(records[0]["initial_url"], "https://x.org");
+        assert_eq!(records[0]["group_id"], "new");
         assert_eq!(records[1]["outcome"], "link_lost");
         assert_eq!(records[1]["tier"], "unknown");
         assert!(records[1].get("detail").is_none());
+        assert!(records[1].get("initial_url").is_none() && records[1].get("group_id").is_none());
     }
 
     #[cfg(unix)]

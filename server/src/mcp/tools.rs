@@ -1,0 +1,154 @@
+//! The two tools and what they promise: their names, descriptions, input schemas and
+//! annotations, the server instructions, and `domshell_execute` itself — arguments in, a
+//! pipeline call, a composed result out.
+//!
+//! It must not check policy or talk to the bridge directly: the pipeline does both.
+
+use std::sync::Arc;
+
+use rmcp::model::{CallToolResult, Tool, ToolAnnotations};
+use rmcp::service::RequestContext;
+use rmcp::RoleServer;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::progress::ProgressReporter;
+use super::results::{compose, error_result};
+use super::DomshellMcp;
+use crate::pipeline::Call;
+
+pub(super) const INSTRUCTIONS: &str =
+    "domshell lets you drive the user's real Chrome browser as if it were a filesystem.\n\
+Windows and tabs are directories (~/tabs/<id>); inside a tab, the accessibility tree is a tree of \
+directories (landmarks, lists, forms) and files (links, buttons, inputs).\n\n\
+Use the one tool `domshell_execute` with shell commands, one per line; they run in order in your \
+own session, which keeps its current directory between calls. Start with `tabs`, then \
+`cd ~/tabs/<id>`, `ls`, `find --type link`, `text main`, `click <name>`. Run `help` for the full \
+command list and `<command> --help` for details. Pipes `| grep <pattern>` and `| head -n N` filter \
+output.\n\n\
+Commands that navigate, click/type or read cookies need the server to be started with \
+--allow-write / --allow-sensitive; a refused command says which flag enables it.\n\n\
+Every reply ends with `[lane: <id>]`. Failures come back as errors with a reason and a hint; \
+`retryable: true` means the same command may simply be sent again. `domshell_status` reports \
+whether the browser is connected, without touching it.";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ExecuteArgs {
+    command: String,
+    #[serde(default)]
+    group_id: Option<String>,
+    #[serde(default)]
+    initial_url: Option<String>,
+    #[serde(default)]
+    group_name: Option<String>,
+}
+
+/// A JSON Schema object for a tool's input (the literals passed here are always objects).
+fn object_schema(schema: Value) -> Arc<rmcp::model::JsonObject> {
+    match schema {
+        Value::Object(map) => Arc::new(map),
+        _ => Arc::default(),
+    }
+}
+
+pub(super) fn execute_tool() -> Tool {
+    let schema = json!({
+        "type": "object",
+        "properties": {
+            "command": {
+                "type": "string",
+                "description": "One shell command, or several separated by newlines (run in order; a failing line does not stop the next). Examples: `tabs`, `cd ~/tabs/123`, `ls`, `find --type link`, `text main`, `click submit_btn`. Run `help` for all commands."
+            },
+            "group_id": {
+                "type": "string",
+                "description": "Lane (tab group) to run in: \"new\" to create one, a lane id to join it, \"shared\" or omitted for your session's default."
+            },
+            "initial_url": {
+                "type": "string",
+                "description": "With group_id \"new\": the URL the new lane opens (needs navigation permission)."
+            },
+            "group_name": {
+                "type": "string",
+                "description": "With group_id \"new\": a name for the new lane."
+            }
+        },
+        "required": ["command"],
+        "additionalProperties": false
+    });
+    Tool::new(
+        "domshell_execute",
+        "Run domshell commands in the user's browser, which behaves like a filesystem built from each tab's accessibility tree. Replies end with `[lane: <id>]`; failures are errors with a reason and a hint.",
+        object_schema(schema),
+    )
+    .with_title("Run browser shell commands")
+    .annotate(
+        ToolAnnotations::with_title("Run browser shell commands")
+            .read_only(false)
+            .destructive(true)
+            .idempotent(false)
+            .open_world(true),
+    )
+}
+
+pub(super) fn status_tool() -> Tool {
+    Tool::new(
+        "domshell_status",
+        "Report whether the browser extension is connected and healthy (link state, last heard, heartbeat round trip, reconnects, pending commands, sessions, versions) and what to do when it is not. Never touches the browser.",
+        object_schema(json!({"type": "object", "properties": {}, "additionalProperties": false})),
+    )
+    .with_title("domshell status")
+    .annotate(
+        ToolAnnotations::with_title("domshell status")
+            .read_only(true)
+            .destructive(false)
+            .idempotent(true)
+            .open_world(false),
+    )
+}
+
+impl DomshellMcp {
+    pub(super) async fn run_execute(
+        &self,
+        args: ExecuteArgs,
+        context: &RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let call = Call {
+            session: self.session_key(context),
+            input: args.command,
+            group_id: args.group_id,
+            initial_url: args.initial_url,
+            group_name: args.group_name,
+            budget: self.shared.config.call_budget,
+        };
+        let total = shared_protocol::grammar::split_lines(&call.input).len();
+        let progress = Arc::new(ProgressReporter::start(
+            context,
+            total,
+            self.shared.config.progress_interval,
+        ));
+        let reporter = progress.clone();
+        let on_line = move |index: usize, line: &str| reporter.line(index, line);
+        let outcome = self.shared.pipeline.run(call, &context.ct, &on_line).await;
+        progress.finish();
+        match outcome {
+            Ok(outcome) => compose(outcome),
+            Err(failure) => error_result(
+                "Error: empty command. Send one command per line, e.g. `tabs`; run `help` for the list.",
+                failure,
+                None,
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instructions_stay_short() {
+        assert!(INSTRUCTIONS.len() < 4_000, "{} chars", INSTRUCTIONS.len());
+        assert!(INSTRUCTIONS.contains("help"));
+    }
+}

@@ -1,0 +1,373 @@
+//! The one path a command takes from any entry point (the `domshell_execute` tool, the
+//! debug route) to the extension: split the input into lines, check each line with the
+//! policy, record it in the audit log, execute it over the bridge — in that order, under
+//! one budget for the whole call.
+//!
+//! It owns the rules of a call: the call parameters that act like commands (`initial_url`,
+//! `group_id: "new"`) are checked with, and travel on, the first line that is sent, and only
+//! once; a lane the extension created is joined by the later lines; after a link failure the
+//! remaining lines are not run blind. It must not know how results are shown (MCP content
+//! blocks, HTTP JSON): callers format the [`CallOutcome`] themselves.
+
+use std::time::{Duration, Instant};
+
+use shared_protocol::grammar::split_lines;
+use shared_protocol::tier::NEW_LANE;
+use tokio_util::sync::CancellationToken;
+
+use crate::bridge::{Bridge, BridgeError, ExecuteRequest};
+use crate::policy::audit::{AuditEntry, AuditLog};
+use crate::policy::{CallParams, Policy};
+
+/// The lane of a call that named none: the caller's own session.
+pub const SHARED_LANE: &str = "shared";
+
+/// Everything a command needs on its way to the extension.
+pub struct Pipeline {
+    pub bridge: Bridge,
+    pub policy: Policy,
+    pub audit: Option<AuditLog>,
+}
+
+/// One call: one or more command lines and the parameters that come with them.
+#[derive(Debug, Clone, Default)]
+pub struct Call {
+    /// The shell session the lines run in.
+    pub session: String,
+    /// One or more commands separated by newlines (see `split_lines`).
+    pub input: String,
+    /// `"new"` creates a lane, `"shared"`/`None` is the session's default, anything else
+    /// joins that lane.
+    pub group_id: Option<String>,
+    /// With a new lane: the page it opens.
+    pub initial_url: Option<String>,
+    /// With a new lane: its name.
+    pub group_name: Option<String>,
+    /// The whole call must finish within this.
+    pub budget: Duration,
+}
+
+/// Why a line did not produce the command's own answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// Stable machine-readable cause (`tier_denied`, `extension_link_lost`, …).
+    pub reason: String,
+    pub retryable: bool,
+    /// What the caller should do about it.
+    pub hint: String,
+}
+
+impl Failure {
+    fn from_bridge(err: &BridgeError) -> Self {
+        Self {
+            reason: err.reason().into(),
+            retryable: err.retryable(),
+            hint: err.hint().into(),
+        }
+    }
+}
+
+/// Outcome of one line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineResult {
+    pub line: String,
+    /// The command succeeded in the extension.
+    pub ok: bool,
+    /// The command's output, or the error text for the caller.
+    pub output: String,
+    /// Set when the line failed for a reason other than the command's own error (denied,
+    /// not run, link lost, …).
+    pub failure: Option<Failure>,
+}
+
+/// Outcome of a whole call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallOutcome {
+    pub lines: Vec<LineResult>,
+    /// The lane the call ran in (`shared` when none).
+    pub lane: String,
+}
+
+impl CallOutcome {
+    pub fn all_ok(&self) -> bool {
+        self.lines.iter().all(|l| l.ok)
+    }
+}
+
+/// Input with no command in it.
+pub fn empty_input_failure() -> Failure {
+    Failure {
+        reason: "empty_command".into(),
+        retryable: false,
+        hint: "Send at least one command, e.g. `tabs`; run `help` for the list.".into(),
+    }
+}
+
+/// Where the lane parameters stand during a call.
+enum LaneParams {
+    /// The session's default lane: nothing to send.
+    Default,
+    /// Join this existing lane on every line.
+    Join(String),
+    /// Create a lane with the first line that is sent (checked with each line until then).
+    Create {
+        initial_url: Option<String>,
+        group_name: Option<String>,
+    },
+}
+
+impl LaneParams {
+    fn new(call: &Call) -> Self {
+        let blank = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
+        match call.group_id.as_deref().map(str::trim) {
+            None | Some("") | Some(SHARED_LANE) => {
+                // `initial_url` without a new lane still opens a page with the first line.
+                match blank(&call.initial_url) {
+                    Some(url) => Self::Create {
+                        initial_url: Some(url),
+                        group_name: None,
+                    },
+                    None => Self::Default,
+                }
+            }
+            Some(NEW_LANE) => Self::Create {
+                initial_url: blank(&call.initial_url),
+                group_name: blank(&call.group_name),
+            },
+            Some(lane) => Self::Join(lane.to_string()),
+        }
+    }
+
+    /// What the policy must check with the next line.
+    fn check_params<'a>(&'a self, call: &'a Call) -> CallParams<'a> {
+        match self {
+            Self::Create { initial_url, .. } => CallParams {
+                initial_url: initial_url.as_deref(),
+                group_id: call
+                    .group_id
+                    .as_deref()
+                    .filter(|g| g.trim() == NEW_LANE)
+                    .map(|_| NEW_LANE),
+            },
+            _ => CallParams::default(),
+        }
+    }
+}
+
+impl Pipeline {
+    /// Run every line of `call` in order. `on_line` hears which line starts (for progress).
+    /// Empty input is a [`Failure`] before anything runs.
+    pub async fn run(
+        &self,
+        call: Call,
+        cancel: &CancellationToken,
+        on_line: &(dyn Fn(usize, &str) + Send + Sync),
+    ) -> Result<CallOutcome, Failure> {
+        let lines = split_lines(&call.input);
+        if lines.is_empty() {
+            return Err(empty_input_failure());
+        }
+        let deadline = Instant::now() + call.budget;
+        let mut lane_params = LaneParams::new(&call);
+        let mut results: Vec<LineResult> = Vec::with_capacity(lines.len());
+        let mut lane: Option<String> = None;
+        let mut stop: Option<Failure> = None;
+        for (index, line) in lines.iter().enumerate() {
+            on_line(index, line);
+            if let Some(failure) = &stop {
+                results.push(LineResult {
+                    line: line.clone(),
+                    ok: false,
+                    output: format!(
+                        "Error: not run: an earlier line failed with {}.",
+                        failure.reason
+                    ),
+                    failure: Some(failure.clone()),
+                });
+                continue;
+            }
+            let started = Instant::now();
+            let params = lane_params.check_params(&call);
+            let audit_params = match &lane_params {
+                LaneParams::Join(lane) => AuditParams {
+                    initial_url: None,
+                    group_id: Some(lane.clone()),
+                },
+                _ => AuditParams::from(params),
+            };
+            let tier = match self.policy.check(line, params) {
+                Ok(classification) => classification.tier_label(),
+                Err(denial) => {
+                    self.audit(
+                        &call.session,
+                        line,
+                        denial.tier_label(),
+                        "denied",
+                        started,
+                        Some(denial.message.clone()),
+                        &audit_params,
+                    );
+                    results.push(LineResult {
+                        line: line.clone(),
+                        ok: false,
+                        output: format!("Error: {}", denial.message),
+                        failure: Some(Failure {
+                            reason: denial.reason.to_string(),
+                            retryable: false,
+                            hint: denial.hint.clone(),
+                        }),
+                    });
+                    continue;
+                }
+            };
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                let failure = Failure {
+                    reason: "call_budget_exhausted".into(),
+                    retryable: true,
+                    hint: "Send the remaining lines in another call.".into(),
+                };
+                results.push(LineResult {
+                    line: line.clone(),
+                    ok: false,
+                    output: format!(
+                        "Error: not run: the call used its {} ms budget.",
+                        call.budget.as_millis()
+                    ),
+                    failure: Some(failure.clone()),
+                });
+                stop = Some(failure);
+                continue;
+            }
+            let (group_id, initial_url, group_name) = match &lane_params {
+                LaneParams::Default => (None, None, None),
+                LaneParams::Join(lane) => (Some(lane.clone()), None, None),
+                LaneParams::Create {
+                    initial_url,
+                    group_name,
+                } => (
+                    params.group_id.map(str::to_string),
+                    initial_url.clone(),
+                    group_name.clone(),
+                ),
+            };
+            let request = ExecuteRequest {
+                session: call.session.clone(),
+                command: line.clone(),
+                group_id,
+                initial_url,
+                group_name,
+                timeout: Some(remaining),
+                allowed_domains: self.policy.domains().to_vec(),
+            };
+            let sent_params = matches!(lane_params, LaneParams::Create { .. });
+            let result = self.bridge.execute(request, cancel).await;
+            if sent_params {
+                // The lane (or the initial page) was asked for once; it is never minted again.
+                // Later lines join the lane the extension reports, if it made one.
+                lane_params = match result.as_ref().ok().and_then(|o| o.lane.clone()) {
+                    Some(created) => LaneParams::Join(created),
+                    None => LaneParams::Default,
+                };
+            }
+            match result {
+                Ok(outcome) => {
+                    if lane.is_none() {
+                        lane = outcome.lane.clone();
+                    }
+                    self.audit(
+                        &call.session,
+                        line,
+                        tier,
+                        if outcome.ok { "ok" } else { "error" },
+                        started,
+                        None,
+                        &audit_params,
+                    );
+                    results.push(LineResult {
+                        line: line.clone(),
+                        ok: outcome.ok,
+                        output: outcome.output,
+                        failure: None,
+                    });
+                }
+                Err(err) => {
+                    self.audit(
+                        &call.session,
+                        line,
+                        tier,
+                        err.reason(),
+                        started,
+                        Some(err.to_string()),
+                        &audit_params,
+                    );
+                    let failure = Failure::from_bridge(&err);
+                    results.push(LineResult {
+                        line: line.clone(),
+                        ok: false,
+                        output: format!("Error: {err}. {}", err.hint()),
+                        failure: Some(failure.clone()),
+                    });
+                    // The link is gone or the client gave up: later lines must not run blind
+                    // (a later click may depend on an earlier one that may not have happened).
+                    stop = Some(failure);
+                }
+            }
+        }
+        let lane = lane
+            .or_else(|| match LaneParams::new(&call) {
+                LaneParams::Join(lane) => Some(lane),
+                _ => None,
+            })
+            .unwrap_or_else(|| SHARED_LANE.into());
+        Ok(CallOutcome {
+            lines: results,
+            lane,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn audit(
+        &self,
+        session: &str,
+        line: &str,
+        tier: &str,
+        outcome: &str,
+        started: Instant,
+        detail: Option<String>,
+        params: &AuditParams,
+    ) {
+        if let Some(audit) = &self.audit {
+            audit.record(AuditEntry {
+                session: session.to_string(),
+                tier: tier.to_string(),
+                command: line.to_string(),
+                outcome: outcome.to_string(),
+                duration_ms: started.elapsed().as_millis() as u64,
+                detail,
+                initial_url: params.initial_url.clone(),
+                group_id: params.group_id.clone(),
+            });
+        }
+    }
+}
+
+/// The call parameters recorded with the line that carried them.
+struct AuditParams {
+    initial_url: Option<String>,
+    group_id: Option<String>,
+}
+
+impl From<CallParams<'_>> for AuditParams {
+    fn from(params: CallParams<'_>) -> Self {
+        Self {
+            initial_url: params.initial_url.map(str::to_string),
+            group_id: params.group_id.map(str::to_string),
+        }
+    }
+}
