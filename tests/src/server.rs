@@ -383,6 +383,24 @@ impl ServerProcess {
         Ok((status, body))
     }
 
+    /// `POST /debug/execute` with the server token and a body of the caller's making (to
+    /// pass `group_id`, `initial_url`, `session`, …). Returns the status and JSON body.
+    pub async fn execute_body(&self, body: Value) -> anyhow::Result<(u16, Value)> {
+        let response = self
+            .http
+            .post(self.http_url("/debug/execute"))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .timeout(Duration::from_secs(60))
+            .send()
+            .await
+            .context("POST /debug/execute")?;
+        let status = response.status().as_u16();
+        let text = response.text().await.context("reading /debug/execute")?;
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Ok((status, body))
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
