@@ -58,7 +58,7 @@ impl Transport {
     }
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// MCP transport.
     #[arg(

@@ -4,10 +4,12 @@
 mod auth;
 mod bridge;
 mod config;
+mod election;
 mod http;
 mod mcp;
 mod pipeline;
 mod policy;
+mod relay;
 
 use std::future::IntoFuture;
 
@@ -62,15 +64,115 @@ fn init_logging() {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // Binding the bridge port first is the ownership lock: the kernel frees it whatever way
+    // its holder dies, so there is no lock file to go stale.
+    let listener = match TcpListener::bind((args.host.as_str(), args.ws_port)).await {
+        Ok(listener) => listener,
+        Err(e)
+            if e.kind() == std::io::ErrorKind::AddrInUse
+                && args.transport == config::Transport::Stdio =>
+        {
+            return attach(args).await;
+        }
+        Err(e) => {
+            return Err(e).with_context(|| {
+                format!(
+                    "cannot listen on {}:{} — another program holds the port; stop it or pass --ws-port <port> (and set the same port in the extension options)",
+                    args.host, args.ws_port
+                )
+            })
+        }
+    };
+    let services = start_services(&args, listener).await?;
+    let stdio_done = CancellationToken::new();
+    if args.transport == config::Transport::Stdio {
+        let (shared, shutdown, done) = (
+            services.shared.clone(),
+            services.shutdown.clone(),
+            stdio_done.clone(),
+        );
+        tokio::spawn(async move {
+            if let Err(e) = mcp::transport::serve_stdio(shared, shutdown).await {
+                tracing::error!("{e:#}");
+            }
+            done.cancel();
+        });
+    }
+    let mut services = services;
+    tokio::select! {
+        _ = shutdown_signal() => tracing::info!("signal received: shutting down"),
+        // The host closed stdin: it is done with us.
+        _ = stdio_done.cancelled() => tracing::info!("the MCP client closed stdio: shutting down"),
+        Some(result) = services.servers.join_next() => {
+            if let Ok(Err(e)) = result {
+                tracing::error!("listener failed: {e}");
+            }
+        }
+    }
+    stop_services(services).await;
+    Ok(())
+}
+
+/// The bridge port is held: serve this host through a relay to the owner, or explain the
+/// conflict over MCP (and to stderr) while retrying, taking the port over when it frees up.
+async fn attach(args: ServeArgs) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let holder = relay::inspect(&args.host, args.ws_port).await;
+    if std::io::stdin().is_terminal() {
+        // A person at a terminal gets the explanation and a non-zero exit, not a relay that
+        // waits for JSON-RPC on the keyboard.
+        let text = match &holder {
+            election::Holder::Owner(info) => format!(
+                "domshell: another domshell (pid {}) already owns port {}; MCP hosts can use it at http://{}:{}/mcp, or start this one with --ws-port <other port>",
+                info.pid.map_or("?".into(), |p| p.to_string()),
+                args.ws_port,
+                args.host,
+                args.ws_port
+            ),
+            other => relay::Conflict::from_holder(other, args.ws_port).text(),
+        };
+        anyhow::bail!("{text}");
+    }
+    let token = args.bridge_config()?.token;
+    let config = relay::RelayConfig {
+        host: args.host.clone(),
+        port: args.ws_port,
+        token: shared_protocol::frame::Secret(token),
+        heal_interval: std::time::Duration::from_secs(2),
+    };
+    let starter_args = std::sync::Arc::new(args);
+    let starter: relay::OwnerStarter = std::sync::Arc::new(move |listener| {
+        let args = starter_args.clone();
+        Box::pin(async move {
+            let services = start_services(&args, listener).await?;
+            Ok(relay::Owned {
+                shared: services.shared.clone(),
+                stop: Box::pin(stop_services(services)),
+            })
+        })
+    });
+    let shutdown = CancellationToken::new();
+    let on_signal = shutdown.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("signal received: shutting down");
+        on_signal.cancel();
+    });
+    relay::run(config, starter, holder, shutdown).await
+}
+
+/// The owner's services, running on their own tasks.
+struct Services {
+    shared: std::sync::Arc<mcp::McpShared>,
+    bridge: bridge::Bridge,
+    shutdown: CancellationToken,
+    servers: tokio::task::JoinSet<std::io::Result<()>>,
+}
+
+/// Everything an owner serves on the bridge listener it holds (and on `--mcp-port`).
+async fn start_services(args: &ServeArgs, listener: TcpListener) -> anyhow::Result<Services> {
     let bridge_config = args.bridge_config()?;
     let token = bridge_config.token.clone();
-    let address = (args.host.as_str(), args.ws_port);
-    let listener = TcpListener::bind(address).await.with_context(|| {
-        format!(
-            "cannot listen on {}:{} — another program holds the port; stop it or pass --ws-port <port> (and set the same port in the extension options)",
-            args.host, args.ws_port
-        )
-    })?;
     let local = listener.local_addr().context("reading the bound address")?;
     let mcp_listener = match args.mcp_port {
         Some(port) => Some(
@@ -170,40 +272,29 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         config::write_ready_file(path, local.port())
             .with_context(|| format!("writing the ready file {}", path.display()))?;
     }
+    shared.set_state(mcp::OwnerState::Ready);
+    Ok(Services {
+        shared,
+        bridge,
+        shutdown,
+        servers,
+    })
+}
 
-    let stdio_done = CancellationToken::new();
-    if args.transport == config::Transport::Stdio {
-        let (shared, shutdown, done) = (shared.clone(), shutdown.clone(), stdio_done.clone());
-        tokio::spawn(async move {
-            if let Err(e) = mcp::transport::serve_stdio(shared, shutdown).await {
-                tracing::error!("{e:#}");
-            }
-            done.cancel();
-        });
-    }
-
-    tokio::select! {
-        _ = shutdown_signal() => tracing::info!("signal received: shutting down"),
-        // The host closed stdin: it is done with us.
-        _ = stdio_done.cancelled() => tracing::info!("the MCP client closed stdio: shutting down"),
-        Some(result) = servers.join_next() => {
-            if let Ok(Err(e)) = result {
-                tracing::error!("listener failed: {e}");
-            }
-        }
-    }
+/// End the sessions, tell the extension (4006) and close the listeners.
+async fn stop_services(mut services: Services) {
+    services.shared.set_state(mcp::OwnerState::Draining);
     // Sessions ended and the extension told (4006) before the sockets close.
-    bridge.shutdown();
+    services.bridge.shutdown();
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    shutdown.cancel();
-    let drain = async { while servers.join_next().await.is_some() {} };
+    services.shutdown.cancel();
+    let drain = async { while services.servers.join_next().await.is_some() {} };
     if tokio::time::timeout(std::time::Duration::from_secs(3), drain)
         .await
         .is_err()
     {
         tracing::warn!("connections still open after 3 s; exiting anyway");
     }
-    Ok(())
 }
 
 /// Replies go out in several small writes (SSE priming event, then the result); with Nagle's

@@ -57,12 +57,35 @@ pub struct McpConfig {
     pub bridge_port: u16,
 }
 
+/// Where the owner is in its life, as `/health` reports it to contenders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnerState {
+    /// Listening, but not yet serving everything: contenders wait instead of judging it.
+    Starting,
+    Ready,
+    /// Shutting down: the port is about to be free.
+    Draining,
+}
+
+impl OwnerState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OwnerState::Starting => "starting",
+            OwnerState::Ready => "ready",
+            OwnerState::Draining => "draining",
+        }
+    }
+}
+
 /// State shared by every MCP session of this process.
 pub struct McpShared {
     /// The one path commands take to the extension (bridge, policy, audit).
     pub pipeline: Pipeline,
     pub config: McpConfig,
     pub started_at: Instant,
+    /// Wall-clock start, for `/health`.
+    pub started_at_wall: std::time::SystemTime,
+    state: Mutex<OwnerState>,
     sessions: AtomicUsize,
     /// Shell sessions of stateless (2026-07-28) clients, keyed by client identity, with the
     /// time of their last call; ended by the idle reaper.
@@ -87,6 +110,8 @@ impl McpShared {
             },
             config,
             started_at: Instant::now(),
+            started_at_wall: std::time::SystemTime::now(),
+            state: Mutex::new(OwnerState::Starting),
             sessions: AtomicUsize::new(0),
             stateless: Mutex::new(Default::default()),
             listeners: Mutex::new(Default::default()),
@@ -102,6 +127,14 @@ impl McpShared {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(key.to_string(), Instant::now());
+    }
+
+    pub fn state(&self) -> OwnerState {
+        *self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn set_state(&self, state: OwnerState) {
+        *self.state.lock().unwrap_or_else(|p| p.into_inner()) = state;
     }
 
     pub fn mcp_sessions(&self) -> usize {

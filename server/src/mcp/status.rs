@@ -26,6 +26,8 @@ impl McpShared {
             "protocol": shared_protocol::PROTOCOL_VERSION,
             "pid": std::process::id(),
             "role": "owner",
+            "state": self.state().as_str(),
+            "started_at": crate::policy::audit::rfc3339_utc(self.started_at_wall),
             "transport": self.config.transport,
             "uptime_ms": self.started_at.elapsed().as_millis() as u64,
             "bridge_port": self.config.bridge_port,
