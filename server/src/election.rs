@@ -1,0 +1,278 @@
+//! Who owns the bridge port, when this process could not bind it.
+//!
+//! The bound listening socket is the ownership lock: the kernel frees it when its owner
+//! dies, whatever the cause, so there is no lock file to go stale. A process that finds the
+//! port taken asks `GET /health` what holds it and decides, with [`judge`], whether to attach
+//! to a healthy compatible owner or to explain the conflict (degraded mode).
+//!
+//! [`judge`] is pure; [`probe`] does the I/O (a raw HTTP/1.1 GET on loopback with short
+//! timeouts). This module must not bind ports or start services itself.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// What holds the port, as far as `/health` tells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Holder {
+    /// A domshell owner that speaks our protocol and is ready.
+    Owner(OwnerInfo),
+    /// A domshell owner that is still starting; ask again shortly.
+    Starting(OwnerInfo),
+    /// A domshell owner that answers, but speaks another bridge/MCP protocol.
+    Incompatible(OwnerInfo),
+    /// Something accepts connections but does not answer `/health` in time.
+    Unresponsive,
+    /// Something answers, but it is not domshell.
+    Foreign { detail: String },
+    /// Nothing listens any more: the port is free to take.
+    Gone,
+}
+
+/// The identity an owner publishes on `/health`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OwnerInfo {
+    pub pid: Option<u64>,
+    pub version: Option<String>,
+    pub protocol: Option<u64>,
+    pub state: Option<String>,
+}
+
+/// Reads a `/health` document. `ours` is this build's bridge protocol version.
+pub fn judge(health: &Value, ours: u32) -> Holder {
+    if health.get("name").and_then(Value::as_str) != Some("domshell") {
+        return Holder::Foreign {
+            detail: "its /health answer is not domshell's".into(),
+        };
+    }
+    let info = OwnerInfo {
+        pid: health.get("pid").and_then(Value::as_u64),
+        version: health
+            .get("server_version")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        protocol: health.get("protocol").and_then(Value::as_u64),
+        state: health
+            .get("state")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+    };
+    if info.protocol != Some(u64::from(ours)) {
+        return Holder::Incompatible(info);
+    }
+    match info.state.as_deref() {
+        Some("starting") => Holder::Starting(info),
+        // An owner whose extension is merely disconnected is healthy: a new owner would be
+        // in the same state (Chrome closed, extension off). Draining owners are about to
+        // free the port; attaching would only be cut off again.
+        Some("draining") => Holder::Unresponsive,
+        _ => Holder::Owner(info),
+    }
+}
+
+/// Asks `http://{host}:{port}/health` what holds the port: up to `attempts` tries,
+/// `timeout` each, `pause` apart (an owner in the middle of starting may need a moment).
+pub async fn probe(
+    host: &str,
+    port: u16,
+    attempts: u32,
+    timeout: Duration,
+    pause: Duration,
+    ours: u32,
+) -> Holder {
+    let mut last = Holder::Unresponsive;
+    for attempt in 0..attempts.max(1) {
+        if attempt > 0 {
+            tokio::time::sleep(pause).await;
+        }
+        last = match tokio::time::timeout(timeout, get_health(host, port)).await {
+            Err(_) => Holder::Unresponsive,
+            Ok(Err(ProbeError::Refused)) => return Holder::Gone,
+            Ok(Err(ProbeError::Io(e))) => {
+                tracing::debug!("health probe of port {port}: {e}");
+                Holder::Unresponsive
+            }
+            Ok(Err(ProbeError::NotHealth(detail))) => Holder::Foreign { detail },
+            Ok(Ok(health)) => judge(&health, ours),
+        };
+        match last {
+            Holder::Owner(_) | Holder::Incompatible(_) | Holder::Foreign { .. } => return last,
+            _ => {}
+        }
+    }
+    last
+}
+
+#[derive(Debug)]
+enum ProbeError {
+    Refused,
+    Io(std::io::Error),
+    NotHealth(String),
+}
+
+/// Largest `/health` answer read; a document is a few hundred bytes.
+const MAX_HEALTH_BYTES: usize = 256 * 1024;
+
+async fn get_health(host: &str, port: u16) -> Result<Value, ProbeError> {
+    let mut stream = match tokio::net::TcpStream::connect((host, port)).await {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            return Err(ProbeError::Refused)
+        }
+        Err(e) => return Err(ProbeError::Io(e)),
+    };
+    let request = format!(
+        "GET /health HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: application/json\r\nConnection: close\r\n\r\n"
+    );
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(ProbeError::Io)?;
+    let mut raw = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        let n = stream.read(&mut chunk).await.map_err(ProbeError::Io)?;
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&chunk[..n]);
+        if raw.len() > MAX_HEALTH_BYTES {
+            return Err(ProbeError::NotHealth(
+                "its /health answer is too large".into(),
+            ));
+        }
+    }
+    parse_response(&raw)
+}
+
+/// Status line, headers, then a JSON body (plain or chunked).
+fn parse_response(raw: &[u8]) -> Result<Value, ProbeError> {
+    let text = String::from_utf8_lossy(raw);
+    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+        return Err(ProbeError::NotHealth("it does not speak HTTP".into()));
+    };
+    let status_ok = head
+        .lines()
+        .next()
+        .is_some_and(|l| l.starts_with("HTTP/1.") && l.split_whitespace().nth(1) == Some("200"));
+    if !status_ok {
+        let first: String = head.lines().next().unwrap_or("").chars().take(80).collect();
+        return Err(ProbeError::NotHealth(format!(
+            "GET /health answered `{first}`"
+        )));
+    }
+    let chunked = head.lines().any(|l| {
+        let l = l.to_ascii_lowercase();
+        l.starts_with("transfer-encoding:") && l.contains("chunked")
+    });
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    serde_json::from_str(body.trim())
+        .map_err(|_| ProbeError::NotHealth("its /health answer is not JSON".into()))
+}
+
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size_line, after)) = rest.split_once("\r\n") {
+        let size = usize::from_str_radix(size_line.trim(), 16).unwrap_or(0);
+        if size == 0 || after.len() < size {
+            break;
+        }
+        out.push_str(&after[..size]);
+        rest = after[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_ready_compatible_owner_is_attached_to_even_without_an_extension() {
+        let health = json!({"name": "domshell", "pid": 42, "server_version": "0.1.0",
+                            "protocol": 2, "state": "ready", "link": {"state": "waiting"}});
+        assert_eq!(
+            judge(&health, 2),
+            Holder::Owner(OwnerInfo {
+                pid: Some(42),
+                version: Some("0.1.0".into()),
+                protocol: Some(2),
+                state: Some("ready".into())
+            })
+        );
+    }
+
+    #[test]
+    fn other_protocols_states_and_programs_are_told_apart() {
+        let base = json!({"name": "domshell", "pid": 1, "server_version": "9.0.0", "protocol": 7});
+        assert!(
+            matches!(judge(&base, 2), Holder::Incompatible(i) if i.version.as_deref() == Some("9.0.0"))
+        );
+        let starting = json!({"name": "domshell", "protocol": 2, "state": "starting"});
+        assert!(matches!(judge(&starting, 2), Holder::Starting(_)));
+        let draining = json!({"name": "domshell", "protocol": 2, "state": "draining"});
+        assert_eq!(judge(&draining, 2), Holder::Unresponsive);
+        assert!(matches!(
+            judge(&json!({"status": "ok"}), 2),
+            Holder::Foreign { .. }
+        ));
+        assert!(matches!(judge(&json!([1, 2]), 2), Holder::Foreign { .. }));
+    }
+
+    #[test]
+    fn http_answers_are_parsed_plain_and_chunked() {
+        let plain =
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n{\"name\":\"domshell\"}";
+        assert_eq!(parse_response(plain).unwrap()["name"], "domshell");
+        let chunked =
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n7\r\n{\"a\":1}\r\n0\r\n\r\n";
+        assert_eq!(parse_response(chunked).unwrap()["a"], 1);
+        assert!(matches!(
+            parse_response(b"HTTP/1.1 404 Not Found\r\n\r\nnope"),
+            Err(ProbeError::NotHealth(d)) if d.contains("404")
+        ));
+        assert!(matches!(
+            parse_response(b"SSH-2.0-OpenSSH_9.2\r\n"),
+            Err(ProbeError::NotHealth(_))
+        ));
+        assert!(matches!(
+            parse_response(b"HTTP/1.1 200 OK\r\n\r\n<html>"),
+            Err(ProbeError::NotHealth(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn probing_a_closed_port_says_gone_and_a_silent_one_unresponsive() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // Accepts (kernel backlog) but never answers.
+        let holder = probe(
+            "127.0.0.1",
+            port,
+            2,
+            Duration::from_millis(100),
+            Duration::from_millis(10),
+            2,
+        )
+        .await;
+        assert_eq!(holder, Holder::Unresponsive);
+        drop(listener);
+        let holder = probe(
+            "127.0.0.1",
+            port,
+            1,
+            Duration::from_millis(200),
+            Duration::ZERO,
+            2,
+        )
+        .await;
+        assert_eq!(holder, Holder::Gone);
+    }
+}

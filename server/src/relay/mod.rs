@@ -1,0 +1,428 @@
+//! The stdio side of a server that did not win the bridge port: a JSON-RPC relay between its
+//! MCP host (stdin/stdout) and a backend that can change under it without the host noticing.
+//!
+//! Backends: the owner's `/mcp` over loopback HTTP ([`remote`]), this process's own MCP
+//! handler after it took the port over ([`local`]), or the [`degraded`] responder that
+//! explains why neither is possible. When the backend is lost (the owner died, its session
+//! vanished) every request in flight is answered at once with a retryable error, the relay
+//! races for the port (exactly one contender binds it and becomes the owner in-process), the
+//! others attach to the winner, and the host's cached `initialize` is replayed so its session
+//! continues. While degraded, it keeps trying and heals in place, telling the host that the
+//! tool list changed.
+//!
+//! It owns message routing, the in-flight table and the re-election loop. It must not
+//! interpret tool calls (the backend does) or start the owner's services itself (the
+//! [`OwnerStarter`] from `main` does).
+
+mod degraded;
+mod local;
+mod remote;
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use shared_protocol::frame::Secret;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+pub use self::degraded::Conflict;
+use self::local::Local;
+use self::remote::{Remote, Target};
+use crate::election::{probe, Holder};
+use crate::mcp::McpShared;
+
+/// Backend generation: events of a replaced backend are ignored.
+pub type Gen = u64;
+
+/// Everything the relay loop reacts to.
+pub enum Event {
+    FromHost(Value),
+    HostClosed,
+    FromBackend(Gen, Value),
+    BackendLost(Gen, String),
+}
+
+/// Services this process started after winning the port.
+pub struct Owned {
+    pub shared: Arc<McpShared>,
+    /// Ends the sessions, closes the extension link with its shutdown code and the
+    /// listeners; awaited when the host goes.
+    pub stop: Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+/// Starts the owner's services on a listener this process just bound.
+pub type OwnerStarter = Arc<
+    dyn Fn(TcpListener) -> Pin<Box<dyn Future<Output = anyhow::Result<Owned>> + Send>>
+        + Send
+        + Sync,
+>;
+
+#[derive(Clone)]
+pub struct RelayConfig {
+    pub host: String,
+    pub port: u16,
+    pub token: Secret,
+    /// How often a degraded relay tries again.
+    pub heal_interval: Duration,
+}
+
+impl RelayConfig {
+    fn target(&self) -> Target {
+        Target {
+            url: format!("http://{}:{}/mcp", self.host, self.port),
+            token: self.token.clone(),
+            client_id: format!("stdio-proxy/{}", std::process::id()),
+        }
+    }
+}
+
+/// What a contender decides about a port it could not bind, at start or after a loss.
+pub async fn inspect(host: &str, port: u16) -> Holder {
+    let ours = shared_protocol::PROTOCOL_VERSION;
+    let mut holder = probe(
+        host,
+        port,
+        3,
+        Duration::from_secs(1),
+        Duration::from_millis(500),
+        ours,
+    )
+    .await;
+    // An owner that says it is starting gets a bounded while to finish.
+    for _ in 0..20 {
+        if !matches!(holder, Holder::Starting(_)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        holder = probe(host, port, 1, Duration::from_secs(1), Duration::ZERO, ours).await;
+    }
+    holder
+}
+
+enum Backend {
+    Local(Local),
+    Remote(Remote),
+    Degraded(Conflict),
+}
+
+impl Backend {
+    fn label(&self) -> &'static str {
+        match self {
+            Backend::Local(_) => "owner",
+            Backend::Remote(_) => "proxy",
+            Backend::Degraded(_) => "degraded",
+        }
+    }
+}
+
+struct Relay {
+    config: RelayConfig,
+    starter: OwnerStarter,
+    events: mpsc::UnboundedSender<Event>,
+    stdout: mpsc::UnboundedSender<Value>,
+    gen: Gen,
+    backend: Backend,
+    owned: Option<Owned>,
+    /// The host's `initialize`, replayed to every new backend.
+    initialize: Option<Value>,
+    host_initialized: bool,
+    /// Requests of the host waiting for an answer: id (as JSON text) → (id, method).
+    in_flight: HashMap<String, (Value, String)>,
+    /// The id of our replayed `initialize`, while its answer is awaited.
+    reinit: Option<String>,
+    /// Host messages held back until the replayed `initialize` is answered.
+    held: VecDeque<Value>,
+    shutdown: CancellationToken,
+}
+
+/// Relay stdin/stdout to the owner on `host:port` (or degraded with `conflict`), electing
+/// again whenever the backend is lost, until the host closes stdin or `shutdown` fires.
+pub async fn run(
+    config: RelayConfig,
+    starter: OwnerStarter,
+    initial: Holder,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let (events, mut inbox) = mpsc::unbounded_channel::<Event>();
+    let stdout = spawn_stdout_writer();
+    spawn_stdin_reader(events.clone());
+    let mut relay = Relay {
+        backend: Backend::Degraded(Conflict::from_holder(&Holder::Gone, config.port)),
+        config,
+        starter,
+        events,
+        stdout,
+        gen: 0,
+        owned: None,
+        initialize: None,
+        host_initialized: false,
+        in_flight: HashMap::new(),
+        reinit: None,
+        held: VecDeque::new(),
+        shutdown: shutdown.clone(),
+    };
+    let first = relay.backend_for(initial).await;
+    relay.switch(first);
+    let mut heal = tokio::time::interval(relay.config.heal_interval);
+    heal.tick().await;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            event = inbox.recv() => match event {
+                None | Some(Event::HostClosed) => break,
+                Some(Event::FromHost(message)) => relay.on_host_message(message),
+                Some(Event::FromBackend(gen, message)) if gen == relay.gen => relay.on_backend_message(message),
+                Some(Event::BackendLost(gen, why)) if gen == relay.gen => relay.lost(why).await,
+                Some(_) => {}
+            },
+            _ = heal.tick(), if matches!(relay.backend, Backend::Degraded(_)) => relay.heal().await,
+        }
+    }
+    if let Some(owned) = relay.owned.take() {
+        owned.stop.await;
+    }
+    Ok(())
+}
+
+impl Relay {
+    fn write(&self, message: Value) {
+        let _ = self.stdout.send(message);
+    }
+
+    fn on_host_message(&mut self, message: Value) {
+        let method = message
+            .get("method")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        match method.as_deref() {
+            Some("initialize") => self.initialize = Some(message.clone()),
+            Some("notifications/initialized") => self.host_initialized = true,
+            _ => {}
+        }
+        if let (Some(id), Some(method)) = (message.get("id"), &method) {
+            self.in_flight
+                .insert(id.to_string(), (id.clone(), method.clone()));
+        }
+        if self.reinit.is_some() {
+            self.held.push_back(message);
+            return;
+        }
+        self.dispatch(message);
+    }
+
+    fn dispatch(&mut self, message: Value) {
+        match &self.backend {
+            Backend::Local(local) => local.send(message),
+            Backend::Remote(remote) => remote.send(message),
+            Backend::Degraded(conflict) => {
+                for reply in conflict.answer(&message) {
+                    self.on_backend_message(reply);
+                }
+            }
+        }
+    }
+
+    fn on_backend_message(&mut self, message: Value) {
+        let is_response = message.get("method").is_none();
+        if is_response {
+            if let Some(id) = message.get("id") {
+                let key = id.to_string();
+                if self.reinit.as_deref() == Some(key.as_str()) {
+                    // Our replayed initialize was answered: the new backend now holds a
+                    // session for the host; release what the host sent meanwhile.
+                    self.reinit = None;
+                    self.dispatch(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+                    while let Some(held) = self.held.pop_front() {
+                        self.dispatch(held);
+                    }
+                    return;
+                }
+                self.in_flight.remove(&key);
+            }
+        }
+        self.write(message);
+    }
+
+    /// Answer everything in flight: the backend that would have answered is gone.
+    fn fail_in_flight(&mut self, why: &str) {
+        let hint = "The domshell server this one was attached to went away; this server has already re-connected or taken over. Send the request again; a browser action may or may not have happened, so check the page before repeating it.";
+        for (_, (id, method)) in self.in_flight.drain() {
+            let data =
+                json!({"reason": "owner_lost", "retryable": true, "hint": hint, "detail": why});
+            let reply = if method == "tools/call" {
+                json!({"jsonrpc": "2.0", "id": id, "result": {
+                    "content": [{"type": "text", "text": format!("Error: the domshell server answering this call went away ({why}). {hint}")}],
+                    "structuredContent": data,
+                    "isError": true,
+                }})
+            } else {
+                json!({"jsonrpc": "2.0", "id": id, "error": {
+                    "code": -32000,
+                    "message": format!("the domshell server answering this request went away ({why}); send it again"),
+                    "data": data,
+                }})
+            };
+            let _ = self.stdout.send(reply);
+        }
+    }
+
+    async fn lost(&mut self, why: String) {
+        tracing::warn!(role = self.backend.label(), "backend lost: {why}");
+        self.fail_in_flight(&why);
+        // Replayed-initialize state belongs to the lost backend.
+        self.reinit = None;
+        let held: Vec<Value> = self.held.drain(..).collect();
+        let next = self.elect().await;
+        self.switch(next);
+        for message in held {
+            self.on_host_message(message);
+        }
+    }
+
+    async fn heal(&mut self) {
+        let next = self.elect().await;
+        if !matches!(next, Backend::Degraded(_)) {
+            tracing::info!(role = next.label(), "the port conflict is resolved");
+            self.switch(next);
+        } else if let Backend::Degraded(conflict) = next {
+            self.backend = Backend::Degraded(conflict);
+        }
+    }
+
+    /// Race for the port; attach to whoever won otherwise.
+    async fn elect(&mut self) -> Backend {
+        // Spread simultaneous contenders a little so one binds before the others probe.
+        let jitter = u64::from(std::process::id()) % 250;
+        tokio::time::sleep(Duration::from_millis(jitter)).await;
+        match TcpListener::bind((self.config.host.as_str(), self.config.port)).await {
+            Ok(listener) => self.become_owner(listener).await,
+            Err(_) => {
+                let holder = inspect(&self.config.host, self.config.port).await;
+                if holder == Holder::Gone {
+                    // Freed between bind and probe: one more try.
+                    if let Ok(listener) =
+                        TcpListener::bind((self.config.host.as_str(), self.config.port)).await
+                    {
+                        return self.become_owner(listener).await;
+                    }
+                }
+                self.backend_from_holder(holder)
+            }
+        }
+    }
+
+    async fn backend_for(&mut self, initial: Holder) -> Backend {
+        match initial {
+            Holder::Gone => self.elect().await,
+            holder => self.backend_from_holder(holder),
+        }
+    }
+
+    fn backend_from_holder(&self, holder: Holder) -> Backend {
+        match holder {
+            Holder::Owner(_) => Backend::Remote(Remote::new(
+                self.gen + 1,
+                self.config.target(),
+                self.events.clone(),
+            )),
+            other => {
+                let conflict = Conflict::from_holder(&other, self.config.port);
+                eprintln!("{}", conflict.text());
+                Backend::Degraded(conflict)
+            }
+        }
+    }
+
+    async fn become_owner(&mut self, listener: TcpListener) -> Backend {
+        match (self.starter)(listener).await {
+            Ok(owned) => {
+                tracing::info!(
+                    port = self.config.port,
+                    "this server took over the bridge port and is now the owner"
+                );
+                let backend = Backend::Local(Local::start(
+                    self.gen + 1,
+                    owned.shared.clone(),
+                    self.events.clone(),
+                    self.shutdown.child_token(),
+                ));
+                self.owned = Some(owned);
+                backend
+            }
+            Err(e) => {
+                tracing::error!("cannot start the owner's services: {e:#}");
+                Backend::Degraded(Conflict::from_holder(
+                    &Holder::Unresponsive,
+                    self.config.port,
+                ))
+            }
+        }
+    }
+
+    fn switch(&mut self, next: Backend) {
+        let tools_changed =
+            matches!(self.backend, Backend::Degraded(_)) != matches!(next, Backend::Degraded(_));
+        self.gen += 1;
+        tracing::info!(role = next.label(), gen = self.gen, "relay backend");
+        self.backend = next;
+        if let Some(initialize) = self.initialize.clone() {
+            let id = json!(format!("domshell-relay-reinit-{}", self.gen));
+            let mut replay = initialize;
+            replay["id"] = id.clone();
+            self.reinit = Some(id.to_string());
+            self.dispatch(replay);
+        }
+        if tools_changed && self.host_initialized {
+            self.write(json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}));
+        }
+        if let Backend::Degraded(conflict) = &self.backend {
+            if self.host_initialized {
+                self.write(conflict.log_notification());
+            }
+        }
+    }
+}
+
+fn spawn_stdout_writer() -> mpsc::UnboundedSender<Value> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Value>();
+    tokio::spawn(async move {
+        let mut stdout = tokio::io::stdout();
+        while let Some(message) = rx.recv().await {
+            let mut line = message.to_string();
+            line.push('\n');
+            if stdout.write_all(line.as_bytes()).await.is_err() || stdout.flush().await.is_err() {
+                return;
+            }
+        }
+    });
+    tx
+}
+
+fn spawn_stdin_reader(events: mpsc::UnboundedSender<Event>) {
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(tokio::io::stdin()).lines();
+        loop {
+            match lines.next_line().await {
+                Ok(Some(line)) if line.trim().is_empty() => continue,
+                Ok(Some(line)) => match serde_json::from_str::<Value>(&line) {
+                    Ok(message) => {
+                        if events.send(Event::FromHost(message)).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => tracing::warn!("the MCP host sent a line that is not JSON: {e}"),
+                },
+                Ok(None) | Err(_) => {
+                    let _ = events.send(Event::HostClosed);
+                    return;
+                }
+            }
+        }
+    });
+}

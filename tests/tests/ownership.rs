@@ -1,0 +1,283 @@
+//! Many hosts, one bridge port: a stdio server that finds the port taken attaches to the
+//! owner, explains a conflict it cannot resolve (degraded mode) and heals in place, and takes
+//! the port over in-process when its owner dies — answering whatever was in flight. Driven by
+//! the Python MCP SDK over stdio, against the real binary and fake extensions.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use domshell_tests::python::{DriverRun, PythonEnv};
+use domshell_tests::server::server_binary;
+use domshell_tests::{
+    eventually, FakeExtension, FakeOptions, ServerOptions, ServerProcess, TEST_TOKEN,
+};
+use serde_json::{json, Value};
+use shared_protocol::frame::Frame;
+
+const DRIVER_TIMEOUT: Duration = Duration::from_secs(90);
+
+async fn python() -> PythonEnv {
+    tokio::task::spawn_blocking(PythonEnv::ensure)
+        .await
+        .expect("venv task")
+        .expect("a Python venv with the mcp SDK (needs python3 and PyPI)")
+}
+
+/// A stdio `domshell serve` on `port`, as an MCP host would spawn it.
+fn contender(dir: &std::path::Path, port: u16) -> Value {
+    json!({
+        "type": "stdio",
+        "command": server_binary().expect("server binary").display().to_string(),
+        "args": ["serve", "--ws-port", port.to_string(), "--token", TEST_TOKEN,
+                 "--ping-interval-ms", "200", "--silence-limit-ms", "1000",
+                 "--connect-grace-ms", "3000",
+                 "--audit-log", dir.join("audit.log").display().to_string()],
+        "env": {
+            "XDG_CONFIG_HOME": dir.display().to_string(),
+            "XDG_STATE_HOME": dir.display().to_string(),
+            "DOMSHELL_LOG": "debug",
+        },
+    })
+}
+
+fn call(label: &str, command: &str) -> Value {
+    json!({"op": "call_tool", "name": "domshell_execute", "arguments": {"command": command}, "label": label})
+}
+
+fn status(label: &str) -> Value {
+    json!({"op": "call_tool", "name": "domshell_status", "arguments": {}, "label": label})
+}
+
+fn step<'a>(run: &'a DriverRun, label: &str) -> &'a Value {
+    run.step(label)
+        .unwrap_or_else(|| panic!("no step {label}:\n{}", run.failure_report()))
+}
+
+fn text(step: &Value) -> &str {
+    step["text"].as_str().unwrap_or("")
+}
+
+#[tokio::test]
+async fn a_second_server_attaches_to_the_owner() {
+    let py = python().await;
+    let owner = ServerProcess::start(ServerOptions::default())
+        .await
+        .expect("owner starts");
+    let _fake = FakeExtension::connect(&owner.bridge_url(), FakeOptions::default())
+        .await
+        .expect("fake extension on the owner");
+    owner
+        .wait_for_link_state("connected", Duration::from_secs(5))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let plan = json!({
+        "transport": contender(dir.path(), owner.port()),
+        "protocol": "legacy",
+        "timeout_ms": 30_000,
+        "steps": [
+            {"op": "initialize"},
+            {"op": "list_tools", "label": "tools"},
+            call("pwd", "pwd"),
+            call("multi", "echo one\necho two"),
+            status("status"),
+        ],
+    });
+    let run = py.run_driver(&plan, DRIVER_TIMEOUT).await.unwrap();
+    run.ensure_ok()
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", run.failure_report()));
+    assert_eq!(run.tool_names(), ["domshell_execute", "domshell_status"]);
+    assert_eq!(text(step(&run, "pwd")), "~\n[lane: shared]");
+    assert!(text(step(&run, "multi")).contains("$ echo two\ntwo"));
+    // The owner answers: its pid, its link to the extension.
+    let status = &step(&run, "status")["structured_content"];
+    assert_eq!(status["pid"], owner.pid(), "{status}");
+    assert_eq!(status["link"]["state"], "connected", "{status}");
+    assert_eq!(status["state"], "ready", "{status}");
+}
+
+/// A plain TCP program on the port that accepts and hangs up; after `serve` connections it
+/// stops listening, so the port frees up while the contender is degraded.
+fn squatter(serve: usize) -> (u16, std::thread::JoinHandle<()>, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("squatter binds");
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    let handle = std::thread::spawn(move || {
+        for stream in listener.incoming().take(serve) {
+            counter.fetch_add(1, Ordering::SeqCst);
+            if let Ok(mut s) = stream {
+                let _ = s.write_all(b"SSH-2.0-NotDomshell\r\n");
+            }
+        }
+    });
+    (port, handle, seen)
+}
+
+#[tokio::test]
+async fn a_foreign_program_on_the_port_is_explained_then_healed_in_place() {
+    let py = python().await;
+    // Two probes (start, first heal), then the squatter leaves.
+    let (port, squatter, seen) = squatter(2);
+    let dir = tempfile::tempdir().unwrap();
+    let plan = json!({
+        "transport": contender(dir.path(), port),
+        "protocol": "legacy",
+        "timeout_ms": 40_000,
+        "steps": [
+            {"op": "initialize"},
+            {"op": "set_logging_level", "level": "info"},
+            {"op": "list_tools", "label": "degraded_tools"},
+            call("degraded_call", "tabs"),
+            {"op": "ping", "label": "ping"},
+            {"op": "sleep", "ms": 9_000},
+            {"op": "list_tools", "label": "healed_tools"},
+            status("healed_status"),
+        ],
+    });
+    let run = py.run_driver(&plan, DRIVER_TIMEOUT).await.unwrap();
+    run.ensure_ok()
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", run.failure_report()));
+    squatter.join().unwrap();
+    assert!(seen.load(Ordering::SeqCst) >= 2);
+    let tools = &step(&run, "degraded_tools")["tools"];
+    assert_eq!(tools.as_array().map(Vec::len), Some(1), "{tools}");
+    let description = tools[0]["description"].as_str().unwrap_or("");
+    assert!(description.contains("another program"), "{description}");
+    let degraded = step(&run, "degraded_call");
+    assert_eq!(degraded["is_error"], true, "{degraded}");
+    let data = &degraded["structured_content"];
+    assert_eq!(data["reason"], "port_in_use_foreign", "{data}");
+    assert_eq!(data["port"], port);
+    assert!(data["remediations"]
+        .as_array()
+        .is_some_and(|r| r.len() >= 2));
+    assert!(
+        run.logs()
+            .iter()
+            .any(|l| l.to_string().contains("port_in_use_foreign")),
+        "the host was told in a log message: {:?}",
+        run.logs()
+    );
+    // The port freed up: the same process became the owner without its host restarting.
+    let healed: Vec<&str> = step(&run, "healed_tools")["tool_names"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(healed, ["domshell_execute", "domshell_status"]);
+    let status = &step(&run, "healed_status")["structured_content"];
+    assert_eq!(status["role"], "owner", "{status}");
+    assert_eq!(status["bridge_port"], port, "{status}");
+}
+
+/// An HTTP responder that says it is domshell with another protocol version.
+fn incompatible_owner() -> (u16, std::thread::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("binds");
+    let port = listener.local_addr().unwrap().port();
+    let handle = std::thread::spawn(move || {
+        // Enough answers for the probes of one short session; then the thread ends.
+        for stream in listener.incoming().take(6) {
+            let Ok(mut s) = stream else { continue };
+            let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+            let mut buf = [0u8; 2048];
+            let _ = s.read(&mut buf);
+            let body = r#"{"name":"domshell","pid":4242,"server_version":"9.9.9","protocol":99,"state":"ready"}"#;
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (port, handle)
+}
+
+#[tokio::test]
+async fn an_incompatible_owner_is_a_version_mismatch() {
+    let py = python().await;
+    let (port, _responder) = incompatible_owner();
+    let dir = tempfile::tempdir().unwrap();
+    let plan = json!({
+        "transport": contender(dir.path(), port),
+        "protocol": "legacy",
+        "timeout_ms": 30_000,
+        "steps": [
+            {"op": "initialize"},
+            call("call", "tabs"),
+        ],
+    });
+    let run = py.run_driver(&plan, DRIVER_TIMEOUT).await.unwrap();
+    run.ensure_ok()
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", run.failure_report()));
+    let data = &step(&run, "call")["structured_content"];
+    assert_eq!(data["reason"], "version_mismatch", "{data}");
+    assert_eq!(data["holder_pid"], 4242, "{data}");
+    assert_eq!(data["holder_version"], "9.9.9", "{data}");
+}
+
+#[tokio::test]
+async fn when_the_owner_dies_in_flight_calls_are_answered_and_the_proxy_takes_over() {
+    let py = python().await;
+    let mut owner = ServerProcess::start(ServerOptions::default())
+        .await
+        .expect("owner starts");
+    let port = owner.port();
+    let fake = FakeExtension::connect(&owner.bridge_url(), FakeOptions::default())
+        .await
+        .expect("fake extension on the owner");
+    owner
+        .wait_for_link_state("connected", Duration::from_secs(5))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let plan = json!({
+        "transport": contender(dir.path(), port),
+        "protocol": "legacy",
+        "timeout_ms": 60_000,
+        "steps": [
+            {"op": "initialize"},
+            call("before", "echo before"),
+            call("in_flight", "sleep 20000"),
+            call("after", "echo after"),
+            status("status"),
+        ],
+    });
+    let driver = tokio::spawn(async move { py.run_driver(&plan, DRIVER_TIMEOUT).await });
+    fake.wait_for_frame(
+        |f| matches!(f, Frame::Execute { command, .. } if command == "sleep 20000"),
+        Duration::from_secs(30),
+    )
+    .await
+    .expect("the long call reached the owner's extension");
+    let killed_pid = owner.pid();
+    owner.kill().expect("SIGKILL the owner");
+    // The browser's extension redials the same port and lands on the new owner.
+    let bridge = format!("ws://127.0.0.1:{port}/bridge");
+    let _fake2 = eventually(Duration::from_secs(15), Duration::from_millis(100), || {
+        let bridge = bridge.clone();
+        async move {
+            FakeExtension::connect(&bridge, FakeOptions::default())
+                .await
+                .map_err(|e| e.to_string())
+        }
+    })
+    .await
+    .expect("the extension reconnects to the new owner");
+    let run = driver.await.unwrap().unwrap();
+    run.ensure_ok()
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", run.failure_report()));
+    assert_eq!(text(step(&run, "before")), "before\n[lane: shared]");
+    let lost = step(&run, "in_flight");
+    assert_eq!(lost["is_error"], true, "{lost}");
+    assert_eq!(lost["structured_content"]["reason"], "owner_lost", "{lost}");
+    assert_eq!(lost["structured_content"]["retryable"], true, "{lost}");
+    assert_eq!(text(step(&run, "after")), "after\n[lane: shared]");
+    let status = &step(&run, "status")["structured_content"];
+    assert_ne!(status["pid"], killed_pid, "{status}");
+    assert_eq!(status["role"], "owner", "{status}");
+}
