@@ -137,7 +137,7 @@ pub struct ServeArgs {
     pub audit_log: Option<PathBuf>,
 
     /// Rotate the audit log when it exceeds this size.
-    #[arg(long, default_value_t = 10 * 1024 * 1024)]
+    #[arg(long, default_value_t = crate::policy::audit::DEFAULT_MAX_BYTES)]
     pub audit_max_bytes: u64,
 
     /// Do not write an audit log.

@@ -129,6 +129,7 @@ async fn debug_execute(
     }
     let started = Instant::now();
     let call = Call {
+        rails: None,
         session: body.session,
         input: body.command,
         group_id: body.group_id,

@@ -134,11 +134,19 @@ async fn attach(args: ServeArgs) -> anyhow::Result<()> {
         anyhow::bail!("{text}");
     }
     let token = args.bridge_config()?.token;
+    let pid = std::process::id();
     let config = relay::RelayConfig {
         host: args.host.clone(),
         port: args.ws_port,
         token: shared_protocol::frame::Secret(token),
         heal_interval: std::time::Duration::from_secs(2),
+        // One shell session for this host across every owner it is served by.
+        host_meta: mcp::HostMeta {
+            shell_session: format!("stdio-{pid}-{}", auth::random_hex(6)?),
+            client_id: format!("stdio-proxy/{pid}"),
+            policy: args.policy_config(),
+            audit_log: args.audit_path()?,
+        },
     };
     let starter_args = std::sync::Arc::new(args);
     let starter: relay::OwnerStarter = std::sync::Arc::new(move |listener| {

@@ -26,12 +26,22 @@ pub const SHARED_LANE: &str = "shared";
 pub struct Pipeline {
     pub bridge: Bridge,
     pub policy: Policy,
-    pub audit: Option<AuditLog>,
+    pub audit: Option<std::sync::Arc<AuditLog>>,
+}
+
+/// The rails a host chose for its agent (tiers, domains, audit log) when it differs from
+/// this server's own: an attached host keeps its own policy on the owner.
+#[derive(Debug)]
+pub struct Rails {
+    pub policy: Policy,
+    pub audit: Option<std::sync::Arc<AuditLog>>,
 }
 
 /// One call: one or more command lines and the parameters that come with them.
 #[derive(Debug, Clone, Default)]
 pub struct Call {
+    /// The caller's own rails; `None`: the pipeline's.
+    pub rails: Option<std::sync::Arc<Rails>>,
     /// The shell session the lines run in.
     pub session: String,
     /// One or more commands separated by newlines (see `split_lines`).
@@ -172,6 +182,11 @@ impl Pipeline {
         if lines.is_empty() {
             return Err(empty_input_failure());
         }
+        let rails = call.rails.clone();
+        let (policy, audit) = match &rails {
+            Some(r) => (&r.policy, r.audit.as_deref()),
+            None => (&self.policy, self.audit.as_deref()),
+        };
         let deadline = Instant::now() + call.budget;
         let mut lane_params = LaneParams::new(&call);
         let mut results: Vec<LineResult> = Vec::with_capacity(lines.len());
@@ -200,10 +215,11 @@ impl Pipeline {
                 },
                 _ => AuditParams::from(params),
             };
-            let tier = match self.policy.check(line, params) {
+            let tier = match policy.check(line, params) {
                 Ok(classification) => classification.tier_label(),
                 Err(denial) => {
-                    self.audit(
+                    audit_line(
+                        audit,
                         &call.session,
                         line,
                         denial.tier_label(),
@@ -263,7 +279,7 @@ impl Pipeline {
                 initial_url,
                 group_name,
                 timeout: Some(remaining),
-                allowed_domains: self.policy.domains().to_vec(),
+                allowed_domains: policy.domains().to_vec(),
             };
             let sent_params = matches!(lane_params, LaneParams::Create { .. });
             let result = self.bridge.execute(request, cancel).await;
@@ -280,7 +296,8 @@ impl Pipeline {
                     if lane.is_none() {
                         lane = outcome.lane.clone();
                     }
-                    self.audit(
+                    audit_line(
+                        audit,
                         &call.session,
                         line,
                         tier,
@@ -297,7 +314,8 @@ impl Pipeline {
                     });
                 }
                 Err(err) => {
-                    self.audit(
+                    audit_line(
+                        audit,
                         &call.session,
                         line,
                         tier,
@@ -330,30 +348,30 @@ impl Pipeline {
             lane,
         })
     }
+}
 
-    #[allow(clippy::too_many_arguments)]
-    fn audit(
-        &self,
-        session: &str,
-        line: &str,
-        tier: &str,
-        outcome: &str,
-        started: Instant,
-        detail: Option<String>,
-        params: &AuditParams,
-    ) {
-        if let Some(audit) = &self.audit {
-            audit.record(AuditEntry {
-                session: session.to_string(),
-                tier: tier.to_string(),
-                command: line.to_string(),
-                outcome: outcome.to_string(),
-                duration_ms: started.elapsed().as_millis() as u64,
-                detail,
-                initial_url: params.initial_url.clone(),
-                group_id: params.group_id.clone(),
-            });
-        }
+#[allow(clippy::too_many_arguments)]
+fn audit_line(
+    audit: Option<&AuditLog>,
+    session: &str,
+    line: &str,
+    tier: &str,
+    outcome: &str,
+    started: Instant,
+    detail: Option<String>,
+    params: &AuditParams,
+) {
+    if let Some(audit) = audit {
+        audit.record(AuditEntry {
+            session: session.to_string(),
+            tier: tier.to_string(),
+            command: line.to_string(),
+            outcome: outcome.to_string(),
+            duration_ms: started.elapsed().as_millis() as u64,
+            detail,
+            initial_url: params.initial_url.clone(),
+            group_id: params.group_id.clone(),
+        });
     }
 }
 

@@ -28,13 +28,33 @@ async fn python() -> PythonEnv {
 
 /// A stdio `domshell serve` on `port`, as an MCP host would spawn it.
 fn contender(dir: &std::path::Path, port: u16) -> Value {
+    contender_with(dir, port, &[])
+}
+
+fn contender_with(dir: &std::path::Path, port: u16, extra: &[&str]) -> Value {
+    let mut args: Vec<String> = [
+        "serve",
+        "--ws-port",
+        &port.to_string(),
+        "--token",
+        TEST_TOKEN,
+        "--ping-interval-ms",
+        "200",
+        "--silence-limit-ms",
+        "1000",
+        "--connect-grace-ms",
+        "3000",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.push("--audit-log".into());
+    args.push(dir.join("audit.log").display().to_string());
+    args.extend(extra.iter().map(|s| s.to_string()));
     json!({
         "type": "stdio",
         "command": server_binary().expect("server binary").display().to_string(),
-        "args": ["serve", "--ws-port", port.to_string(), "--token", TEST_TOKEN,
-                 "--ping-interval-ms", "200", "--silence-limit-ms", "1000",
-                 "--connect-grace-ms", "3000",
-                 "--audit-log", dir.join("audit.log").display().to_string()],
+        "args": args,
         "env": {
             "XDG_CONFIG_HOME": dir.display().to_string(),
             "XDG_STATE_HOME": dir.display().to_string(),
@@ -97,6 +117,94 @@ async fn a_second_server_attaches_to_the_owner() {
     assert_eq!(status["pid"], owner.pid(), "{status}");
     assert_eq!(status["link"]["state"], "connected", "{status}");
     assert_eq!(status["state"], "ready", "{status}");
+    // ... and the proxy says what it is.
+    assert_eq!(status["this_process"]["role"], "proxy", "{status}");
+    assert_ne!(status["this_process"]["pid"], owner.pid(), "{status}");
+}
+
+#[tokio::test]
+async fn each_attached_host_keeps_its_own_rails() {
+    let py = python().await;
+    // A read-only owner; the host that attaches allowed its agent to write.
+    let owner = ServerProcess::start(ServerOptions::default())
+        .await
+        .expect("owner starts");
+    let _fake = FakeExtension::connect(&owner.bridge_url(), FakeOptions::default())
+        .await
+        .expect("fake extension on the owner");
+    owner
+        .wait_for_link_state("connected", Duration::from_secs(5))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let plan = json!({
+        "transport": contender_with(dir.path(), owner.port(), &["--allow-write", "--domains", "example.com"]),
+        "protocol": "legacy",
+        "timeout_ms": 30_000,
+        "steps": [
+            {"op": "initialize"},
+            call("click", "click x"),
+            call("elsewhere", "open evil.example"),
+            status("status"),
+        ],
+    });
+    let run = py.run_driver(&plan, DRIVER_TIMEOUT).await.unwrap();
+    run.ensure_ok()
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", run.failure_report()));
+    // Allowed by the host's rails: it reached the extension (which knows no `click`).
+    let click = step(&run, "click");
+    assert!(text(click).contains("command not found"), "{click}");
+    // The host's domain list holds too.
+    let elsewhere = step(&run, "elsewhere");
+    assert_eq!(
+        elsewhere["structured_content"]["reason"], "domain_denied",
+        "{elsewhere}"
+    );
+    // The owner lists the session with the host's rails.
+    let status = &step(&run, "status")["structured_content"];
+    let sessions: Vec<&Value> = status["sessions"]
+        .as_object()
+        .map(|m| m.values().collect())
+        .unwrap_or_default();
+    assert!(
+        sessions.iter().any(|s| s["policy"]["allow_write"] == true
+            && s["policy"]["domains"] == json!(["example.com"])
+            && s["client"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("stdio-proxy/"))),
+        "{status}"
+    );
+    // The host's own audit log has the record, written by the owner.
+    let audit = std::fs::read_to_string(dir.path().join("audit.log")).unwrap_or_default();
+    assert!(
+        audit.contains("click x") && audit.contains("\"tier\":\"write\""),
+        "{audit}"
+    );
+
+    // The other way round: a read-only host on a writing owner stays read-only.
+    let dir = tempfile::tempdir().unwrap();
+    let writer = ServerProcess::start(ServerOptions {
+        extra_args: vec!["--allow-write".into()],
+        ..Default::default()
+    })
+    .await
+    .expect("writing owner starts");
+    let _fake = FakeExtension::connect(&writer.bridge_url(), FakeOptions::default())
+        .await
+        .expect("fake extension on the writing owner");
+    let plan = json!({
+        "transport": contender(dir.path(), writer.port()),
+        "protocol": "legacy",
+        "timeout_ms": 30_000,
+        "steps": [{"op": "initialize"}, call("click", "click x")],
+    });
+    let run = py.run_driver(&plan, DRIVER_TIMEOUT).await.unwrap();
+    run.ensure_ok()
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", run.failure_report()));
+    assert_eq!(
+        step(&run, "click")["structured_content"]["reason"],
+        "tier_denied"
+    );
 }
 
 /// A plain TCP program on the port that accepts and hangs up; after `serve` connections it

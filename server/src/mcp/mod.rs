@@ -26,10 +26,11 @@ use std::time::{Duration, Instant};
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestMethod,
-    CompleteRequestParams, CompleteResult, ContentBlock, Implementation, ListPromptsRequestMethod,
-    ListPromptsResult, ListResourceTemplatesRequestMethod, ListResourceTemplatesResult,
-    ListResourcesRequestMethod, ListResourcesResult, ListToolsResult, LoggingLevel,
-    PaginatedRequestParams, ServerCapabilities, ServerConfig, SetLevelRequestParams, Tool,
+    CompleteRequestParams, CompleteResult, ContentBlock, Implementation, InitializeRequestParams,
+    InitializeResult, ListPromptsRequestMethod, ListPromptsResult,
+    ListResourceTemplatesRequestMethod, ListResourceTemplatesResult, ListResourcesRequestMethod,
+    ListResourcesResult, ListToolsResult, LoggingLevel, PaginatedRequestParams, ServerCapabilities,
+    ServerConfig, SetLevelRequestParams, Tool,
 };
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
@@ -37,10 +38,12 @@ use serde_json::Value;
 
 use self::notifications::{forward_link_events, LogListener};
 use self::results::error_result;
+use self::sessions::SessionInfo;
 use self::sessions::{reap_idle_stateless_sessions, SessionGuard};
+pub use self::sessions::{HostMeta, HOST_META_KEY};
 use self::tools::{execute_tool, status_tool, ExecuteArgs, INSTRUCTIONS};
 use crate::bridge::Bridge;
-use crate::pipeline::{Failure, Pipeline};
+use crate::pipeline::{Failure, Pipeline, Rails};
 use crate::policy::audit::AuditLog;
 use crate::policy::Policy;
 
@@ -92,6 +95,10 @@ pub struct McpShared {
     stateless: Mutex<std::collections::HashMap<String, Instant>>,
     /// Clients to tell about link changes, by session key.
     listeners: Mutex<std::collections::HashMap<String, LogListener>>,
+    /// MCP sessions with their client and state, by session key, for the status document.
+    registry: Mutex<std::collections::HashMap<String, SessionInfo>>,
+    /// Audit logs of attached hosts, by path, shared by their sessions.
+    host_audits: Mutex<std::collections::HashMap<std::path::PathBuf, Arc<AuditLog>>>,
 }
 
 impl McpShared {
@@ -106,7 +113,7 @@ impl McpShared {
             pipeline: Pipeline {
                 bridge,
                 policy,
-                audit,
+                audit: audit.map(Arc::new),
             },
             config,
             started_at: Instant::now(),
@@ -115,6 +122,8 @@ impl McpShared {
             sessions: AtomicUsize::new(0),
             stateless: Mutex::new(Default::default()),
             listeners: Mutex::new(Default::default()),
+            registry: Mutex::new(Default::default()),
+            host_audits: Mutex::new(Default::default()),
         });
         tokio::spawn(forward_link_events(Arc::downgrade(&shared), link_events));
         tokio::spawn(reap_idle_stateless_sessions(Arc::downgrade(&shared)));
@@ -146,6 +155,41 @@ impl McpShared {
     ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, LogListener>> {
         self.listeners.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    fn registry(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, SessionInfo>> {
+        self.registry.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The rails an attached host asked for. Its audit log is opened once per path; when it
+    /// cannot be opened, the owner's own log records the session instead of none.
+    fn rails_for(&self, host: &HostMeta) -> Arc<Rails> {
+        let audit = match &host.audit_log {
+            None => None,
+            Some(path) => {
+                let mut logs = self.host_audits.lock().unwrap_or_else(|p| p.into_inner());
+                match logs.get(path) {
+                    Some(log) => Some(log.clone()),
+                    None => match AuditLog::open(path, crate::policy::audit::DEFAULT_MAX_BYTES) {
+                        Ok(log) => {
+                            let log = Arc::new(log);
+                            logs.insert(path.clone(), log.clone());
+                            Some(log)
+                        }
+                        Err(e) => {
+                            tracing::warn!(path = %path.display(), "cannot open an attached host's audit log ({e}); using this server's");
+                            self.pipeline.audit.clone()
+                        }
+                    },
+                }
+            }
+        };
+        Arc::new(Rails {
+            policy: Policy::new(host.policy.clone()),
+            audit,
+        })
+    }
 }
 
 /// One MCP session's handler. Cheap to clone; clones share the session.
@@ -154,6 +198,8 @@ pub struct DomshellMcp {
     shared: Arc<McpShared>,
     session: Arc<SessionGuard>,
     log_level: Arc<Mutex<LoggingLevel>>,
+    /// The rails of an attached host; `None`: this server's own.
+    rails: Arc<Mutex<Option<Arc<Rails>>>>,
 }
 
 impl DomshellMcp {
@@ -162,13 +208,14 @@ impl DomshellMcp {
             crate::auth::random_hex(12).unwrap_or_else(|_| format!("s{}", std::process::id()));
         Self {
             session: Arc::new(SessionGuard {
-                key,
+                key: Mutex::new(key),
                 shared: shared.clone(),
                 counted: AtomicBool::new(false),
                 used: AtomicBool::new(false),
             }),
             shared,
             log_level: Arc::new(Mutex::new(LoggingLevel::Info)),
+            rails: Arc::new(Mutex::new(None)),
         }
     }
 }
@@ -295,12 +342,27 @@ impl ServerHandler for DomshellMcp {
         Ok(())
     }
 
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, McpError> {
+        let client = format!(
+            "{}/{}",
+            request.client_info.name, request.client_info.version
+        );
+        self.adopt_host(&context, client);
+        context.peer.set_peer_info(request.clone());
+        self.negotiate_initialize(&request)
+    }
+
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
         if !self.session.counted.swap(true, Ordering::SeqCst) {
             self.shared.sessions.fetch_add(1, Ordering::SeqCst);
         }
+        self.mark_active();
         self.shared.listeners().insert(
-            self.session.key.clone(),
+            self.session.key(),
             LogListener {
                 peer: context.peer.clone(),
                 level: self.log_level.clone(),

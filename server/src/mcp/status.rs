@@ -34,6 +34,7 @@ impl McpShared {
             "link": link,
             "connected_since": connected_since,
             "mcp_sessions": self.mcp_sessions(),
+            "sessions": self.registry().clone(),
             "policy": self.pipeline.policy.describe(),
             "remediation": remediation,
         })

@@ -114,6 +114,7 @@ impl DomshellMcp {
         context: &RequestContext<RoleServer>,
     ) -> CallToolResult {
         let call = Call {
+            rails: self.rails.lock().ok().and_then(|r| r.clone()),
             session: self.session_key(context),
             input: args.command,
             group_id: args.group_id,

@@ -35,6 +35,9 @@ use shared_protocol::grammar::redact_command;
 
 /// Number of rotated files kept (`.1` … `.3`).
 pub const DEFAULT_GENERATIONS: usize = 3;
+
+/// Size at which the log rotates unless `--audit-max-bytes` says otherwise.
+pub const DEFAULT_MAX_BYTES: u64 = 10 * 1024 * 1024;
 /// Longest `detail` kept, in characters.
 pub const MAX_DETAIL_CHARS: usize = 2_000;
 

@@ -20,7 +20,7 @@ use shared_protocol::tier::{classify_line, Classification, Tier};
 use self::domains::DomainAllowlist;
 
 /// What the operator allowed on the command line.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct PolicyConfig {
     /// `--allow-write` (or `--allow-all`): navigate and write tiers.
     pub allow_write: bool,

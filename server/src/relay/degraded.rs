@@ -119,6 +119,8 @@ impl Conflict {
     /// The structured explanation carried by tool results, errors and notifications.
     pub fn data(&self) -> Value {
         json!({
+            "role": "degraded",
+            "pid": std::process::id(),
             "reason": self.reason,
             "retryable": true,
             "port": self.port,

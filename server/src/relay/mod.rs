@@ -35,7 +35,7 @@ pub use self::degraded::Conflict;
 use self::local::Local;
 use self::remote::{Remote, Target};
 use crate::election::{probe, Holder};
-use crate::mcp::McpShared;
+use crate::mcp::{HostMeta, McpShared, HOST_META_KEY};
 
 /// Backend generation: events of a replaced backend are ignored.
 pub type Gen = u64;
@@ -70,6 +70,8 @@ pub struct RelayConfig {
     pub token: Secret,
     /// How often a degraded relay tries again.
     pub heal_interval: Duration,
+    /// This host's stable shell-session key and rails, carried to every owner.
+    pub host_meta: HostMeta,
 }
 
 impl RelayConfig {
@@ -77,8 +79,21 @@ impl RelayConfig {
         Target {
             url: format!("http://{}:{}/mcp", self.host, self.port),
             token: self.token.clone(),
-            client_id: format!("stdio-proxy/{}", std::process::id()),
+            client_id: self.host_meta.client_id.clone(),
         }
+    }
+
+    /// The host's `initialize` with this relay's description of the host in `_meta`.
+    fn with_host_meta(&self, mut initialize: Value) -> Value {
+        if let Some(params) = initialize.get_mut("params").and_then(Value::as_object_mut) {
+            let meta = params.entry("_meta").or_insert_with(|| json!({}));
+            if let (Some(meta), Ok(host)) =
+                (meta.as_object_mut(), serde_json::to_value(&self.host_meta))
+            {
+                meta.insert(HOST_META_KEY.to_string(), host);
+            }
+        }
+        initialize
     }
 }
 
@@ -132,8 +147,8 @@ struct Relay {
     /// The host's `initialize`, replayed to every new backend.
     initialize: Option<Value>,
     host_initialized: bool,
-    /// Requests of the host waiting for an answer: id (as JSON text) → (id, method).
-    in_flight: HashMap<String, (Value, String)>,
+    /// Requests of the host waiting for an answer: id (as JSON text) → (id, method, tool).
+    in_flight: HashMap<String, (Value, String, Option<String>)>,
     /// The id of our replayed `initialize`, while its answer is awaited.
     reinit: Option<String>,
     /// Host messages held back until the replayed `initialize` is answered.
@@ -200,14 +215,23 @@ impl Relay {
             .get("method")
             .and_then(Value::as_str)
             .map(str::to_string);
+        let message = if method.as_deref() == Some("initialize") {
+            self.config.with_host_meta(message)
+        } else {
+            message
+        };
         match method.as_deref() {
             Some("initialize") => self.initialize = Some(message.clone()),
             Some("notifications/initialized") => self.host_initialized = true,
             _ => {}
         }
         if let (Some(id), Some(method)) = (message.get("id"), &method) {
+            let tool = message
+                .pointer("/params/name")
+                .and_then(Value::as_str)
+                .map(str::to_string);
             self.in_flight
-                .insert(id.to_string(), (id.clone(), method.clone()));
+                .insert(id.to_string(), (id.clone(), method.clone(), tool));
         }
         if self.reinit.is_some() {
             self.held.push_back(message);
@@ -228,7 +252,7 @@ impl Relay {
         }
     }
 
-    fn on_backend_message(&mut self, message: Value) {
+    fn on_backend_message(&mut self, mut message: Value) {
         let is_response = message.get("method").is_none();
         if is_response {
             if let Some(id) = message.get("id") {
@@ -243,16 +267,37 @@ impl Relay {
                     }
                     return;
                 }
-                self.in_flight.remove(&key);
+                if let Some((_, _, Some(tool))) = self.in_flight.remove(&key) {
+                    if tool == "domshell_status" {
+                        self.annotate_status(&mut message);
+                    }
+                }
             }
         }
         self.write(message);
     }
 
+    /// `domshell_status` answered by an owner describes the owner; add what this process is.
+    fn annotate_status(&self, message: &mut Value) {
+        let this = json!({
+            "role": self.backend.label(),
+            "pid": std::process::id(),
+            "client_id": self.config.host_meta.client_id,
+            "shell_session": self.config.host_meta.session_key(),
+            "owner_changes": self.gen.saturating_sub(1),
+        });
+        if let Some(structured) = message
+            .pointer_mut("/result/structuredContent")
+            .and_then(Value::as_object_mut)
+        {
+            structured.insert("this_process".into(), this);
+        }
+    }
+
     /// Answer everything in flight: the backend that would have answered is gone.
     fn fail_in_flight(&mut self, why: &str) {
         let hint = "The domshell server this one was attached to went away; this server has already re-connected or taken over. Send the request again; a browser action may or may not have happened, so check the page before repeating it.";
-        for (_, (id, method)) in self.in_flight.drain() {
+        for (_, (id, method, _)) in self.in_flight.drain() {
             let data =
                 json!({"reason": "owner_lost", "retryable": true, "hint": hint, "detail": why});
             let reply = if method == "tools/call" {
