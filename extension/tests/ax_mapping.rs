@@ -446,6 +446,16 @@ fn inserting_into_one_container_renames_nothing_elsewhere() {
     nodes.push(text_node("n3", "n2", "StaticText", "World", &[]));
     let rebuilt = vfs.replace_subtree("", nodes).unwrap();
     assert_eq!(rebuilt, list, "the list directory is rebuilt in place");
+    // A mutation reported on the list's DOM node lands on the same directory.
+    let list_backend = vfs.entry(list).unwrap().backend_node_id.unwrap();
+    assert_eq!(
+        vfs.nearest_entry_for_backend_node("", list_backend),
+        Some(list)
+    );
+    assert_eq!(
+        vfs.nearest_entry_for_node("", "n3"),
+        vfs.entry_for_node("", "n2")
+    );
 
     assert_eq!(names(&vfs, list), ["world", "world_2", "science", "sport"]);
     for (path, id) in &others {

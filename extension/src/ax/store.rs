@@ -60,6 +60,7 @@ impl FrameStore {
                 .map(|n| n.node_id.clone())
                 .filter(|id| !id.is_empty());
         }
+        self.nodes.reserve(nodes.len());
         for node in nodes {
             if node.node_id.is_empty() {
                 continue;

@@ -188,6 +188,22 @@ impl Vfs {
         self.by_node.get(&(frame, ax_node_id.to_string())).copied()
     }
 
+    /// The entry that shows `(frame, AX node)`: the node's own entry, or the closest
+    /// ancestor's when the node is a flattened wrapper or text inside a file. Where a change
+    /// reported for that node becomes visible.
+    pub fn nearest_entry_for_node(&self, frame_id: &str, ax_node_id: &str) -> Option<EntryId> {
+        let frame = self.store.frame_index(frame_id)?;
+        self.nearest_entry(frame, ax_node_id)
+    }
+
+    /// [`Vfs::nearest_entry_for_node`] for a DOM node known by its backend id (what
+    /// `DOM.describeNode` gives for a mutation's parent). Linear in the frame's nodes.
+    pub fn nearest_entry_for_backend_node(&self, frame_id: &str, backend: i64) -> Option<EntryId> {
+        let frame = self.store.frame_index(frame_id)?;
+        let node = self.store.node_with_backend_id(frame, backend)?;
+        self.nearest_entry(frame, &node)
+    }
+
     /// Names from the root down to `id` (empty for the root).
     pub fn path_of(&self, id: EntryId) -> Vec<String> {
         let mut names = Vec::new();
