@@ -309,6 +309,15 @@ fn a_frame_read_late_is_attached_to_its_iframe() {
 }
 
 #[test]
+fn frames_attach_when_the_main_frame_id_is_unknown() {
+    let mut page = load("frame_cross_site");
+    page.main.frame_id.clear();
+    let vfs = Vfs::from_page(page).unwrap();
+    at(&vfs, "/main/partner_widget/main/subscribe_btn");
+    assert!(vfs.unattached_frames().is_empty());
+}
+
+#[test]
 fn a_frame_without_a_known_owner_is_reported() {
     let mut page = load("frame_cross_site");
     page.frames[0].owner_backend_node_id = Some(999_999);

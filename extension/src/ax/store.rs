@@ -29,6 +29,7 @@ pub struct NodeRef {
 
 pub(crate) struct FrameStore {
     pub frame_id: String,
+    pub parent_frame_id: Option<String>,
     pub parent: Option<usize>,
     pub owner_backend_node_id: Option<i64>,
     pub out_of_process: bool,
@@ -40,6 +41,7 @@ impl FrameStore {
     fn new(frame_id: String, parent: Option<usize>, owner: Option<i64>, oop: bool) -> Self {
         FrameStore {
             frame_id,
+            parent_frame_id: None,
             parent,
             owner_backend_node_id: owner,
             out_of_process: oop,
@@ -100,13 +102,9 @@ impl Store {
         self.frames.push(frame);
     }
 
-    /// Add (or refill) a child frame; returns its index and whether it could be attached to
-    /// a known parent frame.
+    /// Add (or refill) a child frame; returns its index and whether it hangs under a known
+    /// parent frame. Frames may arrive in any order: links are recomputed for all of them.
     pub fn add_child_frame(&mut self, child: ChildFrame) -> (usize, bool) {
-        let parent = match &child.parent_frame_id {
-            Some(id) => self.frame_index(id),
-            None => Some(0),
-        };
         let index = match self.frame_index(&child.frame_id).filter(|&i| i != 0) {
             Some(existing) => {
                 let frame = &mut self.frames[existing];
@@ -117,7 +115,7 @@ impl Store {
             None => {
                 self.frames.push(FrameStore::new(
                     child.frame_id.clone(),
-                    parent,
+                    None,
                     child.owner_backend_node_id,
                     child.out_of_process,
                 ));
@@ -125,18 +123,35 @@ impl Store {
             }
         };
         let frame = &mut self.frames[index];
-        frame.parent = parent;
+        frame.parent_frame_id = child.parent_frame_id;
         frame.owner_backend_node_id = child.owner_backend_node_id;
         frame.out_of_process = child.out_of_process;
         frame.upsert(child.nodes);
-        let attached = match (parent, child.owner_backend_node_id) {
-            (Some(parent), Some(owner)) if parent != index => {
-                self.owners.insert((parent, owner), index);
-                true
-            }
-            _ => false,
-        };
+        self.link_frames();
+        let attached = self.owners.values().any(|&i| i == index);
         (index, attached)
+    }
+
+    /// Recompute every child frame's parent and the owner table. A frame without a parent
+    /// id, or naming a parent that is not read when the main frame's id is unknown, hangs
+    /// under the main frame.
+    fn link_frames(&mut self) {
+        self.owners.clear();
+        let main_id_known = self.frames.first().is_some_and(|f| !f.frame_id.is_empty());
+        for index in 1..self.frames.len() {
+            let parent = match self.frames[index].parent_frame_id.clone() {
+                None => Some(0),
+                Some(id) => self
+                    .frame_index(&id)
+                    .or_else(|| (!main_id_known).then_some(0)),
+            };
+            let parent = parent.filter(|&p| p != index);
+            self.frames[index].parent = parent;
+            if let (Some(parent), Some(owner)) = (parent, self.frames[index].owner_backend_node_id)
+            {
+                self.owners.insert((parent, owner), index);
+            }
+        }
     }
 
     /// Index of a frame by id; `""` names the main frame.
