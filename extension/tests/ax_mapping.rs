@@ -394,6 +394,39 @@ fn two_recordings_of_a_page_give_identical_paths() {
     }
 }
 
+#[test]
+fn names_do_not_depend_on_node_ids_or_node_order() {
+    // A refresh renumbers AX and DOM nodes and may list them in another order.
+    for name in ["landmarks", "form", "i18n", "frame_cross_site"] {
+        let page = load(name);
+        let renumber = |id: &str| format!("r{}", id.chars().rev().collect::<String>());
+        let mut moved = page.clone();
+        for frame_nodes in std::iter::once(&mut moved.main.nodes)
+            .chain(moved.frames.iter_mut().map(|f| &mut f.nodes))
+        {
+            for node in frame_nodes.iter_mut() {
+                node.node_id = renumber(&node.node_id);
+                node.child_ids = node.child_ids.iter().map(|c| renumber(c)).collect();
+                node.parent_id = node.parent_id.as_deref().map(renumber);
+                node.backend_dom_node_id = node.backend_dom_node_id.map(|b| b + 7_000);
+            }
+            frame_nodes.reverse();
+        }
+        for frame in &mut moved.frames {
+            frame.owner_backend_node_id = frame.owner_backend_node_id.map(|b| b + 7_000);
+        }
+        assert_eq!(
+            outline(&map_page(page)),
+            outline(&map_page(moved)),
+            "{name}"
+        );
+    }
+}
+
+fn map_page(page: PageSnapshot) -> Vfs {
+    Vfs::from_page(page).unwrap()
+}
+
 /// The nodes of the subtree rooted at `root` (root first, document order).
 fn subtree(page: &PageSnapshot, root: &str) -> Vec<AxNode> {
     let by_id: std::collections::HashMap<&str, &AxNode> = page

@@ -67,7 +67,7 @@ pub enum MapError {
     UnknownFrame(String),
     #[error("the replacement nodes are empty or have no node ids")]
     EmptyReplacement,
-    #[error("node {node} of frame {frame} is not in the mapped tree and neither is its parent: refresh the whole tree")]
+    #[error("node {node} of frame {frame} is not in the mapped tree: re-read its parent (or the whole tree)")]
     Unanchored { frame: String, node: String },
 }
 
@@ -244,24 +244,17 @@ impl Vfs {
             })
             .map(|n| n.node_id.clone())
             .ok_or(MapError::EmptyReplacement)?;
-        let anchor_node = if self.store.node(frame, &subtree_root).is_some() {
-            subtree_root.clone()
-        } else {
-            // A new node: it hangs under a known parent.
-            nodes
-                .iter()
-                .find(|n| n.node_id == subtree_root)
-                .and_then(|n| n.parent_id.clone())
-                .filter(|p| self.store.node(frame, p).is_some())
-                .ok_or_else(|| MapError::Unanchored {
-                    frame: frame_id.to_string(),
-                    node: subtree_root.clone(),
-                })?
-        };
+        // A node never seen has no place yet: its parent's child list must be re-read.
+        if self.store.node(frame, &subtree_root).is_none() {
+            return Err(MapError::Unanchored {
+                frame: frame_id.to_string(),
+                node: subtree_root,
+            });
+        }
         self.store.remove_descendants(frame, &subtree_root);
         self.store.frames[frame].upsert(nodes);
         let anchor =
-            self.nearest_entry(frame, &anchor_node)
+            self.nearest_entry(frame, &subtree_root)
                 .ok_or_else(|| MapError::Unanchored {
                     frame: frame_id.to_string(),
                     node: subtree_root.clone(),
