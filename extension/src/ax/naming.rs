@@ -6,7 +6,7 @@
 //! names on every read, and a change in one directory never renames entries in another.
 //! This module must not look at the tree; callers pass the texts.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// Names are cut to this many characters (not bytes) before the role suffix.
 pub const MAX_NAME_CHARS: usize = 40;
@@ -101,6 +101,8 @@ pub fn base_name(role: &str, label: &str) -> String {
 pub fn dedup<S: AsRef<str>>(bases: &[S]) -> Vec<String> {
     let genuine: HashSet<&str> = bases.iter().map(AsRef::as_ref).collect();
     let mut used: HashSet<String> = HashSet::with_capacity(bases.len());
+    // Next suffix to try per base, so n repeats cost O(n), not O(n²).
+    let mut next_suffix: HashMap<&str, usize> = HashMap::new();
     let mut out = Vec::with_capacity(bases.len());
     for base in bases {
         let base = base.as_ref();
@@ -108,14 +110,15 @@ pub fn dedup<S: AsRef<str>>(bases: &[S]) -> Vec<String> {
             out.push(base.to_string());
             continue;
         }
-        // At most `bases.len()` candidates can be taken, so this ends within that many steps.
-        let mut n = 2usize;
+        let n = next_suffix.entry(base).or_insert(2);
+        // Every skipped candidate is owned by another entry, so this ends within
+        // `bases.len()` steps overall.
         let name = loop {
             let candidate = format!("{base}_{n}");
+            *n += 1;
             if !genuine.contains(candidate.as_str()) && !used.contains(&candidate) {
                 break candidate;
             }
-            n += 1;
         };
         used.insert(name.clone());
         out.push(name);
@@ -181,5 +184,8 @@ mod tests {
             ["item", "item_2", "item_3"]
         );
         assert_eq!(dedup::<&str>(&[]), Vec::<String>::new());
+        let many = dedup(&vec!["add_btn"; 20_000]);
+        assert_eq!(many[19_999], "add_btn_20000");
+        assert_eq!(many.iter().collect::<HashSet<_>>().len(), 20_000);
     }
 }
