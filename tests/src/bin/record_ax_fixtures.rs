@@ -211,6 +211,9 @@ async fn record_in_session(
     if expects_oopif && !frames.iter().any(|f| f["outOfProcess"] == true) {
         bail!("{url} should have an out-of-process frame, none was recorded");
     }
+    if url.contains("/frame_") && frames.is_empty() {
+        bail!("{url} embeds a frame, none was recorded");
+    }
     Ok(json!({
         "url": url,
         "main": { "frameId": main_frame_id, "nodes": trim_nodes(&main_nodes)? },
