@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 
 use thiserror::Error;
 
+use super::naming;
 use super::roles::EntryKind;
 use super::store::NodeRef;
 use super::vfs::{EntryId, Vfs};
@@ -228,7 +229,8 @@ impl Vfs {
     }
 
     /// The child of `dir` called `name`: exact match first, else a unique case-insensitive
-    /// match (names are lower-case, agents often are not).
+    /// match (names are lower-case, agents often are not), else a unique match of the typed
+    /// text made into a name (`"Sign up"` finds `sign_up`).
     fn child_named(
         &self,
         dir: EntryId,
@@ -252,6 +254,17 @@ impl Vfs {
         });
         if let (Some(found), None) = (folded.next(), folded.next()) {
             return Ok(found);
+        }
+        // Typed as the page shows it ("Sign up"): compare as a name would be made.
+        let slugged = naming::slug(name);
+        if !slugged.is_empty() && slugged != lower {
+            let mut by_slug = children
+                .iter()
+                .copied()
+                .filter(|&c| self.entry(c).is_some_and(|e| e.name == slugged));
+            if let (Some(found), None) = (by_slug.next(), by_slug.next()) {
+                return Ok(found);
+            }
         }
         let names: Vec<String> = stack
             .iter()
