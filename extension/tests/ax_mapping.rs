@@ -629,6 +629,63 @@ fn children_fetched_on_demand_give_the_same_filesystem() {
 }
 
 #[test]
+fn one_directory_can_be_listed_without_reading_the_page() {
+    let page = load("landmarks");
+    let full = Vfs::from_page(page.clone()).unwrap();
+    let by_id: std::collections::HashMap<&str, &AxNode> = page
+        .main
+        .nodes
+        .iter()
+        .map(|n| (n.node_id.as_str(), n))
+        .collect();
+    let mut lazy = Vfs::from_page(PageSnapshot {
+        main: domshell_extension::ax::FrameNodes {
+            frame_id: page.main.frame_id.clone(),
+            nodes: vec![page.main.nodes[0].clone()],
+        },
+        ..PageSnapshot::default()
+    })
+    .unwrap();
+    // `ls /banner/primary/list`, fetching only what each step needs.
+    let mut calls = 0;
+    let mut dir = lazy.root();
+    for name in ["", "banner", "primary", "list"] {
+        if !name.is_empty() {
+            dir = *lazy
+                .children(dir)
+                .iter()
+                .find(|&&c| lazy.entry(c).unwrap().name == name)
+                .unwrap_or_else(|| panic!("{name} in {:?}", names(&lazy, dir)));
+        }
+        for _ in 0..20 {
+            let pending = lazy.pending_to_list(dir);
+            if pending.is_empty() {
+                break;
+            }
+            for node in pending {
+                calls += 1;
+                let children = by_id[node.ax_node_id.as_str()]
+                    .child_ids
+                    .iter()
+                    .filter_map(|c| by_id.get(c.as_str()).map(|n| (*n).clone()))
+                    .collect();
+                lazy.add_nodes(&node.frame_id, children).unwrap();
+            }
+        }
+        assert!(lazy.pending_to_list(dir).is_empty());
+        let full_dir = at(&full, &format!("/{}", lazy.path_of(dir).join("/")));
+        assert_eq!(names(&lazy, dir), names(&full, full_dir), "{name}");
+    }
+    assert!(
+        lazy.node_count() < page.main.nodes.len() / 2,
+        "{} of {} nodes read",
+        lazy.node_count(),
+        page.main.nodes.len()
+    );
+    assert!(calls < 40, "{calls} getChildAXNodes calls");
+}
+
+#[test]
 fn a_directory_not_fetched_yet_says_so() {
     let page = load("landmarks");
     let root = page.main.nodes[0].clone();

@@ -143,6 +143,23 @@ impl Vfs {
         self.entry(id).map_or(&[], |e| e.pending.as_slice())
     }
 
+    /// What must still be fetched before `ls dir` shows final names and kinds: the
+    /// directory's own pending nodes and those of its child directories (a list item or row
+    /// is named after its children, and a paragraph is a file or a directory depending on
+    /// them). Fetch these with `getChildAXNodes`, hand the answers to [`Vfs::add_nodes`],
+    /// and repeat until it is empty.
+    pub fn pending_to_list(&self, dir: EntryId) -> Vec<NodeRef> {
+        let mut out: Vec<NodeRef> = self.pending(dir).to_vec();
+        for &child in self.children(dir) {
+            for node in self.pending(child) {
+                if !out.contains(node) {
+                    out.push(node.clone());
+                }
+            }
+        }
+        out
+    }
+
     /// Entries currently mapped (the root included).
     pub fn len(&self) -> usize {
         self.live
