@@ -1016,6 +1016,14 @@ fn malformed_trees_map_without_panicking() {
         !vfs.is_complete(vfs.root()),
         "the dangling child 9 is reported as not loaded"
     );
+    // A root that is not a document still lists its children.
+    let vfs = Vfs::from_page(page_of(vec![
+        raw("1", "button", &["2"]),
+        raw("2", "link", &[]),
+    ]))
+    .unwrap();
+    assert_eq!(names(&vfs, vfs.root()), ["link_link"]);
+    assert_eq!(vfs.entry(vfs.root()).unwrap().kind, EntryKind::Directory);
     // A wrapper cycle (two ignored nodes pointing at each other).
     let mut a = raw("2", "generic", &["3"]);
     a.ignored = true;

@@ -527,10 +527,10 @@ impl Vfs {
         build: &mut Build,
     ) -> (EntryId, Option<Listing>) {
         let (fields, listing) = self.describe(frame, id, build);
-        let listing = if parent.is_none() || fields.kind == EntryKind::Directory {
-            Some(listing.unwrap_or_default())
-        } else {
-            None
+        // The root is always a directory, whatever its role.
+        let listing = match listing {
+            None if parent.is_none() => Some(self.store.listing(frame, id)),
+            other => other,
         };
         let entry = Entry {
             name: String::new(),
