@@ -4,6 +4,7 @@
 //! glue that binds them to `WebSocket`, timers, `chrome.storage`, `chrome.alarms` and
 //! `chrome.tabs`, and is only meaningful inside the browser.
 
+pub mod ax;
 pub mod link;
 pub mod settings;
 pub mod shell;

@@ -500,11 +500,16 @@ pub async fn evaluate_in_target(target: &Target, js: &str) -> anyhow::Result<Val
     cdp.evaluate(js).await
 }
 
-/// A minimal CDP client: one request at a time, events ignored.
+/// Events kept for [`CdpClient::take_events`]; older ones are dropped beyond this.
+const MAX_BUFFERED_EVENTS: usize = 1024;
+
+/// A minimal CDP client: one request at a time. Events that arrive while waiting for a reply
+/// are kept (the most recent [`MAX_BUFFERED_EVENTS`]) for [`CdpClient::take_events`].
 #[derive(Debug)]
 pub struct CdpClient {
     ws: WsStream,
     next_id: u64,
+    events: std::collections::VecDeque<Value>,
     pub call_timeout: Duration,
 }
 
@@ -518,6 +523,7 @@ impl CdpClient {
         Ok(CdpClient {
             ws,
             next_id: 1,
+            events: std::collections::VecDeque::new(),
             call_timeout: CDP_CALL_TIMEOUT,
         })
     }
@@ -525,15 +531,44 @@ impl CdpClient {
     /// Call `method` and return its `result`; a CDP `error` becomes an `Err`.
     pub async fn send(&mut self, method: &str, params: Value) -> anyhow::Result<Value> {
         let timeout = self.call_timeout;
-        tokio::time::timeout(timeout, self.call(method, params))
+        tokio::time::timeout(timeout, self.call(None, method, params))
             .await
             .with_context(|| format!("CDP {method} did not answer within {timeout:?}"))?
     }
 
-    async fn call(&mut self, method: &str, params: Value) -> anyhow::Result<Value> {
+    /// [`Self::send`] to a flattened target session (`Target.attachToTarget {flatten: true}`
+    /// or `Target.setAutoAttach {flatten: true}` on this socket).
+    pub async fn send_in_session(
+        &mut self,
+        session_id: &str,
+        method: &str,
+        params: Value,
+    ) -> anyhow::Result<Value> {
+        let timeout = self.call_timeout;
+        tokio::time::timeout(timeout, self.call(Some(session_id), method, params))
+            .await
+            .with_context(|| {
+                format!("CDP {method} (session {session_id}) did not answer within {timeout:?}")
+            })?
+    }
+
+    /// The events received so far (oldest first), emptying the buffer.
+    pub fn take_events(&mut self) -> Vec<Value> {
+        self.events.drain(..).collect()
+    }
+
+    async fn call(
+        &mut self,
+        session_id: Option<&str>,
+        method: &str,
+        params: Value,
+    ) -> anyhow::Result<Value> {
         let id = self.next_id;
         self.next_id += 1;
-        let request = json!({ "id": id, "method": method, "params": params });
+        let mut request = json!({ "id": id, "method": method, "params": params });
+        if let Some(session_id) = session_id {
+            request["sessionId"] = json!(session_id);
+        }
         self.ws
             .send(Message::Text(request.to_string().into()))
             .await
@@ -550,6 +585,12 @@ impl CdpClient {
             let reply: Value =
                 serde_json::from_str(text.as_str()).context("parsing a CDP message")?;
             if reply["id"].as_u64() != Some(id) {
+                if reply.get("method").is_some() {
+                    if self.events.len() >= MAX_BUFFERED_EVENTS {
+                        self.events.pop_front();
+                    }
+                    self.events.push_back(reply);
+                }
                 continue;
             }
             if let Some(error) = reply.get("error") {

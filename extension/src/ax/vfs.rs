@@ -1,0 +1,694 @@
+//! The mapped filesystem of one page: entries (directories, `[x]` and `[-]` files) built from
+//! the accessibility nodes in a [`Store`], kept in an arena so that one directory can be
+//! rebuilt (a subtree re-read after a DOM mutation, children fetched on demand, a frame read
+//! late) without touching entries elsewhere.
+//!
+//! It decides kinds and names; it must not talk to CDP (the kernel fetches and hands nodes
+//! in) nor format command output (`listing` and the kernel do).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use thiserror::Error;
+
+use super::cdp::{AxNode, ChildFrame, PageSnapshot};
+use super::naming;
+use super::roles::{self, EntryKind};
+use super::store::{Listing, NodeKey, NodeRef, Store, MAX_ANCESTOR_STEPS};
+
+/// Bound on entries in one page's filesystem; past it directories stay incomplete.
+pub const MAX_ENTRIES: usize = 1_000_000;
+
+/// Handle of an entry in a [`Vfs`]. Stable while the entry exists; an entry rebuilt by
+/// [`Vfs::replace_subtree`] keeps its handle, its former descendants' handles become invalid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EntryId(u32);
+
+/// One file or directory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// Unique among its siblings; empty for the page root.
+    pub name: String,
+    pub kind: EntryKind,
+    /// The AX role (`button`, `RootWebArea`…).
+    pub role: String,
+    /// The accessible name (else the description); empty when the node has neither.
+    pub accessible_name: String,
+    /// The AX value: a field's text, a slider's number.
+    pub value: Option<String>,
+    /// The `url` property of links and documents.
+    pub url: Option<String>,
+    /// The `checked` property of checkboxes, radios and switches.
+    pub checked: Option<String>,
+    /// For clicks, scrolls and reads through `DOM.resolveNode` (in this entry's frame).
+    pub backend_node_id: Option<i64>,
+    pub ax_node_id: String,
+    /// The frame the node belongs to (`""` when the main frame's id was not given).
+    pub frame_id: String,
+    /// Characters of visible text in the subtree (as far as it is loaded).
+    pub text_len: usize,
+    pub parent: Option<EntryId>,
+    base_name: String,
+    frame: usize,
+    children: Vec<EntryId>,
+    pending: Vec<NodeRef>,
+}
+
+impl Entry {
+    pub fn is_dir(&self) -> bool {
+        self.kind == EntryKind::Directory
+    }
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum MapError {
+    #[error("the accessibility tree is empty: nothing to map (is the page still loading?)")]
+    EmptyTree,
+    #[error("unknown frame {0}: read the frame's tree first (attach_frame)")]
+    UnknownFrame(String),
+    #[error("the replacement nodes are empty or have no node ids")]
+    EmptyReplacement,
+    #[error("node {node} of frame {frame} is not in the mapped tree: re-read its parent (or the whole tree)")]
+    Unanchored { frame: String, node: String },
+}
+
+/// A page's filesystem. Build it with [`Vfs::from_page`]; keep it up to date with
+/// [`Vfs::replace_subtree`], [`Vfs::add_nodes`] and [`Vfs::attach_frame`].
+pub struct Vfs {
+    store: Store,
+    entries: Vec<Option<Entry>>,
+    free: Vec<u32>,
+    by_node: HashMap<NodeKey, EntryId>,
+    root: EntryId,
+    live: usize,
+}
+
+/// Per-operation scratch: text lengths are memoised for the duration of one build.
+#[derive(Default)]
+struct Build {
+    text_len: HashMap<NodeKey, usize>,
+}
+
+impl Vfs {
+    /// Map a whole page: the main frame plus any child frames, stitched under their owners.
+    /// Frames whose owner cannot be found are kept aside ([`Vfs::unattached_frames`]).
+    pub fn from_page(page: PageSnapshot) -> Result<Vfs, MapError> {
+        let mut store = Store::default();
+        store.add_main_frame(page.main.frame_id, page.main.nodes);
+        for frame in page.frames {
+            store.add_child_frame(frame);
+        }
+        let root_id = store.frames[0].root.clone().ok_or(MapError::EmptyTree)?;
+        let mut vfs = Vfs {
+            store,
+            entries: Vec::new(),
+            free: Vec::new(),
+            by_node: HashMap::new(),
+            root: EntryId(0),
+            live: 0,
+        };
+        let mut build = Build::default();
+        let (root, listing) = vfs.new_entry(0, &root_id, None, &mut build);
+        vfs.root = root;
+        if let Some(entry) = vfs.entry_mut(root) {
+            entry.kind = EntryKind::Directory;
+        }
+        vfs.populate(root, listing, &mut build);
+        Ok(vfs)
+    }
+
+    pub fn root(&self) -> EntryId {
+        self.root
+    }
+
+    pub fn entry(&self, id: EntryId) -> Option<&Entry> {
+        self.entries.get(id.0 as usize)?.as_ref()
+    }
+
+    fn entry_mut(&mut self, id: EntryId) -> Option<&mut Entry> {
+        self.entries.get_mut(id.0 as usize)?.as_mut()
+    }
+
+    /// The entries a directory lists, in document order (empty for files).
+    pub fn children(&self, id: EntryId) -> &[EntryId] {
+        self.entry(id).map_or(&[], |e| e.children.as_slice())
+    }
+
+    /// Whether every child of this directory has been read. When not, [`Vfs::pending`] says
+    /// which nodes need `Accessibility.getChildAXNodes` before a listing is complete.
+    pub fn is_complete(&self, id: EntryId) -> bool {
+        self.entry(id).is_some_and(|e| e.pending.is_empty())
+    }
+
+    pub fn pending(&self, id: EntryId) -> &[NodeRef] {
+        self.entry(id).map_or(&[], |e| e.pending.as_slice())
+    }
+
+    /// What must still be fetched before `ls dir` shows final names and kinds: the
+    /// directory's own pending nodes and those of its child directories (a list item or row
+    /// is named after its children, and a paragraph is a file or a directory depending on
+    /// them). Fetch these with `getChildAXNodes`, hand the answers to [`Vfs::add_nodes`],
+    /// and repeat until it is empty.
+    pub fn pending_to_list(&self, dir: EntryId) -> Vec<NodeRef> {
+        let mut out: Vec<NodeRef> = self.pending(dir).to_vec();
+        for &child in self.children(dir) {
+            for node in self.pending(child) {
+                if !out.contains(node) {
+                    out.push(node.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// Entries currently mapped (the root included).
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    /// AX nodes held (all frames, wrappers and text included).
+    pub fn node_count(&self) -> usize {
+        self.store.node_count()
+    }
+
+    /// Child frames read (stitched or not).
+    pub fn frame_count(&self) -> usize {
+        self.store.frames.len().saturating_sub(1)
+    }
+
+    /// Ids of child frames whose owning `Iframe` was not found in their parent frame.
+    pub fn unattached_frames(&self) -> Vec<String> {
+        self.store
+            .frames
+            .iter()
+            .enumerate()
+            .skip(1)
+            .filter(|(index, frame)| {
+                let owner = frame.parent.zip(frame.owner_backend_node_id);
+                !owner.is_some_and(|(parent, backend)| {
+                    self.store
+                        .node_with_backend_id(parent, backend)
+                        .and_then(|id| self.store.node(parent, &id).cloned())
+                        .is_some_and(|n| self.store.stitched_frame(parent, &n) == Some(*index))
+                })
+            })
+            .map(|(_, frame)| frame.frame_id.clone())
+            .collect()
+    }
+
+    /// The entry showing `(frame, AX node)`, if that node is an entry.
+    pub fn entry_for_node(&self, frame_id: &str, ax_node_id: &str) -> Option<EntryId> {
+        let frame = self.store.frame_index(frame_id)?;
+        self.by_node.get(&(frame, ax_node_id.to_string())).copied()
+    }
+
+    /// The entry that shows `(frame, AX node)`: the node's own entry, or the closest
+    /// ancestor's when the node is a flattened wrapper or text inside a file. Where a change
+    /// reported for that node becomes visible.
+    pub fn nearest_entry_for_node(&self, frame_id: &str, ax_node_id: &str) -> Option<EntryId> {
+        let frame = self.store.frame_index(frame_id)?;
+        self.nearest_entry(frame, ax_node_id)
+    }
+
+    /// [`Vfs::nearest_entry_for_node`] for a DOM node known by its backend id (what
+    /// `DOM.describeNode` gives for a mutation's parent). Linear in the frame's nodes.
+    pub fn nearest_entry_for_backend_node(&self, frame_id: &str, backend: i64) -> Option<EntryId> {
+        let frame = self.store.frame_index(frame_id)?;
+        let node = self.store.node_with_backend_id(frame, backend)?;
+        self.nearest_entry(frame, &node)
+    }
+
+    /// Names from the root down to `id` (empty for the root).
+    pub fn path_of(&self, id: EntryId) -> Vec<String> {
+        let mut names = Vec::new();
+        let mut current = Some(id);
+        let mut steps = 0usize;
+        while let Some(at) = current {
+            steps += 1;
+            let Some(entry) = self.entry(at) else { break };
+            if entry.parent.is_none() || steps > MAX_ANCESTOR_STEPS {
+                break;
+            }
+            names.push(entry.name.clone());
+            current = entry.parent;
+        }
+        names.reverse();
+        names
+    }
+
+    /// Re-read part of the tree: `nodes` is a fresh read of one subtree of `frame_id` (its
+    /// root first, e.g. from `getPartialAXTree`/`getChildAXNodes` after a DOM mutation). The
+    /// old descendants of that root are forgotten, the new ones mapped, and only the
+    /// directory showing them is rebuilt: entries in other directories keep their names and
+    /// handles. Returns the rebuilt directory.
+    pub fn replace_subtree(
+        &mut self,
+        frame_id: &str,
+        nodes: Vec<AxNode>,
+    ) -> Result<EntryId, MapError> {
+        let frame = self
+            .store
+            .frame_index(frame_id)
+            .ok_or_else(|| MapError::UnknownFrame(frame_id.to_string()))?;
+        let ids: HashSet<&str> = nodes.iter().map(|n| n.node_id.as_str()).collect();
+        let subtree_root = nodes
+            .iter()
+            .find(|n| {
+                !n.node_id.is_empty() && n.parent_id.as_deref().is_none_or(|p| !ids.contains(p))
+            })
+            .map(|n| n.node_id.clone())
+            .ok_or(MapError::EmptyReplacement)?;
+        // A node never seen has no place yet: its parent's child list must be re-read.
+        if self.store.node(frame, &subtree_root).is_none() {
+            return Err(MapError::Unanchored {
+                frame: frame_id.to_string(),
+                node: subtree_root,
+            });
+        }
+        self.store.remove_descendants(frame, &subtree_root);
+        self.store.frames[frame].upsert(nodes);
+        let anchor =
+            self.nearest_entry(frame, &subtree_root)
+                .ok_or_else(|| MapError::Unanchored {
+                    frame: frame_id.to_string(),
+                    node: subtree_root.clone(),
+                })?;
+        self.remap(anchor);
+        Ok(anchor)
+    }
+
+    /// Add nodes fetched on demand (the answer of `getChildAXNodes` for a pending node)
+    /// without forgetting anything, and rebuild the directories that show them. Returns the
+    /// rebuilt directories.
+    pub fn add_nodes(
+        &mut self,
+        frame_id: &str,
+        nodes: Vec<AxNode>,
+    ) -> Result<Vec<EntryId>, MapError> {
+        let frame = self
+            .store
+            .frame_index(frame_id)
+            .ok_or_else(|| MapError::UnknownFrame(frame_id.to_string()))?;
+        let parents: Vec<String> = nodes
+            .iter()
+            .filter(|n| !n.node_id.is_empty())
+            .map(|n| n.parent_id.clone().unwrap_or_else(|| n.node_id.clone()))
+            .collect();
+        if parents.is_empty() {
+            return Err(MapError::EmptyReplacement);
+        }
+        self.store.frames[frame].upsert(nodes);
+        let mut anchors: Vec<EntryId> = Vec::new();
+        for parent in parents {
+            if let Some(anchor) = self.nearest_entry(frame, &parent) {
+                if !anchors.contains(&anchor) {
+                    anchors.push(anchor);
+                }
+            }
+        }
+        if anchors.is_empty() {
+            return Err(MapError::Unanchored {
+                frame: frame_id.to_string(),
+                node: String::new(),
+            });
+        }
+        // Rebuilding a directory rebuilds everything below it: skip anchors inside another.
+        let outer: Vec<EntryId> = anchors
+            .iter()
+            .copied()
+            .filter(|&a| !anchors.iter().any(|&b| b != a && self.is_ancestor(b, a)))
+            .collect();
+        for &anchor in &outer {
+            self.remap(anchor);
+        }
+        Ok(outer)
+    }
+
+    /// Read (or re-read) a child frame after the page was mapped, e.g. an out-of-process
+    /// frame attached late. Its owner `Iframe` directory is rebuilt; returns it, or `None`
+    /// when the owner is not mapped (the frame is then listed by `unattached_frames`).
+    pub fn attach_frame(&mut self, frame: ChildFrame) -> Option<EntryId> {
+        let (index, attached) = self.store.add_child_frame(frame);
+        if !attached {
+            return None;
+        }
+        let stored = &self.store.frames[index];
+        let parent = stored.parent?;
+        let owner = self
+            .store
+            .node_with_backend_id(parent, stored.owner_backend_node_id?)?;
+        let anchor = self.nearest_entry(parent, &owner)?;
+        self.remap(anchor);
+        Some(anchor)
+    }
+
+    fn is_ancestor(&self, ancestor: EntryId, of: EntryId) -> bool {
+        let mut current = self.entry(of).and_then(|e| e.parent);
+        let mut steps = 0usize;
+        while let Some(at) = current {
+            if at == ancestor {
+                return true;
+            }
+            steps += 1;
+            if steps > MAX_ANCESTOR_STEPS {
+                return false;
+            }
+            current = self.entry(at).and_then(|e| e.parent);
+        }
+        false
+    }
+
+    /// The entry that shows `(frame, id)`: itself, or the closest ancestor that is an entry
+    /// (across frame boundaries, through the owning `Iframe`).
+    fn nearest_entry(&self, frame: usize, id: &str) -> Option<EntryId> {
+        let mut frame = frame;
+        let mut current = id.to_string();
+        for _ in 0..MAX_ANCESTOR_STEPS {
+            if let Some(&entry) = self.by_node.get(&(frame, current.clone())) {
+                return Some(entry);
+            }
+            match self
+                .store
+                .node(frame, &current)
+                .and_then(|n| n.parent_id.clone())
+            {
+                Some(parent) => current = parent,
+                None => {
+                    let stored = self.store.frames.get(frame)?;
+                    let parent = stored.parent?;
+                    current = self
+                        .store
+                        .node_with_backend_id(parent, stored.owner_backend_node_id?)?;
+                    frame = parent;
+                }
+            }
+        }
+        None
+    }
+
+    /// Rebuild one entry from the store: its own fields, its whole subtree, and the names of
+    /// its siblings (only they can be affected by its name changing).
+    fn remap(&mut self, id: EntryId) {
+        let Some(entry) = self.entry(id) else { return };
+        let (frame, ax, old_len, parent) = (
+            entry.frame,
+            entry.ax_node_id.clone(),
+            entry.text_len,
+            entry.parent,
+        );
+        let old_children = self
+            .entry_mut(id)
+            .map(|e| std::mem::take(&mut e.children))
+            .unwrap_or_default();
+        for child in old_children {
+            self.free_subtree(child);
+        }
+        let mut build = Build::default();
+        let (fields, listing) = self.describe(frame, &ax, &mut build);
+        let is_root = parent.is_none();
+        let listing = match listing {
+            None if is_root => Some(self.store.listing(frame, &ax)),
+            other => other,
+        };
+        let new_len = fields.text_len;
+        if let Some(entry) = self.entry_mut(id) {
+            entry.kind = if is_root {
+                EntryKind::Directory
+            } else {
+                fields.kind
+            };
+            entry.role = fields.role;
+            entry.accessible_name = fields.accessible_name;
+            entry.value = fields.value;
+            entry.url = fields.url;
+            entry.checked = fields.checked;
+            entry.backend_node_id = fields.backend_node_id;
+            entry.text_len = new_len;
+            entry.base_name = fields.base_name;
+            entry.pending.clear();
+        }
+        self.populate(id, listing, &mut build);
+        if let Some(parent) = parent {
+            self.rename_children(parent);
+        }
+        // Ancestors' text lengths follow the change.
+        let mut current = parent;
+        let mut steps = 0usize;
+        while let Some(at) = current {
+            steps += 1;
+            if steps > MAX_ANCESTOR_STEPS {
+                break;
+            }
+            let Some(entry) = self.entry_mut(at) else {
+                break;
+            };
+            entry.text_len = entry
+                .text_len
+                .saturating_sub(old_len)
+                .saturating_add(new_len);
+            current = entry.parent;
+        }
+    }
+
+    fn rename_children(&mut self, dir: EntryId) {
+        let children = self.children(dir).to_vec();
+        let bases: Vec<String> = children
+            .iter()
+            .map(|&c| {
+                self.entry(c)
+                    .map(|e| e.base_name.clone())
+                    .unwrap_or_default()
+            })
+            .collect();
+        for (child, name) in children.into_iter().zip(naming::dedup(&bases)) {
+            if let Some(entry) = self.entry_mut(child) {
+                entry.name = name;
+            }
+        }
+    }
+
+    fn free_subtree(&mut self, id: EntryId) {
+        let mut stack = vec![id];
+        while let Some(at) = stack.pop() {
+            let Some(slot) = self.entries.get_mut(at.0 as usize) else {
+                continue;
+            };
+            let Some(entry) = slot.take() else { continue };
+            self.by_node.remove(&(entry.frame, entry.ax_node_id));
+            self.free.push(at.0);
+            self.live = self.live.saturating_sub(1);
+            stack.extend(entry.children);
+        }
+    }
+
+    /// Fill `dir` (whose listing was computed when it was described) and, breadth first,
+    /// every directory below it. Nodes already shown elsewhere are skipped (cycles, or a
+    /// node listed by two parents).
+    fn populate(&mut self, dir: EntryId, listing: Option<Listing>, build: &mut Build) {
+        let mut queue: VecDeque<(EntryId, Listing)> = VecDeque::new();
+        if let Some(listing) = listing {
+            queue.push_back((dir, listing));
+        }
+        while let Some((at, listing)) = queue.pop_front() {
+            let mut children = Vec::with_capacity(listing.children.len());
+            let mut pending = listing.pending;
+            for (frame, node) in listing.children {
+                if self.by_node.contains_key(&(frame, node.clone())) {
+                    continue;
+                }
+                if self.live >= MAX_ENTRIES {
+                    pending.push(self.store.node_ref(frame, &node));
+                    break;
+                }
+                let (child, child_listing) = self.new_entry(frame, &node, Some(at), build);
+                children.push(child);
+                if let Some(child_listing) = child_listing {
+                    queue.push_back((child, child_listing));
+                }
+            }
+            if let Some(entry) = self.entry_mut(at) {
+                entry.children = children;
+                entry.pending = pending;
+            }
+            self.rename_children(at);
+        }
+    }
+
+    /// Create the entry for `(frame, id)`; for a directory also return its listing, so it is
+    /// computed once.
+    fn new_entry(
+        &mut self,
+        frame: usize,
+        id: &str,
+        parent: Option<EntryId>,
+        build: &mut Build,
+    ) -> (EntryId, Option<Listing>) {
+        let (fields, listing) = self.describe(frame, id, build);
+        // The root is always a directory, whatever its role.
+        let listing = match listing {
+            None if parent.is_none() => Some(self.store.listing(frame, id)),
+            other => other,
+        };
+        let entry = Entry {
+            name: String::new(),
+            kind: fields.kind,
+            role: fields.role,
+            accessible_name: fields.accessible_name,
+            value: fields.value,
+            url: fields.url,
+            checked: fields.checked,
+            backend_node_id: fields.backend_node_id,
+            ax_node_id: id.to_string(),
+            frame_id: self
+                .store
+                .frames
+                .get(frame)
+                .map(|f| f.frame_id.clone())
+                .unwrap_or_default(),
+            text_len: fields.text_len,
+            parent,
+            base_name: fields.base_name,
+            frame,
+            children: Vec::new(),
+            pending: Vec::new(),
+        };
+        let handle = match self.free.pop() {
+            Some(slot) => {
+                self.entries[slot as usize] = Some(entry);
+                EntryId(slot)
+            }
+            None => {
+                // MAX_ENTRIES keeps this far below u32::MAX.
+                let slot = u32::try_from(self.entries.len()).unwrap_or(u32::MAX);
+                self.entries.push(Some(entry));
+                EntryId(slot)
+            }
+        };
+        self.live += 1;
+        self.by_node.insert((frame, id.to_string()), handle);
+        (handle, listing)
+    }
+
+    /// Kind, label and the rest of an entry's fields for `(frame, id)`, plus its listing when
+    /// one was needed to decide (or it is a directory).
+    fn describe(&self, frame: usize, id: &str, build: &mut Build) -> (Fields, Option<Listing>) {
+        let Some(node) = self.store.node(frame, id) else {
+            return (
+                Fields {
+                    kind: EntryKind::Directory,
+                    base_name: "node".into(),
+                    ..Fields::default()
+                },
+                Some(Listing {
+                    children: Vec::new(),
+                    pending: vec![self.store.node_ref(frame, id)],
+                }),
+            );
+        };
+        let role = node.role().to_string();
+        let mut label = node.name();
+        if label.is_empty() {
+            label = node.description();
+        }
+        let accessible_name = label.clone();
+        let mut listing = None;
+        let kind = if roles::is_interactive(&role) {
+            EntryKind::Interactive
+        } else if roles::is_container(&role) {
+            EntryKind::Directory
+        } else {
+            // Headings, paragraphs, cells…: a directory only when something inside is more
+            // than text (a link in a paragraph must stay reachable), else a file.
+            let l = self.store.listing(frame, id);
+            let has_structure = !l.pending.is_empty()
+                || l.children.iter().any(|(f, c)| {
+                    self.store
+                        .node(*f, c)
+                        .is_some_and(|n| !roles::is_text(n.role()))
+                });
+            listing = Some(l);
+            if has_structure {
+                EntryKind::Directory
+            } else {
+                EntryKind::Static
+            }
+        };
+        if kind == EntryKind::Directory && listing.is_none() {
+            listing = Some(self.store.listing(frame, id));
+        }
+        if label.is_empty() && !roles::NAMED_BY_ROLE.contains(&role.as_str()) {
+            // Rows, list items, paragraphs have no accessible name: their children's text
+            // names them, which stays the same on every read of an unchanged page.
+            let l = match &listing {
+                Some(l) => l,
+                None => listing.insert(self.store.listing(frame, id)),
+            };
+            label = self.children_text(l);
+        }
+        let fields = Fields {
+            kind,
+            base_name: naming::base_name(&role, &label),
+            accessible_name,
+            value: node.value(),
+            url: node.property("url"),
+            checked: node.property("checked"),
+            backend_node_id: node.backend_dom_node_id,
+            text_len: self.store.text_len(frame, id, &mut build.text_len),
+            role,
+        };
+        let listing = if kind == EntryKind::Directory {
+            listing
+        } else {
+            None
+        };
+        (fields, listing)
+    }
+
+    /// The names of a listing's children joined, long enough to make a name.
+    fn children_text(&self, listing: &Listing) -> String {
+        let mut text = String::new();
+        for (frame, child) in &listing.children {
+            let Some(node) = self.store.node(*frame, child) else {
+                continue;
+            };
+            let name = node.name();
+            if name.is_empty() {
+                continue;
+            }
+            if !text.is_empty() {
+                text.push(' ');
+            }
+            text.push_str(&name);
+            if text.chars().count() > 2 * naming::MAX_NAME_CHARS {
+                break;
+            }
+        }
+        text
+    }
+}
+
+#[derive(Default)]
+struct Fields {
+    kind: EntryKind,
+    role: String,
+    accessible_name: String,
+    value: Option<String>,
+    url: Option<String>,
+    checked: Option<String>,
+    backend_node_id: Option<i64>,
+    text_len: usize,
+    base_name: String,
+}
+
+impl std::fmt::Debug for Vfs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vfs")
+            .field("entries", &self.live)
+            .field("nodes", &self.store.node_count())
+            .field("frames", &self.store.frames.len())
+            .finish_non_exhaustive()
+    }
+}

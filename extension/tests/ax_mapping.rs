@@ -1,0 +1,1074 @@
+//! The accessibility-tree mapping on trees recorded from real Chromium
+//! (`tests/fixtures/ax/`, written by `cargo run -p domshell-tests --bin record-ax-fixtures`).
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+
+use domshell_extension::ax::{
+    AxNode, AxValue, EntryId, EntryKind, FindQuery, ListOptions, MapError, NodeRef, PageSnapshot,
+    PathContext, PathError, Resolved, TypeFilter, Vfs,
+};
+use serde_json::json;
+
+fn load(name: &str) -> PageSnapshot {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ax");
+    let plain = dir.join(format!("{name}.json"));
+    let text = if plain.is_file() {
+        std::fs::read_to_string(&plain).unwrap()
+    } else {
+        let file = std::fs::File::open(dir.join(format!("{name}.json.gz"))).unwrap();
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(file)
+            .read_to_string(&mut text)
+            .unwrap();
+        text
+    };
+    serde_json::from_str(&text).unwrap()
+}
+
+fn map(name: &str) -> Vfs {
+    Vfs::from_page(load(name)).unwrap()
+}
+
+/// Every entry as `path kind role`, depth first: the whole observable shape of a mapping.
+fn outline(vfs: &Vfs) -> Vec<String> {
+    vfs.descendants(vfs.root(), usize::MAX)
+        .into_iter()
+        .map(|(id, _)| {
+            let e = vfs.entry(id).unwrap();
+            format!(
+                "/{} {} {}",
+                vfs.path_of(id).join("/"),
+                e.kind.marker(),
+                e.role
+            )
+        })
+        .collect()
+}
+
+/// The entry at `path` (names joined by `/`, from the page root).
+fn at(vfs: &Vfs, path: &str) -> EntryId {
+    let ctx = PathContext {
+        cwd: &[],
+        page_prefix: "",
+        bookmarks: &BTreeMap::new(),
+    };
+    match vfs.resolve(&ctx, path) {
+        Ok(Resolved::Entry { id, .. }) => id,
+        other => panic!("{path}: {other:?}\n{}", outline(vfs).join("\n")),
+    }
+}
+
+fn names(vfs: &Vfs, dir: EntryId) -> Vec<String> {
+    vfs.children(dir)
+        .iter()
+        .map(|&c| vfs.entry(c).unwrap().name.clone())
+        .collect()
+}
+
+#[test]
+fn form_controls_are_interactive_files_with_values() {
+    let vfs = map("form");
+    let form = at(&vfs, "/main/sign_up");
+    assert_eq!(vfs.entry(form).unwrap().kind, EntryKind::Directory);
+    assert_eq!(vfs.entry(form).unwrap().role, "form");
+
+    let email = vfs
+        .entry(at(&vfs, "/main/sign_up/email_address/email_address_input"))
+        .unwrap();
+    assert_eq!(
+        (email.kind, email.role.as_str()),
+        (EntryKind::Interactive, "textbox")
+    );
+    assert_eq!(email.value.as_deref(), Some("ada@example.com"));
+    assert!(email.backend_node_id.is_some());
+
+    let country = vfs
+        .entry(at(&vfs, "/main/sign_up/country/country_select"))
+        .unwrap();
+    assert_eq!(country.value.as_deref(), Some("Germany"));
+    let free = vfs
+        .entry(at(&vfs, "/main/sign_up/plan/free_radio"))
+        .unwrap();
+    assert_eq!(free.checked.as_deref(), Some("true"));
+    let terms = vfs
+        .entry(at(
+            &vfs,
+            "/main/sign_up/i_accept_the_terms/i_accept_the_terms_chk",
+        ))
+        .unwrap();
+    assert_eq!(
+        (terms.kind, terms.checked.as_deref()),
+        (EntryKind::Interactive, Some("false"))
+    );
+    assert_eq!(
+        vfs.entry(at(&vfs, "/main/sign_up/volume/volume_slider"))
+            .unwrap()
+            .value
+            .as_deref(),
+        Some("3")
+    );
+    // An icon-only button has no name: it is named after its role.
+    assert!(names(&vfs, form).contains(&"button_btn".to_string()));
+    // A heading with only text is a file, not a directory to cd into.
+    assert_eq!(
+        vfs.entry(at(&vfs, "/main/create_your_account_heading"))
+            .unwrap()
+            .kind,
+        EntryKind::Static
+    );
+    // A paragraph holding a link is a directory, so the link stays reachable.
+    let signin = vfs
+        .entry(at(&vfs, "/main/already_registered_sign_in/sign_in_link"))
+        .unwrap();
+    assert_eq!(
+        signin.url.as_deref().map(|u| u.ends_with("/login")),
+        Some(true)
+    );
+}
+
+#[test]
+fn table_rows_are_named_by_their_cells() {
+    let vfs = map("table");
+    let table = at(&vfs, "/main/language_models");
+    assert_eq!(vfs.entry(table).unwrap().role, "table");
+    let rows = names(&vfs, table);
+    assert!(
+        rows.contains(&"alpha_north_lab_8k_details".to_string()),
+        "{rows:?}"
+    );
+    assert!(
+        rows.contains(&"delta_east_lab_1m_delta_page".to_string()),
+        "{rows:?}"
+    );
+    // Text-only cells are files; a cell with a button is a directory.
+    assert_eq!(
+        vfs.entry(at(
+            &vfs,
+            "/main/language_models/alpha_north_lab_8k_details/alpha"
+        ))
+        .unwrap()
+        .kind,
+        EntryKind::Static
+    );
+    let details = at(
+        &vfs,
+        "/main/language_models/alpha_north_lab_8k_details/details",
+    );
+    assert_eq!(vfs.entry(details).unwrap().kind, EntryKind::Directory);
+    assert_eq!(names(&vfs, details), ["details_btn"]);
+    // `find --type btn` below the table: one per row.
+    let buttons = vfs.find(
+        table,
+        &FindQuery {
+            type_filter: Some(TypeFilter::with_aliases("btn")),
+            ..FindQuery::default()
+        },
+    );
+    assert_eq!(buttons.len(), 3);
+    assert_eq!(
+        buttons[1].relative_path,
+        ["beta_south_lab_32k_details", "details", "details_btn"]
+    );
+    let text = vfs
+        .entry(at(&vfs, "/main/language_models/alpha_north_lab_8k_details"))
+        .unwrap()
+        .text_len;
+    assert_eq!(
+        text,
+        "Alpha".len() + "North Lab".len() + "8k".len() + "Details".len()
+    );
+}
+
+#[test]
+fn nested_landmarks_flatten_wrappers_and_deduplicate() {
+    let vfs = map("landmarks");
+    // <main> sits inside three unnamed <div>s: they are flattened away.
+    assert_eq!(
+        names(&vfs, vfs.root()),
+        ["banner", "main", "related", "contentinfo"]
+    );
+    assert_eq!(
+        names(&vfs, at(&vfs, "/main")),
+        [
+            "today_heading",
+            "comet_seen_over_the_bay",
+            "rain_expected_tomorrow",
+            "opinion",
+            "cookie_notice"
+        ]
+    );
+    assert_eq!(
+        names(&vfs, at(&vfs, "/main/opinion/columns")),
+        ["article", "article_2"]
+    );
+    assert_eq!(
+        names(&vfs, at(&vfs, "/main/cookie_notice")),
+        ["we_use_no_cookies", "ok_btn", "ok_btn_2"]
+    );
+    assert_eq!(
+        names(&vfs, at(&vfs, "/banner/primary/list")),
+        ["world", "science", "sport"]
+    );
+    // The same link name in different directories is not de-duplicated across them.
+    for article in [
+        "/main/comet_seen_over_the_bay",
+        "/main/rain_expected_tomorrow",
+        "/main/opinion/columns/article_2",
+    ] {
+        at(&vfs, &format!("{article}/read_more_link"));
+    }
+    let counts = vfs.count(vfs.children(at(&vfs, "/main/cookie_notice")));
+    assert_eq!(
+        (
+            counts.total,
+            counts.directories,
+            counts.interactive,
+            counts.other
+        ),
+        (3, 0, 2, 1)
+    );
+}
+
+#[test]
+fn same_origin_frame_is_stitched_under_its_iframe() {
+    let page = load("frame_same_origin");
+    let child_frame = page.frames[0].frame_id.clone();
+    assert!(!page.frames[0].out_of_process);
+    let vfs = Vfs::from_page(page).unwrap();
+    let iframe = vfs.entry(at(&vfs, "/main/embedded_checkout")).unwrap();
+    assert_eq!(
+        (iframe.kind, iframe.role.as_str()),
+        (EntryKind::Directory, "Iframe")
+    );
+    let pay = vfs
+        .entry(at(&vfs, "/main/embedded_checkout/main/pay_now_btn"))
+        .unwrap();
+    assert_eq!(
+        pay.frame_id, child_frame,
+        "the button belongs to the child frame"
+    );
+    assert!(pay.backend_node_id.is_some());
+    at(&vfs, "/main/embedded_checkout/main/card_number_input");
+    assert_eq!(vfs.frame_count(), 1);
+    assert!(vfs.unattached_frames().is_empty());
+}
+
+#[test]
+fn cross_site_out_of_process_frame_is_stitched_under_its_iframe() {
+    let page = load("frame_cross_site");
+    assert!(
+        page.frames[0].out_of_process,
+        "the fixture must hold an out-of-process frame"
+    );
+    let oopif = page.frames[0].frame_id.clone();
+    let vfs = Vfs::from_page(page).unwrap();
+    let widget = at(&vfs, "/main/partner_widget");
+    assert_eq!(names(&vfs, widget), ["partner_menu", "main"]);
+    let offers = vfs
+        .entry(at(&vfs, "/main/partner_widget/partner_menu/offers_link"))
+        .unwrap();
+    assert_eq!(offers.frame_id, oopif);
+    assert!(offers
+        .url
+        .as_deref()
+        .is_some_and(|u| u.starts_with("http://localhost:")));
+    at(&vfs, "/main/partner_widget/main/subscribe_btn");
+    // The frame's entries are found from the host page too.
+    let found = vfs.find(
+        vfs.root(),
+        &FindQuery {
+            pattern: Some("subscribe".into()),
+            ..FindQuery::default()
+        },
+    );
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        found[0].relative_path,
+        ["main", "partner_widget", "main", "subscribe_btn"]
+    );
+    assert!(vfs.unattached_frames().is_empty());
+}
+
+#[test]
+fn a_frame_read_late_is_attached_to_its_iframe() {
+    let mut page = load("frame_cross_site");
+    let frame = page.frames.remove(0);
+    let mut vfs = Vfs::from_page(page).unwrap();
+    assert!(names(&vfs, at(&vfs, "/main/partner_widget")).is_empty());
+    let before = at(&vfs, "/main/host_button_btn");
+    let rebuilt = vfs.attach_frame(frame).expect("the owner iframe is mapped");
+    assert_eq!(rebuilt, at(&vfs, "/main/partner_widget"));
+    at(&vfs, "/main/partner_widget/partner_menu/support_link");
+    assert_eq!(
+        at(&vfs, "/main/host_button_btn"),
+        before,
+        "siblings keep their handles"
+    );
+}
+
+#[test]
+fn frames_attach_when_the_main_frame_id_is_unknown() {
+    let mut page = load("frame_cross_site");
+    page.main.frame_id.clear();
+    let vfs = Vfs::from_page(page).unwrap();
+    at(&vfs, "/main/partner_widget/main/subscribe_btn");
+    assert!(vfs.unattached_frames().is_empty());
+}
+
+#[test]
+fn a_frame_without_a_known_owner_is_reported() {
+    let mut page = load("frame_cross_site");
+    page.frames[0].owner_backend_node_id = Some(999_999);
+    let vfs = Vfs::from_page(page).unwrap();
+    assert_eq!(vfs.unattached_frames().len(), 1);
+    assert!(names(&vfs, at(&vfs, "/main/partner_widget")).is_empty());
+}
+
+#[test]
+fn non_latin_names_stay_readable() {
+    let vfs = map("i18n");
+    assert_eq!(
+        names(&vfs, vfs.root()),
+        ["навигация", "основное_содержание"]
+    );
+    assert_eq!(
+        names(&vfs, at(&vfs, "/навигация")),
+        ["главная_link", "новости_link", "新闻_link", "ニュース_link"]
+    );
+    at(&vfs, "/основное_содержание/вход/войти_btn");
+    at(&vfs, "/основное_содержание/вход/登录_btn");
+    assert_eq!(
+        names(&vfs, at(&vfs, "/основное_содержание/中文_区域")),
+        [
+            "欢迎来到我们的网站_heading",
+            "阅读更多_link",
+            "阅读更多_link_2"
+        ]
+    );
+    at(&vfs, "/основное_содержание/ёлка_straße_école_btn");
+    // Agents may type another case.
+    at(&vfs, "/ОСНОВНОЕ_СОДЕРЖАНИЕ/Вход/Войти_btn");
+    // No entry fell back to a role- or id-based ASCII name such as `main_443`.
+    for line in outline(&vfs) {
+        let path = line.split(' ').next().unwrap();
+        let last = path.rsplit('/').next().unwrap();
+        assert!(!last.is_ascii(), "{line}");
+    }
+}
+
+#[test]
+fn a_page_of_over_ten_thousand_nodes_maps() {
+    let vfs = map("big");
+    assert!(vfs.node_count() >= 10_000, "{} nodes", vfs.node_count());
+    let items = at(&vfs, "/main/items");
+    assert_eq!(vfs.children(items).len(), 2000);
+    assert_eq!(names(&vfs, items)[0], "item_1_add_1");
+    let item = at(&vfs, "/main/items/item_1234_add_1234");
+    assert_eq!(names(&vfs, item), ["item_1234_link", "add_1234_btn"]);
+    let links = vfs.find(
+        vfs.root(),
+        &FindQuery {
+            type_filter: Some(TypeFilter::with_aliases("anchor")),
+            ..FindQuery::default()
+        },
+    );
+    assert_eq!(links.len(), 2000);
+    let counts = vfs.count(
+        &vfs.descendants(vfs.root(), usize::MAX)
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(counts.interactive, 4000);
+    assert_eq!(vfs.len(), counts.total + 1);
+}
+
+#[test]
+fn two_recordings_of_a_page_give_identical_paths() {
+    for (first, second) in [("landmarks", "landmarks_again"), ("big", "big_again")] {
+        let (a, b) = (map(first), map(second));
+        assert!(!outline(&a).is_empty());
+        assert_eq!(outline(&a), outline(&b), "{first} vs {second}");
+    }
+}
+
+#[test]
+fn names_do_not_depend_on_node_ids_or_node_order() {
+    // A refresh renumbers AX and DOM nodes and may list them in another order.
+    for name in ["landmarks", "form", "i18n", "frame_cross_site"] {
+        let page = load(name);
+        let renumber = |id: &str| format!("r{}", id.chars().rev().collect::<String>());
+        let mut moved = page.clone();
+        for frame_nodes in std::iter::once(&mut moved.main.nodes)
+            .chain(moved.frames.iter_mut().map(|f| &mut f.nodes))
+        {
+            for node in frame_nodes.iter_mut() {
+                node.node_id = renumber(&node.node_id);
+                node.child_ids = node.child_ids.iter().map(|c| renumber(c)).collect();
+                node.parent_id = node.parent_id.as_deref().map(renumber);
+                node.backend_dom_node_id = node.backend_dom_node_id.map(|b| b + 7_000);
+            }
+            frame_nodes.reverse();
+        }
+        for frame in &mut moved.frames {
+            frame.owner_backend_node_id = frame.owner_backend_node_id.map(|b| b + 7_000);
+        }
+        assert_eq!(
+            outline(&map_page(page)),
+            outline(&map_page(moved)),
+            "{name}"
+        );
+    }
+}
+
+fn map_page(page: PageSnapshot) -> Vfs {
+    Vfs::from_page(page).unwrap()
+}
+
+/// The nodes of the subtree rooted at `root` (root first, document order).
+fn subtree(page: &PageSnapshot, root: &str) -> Vec<AxNode> {
+    let by_id: std::collections::HashMap<&str, &AxNode> = page
+        .main
+        .nodes
+        .iter()
+        .map(|n| (n.node_id.as_str(), n))
+        .collect();
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_string()];
+    while let Some(id) = stack.pop() {
+        let node = by_id[id.as_str()];
+        out.push(node.clone());
+        stack.extend(node.child_ids.iter().rev().cloned());
+    }
+    out
+}
+
+fn text_node(id: &str, parent: &str, role: &str, name: &str, children: &[&str]) -> AxNode {
+    AxNode {
+        node_id: id.into(),
+        role: Some(AxValue {
+            kind: "role".into(),
+            value: Some(json!(role)),
+        }),
+        name: Some(AxValue {
+            kind: "computedString".into(),
+            value: Some(json!(name)),
+        }),
+        child_ids: children.iter().map(|c| c.to_string()).collect(),
+        parent_id: Some(parent.into()),
+        backend_dom_node_id: Some(90_000 + id.len() as i64),
+        ..AxNode::default()
+    }
+}
+
+#[test]
+fn inserting_into_one_container_renames_nothing_elsewhere() {
+    let page = load("landmarks");
+    let mut vfs = Vfs::from_page(page.clone()).unwrap();
+    let before = outline(&vfs);
+    let list = at(&vfs, "/banner/primary/list");
+    let others: Vec<(String, EntryId)> = [
+        "/related/list/archive/archive_link",
+        "/main/cookie_notice/ok_btn_2",
+        "/main/opinion/columns/article_2",
+        "/banner/primary",
+    ]
+    .iter()
+    .map(|p| (p.to_string(), at(&vfs, p)))
+    .collect();
+
+    // Script inserts <li><a>World</a></li> at the top of the primary navigation's list.
+    let list_ax = vfs.entry(list).unwrap().ax_node_id.clone();
+    let mut nodes = subtree(&page, &list_ax);
+    nodes[0].child_ids.insert(0, "n1".into());
+    nodes.push(text_node("n1", &list_ax, "listitem", "", &["n2"]));
+    nodes.push(text_node("n2", "n1", "link", "World", &["n3"]));
+    nodes.push(text_node("n3", "n2", "StaticText", "World", &[]));
+    let rebuilt = vfs.replace_subtree("", nodes).unwrap();
+    assert_eq!(rebuilt, list, "the list directory is rebuilt in place");
+    // A mutation reported on the list's DOM node lands on the same directory.
+    let list_backend = vfs.entry(list).unwrap().backend_node_id.unwrap();
+    assert_eq!(
+        vfs.nearest_entry_for_backend_node("", list_backend),
+        Some(list)
+    );
+    assert_eq!(
+        vfs.nearest_entry_for_node("", "n3"),
+        vfs.entry_for_node("", "n2")
+    );
+
+    assert_eq!(names(&vfs, list), ["world", "world_2", "science", "sport"]);
+    for (path, id) in &others {
+        assert_eq!(at(&vfs, path), *id, "{path} kept its handle");
+    }
+    let after = outline(&vfs);
+    let outside = |lines: &[String]| -> Vec<String> {
+        lines
+            .iter()
+            .filter(|l| !l.starts_with("/banner/primary/list/"))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(outside(&before), outside(&after));
+}
+
+#[test]
+fn replacing_a_subtree_with_its_own_read_changes_nothing() {
+    let page = load("table");
+    let mut vfs = Vfs::from_page(page.clone()).unwrap();
+    let before = outline(&vfs);
+    let table = at(&vfs, "/main/language_models");
+    let root_len = vfs.entry(vfs.root()).unwrap().text_len;
+    let ax = vfs.entry(table).unwrap().ax_node_id.clone();
+    vfs.replace_subtree("", subtree(&page, &ax)).unwrap();
+    assert_eq!(outline(&vfs), before);
+    assert_eq!(vfs.entry(vfs.root()).unwrap().text_len, root_len);
+}
+
+#[test]
+fn a_removed_row_leaves_its_siblings_alone() {
+    let page = load("table");
+    let mut vfs = Vfs::from_page(page.clone()).unwrap();
+    let table = at(&vfs, "/main/language_models");
+    let heading = at(&vfs, "/main/models_heading");
+    let beta = vfs
+        .entry(at(&vfs, "/main/language_models/beta_south_lab_32k_details"))
+        .unwrap()
+        .ax_node_id
+        .clone();
+    let rowgroup_ax = page
+        .main
+        .nodes
+        .iter()
+        .find(|n| n.node_id == beta)
+        .unwrap()
+        .parent_id
+        .clone()
+        .unwrap();
+    let mut nodes = subtree(&page, &rowgroup_ax);
+    nodes[0].child_ids.retain(|c| *c != beta);
+    let removed: Vec<String> = subtree(&page, &beta)
+        .into_iter()
+        .map(|n| n.node_id)
+        .collect();
+    let nodes: Vec<AxNode> = nodes
+        .into_iter()
+        .filter(|n| !removed.contains(&n.node_id))
+        .collect();
+    let root_len = vfs.entry(vfs.root()).unwrap().text_len;
+    vfs.replace_subtree("", nodes).unwrap();
+    let rows = names(&vfs, table);
+    assert!(
+        !rows.contains(&"beta_south_lab_32k_details".to_string()),
+        "{rows:?}"
+    );
+    assert!(rows.contains(&"gamma_north_lab_128k_details".to_string()));
+    assert_eq!(
+        vfs.entry(vfs.root()).unwrap().text_len,
+        root_len - "BetaSouth Lab32kDetails".len()
+    );
+    // The (flattened) row group's directory is the table: the rest of the page is untouched.
+    assert_eq!(at(&vfs, "/main/models_heading"), heading);
+}
+
+/// Build the tree the way a lazy kernel would: root first, then `getChildAXNodes` for every
+/// node the filesystem reports as pending, until nothing is pending.
+fn build_on_demand(page: &PageSnapshot) -> Vfs {
+    let by_id: std::collections::HashMap<&str, &AxNode> = page
+        .main
+        .nodes
+        .iter()
+        .map(|n| (n.node_id.as_str(), n))
+        .collect();
+    let root = page.main.nodes[0].clone();
+    let mut vfs = Vfs::from_page(PageSnapshot {
+        url: page.url.clone(),
+        main: domshell_extension::ax::FrameNodes {
+            frame_id: page.main.frame_id.clone(),
+            nodes: vec![root],
+        },
+        frames: Vec::new(),
+    })
+    .unwrap();
+    for round in 0.. {
+        assert!(round < 1000, "fetching on demand did not converge");
+        let pending: Vec<NodeRef> = std::iter::once(vfs.root())
+            .chain(
+                vfs.descendants(vfs.root(), usize::MAX)
+                    .into_iter()
+                    .map(|(id, _)| id),
+            )
+            .flat_map(|id| vfs.pending(id).to_vec())
+            .collect();
+        if pending.is_empty() {
+            break;
+        }
+        for node in pending {
+            let parent = by_id[node.ax_node_id.as_str()];
+            let children: Vec<AxNode> = parent
+                .child_ids
+                .iter()
+                .filter_map(|c| by_id.get(c.as_str()).map(|n| (*n).clone()))
+                .collect();
+            vfs.add_nodes(&node.frame_id, children).unwrap();
+        }
+    }
+    vfs
+}
+
+#[test]
+fn children_fetched_on_demand_give_the_same_filesystem() {
+    for name in ["landmarks", "form", "table", "i18n"] {
+        let page = load(name);
+        let lazy = build_on_demand(&page);
+        let full = Vfs::from_page(page).unwrap();
+        assert_eq!(outline(&lazy), outline(&full), "{name}");
+    }
+}
+
+#[test]
+fn one_directory_can_be_listed_without_reading_the_page() {
+    let page = load("landmarks");
+    let full = Vfs::from_page(page.clone()).unwrap();
+    let by_id: std::collections::HashMap<&str, &AxNode> = page
+        .main
+        .nodes
+        .iter()
+        .map(|n| (n.node_id.as_str(), n))
+        .collect();
+    let mut lazy = Vfs::from_page(PageSnapshot {
+        main: domshell_extension::ax::FrameNodes {
+            frame_id: page.main.frame_id.clone(),
+            nodes: vec![page.main.nodes[0].clone()],
+        },
+        ..PageSnapshot::default()
+    })
+    .unwrap();
+    // `ls /banner/primary/list`, fetching only what each step needs.
+    let mut calls = 0;
+    let mut dir = lazy.root();
+    for name in ["", "banner", "primary", "list"] {
+        if !name.is_empty() {
+            dir = *lazy
+                .children(dir)
+                .iter()
+                .find(|&&c| lazy.entry(c).unwrap().name == name)
+                .unwrap_or_else(|| panic!("{name} in {:?}", names(&lazy, dir)));
+        }
+        for _ in 0..20 {
+            let pending = lazy.pending_to_list(dir);
+            if pending.is_empty() {
+                break;
+            }
+            for node in pending {
+                calls += 1;
+                let children = by_id[node.ax_node_id.as_str()]
+                    .child_ids
+                    .iter()
+                    .filter_map(|c| by_id.get(c.as_str()).map(|n| (*n).clone()))
+                    .collect();
+                lazy.add_nodes(&node.frame_id, children).unwrap();
+            }
+        }
+        assert!(lazy.pending_to_list(dir).is_empty());
+        let full_dir = at(&full, &format!("/{}", lazy.path_of(dir).join("/")));
+        assert_eq!(names(&lazy, dir), names(&full, full_dir), "{name}");
+    }
+    assert!(
+        lazy.node_count() < page.main.nodes.len() / 2,
+        "{} of {} nodes read",
+        lazy.node_count(),
+        page.main.nodes.len()
+    );
+    assert!(calls < 40, "{calls} getChildAXNodes calls");
+}
+
+#[test]
+fn a_directory_not_fetched_yet_says_so() {
+    let page = load("landmarks");
+    let root = page.main.nodes[0].clone();
+    let vfs = Vfs::from_page(PageSnapshot {
+        main: domshell_extension::ax::FrameNodes {
+            frame_id: String::new(),
+            nodes: vec![root.clone()],
+        },
+        ..PageSnapshot::default()
+    })
+    .unwrap();
+    assert!(!vfs.is_complete(vfs.root()));
+    assert_eq!(vfs.pending(vfs.root())[0].ax_node_id, root.node_id);
+    let ctx = PathContext {
+        cwd: &[],
+        page_prefix: "",
+        bookmarks: &BTreeMap::new(),
+    };
+    let err = vfs.resolve_dir(&ctx, "main").unwrap_err();
+    assert!(matches!(err, PathError::NotLoaded { .. }), "{err:?}");
+}
+
+fn bookmarks() -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("nav".to_string(), "~/tabs/7/banner/primary".to_string()),
+        ("rel".to_string(), "/related".to_string()),
+        ("wins".to_string(), "~/windows".to_string()),
+    ])
+}
+
+#[test]
+fn paths_resolve_like_a_shell() {
+    let vfs = map("landmarks");
+    let marks = bookmarks();
+    let cwd = vec!["main".to_string()];
+    let ctx = PathContext {
+        cwd: &cwd,
+        page_prefix: "~/tabs/7",
+        bookmarks: &marks,
+    };
+    let entry =
+        |p: &[&str]| Ok::<_, PathError>(p.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    let cases: Vec<(&str, Result<Vec<String>, PathError>)> = vec![
+        ("", entry(&["main"])),
+        (".", entry(&["main"])),
+        ("/", entry(&[])),
+        ("/banner/primary", entry(&["banner", "primary"])),
+        (
+            "comet_seen_over_the_bay",
+            entry(&["main", "comet_seen_over_the_bay"]),
+        ),
+        ("./opinion/columns/", entry(&["main", "opinion", "columns"])),
+        ("..", entry(&[])),
+        ("../related/list", entry(&["related", "list"])),
+        ("opinion/columns/../..", entry(&["main"])),
+        ("%here%/cookie_notice", entry(&["main", "cookie_notice"])),
+        ("%here%", entry(&["main"])),
+        ("@nav/list", entry(&["banner", "primary", "list"])),
+        ("@rel", entry(&["related"])),
+        ("~/tabs/7", entry(&[])),
+        ("~/tabs/7/contentinfo", entry(&["contentinfo"])),
+        ("/MAIN/Cookie_Notice", entry(&["main", "cookie_notice"])),
+        (
+            "cookie_notice/ok_btn_2",
+            entry(&["main", "cookie_notice", "ok_btn_2"]),
+        ),
+    ];
+    for (input, want) in cases {
+        let got = vfs.resolve(&ctx, input).map(|r| match r {
+            Resolved::Entry { id, path } => {
+                assert_eq!(vfs.path_of(id), path, "{input}");
+                path
+            }
+            other => panic!("{input}: {other:?}"),
+        });
+        assert_eq!(got, want, "{input}");
+    }
+    let browser: Vec<(&str, &str)> = vec![
+        ("~", "~"),
+        ("~/tabs", "~/tabs"),
+        ("~/tabs/8/main", "~/tabs/8/main"),
+        ("../..", "~/tabs"),
+        ("../../..", "~"),
+        ("../../../windows/1", "~/windows/1"),
+        ("@wins", "~/windows"),
+    ];
+    for (input, want) in browser {
+        assert_eq!(
+            vfs.resolve(&ctx, input),
+            Ok(Resolved::Browser {
+                path: want.to_string()
+            }),
+            "{input}"
+        );
+    }
+}
+
+#[test]
+fn path_errors_name_the_culprit_and_what_exists() {
+    let vfs = map("landmarks");
+    let marks = bookmarks();
+    let cwd = vec!["main".to_string()];
+    let ctx = PathContext {
+        cwd: &cwd,
+        page_prefix: "~/tabs/7",
+        bookmarks: &marks,
+    };
+
+    let err = vfs.resolve_dir(&ctx, "x").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "x: No such directory\nDirectories in ~/tabs/7/main: comet_seen_over_the_bay/  rain_expected_tomorrow/  opinion/  cookie_notice/"
+    );
+    let err = vfs.resolve(&ctx, "opinion/nope").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "nope: No such file or directory\nEntries in ~/tabs/7/main/opinion: columns/"
+    );
+    let err = vfs.resolve_dir(&ctx, "today_heading").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "today_heading: Not a directory (type: [-] heading)"
+    );
+    let err = vfs
+        .resolve(&ctx, "cookie_notice/ok_btn/deeper")
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "ok_btn: Not a directory (type: [x] button)"
+    );
+    let err = vfs.resolve(&ctx, "@missing/x").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "@missing: no such bookmark; saved: @nav @rel @wins"
+    );
+    let err = vfs
+        .resolve_dir(&ctx, "comet_seen_over_the_bay/sub")
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "sub: No such directory\n(no directories in ~/tabs/7/main/comet_seen_over_the_bay)"
+    );
+    // A stale cwd (the page changed under it) is reported, not silently reset.
+    let gone = vec!["vanished".to_string()];
+    let stale = PathContext { cwd: &gone, ..ctx };
+    assert!(
+        matches!(vfs.resolve(&stale, "x"), Err(PathError::NotFound { segment, .. }) if segment == "vanished")
+    );
+}
+
+/// The kernel's `cd`: adopt the resolved directory only on success.
+fn cd(vfs: &Vfs, cwd: &mut Vec<String>, path: &str) -> Result<(), String> {
+    let marks = bookmarks();
+    let ctx = PathContext {
+        cwd,
+        page_prefix: "~/tabs/7",
+        bookmarks: &marks,
+    };
+    match vfs.resolve_dir(&ctx, path) {
+        Ok(Resolved::Entry { path, .. }) => {
+            *cwd = path;
+            Ok(())
+        }
+        Ok(Resolved::Browser { path }) => Err(format!("browser level: {path}")),
+        Err(e) => Err(format!("cd: {e}")),
+    }
+}
+
+#[test]
+fn cd_is_all_or_nothing() {
+    let vfs = map("landmarks");
+    let mut cwd = vec!["main".to_string()];
+    cd(&vfs, &mut cwd, "opinion").unwrap();
+    assert_eq!(cwd, ["main", "opinion"]);
+    // The first two segments exist; the third does not: nothing moves.
+    let err = cd(&vfs, &mut cwd, "columns/article/missing").unwrap_err();
+    assert!(err.starts_with("cd: missing: No such directory\n"), "{err}");
+    assert_eq!(cwd, ["main", "opinion"]);
+    let err = cd(&vfs, &mut cwd, "/banner/primary/list/world/world_link").unwrap_err();
+    assert_eq!(err, "cd: world_link: Not a directory (type: [x] link)");
+    assert_eq!(cwd, ["main", "opinion"]);
+    let err = cd(&vfs, &mut cwd, "@nope").unwrap_err();
+    assert!(err.starts_with("cd: @nope: no such bookmark"), "{err}");
+    assert_eq!(cwd, ["main", "opinion"]);
+    cd(&vfs, &mut cwd, "@nav/list/science").unwrap();
+    assert_eq!(cwd, ["banner", "primary", "list", "science"]);
+}
+
+#[test]
+fn listings_slice_filter_and_page() {
+    let vfs = map("landmarks");
+    let main = at(&vfs, "/main");
+    let shown = |opts: ListOptions| -> (Vec<String>, usize) {
+        let page = vfs.list(main, &opts).unwrap();
+        (
+            page.entries
+                .iter()
+                .map(|&e| vfs.entry(e).unwrap().name.clone())
+                .collect(),
+            page.total,
+        )
+    };
+    assert_eq!(shown(ListOptions::default()).1, 5);
+    assert_eq!(
+        shown(ListOptions {
+            after: Some("today_heading".into()),
+            before: Some("cookie_notice".into()),
+            ..ListOptions::default()
+        }),
+        (
+            vec![
+                "comet_seen_over_the_bay".into(),
+                "rain_expected_tomorrow".into(),
+                "opinion".into()
+            ],
+            3
+        )
+    );
+    assert_eq!(
+        shown(ListOptions {
+            type_filter: Some(TypeFilter::exact("ARTICLE")),
+            ..ListOptions::default()
+        }),
+        (
+            vec![
+                "comet_seen_over_the_bay".into(),
+                "rain_expected_tomorrow".into()
+            ],
+            2
+        )
+    );
+    assert_eq!(
+        shown(ListOptions {
+            offset: 1,
+            limit: Some(2),
+            ..ListOptions::default()
+        }),
+        (
+            vec![
+                "comet_seen_over_the_bay".into(),
+                "rain_expected_tomorrow".into()
+            ],
+            5
+        )
+    );
+    // `ls --type` is exact; aliases are for `find`.
+    assert_eq!(
+        shown(ListOptions {
+            type_filter: Some(TypeFilter::exact("modal")),
+            ..ListOptions::default()
+        })
+        .1,
+        0
+    );
+    let modal = vfs.find(
+        vfs.root(),
+        &FindQuery {
+            type_filter: Some(TypeFilter::with_aliases("modal")),
+            ..FindQuery::default()
+        },
+    );
+    assert_eq!(modal.len(), 1);
+    assert!(vfs
+        .list(
+            main,
+            &ListOptions {
+                after: Some("nope".into()),
+                ..ListOptions::default()
+            }
+        )
+        .is_err());
+    assert!(vfs
+        .list(at(&vfs, "/main/today_heading"), &ListOptions::default())
+        .is_err());
+    let limited = vfs.find(
+        vfs.root(),
+        &FindQuery {
+            pattern: Some("READ MORE".into()),
+            limit: Some(2),
+            ..FindQuery::default()
+        },
+    );
+    assert_eq!(limited.len(), 2);
+    let tree = vfs.descendants(at(&vfs, "/banner"), 2);
+    assert!(tree.iter().all(|(_, depth)| *depth <= 2));
+    assert!(tree
+        .iter()
+        .any(|(id, _)| vfs.entry(*id).unwrap().name == "list"));
+}
+
+fn raw(id: &str, role: &str, children: &[&str]) -> AxNode {
+    AxNode {
+        node_id: id.into(),
+        role: Some(AxValue {
+            kind: "role".into(),
+            value: Some(json!(role)),
+        }),
+        child_ids: children.iter().map(|c| c.to_string()).collect(),
+        ..AxNode::default()
+    }
+}
+
+fn page_of(nodes: Vec<AxNode>) -> PageSnapshot {
+    PageSnapshot {
+        main: domshell_extension::ax::FrameNodes {
+            frame_id: "F".into(),
+            nodes,
+        },
+        ..PageSnapshot::default()
+    }
+}
+
+#[test]
+fn malformed_trees_map_without_panicking() {
+    assert_eq!(
+        Vfs::from_page(page_of(Vec::new())).unwrap_err(),
+        MapError::EmptyTree
+    );
+    // A cycle through a list, a self-loop, a dangling child id, a child listed twice.
+    let vfs = Vfs::from_page(page_of(vec![
+        raw("1", "RootWebArea", &["2", "2", "9"]),
+        raw("2", "list", &["3", "2"]),
+        raw("3", "listitem", &["1", "2", "3"]),
+    ]))
+    .unwrap();
+    assert_eq!(vfs.len(), 3);
+    assert!(
+        !vfs.is_complete(vfs.root()),
+        "the dangling child 9 is reported as not loaded"
+    );
+    // A root that is not a document still lists its children.
+    let vfs = Vfs::from_page(page_of(vec![
+        raw("1", "button", &["2"]),
+        raw("2", "link", &[]),
+    ]))
+    .unwrap();
+    assert_eq!(names(&vfs, vfs.root()), ["link_link"]);
+    assert_eq!(vfs.entry(vfs.root()).unwrap().kind, EntryKind::Directory);
+    // A wrapper cycle (two ignored nodes pointing at each other).
+    let mut a = raw("2", "generic", &["3"]);
+    a.ignored = true;
+    let mut b = raw("3", "none", &["2"]);
+    b.ignored = true;
+    assert_eq!(
+        Vfs::from_page(page_of(vec![raw("1", "RootWebArea", &["2"]), a, b]))
+            .unwrap()
+            .len(),
+        1
+    );
+    // A chain of 100,000 nested unnamed wrappers ending in a button: no recursion to overflow.
+    let mut nodes = vec![raw("0", "RootWebArea", &["1"])];
+    for i in 1..100_000 {
+        nodes.push(raw(&i.to_string(), "generic", &[&(i + 1).to_string()]));
+    }
+    nodes.push(raw("100000", "button", &[]));
+    let vfs = Vfs::from_page(page_of(nodes)).unwrap();
+    assert_eq!(names(&vfs, vfs.root()), ["button_btn"]);
+    // 2,000 nested groups: deep directories, bounded walks.
+    let mut nodes = vec![raw("0", "RootWebArea", &["1"])];
+    for i in 1..2_000 {
+        nodes.push(raw(&i.to_string(), "group", &[&(i + 1).to_string()]));
+    }
+    let vfs = Vfs::from_page(page_of(nodes)).unwrap();
+    assert_eq!(vfs.len(), 2_000);
+    // Garbage JSON values where strings are expected.
+    let page: PageSnapshot = serde_json::from_str(
+        r#"{"main": {"nodes": [{"nodeId": "1", "role": {"value": 5}, "childIds": "x", "name": {"value": ["a"]}}]}}"#,
+    )
+    .unwrap();
+    let vfs = Vfs::from_page(page).unwrap();
+    assert_eq!(vfs.len(), 1);
+    // Replacing with nothing, or with nodes of an unknown frame, is an error, not a panic.
+    let mut vfs = map("form");
+    assert_eq!(
+        vfs.replace_subtree("", Vec::new()).unwrap_err(),
+        MapError::EmptyReplacement
+    );
+    assert!(matches!(
+        vfs.replace_subtree("nope", vec![raw("1", "main", &[])]),
+        Err(MapError::UnknownFrame(_))
+    ));
+    assert!(matches!(
+        vfs.replace_subtree("", vec![raw("zz", "main", &[])]),
+        Err(MapError::Unanchored { .. })
+    ));
+}
