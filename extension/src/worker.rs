@@ -18,7 +18,7 @@ use web_sys::{CloseEvent, MessageEvent, WebSocket};
 
 use crate::chrome::{self, to_js, ChromeBrowser};
 use crate::link::{Effect, Event, Link};
-use crate::settings::{self, Settings};
+use crate::settings::{self, Settings, Status};
 use crate::shell::session::{storage_key, SessionTable, STORAGE_PREFIX};
 use crate::shell::{self, Context, Session};
 
@@ -51,8 +51,22 @@ extern "C" {
     fn console_warn(text: &str);
 }
 
+/// The link machine's clock: monotonic, so a wall-clock jump (NTP, a changed system
+/// time) can neither fake nor hide silence. `Date.now()` is only for what people read.
 fn now_ms() -> u64 {
-    js_sys::Date::now() as u64
+    chrome::monotonic_ms()
+}
+
+/// The link stamps its status with [`now_ms`]; the options page compares the stamps with
+/// `Date.now()`, so they are moved onto the wall clock when stored.
+fn on_wall_clock(mut status: Status) -> Status {
+    let mono = now_ms();
+    let wall = js_sys::Date::now() as u64;
+    let to_wall = |t: u64| wall.saturating_sub(mono.saturating_sub(t));
+    status.last_inbound_at = status.last_inbound_at.map(to_wall);
+    status.connected_since = status.connected_since.map(to_wall);
+    status.updated_at = to_wall(status.updated_at);
+    status
 }
 
 /// One `EXECUTE` waiting for, or running in, its session.
@@ -248,7 +262,7 @@ impl Worker {
             }
             Effect::Deliver { gen, frame } => self.deliver(gen, frame),
             Effect::Persist(status) => {
-                let items = to_js(&json!({ settings::KEY_STATUS: status }));
+                let items = to_js(&json!({ settings::KEY_STATUS: on_wall_clock(status) }));
                 let promise = storage_set(&items);
                 spawn_local(async move {
                     if let Err(e) = JsFuture::from(promise).await {
