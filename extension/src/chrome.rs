@@ -40,6 +40,8 @@ extern "C" {
     fn tabs_update(id: f64, props: &JsValue) -> Promise;
     #[wasm_bindgen(js_namespace = ["chrome", "tabs"], js_name = remove)]
     fn tabs_remove(id: f64) -> Promise;
+    #[wasm_bindgen(js_namespace = ["chrome", "tabs"], js_name = reload)]
+    fn tabs_reload(id: f64) -> Promise;
     #[wasm_bindgen(js_namespace = ["chrome", "windows"], js_name = getAll)]
     fn windows_get_all(query: &JsValue) -> Promise;
 }
@@ -71,6 +73,8 @@ pub fn monotonic_ms() -> u64 {
 thread_local! {
     static ATTACHMENTS: RefCell<HashMap<i64, Attachment>> = RefCell::new(HashMap::new());
     static LOADS: RefCell<HashMap<i64, u64>> = RefCell::new(HashMap::new());
+    /// Tabs whose renderer crashed under our debugger; the next attach reloads them.
+    static CRASHED: RefCell<std::collections::HashSet<i64>> = RefCell::new(Default::default());
 }
 
 pub fn to_js(value: &impl Serialize) -> JsValue {
@@ -157,14 +161,34 @@ pub fn on_debugger_detach(tab: i64, reason: &str) {
     });
 }
 
+/// A protocol event of an attached tab (`chrome.debugger.onEvent`).
+pub fn on_debugger_event(tab: i64, method: &str) {
+    if method == "Inspector.targetCrashed" {
+        // The debugger stays attached to a crashed tab, but nothing answers until the
+        // page is loaded again.
+        CRASHED.with(|c| c.borrow_mut().insert(tab));
+        ATTACHMENTS.with(|a| {
+            a.borrow_mut().insert(
+                tab,
+                Attachment::Lost {
+                    reason: "the tab's renderer crashed (Inspector.targetCrashed); the next command reloads the tab".into(),
+                },
+            );
+        });
+    }
+}
+
 /// `chrome.tabs.onUpdated` with `status: "complete"`.
 pub fn on_tab_loaded(tab: i64) {
     LOADS.with(|l| *l.borrow_mut().entry(tab).or_default() += 1);
+    // A finished load means a live renderer again.
+    CRASHED.with(|c| c.borrow_mut().remove(&tab));
 }
 
 /// `chrome.tabs.onRemoved`: nothing about the tab is worth keeping.
 pub fn on_tab_removed(tab: i64) {
     LOADS.with(|l| l.borrow_mut().remove(&tab));
+    CRASHED.with(|c| c.borrow_mut().remove(&tab));
     // The attachment entry stays until the kernel reports the tab gone (a `Lost` from
     // onDetach) or enters another tab.
 }
@@ -285,6 +309,23 @@ impl Browser for ChromeBrowser {
         if self.attachment(id) == Attachment::Attached {
             return Ok(());
         }
+        if CRASHED.with(|c| c.borrow_mut().remove(&id)) {
+            let since = self.load_mark(id);
+            call(
+                tabs_reload(id as f64),
+                CALL_TIMEOUT_MS,
+                "chrome.tabs.reload",
+            )
+            .await?;
+            if let LoadOutcome::TimedOut(_) =
+                self.wait_for_load(id, Some(since), CALL_TIMEOUT_MS).await?
+            {
+                return Err(BrowserError(format!(
+                    "reloaded the crashed tab {id}, but it did not finish loading within {} s",
+                    CALL_TIMEOUT_MS / 1000
+                )));
+            }
+        }
         let attached = call(
             debugger_attach(&debuggee(id), PROTOCOL_VERSION),
             CALL_TIMEOUT_MS,
@@ -311,6 +352,14 @@ impl Browser for ChromeBrowser {
                 }
             }
             Err(e) => return Err(e),
+        }
+        // Crash reports arrive as Inspector events; without them a crashed tab would look
+        // attached and answer nothing.
+        if let Err(e) = cdp(id, "Inspector.enable", json!({}), CALL_TIMEOUT_MS).await {
+            return Err(BrowserError(format!(
+                "attached, but the tab does not answer ({})",
+                e.0
+            )));
         }
         ATTACHMENTS.with(|a| {
             a.borrow_mut().insert(id, Attachment::Attached);

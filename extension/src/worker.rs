@@ -181,9 +181,19 @@ pub fn handle_event(kind: &str, payload: JsValue) {
                 chrome::on_tab_removed(tab as i64);
             }
         }
-        // Protocol events of attached tabs: the page mapping will use DOM mutations to
-        // know when its tree is stale; nothing listens yet.
-        "debugger_event" => {}
+        // Protocol events of attached tabs. Crashes matter now; the page mapping will add
+        // DOM mutations (to know when its tree is stale).
+        "debugger_event" => {
+            let tab = js_sys::Reflect::get(&payload, &"tabId".into())
+                .ok()
+                .and_then(|v| v.as_f64());
+            let method = js_sys::Reflect::get(&payload, &"method".into())
+                .ok()
+                .and_then(|v| v.as_string());
+            if let (Some(tab), Some(method)) = (tab, method) {
+                chrome::on_debugger_event(tab as i64, &method);
+            }
+        }
         other => console_warn(&format!("domshell: unknown event {other}")),
     }
 }

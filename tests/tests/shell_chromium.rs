@@ -364,3 +364,112 @@ async fn a_session_keeps_its_place_across_a_stopped_service_worker() {
     let (ok, back) = run("back".into()).await;
     assert!(ok && back.contains(&format!("URL: {base}/a")), "{back}");
 }
+
+#[tokio::test]
+async fn a_crashed_or_closed_tab_is_reported_once_and_then_recovered() {
+    let server = ServerProcess::start(ServerOptions {
+        extra_args: vec!["--allow-write".into()],
+        connect_grace_ms: Some(5_000),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let chromium = Chromium::launch_built_extension()
+        .await
+        .expect("Chromium with the built extension");
+    point_extension_at(&chromium, server.port()).await;
+    server
+        .wait_for_link_state("connected", Duration::from_secs(10))
+        .await
+        .expect("the extension connects");
+    let pages = fixture_server().await;
+    let base = format!("http://127.0.0.1:{}", pages.port());
+    let run = |command: String| {
+        let server = &server;
+        async move {
+            let (status, body) = server.execute(&command, Some(20_000)).await.unwrap();
+            assert_eq!(status, 200, "{command}: {body}");
+            (
+                body["ok"].as_bool().unwrap_or(false),
+                body["output"].as_str().unwrap_or_default().to_string(),
+            )
+        }
+    };
+    let page_target = |url: String| {
+        let chromium = &chromium;
+        async move {
+            chromium
+                .targets()
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|t| t.kind == "page" && t.url == url)
+                .unwrap_or_else(|| panic!("no page target at {url}"))
+        }
+    };
+
+    // The renderer crashes under the attached debugger: Chrome detaches it.
+    let (ok, opened) = run(format!("open {base}/a")).await;
+    assert!(ok, "{opened}");
+    let id = tab_id_from(&opened);
+    let target = page_target(format!("{base}/a")).await;
+    let mut page = domshell_tests::CdpClient::connect(&target.ws_url)
+        .await
+        .unwrap();
+    page.call_timeout = Duration::from_secs(2);
+    // The crash takes the connection with it; no answer is expected.
+    let _ = page.send("Page.crash", json!({})).await;
+    drop(page);
+    let (ok, lost) = eventually(
+        Duration::from_secs(5),
+        Duration::from_millis(100),
+        || async {
+            let (ok, out) = run("refresh".into()).await;
+            if out.contains("was lost") {
+                Ok((ok, out))
+            } else {
+                Err(format!("not reported yet: {out}"))
+            }
+        },
+    )
+    .await
+    .expect("the lost debugger is reported");
+    assert!(!ok, "{lost}");
+    assert!(lost.contains("renderer crashed"), "{lost}");
+    // Reported once: the next command reloads the tab, re-attaches and goes on.
+    let (ok, refreshed) = run("refresh".into()).await;
+    assert!(ok, "{refreshed}");
+    assert!(
+        refreshed.starts_with(&format!("✓ Refreshed tab {id}")),
+        "{refreshed}"
+    );
+    assert!(refreshed.contains("Title: Page A"), "{refreshed}");
+    let (ok, navigated) = run(format!("navigate {base}/b")).await;
+    assert!(ok && navigated.contains("Title: Page B"), "{navigated}");
+    let (ok, back) = run("back".into()).await;
+    assert!(ok && back.contains(&format!("URL: {base}/a")), "{back}");
+
+    // The tab is closed behind the session's back.
+    let target = page_target(format!("{base}/a")).await;
+    let mut browser = chromium.browser_cdp().await.unwrap();
+    browser
+        .send("Target.closeTarget", json!({ "targetId": target.id }))
+        .await
+        .unwrap();
+    let (ok, gone) = eventually(
+        Duration::from_secs(5),
+        Duration::from_millis(100),
+        || async {
+            let (ok, out) = run("refresh".into()).await;
+            if out.contains("no longer exists") {
+                Ok((ok, out))
+            } else {
+                Err(format!("not reported yet: {out}"))
+            }
+        },
+    )
+    .await
+    .expect("the closed tab is reported");
+    assert!(!ok, "{gone}");
+    assert_eq!(run("pwd".into()).await, (true, "~".to_string()));
+}
