@@ -143,6 +143,14 @@ async fn mcp_scenario(
     point_extension_at(chromium, port as u16).await;
     let run = driver.await.unwrap().unwrap();
     run.ensure_ok().unwrap();
+    // Figures for the record (never asserted): how long each call took end to end.
+    for step in run.steps_of("call_tool") {
+        eprintln!(
+            "{:>10}: {:>7.1} ms",
+            step["label"].as_str().unwrap_or("?"),
+            step["elapsed_ms"].as_f64().unwrap_or(f64::NAN)
+        );
+    }
     run
 }
 
@@ -334,6 +342,7 @@ async fn a_session_keeps_its_place_across_a_stopped_service_worker() {
     run("export STEP=one".into()).await;
 
     let reconnects = |h: &Value| h["link"]["reconnect_count"].as_u64().unwrap_or(0);
+    let stopped_at = std::time::Instant::now();
     chromium.stop_service_worker().await.unwrap();
     server
         .wait_for_health(
@@ -344,6 +353,10 @@ async fn a_session_keeps_its_place_across_a_stopped_service_worker() {
         .expect("the alarm wakes the worker and it reconnects");
 
     assert_eq!(run("pwd".into()).await, (true, format!("~/tabs/{id}")));
+    eprintln!(
+        "worker stopped → restored session answering: {:?}",
+        stopped_at.elapsed()
+    );
     let (ok, env) = run("env | grep STEP".into()).await;
     assert!(ok && env == "STEP=one", "{env}");
     let (ok, history) = run("history".into()).await;
