@@ -339,9 +339,11 @@ impl Worker {
                     spawn_local(run_jobs(session, state, job));
                 }
             }
-            // The server stops waiting by itself; a command already running finishes (its
-            // reply is then ignored), and its waits are bounded by the deadline.
-            Frame::Cancel { .. } => {}
+            // A command still waiting for its session never runs; one already running
+            // finishes (its reply is then ignored), its waits bounded by the deadline.
+            Frame::Cancel { id } => {
+                SESSIONS.with(|t| t.borrow_mut().drop_waiting(|job| job.id == id));
+            }
             other => console_warn(&format!("domshell: unexpected {} frame", other.kind())),
         }
     }

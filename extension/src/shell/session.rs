@@ -266,6 +266,18 @@ impl<J> SessionTable<J> {
         }
     }
 
+    /// Drops waiting commands that `matches` picks (a `CANCEL` for a command that has not
+    /// started). A running command is not interrupted: its waits are bounded by its deadline.
+    pub fn drop_waiting(&mut self, mut matches: impl FnMut(&J) -> bool) -> usize {
+        let mut dropped = 0;
+        for queue in self.waiting.values_mut() {
+            let before = queue.len();
+            queue.retain(|job| !matches(job));
+            dropped += before - queue.len();
+        }
+        dropped
+    }
+
     pub fn len(&self) -> usize {
         self.idle.len() + self.running.len()
     }
@@ -301,6 +313,22 @@ mod table_tests {
         let (state, _) = table.submit("a", "pwd").unwrap();
         assert_eq!(state.cwd, Cwd::Tabs, "state kept between commands");
         assert_eq!(table.len(), 2);
+    }
+
+    #[test]
+    fn a_cancelled_command_that_has_not_started_never_runs() {
+        let mut table: SessionTable<u32> = SessionTable::default();
+        let (state, _) = table.submit("a", 1).unwrap();
+        assert!(table.submit("a", 2).is_none());
+        assert!(table.submit("a", 3).is_none());
+        assert_eq!(table.drop_waiting(|j| *j == 2), 1);
+        assert_eq!(
+            table.drop_waiting(|j| *j == 1),
+            0,
+            "running commands are not dropped"
+        );
+        let (next, _) = table.finish("a", state);
+        assert_eq!(next.map(|(_, j)| j), Some(3));
     }
 
     #[test]
