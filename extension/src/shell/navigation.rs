@@ -189,14 +189,16 @@ enum Place {
     Current,
     /// Inside a page: needs the accessibility-tree mapping.
     Page,
+    /// `%here%`: the active tab of the focused window, entered through its window.
     Here,
+    /// `%here%/..`: that tab's window.
+    HereWindow,
 }
 
 fn resolve(cwd: &Cwd, path: &str) -> Result<Place, String> {
-    if path == "%here%" {
-        return Ok(Place::Here);
-    }
-    let (mut place, rest) = if let Some(rest) = path.strip_prefix('~') {
+    let (mut place, rest) = if let Some(rest) = path.strip_prefix("%here%") {
+        (Place::Here, rest)
+    } else if let Some(rest) = path.strip_prefix('~') {
         (Place::Root, rest)
     } else if let Some(rest) = path.strip_prefix('/') {
         (Place::Root, rest)
@@ -211,7 +213,8 @@ fn resolve(cwd: &Cwd, path: &str) -> Result<Place, String> {
         };
         (place, path)
     };
-    if !rest.is_empty() && !rest.starts_with('/') && path.starts_with('~') {
+    if !rest.is_empty() && !rest.starts_with('/') && (path.starts_with('~') || place == Place::Here)
+    {
         return Err(format!("cd: {path}: No such directory"));
     }
     for segment in rest.split('/').filter(|s| !s.is_empty() && *s != ".") {
@@ -249,7 +252,14 @@ fn resolve(cwd: &Cwd, path: &str) -> Result<Place, String> {
                 _ => Place::Tabs,
             },
             (Place::Tab { .. } | Place::Current | Place::Page, _) => Place::Page,
+            (Place::Here, "..") => Place::HereWindow,
+            (Place::HereWindow, "..") => Place::Windows,
             (Place::Here, _) => Place::Page,
+            (Place::HereWindow, s) => {
+                return Err(format!(
+                    "cd: {s}: after %here%/.. give the tab by its full path (~/windows/<id>/<tab>)"
+                ))
+            }
         };
     }
     Ok(place)
@@ -292,6 +302,17 @@ async fn cd<B: Browser>(
                 .ok_or("cd: %here%: no active tab in the focused window")?;
             let via = tab.window_id;
             enter(session, browser, ctx, "cd", &tab, via).await
+        }
+        Place::HereWindow => {
+            let tab = browser
+                .focused_tab()
+                .await
+                .map_err(|e| format!("cd: {e}"))?
+                .ok_or("cd: %here%: no active tab in the focused window")?;
+            let window = tab
+                .window_id
+                .ok_or("cd: %here%/..: the active tab has no window")?;
+            set(session, Cwd::Window { window })
         }
         Place::Tab { selector, window } => {
             let tab = select_tab(browser, &selector, window).await?;
@@ -417,7 +438,7 @@ async fn ls<B: Browser>(
                 format::windows_tree(&window, current, &ctx.domains)
             })
         }
-        Place::Tab { .. } | Place::Current | Place::Page | Place::Here => Err(
+        Place::Tab { .. } | Place::Current | Place::Page | Place::Here | Place::HereWindow => Err(
             "ls: listing inside a page is not available yet in this build; `ls ~/tabs` lists the tabs".into(),
         ),
     }

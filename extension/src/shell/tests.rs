@@ -298,6 +298,9 @@ fn here_enters_the_focused_tab() {
     assert_eq!(ok(&mut s, &b, "here"), "Already in tab 100 — ");
     ok(&mut s, &b, "cd %here%");
     assert_eq!(ok(&mut s, &b, "pwd"), "~/windows/1/100");
+    ok(&mut s, &b, "cd %here%/..");
+    assert_eq!(ok(&mut s, &b, "pwd"), "~/windows/1");
+    assert!(err(&mut s, &b, "cd %here%x").contains("No such directory"));
 }
 
 #[test]
