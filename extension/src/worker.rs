@@ -134,7 +134,9 @@ pub async fn boot() -> Result<(), JsValue> {
 }
 
 /// An event the bootstrap registered for at top level: `alarm`, `storage` (payload: the
-/// `changes` object), `installed`, `startup`.
+/// `changes` object), `installed`, `startup`, and for page access `debugger_detach`
+/// (`{tabId, reason}`), `debugger_event` (`{tabId, method, …}`), `tab_updated`
+/// (`{tabId, status}`), `tab_removed` (the tab id).
 #[wasm_bindgen]
 pub fn handle_event(kind: &str, payload: JsValue) {
     match kind {
