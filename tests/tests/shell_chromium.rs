@@ -364,6 +364,13 @@ async fn a_session_keeps_its_place_across_a_stopped_service_worker() {
         ok && history.contains(&format!("cd ~/tabs/{id}")),
         "{history}"
     );
+    let still_attached = chromium
+        .evaluate_in_worker(&format!(
+            "chrome.debugger.getTargets().then(ts => ts.filter(t => t.tabId === {id}).map(t => t.attached))"
+        ))
+        .await
+        .unwrap();
+    eprintln!("debugger attached to tab {id} after the worker restart: {still_attached}");
     // The restored session still drives its tab: the debugger is attached (again, or
     // still) and history navigation works.
     let (ok, refreshed) = run("refresh".into()).await;
