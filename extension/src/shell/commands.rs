@@ -54,7 +54,7 @@ const S: &str = "Shell";
 
 /// Every command, in `help` order.
 pub const COMMANDS: &[CommandSpec] = &[
-    cmd("tabs", B, "tabs [--json]", "list all tabs of all windows", "Columns: ID, title, URL, window. `*` marks the active tab of its window, `*current` the tab this session is in, `[outside allowlist]` a tab the domain allowlist keeps you from reading.", true),
+    cmd("tabs", B, "tabs [--json]", "list all tabs of all windows", "Columns: ID, title, URL, window. `*` marks the active tab of its window, `*current` the tab this session is in, `[outside allowlist]` a tab the domain allowlist keeps you from reading, `[browser page]` one domshell never reads (chrome://, devtools://, other extensions).", true),
     cmd("windows", B, "windows [--json]", "list windows with their tabs", "`(focused)` marks the focused window.", true),
     cmd("here", B, "here", "enter the active tab of the focused window", "Attaches the debugger to it, like `cd ~/tabs/<id>`.", true),
     cmd("cd", B, "cd [~ | .. | ~/tabs | ~/windows | ~/tabs/<id|pattern> | ~/windows/<id>[/<tab>] | %here%]", "change directory; entering a tab attaches to it", "A pattern matches tab titles and URLs (case-insensitive); when several tabs match, they are listed and you pick one by id.", true),

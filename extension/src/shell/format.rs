@@ -6,7 +6,7 @@
 
 use serde_json::{json, Value};
 
-use super::access::{check_page, DomainList};
+use super::access::{check_page, DomainList, Refusal};
 use super::browser::{TabInfo, WindowInfo};
 
 const ID_WIDTH: usize = 6;
@@ -14,6 +14,7 @@ const TITLE_WIDTH: usize = 36;
 const URL_WIDTH: usize = 38;
 const WINDOW_URL_WIDTH: usize = 30;
 const OUTSIDE_MARK: &str = " [outside allowlist]";
+const INTERNAL_MARK: &str = " [browser page]";
 
 /// `text` padded or cut (with `…`) to exactly `width` characters.
 pub fn clip(text: &str, width: usize) -> String {
@@ -31,8 +32,18 @@ fn id_text(id: Option<i64>) -> String {
     id.map(|i| i.to_string()).unwrap_or_else(|| "-".into())
 }
 
+/// Whether the shell may enter the tab.
 fn allowed(tab: &TabInfo, domains: &DomainList) -> bool {
-    domains.is_empty() || check_page(&tab.url, domains).is_ok()
+    check_page(&tab.url, domains).is_ok()
+}
+
+/// Why a listed tab cannot be entered, as a suffix: listings hide nothing.
+fn mark(tab: &TabInfo, domains: &DomainList) -> &'static str {
+    match check_page(&tab.url, domains) {
+        Ok(()) => "",
+        Err(Refusal::Internal { .. }) => INTERNAL_MARK,
+        Err(_) => OUTSIDE_MARK,
+    }
 }
 
 /// The `tabs` table.
@@ -56,9 +67,7 @@ pub fn tabs_table(tabs: &[TabInfo], current: Option<i64>, domains: &DomainList) 
         if tab.id.is_some() && tab.id == current {
             line.push_str(" *current");
         }
-        if !allowed(tab, domains) {
-            line.push_str(OUTSIDE_MARK);
-        }
+        line.push_str(mark(tab, domains));
         lines.push(line);
     }
     lines.join("\r\n")

@@ -239,6 +239,19 @@ fn tabs_marks_tabs_outside_the_allowlist() {
     );
     assert!(!lines[2].contains("outside"), "{out}");
     assert!(lines[3].ends_with("[outside allowlist]"), "{out}");
+    b.state.borrow_mut().tabs[0].url = "chrome://newtab/".into();
+    let out = run_in(&mut s, &b, &ctx(), "tabs").output;
+    assert!(
+        out.split("\r\n")
+            .nth(1)
+            .unwrap()
+            .ends_with("[browser page]"),
+        "{out}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&run_in(&mut s, &b, &ctx(), "windows --json").output).unwrap();
+    assert_eq!(json["windows"][0]["tabs"][0]["allowed"], false);
+    assert_eq!(json["windows"][0]["tabs"][1]["allowed"], true);
 }
 
 #[test]
@@ -318,7 +331,16 @@ fn open_waits_attaches_and_enters() {
     ok(&mut s, &b, "open about:blank --timeout 2.5");
     assert_eq!(b.state.borrow().waits[1], 2_500);
     assert!(err(&mut s, &b, "open").contains("missing URL"));
-    assert!(err(&mut s, &b, "open --url https://x.org").contains("unknown option --url"));
+    for line in [
+        "open --url https://x.org",
+        "open -n https://x.org",
+        "navigate --url=x.org",
+    ] {
+        assert!(
+            err(&mut s, &b, line).contains("give the URL as the argument"),
+            "{line}"
+        );
+    }
     assert!(err(&mut s, &b, "open x.org --timeout soon").contains("--timeout expects seconds"));
 }
 
