@@ -275,6 +275,10 @@ impl Browser for ChromeBrowser {
         .map(|_| ())
     }
 
+    async fn cdp(&self, id: i64, method: &str, params: Value) -> Result<Value, BrowserError> {
+        cdp(id, method, params, CALL_TIMEOUT_MS).await
+    }
+
     async fn navigation_history(&self, id: i64) -> Result<NavigationHistory, BrowserError> {
         let history = cdp(id, "Page.getNavigationHistory", json!({}), CALL_TIMEOUT_MS).await?;
         let entries = history["entries"]

@@ -103,6 +103,14 @@ pub trait Browser {
     async fn create_tab(&self, url: &str) -> Result<TabInfo, BrowserError>;
     async fn navigate_tab(&self, id: i64, url: &str) -> Result<(), BrowserError>;
     async fn close_tab(&self, id: i64) -> Result<(), BrowserError>;
+    /// One DevTools Protocol call on an attached tab (the page mapping's way in: e.g.
+    /// `Accessibility.getChildAXNodes`). Bounded by the implementation's call timeout.
+    async fn cdp(
+        &self,
+        id: i64,
+        method: &str,
+        params: serde_json::Value,
+    ) -> Result<serde_json::Value, BrowserError>;
     async fn navigation_history(&self, id: i64) -> Result<NavigationHistory, BrowserError>;
     async fn go_to_history_entry(&self, id: i64, entry: i64) -> Result<(), BrowserError>;
     /// Make sure this extension's debugger is attached to the tab (a no-op when it is).

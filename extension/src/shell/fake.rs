@@ -25,6 +25,9 @@ pub struct FakeState {
     pub slow: HashSet<String>,
     pub loads: HashMap<i64, u64>,
     pub waits: Vec<u64>,
+    /// Canned answers to `cdp` calls by method, and the calls made (tab, method).
+    pub cdp_replies: HashMap<String, serde_json::Value>,
+    pub cdp_calls: Vec<(i64, String)>,
 }
 
 #[derive(Debug, Default)]
@@ -193,6 +196,25 @@ impl Browser for FakeBrowser {
         s.tabs.retain(|t| t.id != Some(id));
         s.attachments.remove(&id);
         Ok(())
+    }
+
+    async fn cdp(
+        &self,
+        id: i64,
+        method: &str,
+        _params: serde_json::Value,
+    ) -> Result<serde_json::Value, BrowserError> {
+        let mut s = self.state.borrow_mut();
+        if s.attachments.get(&id) != Some(&Attachment::Attached) {
+            return Err(BrowserError(format!(
+                "Debugger is not attached to the tab with id: {id}."
+            )));
+        }
+        s.cdp_calls.push((id, method.to_string()));
+        s.cdp_replies
+            .get(method)
+            .cloned()
+            .ok_or_else(|| BrowserError(format!("'{method}' wasn't found")))
     }
 
     async fn navigation_history(&self, id: i64) -> Result<NavigationHistory, BrowserError> {

@@ -559,3 +559,35 @@ fn several_tabs_stay_attached_across_switches() {
     );
     assert_eq!(b.attachment(101), Attachment::Attached);
 }
+
+#[test]
+fn page_commands_get_an_attached_readable_tab_from_require_page() {
+    // How a page command plugs in: the gate first, then protocol calls on the tab.
+    let b = FakeBrowser::standard();
+    b.state.borrow_mut().cdp_replies.insert(
+        "Accessibility.getRootAXNode".into(),
+        serde_json::json!({"node": {"nodeId": "1"}}),
+    );
+    let mut s = Session::default();
+    let c = ctx_with(&["example.com"]);
+    let refused = block_on(super::navigation::require_page(&mut s, &b, &c, "ls"));
+    assert_eq!(
+        refused.unwrap_err(),
+        "ls: not in a tab. Enter one with `here`, `cd ~/tabs/<id>` or `open <url>`."
+    );
+    assert!(run_in(&mut s, &b, &c, "cd ~/tabs/101").ok);
+    b.lose(101, "canceled_by_user");
+    let lost = block_on(super::navigation::require_page(&mut s, &b, &c, "ls")).unwrap_err();
+    assert!(
+        lost.starts_with("ls: the debugger connection to tab 101 was lost"),
+        "{lost}"
+    );
+    let tab = block_on(super::navigation::require_page(&mut s, &b, &c, "ls")).unwrap();
+    assert_eq!(tab.id, Some(101));
+    let root = block_on(b.cdp(101, "Accessibility.getRootAXNode", serde_json::json!({})));
+    assert_eq!(root.unwrap()["node"]["nodeId"], "1");
+    assert_eq!(
+        b.state.borrow().cdp_calls,
+        vec![(101, "Accessibility.getRootAXNode".to_string())]
+    );
+}
