@@ -19,7 +19,9 @@ use web_sys::{CloseEvent, MessageEvent, WebSocket};
 use crate::chrome::{self, to_js, ChromeBrowser};
 use crate::link::{Effect, Event, Link};
 use crate::settings::{self, Settings, Status};
-use crate::shell::session::{storage_key, SessionTable, STORAGE_PREFIX};
+use crate::shell::session::{
+    keep_recent, storage_key, SessionTable, MAX_STORED_SESSIONS, STORAGE_PREFIX,
+};
 use crate::shell::{self, Context, Session};
 
 const ALARM_NAME: &str = "domshell-heartbeat";
@@ -388,6 +390,7 @@ fn reply_later(gen: u64, id: String, ok: bool, output: String) {
 async fn run_jobs(session: String, mut state: Session, mut job: Job) {
     loop {
         let reply = shell::execute(&mut state, &ChromeBrowser, &job.ctx, &job.command).await;
+        state.last_used_ms = js_sys::Date::now() as u64;
         reply_later(job.gen, job.id, reply.ok, reply.output);
         let (next, keep) = SESSIONS.with(|t| t.borrow_mut().finish(&session, state.clone()));
         if keep {
@@ -442,22 +445,36 @@ async fn restore_sessions() {
     let Some(items) = items.as_object() else {
         return;
     };
-    let mut restored = 0;
+    let mut stored = Vec::new();
     for (key, value) in items {
         let Some(name) = key.strip_prefix(STORAGE_PREFIX) else {
             continue;
         };
         match Session::from_storage(name, value.clone()) {
-            Ok(state) => {
-                SESSIONS.with(|t| t.borrow_mut().restore(name, state));
-                restored += 1;
+            Ok(state) => stored.push((name.to_string(), state)),
+            Err(e) => {
+                console_warn(&format!("domshell: {e}"));
+                forget_session(name);
             }
-            Err(e) => console_warn(&format!("domshell: {e}")),
         }
     }
-    if restored > 0 {
-        console_info(&format!("domshell: restored {restored} shell session(s)"));
+    let (kept, dropped) = keep_recent(stored, MAX_STORED_SESSIONS);
+    for name in &dropped {
+        forget_session(name);
     }
+    if !kept.is_empty() || !dropped.is_empty() {
+        console_info(&format!(
+            "domshell: restored {} shell session(s), dropped {} least recently used",
+            kept.len(),
+            dropped.len()
+        ));
+    }
+    SESSIONS.with(|t| {
+        let mut table = t.borrow_mut();
+        for (name, state) in kept {
+            table.restore(&name, state);
+        }
+    });
 }
 
 fn open_socket(gen: u64, url: &str) -> Result<Socket, JsValue> {

@@ -16,6 +16,11 @@ pub const HISTORY_LIMIT: usize = 500;
 /// Prefix of the `chrome.storage.session` key of every session's state.
 pub const STORAGE_PREFIX: &str = "domshell_session:";
 
+/// Stored sessions kept when the worker starts; the least recently used beyond this are
+/// dropped. Sessions normally end with `SESSION_END`, but not when their server died, and
+/// `chrome.storage.session` is small (10 MB) and lives until the browser quits.
+pub const MAX_STORED_SESSIONS: usize = 64;
+
 /// The storage key of `session`'s state.
 pub fn storage_key(session: &str) -> String {
     format!("{STORAGE_PREFIX}{session}")
@@ -103,6 +108,10 @@ pub struct Session {
     /// command after old entries are dropped.
     #[serde(default)]
     pub history_base: usize,
+    /// Wall-clock time of the session's last command, only to choose which stored
+    /// sessions to drop first.
+    #[serde(default)]
+    pub last_used_ms: u64,
 }
 
 fn default_env() -> BTreeMap<String, String> {
@@ -123,6 +132,7 @@ impl Default for Session {
             env: default_env(),
             history: Vec::new(),
             history_base: 0,
+            last_used_ms: 0,
         }
     }
 }
@@ -187,6 +197,17 @@ impl Session {
             source,
         })
     }
+}
+
+/// Splits stored sessions into the [`MAX_STORED_SESSIONS`] most recently used (to restore)
+/// and the rest (to delete from storage).
+pub fn keep_recent(
+    mut stored: Vec<(String, Session)>,
+    max: usize,
+) -> (Vec<(String, Session)>, Vec<String>) {
+    stored.sort_by_key(|(_, s)| std::cmp::Reverse(s.last_used_ms));
+    let dropped = stored.split_off(max.min(stored.len()));
+    (stored, dropped.into_iter().map(|(name, _)| name).collect())
 }
 
 /// All sessions' states plus who is running: commands of one session run one at a time,
@@ -339,6 +360,26 @@ mod table_tests {
         assert_eq!(table.end("a"), vec![2]);
         assert_eq!(table.finish("a", state), (None, false));
         assert!(table.is_empty());
+    }
+
+    #[test]
+    fn only_the_most_recently_used_stored_sessions_are_kept() {
+        let stored: Vec<(String, Session)> = (0..5u64)
+            .map(|i| {
+                (
+                    format!("s{i}"),
+                    Session {
+                        last_used_ms: i * 10,
+                        ..Session::default()
+                    },
+                )
+            })
+            .collect();
+        let (kept, dropped) = keep_recent(stored.clone(), 3);
+        let kept: Vec<&str> = kept.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(kept, ["s4", "s3", "s2"]);
+        assert_eq!(dropped, ["s1", "s0"]);
+        assert_eq!(keep_recent(stored, 10).1, Vec::<String>::new());
     }
 
     #[test]
