@@ -1,10 +1,11 @@
 //! The domshell extension's service worker, compiled to WebAssembly.
 //!
-//! `settings`, `link` and `shell` are plain Rust, tested on the host; `worker` is the thin
-//! glue that binds them to `WebSocket`, timers, `chrome.storage`, `chrome.alarms` and
-//! `chrome.tabs`, and is only meaningful inside the browser.
+//! `settings`, `link`, `shell` and `ax` are plain Rust, tested on the host; `worker` (timers,
+//! sockets, storage, alarms) and `chrome` (tabs, windows, debugger) are the thin glue that
+//! binds them to the browser, and are only meaningful inside it.
 
 pub mod ax;
+mod chrome;
 pub mod link;
 pub mod settings;
 pub mod shell;

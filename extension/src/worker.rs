@@ -1,14 +1,14 @@
 //! Glue between the browser and the plain-Rust parts: WebSocket handlers, the one wake-up
-//! timer, `chrome.storage`, `chrome.alarms` and `chrome.tabs`.
+//! timer, `chrome.storage`, `chrome.alarms`, and the shell kernel's sessions (run through
+//! [`ChromeBrowser`], persisted in `chrome.storage.session`).
 //!
 //! It owns I/O only. Every decision (when to dial, what to answer) is made by [`Link`] and
-//! [`Shell`]; this module carries out their effects. Events arrive from the JS bootstrap
-//! (`boot`, then `handle_event`) and from socket and timer callbacks.
+//! the [`shell`](crate::shell) kernel; this module carries out their effects. Events arrive
+//! from the JS bootstrap (`boot`, then `handle_event`) and from socket and timer callbacks.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 
-use serde::Serialize;
 use serde_json::{json, Value};
 use shared_protocol::frame::Frame;
 use wasm_bindgen::prelude::*;
@@ -16,9 +16,13 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{CloseEvent, MessageEvent, WebSocket};
 
+use crate::chrome::{self, to_js, ChromeBrowser};
 use crate::link::{Effect, Event, Link};
-use crate::settings::{self, Settings};
-use crate::shell::{format_tabs, Plan, Shell, TabInfo};
+use crate::settings::{self, Settings, Status};
+use crate::shell::session::{
+    keep_recent, storage_key, SessionTable, MAX_STORED_SESSIONS, STORAGE_PREFIX,
+};
+use crate::shell::{self, Context, Session};
 
 const ALARM_NAME: &str = "domshell-heartbeat";
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -33,8 +37,12 @@ extern "C" {
     fn alarms_get(name: &str) -> js_sys::Promise;
     #[wasm_bindgen(js_namespace = ["chrome", "alarms"], js_name = create)]
     fn alarms_create(name: &str, info: &JsValue) -> js_sys::Promise;
-    #[wasm_bindgen(js_namespace = ["chrome", "tabs"], js_name = query)]
-    fn tabs_query(query: &JsValue) -> js_sys::Promise;
+    #[wasm_bindgen(js_namespace = ["chrome", "storage", "session"], js_name = get)]
+    fn session_storage_get(keys: &JsValue) -> js_sys::Promise;
+    #[wasm_bindgen(js_namespace = ["chrome", "storage", "session"], js_name = set)]
+    fn session_storage_set(items: &JsValue) -> js_sys::Promise;
+    #[wasm_bindgen(js_namespace = ["chrome", "storage", "session"], js_name = remove)]
+    fn session_storage_remove(key: &str) -> js_sys::Promise;
     #[wasm_bindgen(js_name = setTimeout)]
     fn set_timeout(handler: &js_sys::Function, ms: f64) -> JsValue;
     #[wasm_bindgen(js_name = clearTimeout)]
@@ -45,15 +53,30 @@ extern "C" {
     fn console_warn(text: &str);
 }
 
+/// The link machine's clock: monotonic, so a wall-clock jump (NTP, a changed system
+/// time) can neither fake nor hide silence. `Date.now()` is only for what people read.
 fn now_ms() -> u64 {
-    js_sys::Date::now() as u64
+    chrome::monotonic_ms()
 }
 
-fn to_js(value: &impl Serialize) -> JsValue {
-    // Plain objects, not JS Maps: chrome.storage only stores JSON-like values.
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .unwrap_or(JsValue::NULL)
+/// The link stamps its status with [`now_ms`]; the options page compares the stamps with
+/// `Date.now()`, so they are moved onto the wall clock when stored.
+fn on_wall_clock(mut status: Status) -> Status {
+    let mono = now_ms();
+    let wall = js_sys::Date::now() as u64;
+    let to_wall = |t: u64| wall.saturating_sub(mono.saturating_sub(t));
+    status.last_inbound_at = status.last_inbound_at.map(to_wall);
+    status.connected_since = status.connected_since.map(to_wall);
+    status.updated_at = to_wall(status.updated_at);
+    status
+}
+
+/// One `EXECUTE` waiting for, or running in, its session.
+struct Job {
+    gen: u64,
+    id: String,
+    command: String,
+    ctx: Context,
 }
 
 struct Socket {
@@ -75,7 +98,6 @@ impl Socket {
 
 struct Worker {
     link: Link,
-    shell: Shell,
     sockets: HashMap<u64, Socket>,
     /// Sockets abandoned during the current dispatch. Their closures may be the very code that
     /// is running, so they are dropped at the start of the next dispatch, not now.
@@ -87,6 +109,9 @@ struct Worker {
 
 thread_local! {
     static WORKER: RefCell<Option<Worker>> = const { RefCell::new(None) };
+    // Apart from WORKER: commands run across awaits and must reach their sessions while a
+    // dispatch holds the worker.
+    static SESSIONS: RefCell<SessionTable<Job>> = RefCell::new(SessionTable::default());
 }
 
 /// Start the worker: read settings, make sure the heartbeat alarm exists, and connect.
@@ -94,10 +119,10 @@ thread_local! {
 #[wasm_bindgen]
 pub async fn boot() -> Result<(), JsValue> {
     let settings = load_settings().await?;
+    restore_sessions().await;
     let seed = (js_sys::Math::random() * 9_007_199_254_740_991.0) as u64;
     let worker = Worker {
         link: Link::new(VERSION, seed),
-        shell: Shell::default(),
         sockets: HashMap::new(),
         graveyard: Vec::new(),
         timer_id: None,
@@ -111,7 +136,9 @@ pub async fn boot() -> Result<(), JsValue> {
 }
 
 /// An event the bootstrap registered for at top level: `alarm`, `storage` (payload: the
-/// `changes` object), `installed`, `startup`.
+/// `changes` object), `installed`, `startup`, and for page access `debugger_detach`
+/// (`{tabId, reason}`), `debugger_event` (`{tabId, method, …}`), `tab_updated`
+/// (`{tabId, status}`), `tab_removed` (the tab id).
 #[wasm_bindgen]
 pub fn handle_event(kind: &str, payload: JsValue) {
     match kind {
@@ -135,6 +162,42 @@ pub fn handle_event(kind: &str, payload: JsValue) {
         }
         // Boot already connected; a tick makes sure nothing is stuck.
         "installed" | "startup" => dispatch(Event::Alarm),
+        "debugger_detach" => {
+            let payload: Value = serde_wasm_bindgen::from_value(payload).unwrap_or(Value::Null);
+            if let Some(tab) = payload["tabId"].as_i64() {
+                let reason = payload["reason"].as_str().unwrap_or("unknown");
+                console_info(&format!(
+                    "domshell: debugger detached from tab {tab}: {reason}"
+                ));
+                chrome::on_debugger_detach(tab, reason);
+            }
+        }
+        "tab_updated" => {
+            let payload: Value = serde_wasm_bindgen::from_value(payload).unwrap_or(Value::Null);
+            if let (Some(tab), Some("complete")) =
+                (payload["tabId"].as_i64(), payload["status"].as_str())
+            {
+                chrome::on_tab_loaded(tab);
+            }
+        }
+        "tab_removed" => {
+            if let Some(tab) = payload.as_f64() {
+                chrome::on_tab_removed(tab as i64);
+            }
+        }
+        // Protocol events of attached tabs. Crashes matter now; the page mapping will add
+        // DOM mutations (to know when its tree is stale).
+        "debugger_event" => {
+            let tab = js_sys::Reflect::get(&payload, &"tabId".into())
+                .ok()
+                .and_then(|v| v.as_f64());
+            let method = js_sys::Reflect::get(&payload, &"method".into())
+                .ok()
+                .and_then(|v| v.as_string());
+            if let (Some(tab), Some(method)) = (tab, method) {
+                chrome::on_debugger_event(tab as i64, &method);
+            }
+        }
         other => console_warn(&format!("domshell: unknown event {other}")),
     }
 }
@@ -213,7 +276,7 @@ impl Worker {
             }
             Effect::Deliver { gen, frame } => self.deliver(gen, frame),
             Effect::Persist(status) => {
-                let items = to_js(&json!({ settings::KEY_STATUS: status }));
+                let items = to_js(&json!({ settings::KEY_STATUS: on_wall_clock(status) }));
                 let promise = storage_set(&items);
                 spawn_local(async move {
                     if let Err(e) = JsFuture::from(promise).await {
@@ -242,38 +305,49 @@ impl Worker {
     fn deliver(&mut self, gen: u64, frame: Frame) {
         match frame {
             Frame::SessionStart { id, session } => {
-                self.shell.start_session(&session);
+                SESSIONS.with(|t| t.borrow_mut().start(&session));
                 self.send_frame(gen, &Frame::Ack { id });
             }
             Frame::SessionEnd { id, session } => {
-                self.shell.end_session(&session);
+                let dropped = SESSIONS.with(|t| t.borrow_mut().end(&session));
+                for job in dropped {
+                    self.send_frame(
+                        gen,
+                        &Frame::Result {
+                            id: job.id,
+                            ok: false,
+                            output: "the session ended before this command ran".into(),
+                            lane: None,
+                        },
+                    );
+                }
+                forget_session(&session);
                 self.send_frame(gen, &Frame::Ack { id });
             }
             Frame::Execute {
                 id,
                 session,
                 command,
+                deadline_ms,
+                allowed_domains,
                 ..
-            } => match self.shell.plan(&session, &command) {
-                Plan::Reply { ok, output } => self.send_frame(
+            } => {
+                let job = Job {
                     gen,
-                    &Frame::Result {
-                        id,
-                        ok,
-                        output,
-                        lane: None,
-                    },
-                ),
-                Plan::ListTabs => spawn_local(async move {
-                    let result = match list_tabs().await {
-                        Ok(tabs) => (true, format_tabs(&tabs)),
-                        Err(e) => (false, format!("tabs: cannot list tabs: {e}")),
-                    };
-                    reply_later(gen, id, result.0, result.1);
-                }),
-            },
-            // Commands of this shell finish at once; there is nothing to interrupt yet.
-            Frame::Cancel { .. } => {}
+                    id,
+                    command,
+                    ctx: Context::new(&allowed_domains, deadline_ms),
+                };
+                let start = SESSIONS.with(|t| t.borrow_mut().submit(&session, job));
+                if let Some((state, job)) = start {
+                    spawn_local(run_jobs(session, state, job));
+                }
+            }
+            // A command still waiting for its session never runs; one already running
+            // finishes (its reply is then ignored), its waits bounded by the deadline.
+            Frame::Cancel { id } => {
+                SESSIONS.with(|t| t.borrow_mut().drop_waiting(|job| job.id == id));
+            }
             other => console_warn(&format!("domshell: unexpected {} frame", other.kind())),
         }
     }
@@ -311,11 +385,96 @@ fn reply_later(gen: u64, id: String, ok: bool, output: String) {
     });
 }
 
-async fn list_tabs() -> Result<Vec<TabInfo>, String> {
-    let tabs = JsFuture::from(tabs_query(&to_js(&json!({}))))
-        .await
-        .map_err(|e| format!("{e:?}"))?;
-    serde_wasm_bindgen::from_value(tabs).map_err(|e| e.to_string())
+/// Runs a session's commands one after another until none is waiting, persisting the
+/// state after each so a stopped worker resumes where the session was.
+async fn run_jobs(session: String, mut state: Session, mut job: Job) {
+    loop {
+        let reply = shell::execute(&mut state, &ChromeBrowser, &job.ctx, &job.command).await;
+        state.last_used_ms = js_sys::Date::now() as u64;
+        reply_later(job.gen, job.id, reply.ok, reply.output);
+        let (next, keep) = SESSIONS.with(|t| t.borrow_mut().finish(&session, state.clone()));
+        if keep {
+            persist_session(&session, &state).await;
+        }
+        match next {
+            Some((next_state, next_job)) => {
+                state = next_state;
+                job = next_job;
+            }
+            None => break,
+        }
+    }
+}
+
+async fn persist_session(session: &str, state: &Session) {
+    let items = to_js(&json!({ storage_key(session): state.to_storage() }));
+    if let Err(e) = JsFuture::from(session_storage_set(&items)).await {
+        console_warn(&format!(
+            "domshell: cannot save session {session}: {}",
+            chrome::error_text(&e)
+        ));
+    }
+}
+
+fn forget_session(session: &str) {
+    let promise = session_storage_remove(&storage_key(session));
+    let session = session.to_string();
+    spawn_local(async move {
+        if let Err(e) = JsFuture::from(promise).await {
+            console_warn(&format!(
+                "domshell: cannot drop stored session {session}: {}",
+                chrome::error_text(&e)
+            ));
+        }
+    });
+}
+
+/// Reads every session state saved before the worker was last stopped.
+async fn restore_sessions() {
+    let items = match JsFuture::from(session_storage_get(&JsValue::NULL)).await {
+        Ok(items) => items,
+        Err(e) => {
+            console_warn(&format!(
+                "domshell: cannot read stored sessions: {}",
+                chrome::error_text(&e)
+            ));
+            return;
+        }
+    };
+    let items: Value = serde_wasm_bindgen::from_value(items).unwrap_or(Value::Null);
+    let Some(items) = items.as_object() else {
+        return;
+    };
+    let mut stored = Vec::new();
+    for (key, value) in items {
+        let Some(name) = key.strip_prefix(STORAGE_PREFIX) else {
+            continue;
+        };
+        match Session::from_storage(name, value.clone()) {
+            Ok(state) => stored.push((name.to_string(), state)),
+            Err(e) => {
+                console_warn(&format!("domshell: {e}"));
+                forget_session(name);
+            }
+        }
+    }
+    let (kept, dropped) = keep_recent(stored, MAX_STORED_SESSIONS);
+    for name in &dropped {
+        forget_session(name);
+    }
+    if !kept.is_empty() || !dropped.is_empty() {
+        console_info(&format!(
+            "domshell: restored {} shell session(s), dropped {} least recently used",
+            kept.len(),
+            dropped.len()
+        ));
+    }
+    SESSIONS.with(|t| {
+        let mut table = t.borrow_mut();
+        for (name, state) in kept {
+            table.restore(&name, state);
+        }
+    });
 }
 
 fn open_socket(gen: u64, url: &str) -> Result<Socket, JsValue> {

@@ -27,6 +27,18 @@ chrome.runtime.onStartup.addListener(() => deliver("startup", null));
 chrome.storage.onChanged.addListener((changes, area) => {
   if (area === "local") deliver("storage", changes);
 });
+// Page access: Chrome ending a debugger session (tab closed, DevTools opened, renderer
+// gone), protocol events of attached tabs, and tab loads that navigation commands wait for.
+chrome.debugger.onDetach.addListener((source, reason) =>
+  deliver("debugger_detach", { tabId: source.tabId, reason }),
+);
+chrome.debugger.onEvent.addListener((source, method, params) =>
+  deliver("debugger_event", { tabId: source.tabId, sessionId: source.sessionId, method, params }),
+);
+chrome.tabs.onUpdated.addListener((tabId, change) => {
+  if (change.status) deliver("tab_updated", { tabId, status: change.status });
+});
+chrome.tabs.onRemoved.addListener((tabId) => deliver("tab_removed", tabId));
 
 init()
   .then(() => boot())

@@ -1,0 +1,435 @@
+//! The kernel's [`Browser`] port over the real `chrome.tabs`, `chrome.windows` and
+//! `chrome.debugger` APIs, plus the small bindings and helpers it needs (a `cdp` call with
+//! a timeout, sleeping, the monotonic clock).
+//!
+//! It owns what the worker knows about Chrome between events: which tabs this extension's
+//! debugger is attached to (and which attachments Chrome ended, from `onDetach`), and how
+//! many loads each tab finished (from `tabs.onUpdated`). It must not decide anything the
+//! kernel decides; it only carries out calls and reports Chrome's answers.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use js_sys::Promise;
+use serde::Serialize;
+use serde_json::{json, Value};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+use crate::shell::browser::{
+    Attachment, Browser, BrowserError, HistoryEntry, LoadMark, LoadOutcome, NavigationHistory,
+    TabInfo, WindowInfo,
+};
+
+/// The debugger protocol version `chrome.debugger.attach` asks for.
+const PROTOCOL_VERSION: &str = "1.3";
+/// Bound on any single Chrome call, so a wedged tab cannot hang a command.
+const CALL_TIMEOUT_MS: u64 = 10_000;
+/// How often a load wait looks at the tab.
+const LOAD_POLL_MS: u64 = 50;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = ["chrome", "tabs"], js_name = query)]
+    fn tabs_query(query: &JsValue) -> Promise;
+    #[wasm_bindgen(js_namespace = ["chrome", "tabs"], js_name = get)]
+    fn tabs_get(id: f64) -> Promise;
+    #[wasm_bindgen(js_namespace = ["chrome", "tabs"], js_name = create)]
+    fn tabs_create(props: &JsValue) -> Promise;
+    #[wasm_bindgen(js_namespace = ["chrome", "tabs"], js_name = update)]
+    fn tabs_update(id: f64, props: &JsValue) -> Promise;
+    #[wasm_bindgen(js_namespace = ["chrome", "tabs"], js_name = remove)]
+    fn tabs_remove(id: f64) -> Promise;
+    #[wasm_bindgen(js_namespace = ["chrome", "tabs"], js_name = reload)]
+    fn tabs_reload(id: f64) -> Promise;
+    #[wasm_bindgen(js_namespace = ["chrome", "windows"], js_name = getAll)]
+    fn windows_get_all(query: &JsValue) -> Promise;
+}
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = ["chrome", "debugger"], js_name = attach)]
+    fn debugger_attach(target: &JsValue, version: &str) -> Promise;
+    #[wasm_bindgen(js_namespace = ["chrome", "debugger"], js_name = detach)]
+    fn debugger_detach(target: &JsValue) -> Promise;
+    #[wasm_bindgen(js_namespace = ["chrome", "debugger"], js_name = sendCommand)]
+    fn debugger_send_command(target: &JsValue, method: &str, params: &JsValue) -> Promise;
+}
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout(handler: &js_sys::Function, ms: f64) -> JsValue;
+    #[wasm_bindgen(js_namespace = performance, js_name = now)]
+    fn performance_now() -> f64;
+}
+
+/// Milliseconds on a clock that never jumps (unlike `Date.now()`, which follows the wall
+/// clock through sleep and NTP corrections). For deadlines and liveness, not for display.
+pub fn monotonic_ms() -> u64 {
+    performance_now().max(0.0) as u64
+}
+
+thread_local! {
+    static ATTACHMENTS: RefCell<HashMap<i64, Attachment>> = RefCell::new(HashMap::new());
+    static LOADS: RefCell<HashMap<i64, u64>> = RefCell::new(HashMap::new());
+    /// Tabs whose renderer crashed under our debugger; the next attach reloads them.
+    static CRASHED: RefCell<std::collections::HashSet<i64>> = RefCell::new(Default::default());
+}
+
+pub fn to_js(value: &impl Serialize) -> JsValue {
+    // Plain objects, not JS Maps: Chrome's APIs take JSON-like values.
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .unwrap_or(JsValue::NULL)
+}
+
+/// The message of a rejected Chrome promise.
+pub fn error_text(error: &JsValue) -> String {
+    if let Some(text) = error.as_string() {
+        return text;
+    }
+    js_sys::Reflect::get(error, &"message".into())
+        .ok()
+        .and_then(|m| m.as_string())
+        .unwrap_or_else(|| format!("{error:?}"))
+}
+
+/// Resolves after `ms`.
+pub async fn sleep(ms: u64) {
+    let promise = Promise::new(&mut |resolve, _| {
+        set_timeout(&resolve, ms as f64);
+    });
+    let _ = JsFuture::from(promise).await;
+}
+
+/// Awaits a Chrome promise for at most `ms`; `what` names the call in the error.
+async fn call(promise: Promise, ms: u64, what: &str) -> Result<JsValue, BrowserError> {
+    // The timer rejects with `undefined`; Chrome rejects with an Error, never undefined.
+    let timer = Promise::new(&mut |_, reject| {
+        set_timeout(&reject, ms as f64);
+    });
+    let race = Promise::race(&js_sys::Array::of2(&promise, &timer));
+    JsFuture::from(race).await.map_err(|e| {
+        if e.is_undefined() {
+            BrowserError(format!(
+                "{what} did not answer within {:.1} s",
+                ms as f64 / 1000.0
+            ))
+        } else {
+            BrowserError(error_text(&e))
+        }
+    })
+}
+
+fn from_js<T: serde::de::DeserializeOwned>(value: JsValue, what: &str) -> Result<T, BrowserError> {
+    serde_wasm_bindgen::from_value(value)
+        .map_err(|e| BrowserError(format!("unexpected answer from {what}: {e}")))
+}
+
+fn debuggee(tab: i64) -> JsValue {
+    to_js(&json!({ "tabId": tab }))
+}
+
+/// One Chrome DevTools Protocol call on an attached tab, bounded by `timeout_ms`.
+pub async fn cdp(
+    tab: i64,
+    method: &str,
+    params: Value,
+    timeout_ms: u64,
+) -> Result<Value, BrowserError> {
+    let promise = debugger_send_command(&debuggee(tab), method, &to_js(&params));
+    let result = call(promise, timeout_ms, method).await?;
+    if result.is_undefined() || result.is_null() {
+        return Ok(Value::Null);
+    }
+    from_js(result, method)
+}
+
+/// `chrome.debugger.onDetach`: Chrome ended this extension's session on a tab.
+pub fn on_debugger_detach(tab: i64, reason: &str) {
+    let why = match reason {
+        "target_closed" => {
+            "the tab closed, crashed or moved to a page that cannot be debugged (target_closed)"
+                .to_string()
+        }
+        "canceled_by_user" => "it was detached from outside domshell: DevTools opened on the tab, another debugger took it, or the debugging banner was dismissed (canceled_by_user)".to_string(),
+        other => format!("Chrome detached the debugger ({other})"),
+    };
+    ATTACHMENTS.with(|a| {
+        a.borrow_mut().insert(tab, Attachment::Lost { reason: why });
+    });
+}
+
+/// A protocol event of an attached tab (`chrome.debugger.onEvent`).
+pub fn on_debugger_event(tab: i64, method: &str) {
+    if method == "Inspector.targetCrashed" {
+        // The debugger stays attached to a crashed tab, but nothing answers until the
+        // page is loaded again.
+        CRASHED.with(|c| c.borrow_mut().insert(tab));
+        ATTACHMENTS.with(|a| {
+            a.borrow_mut().insert(
+                tab,
+                Attachment::Lost {
+                    reason: "the tab's renderer crashed (Inspector.targetCrashed); the next command reloads the tab".into(),
+                },
+            );
+        });
+    }
+}
+
+/// `chrome.tabs.onUpdated` with `status: "complete"`.
+pub fn on_tab_loaded(tab: i64) {
+    LOADS.with(|l| *l.borrow_mut().entry(tab).or_default() += 1);
+    // A finished load means a live renderer again.
+    CRASHED.with(|c| c.borrow_mut().remove(&tab));
+}
+
+/// `chrome.tabs.onRemoved`: nothing about the tab is worth keeping.
+pub fn on_tab_removed(tab: i64) {
+    LOADS.with(|l| l.borrow_mut().remove(&tab));
+    CRASHED.with(|c| c.borrow_mut().remove(&tab));
+    // The attachment entry stays until the kernel reports the tab gone (a `Lost` from
+    // onDetach) or enters another tab.
+}
+
+/// The real browser, as seen from the service worker.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ChromeBrowser;
+
+impl Browser for ChromeBrowser {
+    async fn tabs(&self) -> Result<Vec<TabInfo>, BrowserError> {
+        let tabs = call(
+            tabs_query(&to_js(&json!({}))),
+            CALL_TIMEOUT_MS,
+            "chrome.tabs.query",
+        )
+        .await?;
+        from_js(tabs, "chrome.tabs.query")
+    }
+
+    async fn windows(&self) -> Result<Vec<WindowInfo>, BrowserError> {
+        let windows = call(
+            windows_get_all(&to_js(&json!({ "populate": true }))),
+            CALL_TIMEOUT_MS,
+            "chrome.windows.getAll",
+        )
+        .await?;
+        from_js(windows, "chrome.windows.getAll")
+    }
+
+    async fn tab(&self, id: i64) -> Result<Option<TabInfo>, BrowserError> {
+        match call(tabs_get(id as f64), CALL_TIMEOUT_MS, "chrome.tabs.get").await {
+            Ok(tab) => from_js(tab, "chrome.tabs.get").map(Some),
+            Err(e) if e.0.contains("No tab with id") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn focused_tab(&self) -> Result<Option<TabInfo>, BrowserError> {
+        for query in [
+            json!({ "active": true, "lastFocusedWindow": true }),
+            json!({ "active": true }),
+        ] {
+            let tabs = call(
+                tabs_query(&to_js(&query)),
+                CALL_TIMEOUT_MS,
+                "chrome.tabs.query",
+            )
+            .await?;
+            let tabs: Vec<TabInfo> = from_js(tabs, "chrome.tabs.query")?;
+            if let Some(tab) = tabs.into_iter().next() {
+                return Ok(Some(tab));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn create_tab(&self, url: &str) -> Result<TabInfo, BrowserError> {
+        let tab = call(
+            tabs_create(&to_js(&json!({ "url": url, "active": true }))),
+            CALL_TIMEOUT_MS,
+            "chrome.tabs.create",
+        )
+        .await?;
+        from_js(tab, "chrome.tabs.create")
+    }
+
+    async fn navigate_tab(&self, id: i64, url: &str) -> Result<(), BrowserError> {
+        call(
+            tabs_update(id as f64, &to_js(&json!({ "url": url }))),
+            CALL_TIMEOUT_MS,
+            "chrome.tabs.update",
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn close_tab(&self, id: i64) -> Result<(), BrowserError> {
+        call(
+            tabs_remove(id as f64),
+            CALL_TIMEOUT_MS,
+            "chrome.tabs.remove",
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn cdp(&self, id: i64, method: &str, params: Value) -> Result<Value, BrowserError> {
+        cdp(id, method, params, CALL_TIMEOUT_MS).await
+    }
+
+    async fn navigation_history(&self, id: i64) -> Result<NavigationHistory, BrowserError> {
+        let history = cdp(id, "Page.getNavigationHistory", json!({}), CALL_TIMEOUT_MS).await?;
+        let entries = history["entries"]
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .map(|e| HistoryEntry {
+                        id: e["id"].as_i64().unwrap_or_default(),
+                        url: e["url"].as_str().unwrap_or_default().to_string(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(NavigationHistory {
+            current: history["currentIndex"].as_u64().unwrap_or_default() as usize,
+            entries,
+        })
+    }
+
+    async fn go_to_history_entry(&self, id: i64, entry: i64) -> Result<(), BrowserError> {
+        cdp(
+            id,
+            "Page.navigateToHistoryEntry",
+            json!({ "entryId": entry }),
+            CALL_TIMEOUT_MS,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn attach(&self, id: i64) -> Result<(), BrowserError> {
+        if self.attachment(id) == Attachment::Attached {
+            return Ok(());
+        }
+        if CRASHED.with(|c| c.borrow_mut().remove(&id)) {
+            let since = self.load_mark(id);
+            call(
+                tabs_reload(id as f64),
+                CALL_TIMEOUT_MS,
+                "chrome.tabs.reload",
+            )
+            .await?;
+            if let LoadOutcome::TimedOut(_) =
+                self.wait_for_load(id, Some(since), CALL_TIMEOUT_MS).await?
+            {
+                return Err(BrowserError(format!(
+                    "reloaded the crashed tab {id}, but it did not finish loading within {} s",
+                    CALL_TIMEOUT_MS / 1000
+                )));
+            }
+        }
+        let attached = call(
+            debugger_attach(&debuggee(id), PROTOCOL_VERSION),
+            CALL_TIMEOUT_MS,
+            "chrome.debugger.attach",
+        )
+        .await;
+        match attached {
+            Ok(_) => {}
+            Err(e) if e.0.contains("already attached") => {
+                // After a worker restart this extension may still hold the session it
+                // opened before: if a command goes through, it is ours.
+                let probe = cdp(
+                    id,
+                    "Runtime.evaluate",
+                    json!({ "expression": "1", "returnByValue": true }),
+                    CALL_TIMEOUT_MS,
+                )
+                .await;
+                if probe.is_err() {
+                    return Err(BrowserError(format!(
+                        "{} — close DevTools on that tab or stop the other debugger, then try again",
+                        e.0
+                    )));
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        // Crash reports arrive as Inspector events; without them a crashed tab would look
+        // attached and answer nothing.
+        if let Err(e) = cdp(id, "Inspector.enable", json!({}), CALL_TIMEOUT_MS).await {
+            return Err(BrowserError(format!(
+                "attached, but the tab does not answer ({})",
+                e.0
+            )));
+        }
+        ATTACHMENTS.with(|a| {
+            a.borrow_mut().insert(id, Attachment::Attached);
+        });
+        Ok(())
+    }
+
+    async fn detach(&self, id: i64) -> Result<(), BrowserError> {
+        ATTACHMENTS.with(|a| a.borrow_mut().remove(&id));
+        call(
+            debugger_detach(&debuggee(id)),
+            CALL_TIMEOUT_MS,
+            "chrome.debugger.detach",
+        )
+        .await
+        .map(|_| ())
+    }
+
+    fn attachment(&self, id: i64) -> Attachment {
+        ATTACHMENTS.with(|a| {
+            a.borrow()
+                .get(&id)
+                .cloned()
+                .unwrap_or(Attachment::NotAttached)
+        })
+    }
+
+    fn acknowledge_loss(&self, id: i64) {
+        ATTACHMENTS.with(|a| {
+            let mut a = a.borrow_mut();
+            if matches!(a.get(&id), Some(Attachment::Lost { .. })) {
+                a.remove(&id);
+            }
+        });
+    }
+
+    fn load_mark(&self, id: i64) -> LoadMark {
+        LoadMark(LOADS.with(|l| l.borrow().get(&id).copied().unwrap_or(0)))
+    }
+
+    async fn wait_for_load(
+        &self,
+        id: i64,
+        since: Option<LoadMark>,
+        timeout_ms: u64,
+    ) -> Result<LoadOutcome, BrowserError> {
+        let started = monotonic_ms();
+        loop {
+            let Some(tab) = self.tab(id).await? else {
+                return Ok(LoadOutcome::Gone);
+            };
+            let complete = tab.status.as_deref() == Some("complete");
+            let counted = since.is_none_or(|mark| self.load_mark(id).0 > mark.0);
+            if complete && counted {
+                return Ok(LoadOutcome::Complete(tab));
+            }
+            if monotonic_ms().saturating_sub(started) >= timeout_ms {
+                // A page that reports complete without the event we waited for (a
+                // same-document navigation) is done, not slow.
+                return Ok(if complete {
+                    LoadOutcome::Complete(tab)
+                } else {
+                    LoadOutcome::TimedOut(tab)
+                });
+            }
+            sleep(LOAD_POLL_MS).await;
+        }
+    }
+}

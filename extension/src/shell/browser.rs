@@ -1,0 +1,131 @@
+//! The kernel's port to the browser: the few operations the shell needs from Chrome
+//! (`chrome.tabs`, `chrome.windows`, `chrome.debugger`), as an async trait.
+//!
+//! The service-worker glue implements it over the real APIs; tests implement it with an
+//! in-memory browser. It owns the shapes that cross the port. It must not hold shell
+//! state or decide anything: policy (which URLs, which tabs) is the kernel's.
+
+use serde::{Deserialize, Serialize};
+
+/// A tab as `chrome.tabs` reports it (the fields the shell uses).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct TabInfo {
+    #[serde(default)]
+    pub id: Option<i64>,
+    #[serde(default)]
+    pub window_id: Option<i64>,
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub url: String,
+    /// The URL being loaded, before it commits (Chrome's `pendingUrl`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_url: Option<String>,
+    #[serde(default)]
+    pub active: bool,
+    /// `loading` or `complete`.
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+/// A window as `chrome.windows.getAll({populate: true})` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct WindowInfo {
+    #[serde(default)]
+    pub id: Option<i64>,
+    #[serde(default)]
+    pub focused: bool,
+    /// `normal`, `popup`, `app`, `devtools`, `panel`.
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub tabs: Vec<TabInfo>,
+}
+
+/// How the debugger connection to a tab stands, as the glue saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attachment {
+    Attached,
+    /// Never attached (or the worker restarted and does not know).
+    NotAttached,
+    /// Chrome ended the connection (`chrome.debugger.onDetach`); not reported yet.
+    Lost {
+        reason: String,
+    },
+}
+
+/// One entry of a tab's session history (`Page.getNavigationHistory`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    pub id: i64,
+    pub url: String,
+}
+
+/// A tab's session history and where in it the tab is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NavigationHistory {
+    pub current: usize,
+    pub entries: Vec<HistoryEntry>,
+}
+
+/// What waiting for a page load found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoadOutcome {
+    Complete(TabInfo),
+    /// Still loading when the wait ended; the tab as it was then.
+    TimedOut(TabInfo),
+    /// The tab disappeared while loading.
+    Gone,
+}
+
+/// A failed browser operation, with Chrome's own message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BrowserError(pub String);
+
+/// A counter the glue increments each time a tab finishes loading; waiting for "a load after
+/// this mark" is how navigation commands avoid mistaking the previous page's load for theirs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LoadMark(pub u64);
+
+/// What the kernel needs from Chrome. Methods that wait take explicit bounds.
+// The worker is single-threaded WebAssembly: futures need not be Send.
+#[allow(async_fn_in_trait)]
+pub trait Browser {
+    async fn tabs(&self) -> Result<Vec<TabInfo>, BrowserError>;
+    async fn windows(&self) -> Result<Vec<WindowInfo>, BrowserError>;
+    /// `None` when no tab has that id.
+    async fn tab(&self, id: i64) -> Result<Option<TabInfo>, BrowserError>;
+    /// The active tab of the last focused window.
+    async fn focused_tab(&self) -> Result<Option<TabInfo>, BrowserError>;
+    async fn create_tab(&self, url: &str) -> Result<TabInfo, BrowserError>;
+    async fn navigate_tab(&self, id: i64, url: &str) -> Result<(), BrowserError>;
+    async fn close_tab(&self, id: i64) -> Result<(), BrowserError>;
+    /// One DevTools Protocol call on an attached tab (the page mapping's way in: e.g.
+    /// `Accessibility.getChildAXNodes`). Bounded by the implementation's call timeout.
+    async fn cdp(
+        &self,
+        id: i64,
+        method: &str,
+        params: serde_json::Value,
+    ) -> Result<serde_json::Value, BrowserError>;
+    async fn navigation_history(&self, id: i64) -> Result<NavigationHistory, BrowserError>;
+    async fn go_to_history_entry(&self, id: i64, entry: i64) -> Result<(), BrowserError>;
+    /// Make sure this extension's debugger is attached to the tab (a no-op when it is).
+    async fn attach(&self, id: i64) -> Result<(), BrowserError>;
+    async fn detach(&self, id: i64) -> Result<(), BrowserError>;
+    fn attachment(&self, id: i64) -> Attachment;
+    /// Forget a reported loss, so the next [`Browser::attach`] starts afresh.
+    fn acknowledge_loss(&self, id: i64);
+    fn load_mark(&self, id: i64) -> LoadMark;
+    /// Wait until the tab finished a load counted after `since` (or, when `since` is `None`,
+    /// until it is simply not loading), at most `timeout_ms`.
+    async fn wait_for_load(
+        &self,
+        id: i64,
+        since: Option<LoadMark>,
+        timeout_ms: u64,
+    ) -> Result<LoadOutcome, BrowserError>;
+}

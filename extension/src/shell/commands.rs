@@ -1,0 +1,159 @@
+//! The catalogue of every command of the shell language: its usage, what it does, its
+//! section in `help`, and whether this build runs it.
+//!
+//! It owns the texts of `help` and `<cmd> --help`. It must not run anything; dispatch
+//! lives in [`super`]. A command the language defines but this build cannot run yet is
+//! listed here as unavailable, so it fails with a clear message instead of misbehaving.
+
+/// Groups in `help`, in order.
+pub const SECTIONS: [&str; 6] = [
+    "Browser",
+    "Reading the page",
+    "Interacting",
+    "JavaScript",
+    "Workflow",
+    "Shell",
+];
+
+/// One command of the language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommandSpec {
+    pub name: &'static str,
+    pub section: &'static str,
+    pub usage: &'static str,
+    pub summary: &'static str,
+    /// Extra lines for `<cmd> --help`.
+    pub details: &'static str,
+    pub available: bool,
+}
+
+const fn cmd(
+    name: &'static str,
+    section: &'static str,
+    usage: &'static str,
+    summary: &'static str,
+    details: &'static str,
+    available: bool,
+) -> CommandSpec {
+    CommandSpec {
+        name,
+        section,
+        usage,
+        summary,
+        details,
+        available,
+    }
+}
+
+const B: &str = "Browser";
+const R: &str = "Reading the page";
+const I: &str = "Interacting";
+const J: &str = "JavaScript";
+const W: &str = "Workflow";
+const S: &str = "Shell";
+
+/// Every command, in `help` order.
+pub const COMMANDS: &[CommandSpec] = &[
+    cmd("tabs", B, "tabs [--json]", "list all tabs of all windows", "Columns: ID, title, URL, window. `*` marks the active tab of its window, `*current` the tab this session is in, `[outside allowlist]` a tab the domain allowlist keeps you from reading, `[browser page]` one domshell never reads (chrome://, devtools://, other extensions).", true),
+    cmd("windows", B, "windows [--json]", "list windows with their tabs", "`(focused)` marks the focused window.", true),
+    cmd("here", B, "here", "enter the active tab of the focused window", "Attaches the debugger to it, like `cd ~/tabs/<id>`.", true),
+    cmd("cd", B, "cd [~ | .. | ~/tabs | ~/windows | ~/tabs/<id|pattern> | ~/windows/<id>[/<tab>] | %here%]", "change directory; entering a tab attaches to it", "A pattern matches tab titles and URLs (case-insensitive); when several tabs match, they are listed and you pick one by id.", true),
+    cmd("pwd", B, "pwd", "print the current path", "", true),
+    cmd("ls", B, "ls [path] [--json]", "list a directory", "At browser level (`~`, `~/tabs`, `~/windows`) lists windows and tabs. Listing inside a page is not available yet in this build.", true),
+    cmd("open", B, "open <url> [--timeout S]", "open a URL in a new tab and enter it", "A URL without a scheme gets https://. Only http(s) and about:blank are allowed. Waits for the page to load (default 15 s, --timeout S).", true),
+    cmd("navigate", B, "navigate <url> [--timeout S]", "load a URL in the current tab", "Same rules as `open`; the final URL after redirects must be allowed too.", true),
+    cmd("goto", B, "goto <url> [--timeout S]", "same as navigate", "", true),
+    cmd("back", B, "back [--timeout S]", "go back in the current tab's history", "", true),
+    cmd("forward", B, "forward [--timeout S]", "go forward in the current tab's history", "", true),
+    cmd("close", B, "close [tabId]", "close the current tab or the given one", "Closing the current tab moves you to ~.", true),
+    cmd("refresh", B, "refresh", "re-read the current tab and return to its root", "Re-attaches the debugger if Chrome dropped it; does not reload the page.", true),
+    cmd("group", B, "group [new [name] [--url URL] | attach <id> | detach | close | list]", "tab-group lanes", "", false),
+    cmd("cat", R, "cat <name|path> [--json]", "show an element's properties", "", false),
+    cmd("text", R, "text [name|path] [-n N] [--links]", "the text of an element or the page", "", false),
+    cmd("read", R, "read [name|path] [-d N] [-n N] [--meta] [--text]", "an indented subtree", "", false),
+    cmd("tree", R, "tree [depth]", "a box-drawing tree", "", false),
+    cmd("grep", R, "grep [-r] [--content] [-n N] <pattern>", "find children by name, role or value", "As a pipe consumer (`cmd | grep [-n N] <pattern>`) it filters lines and is available.", false),
+    cmd("find", R, "find [pattern] [--type ROLE] [--meta] [--text] [--content] [-n N] [--json]", "search the page recursively", "", false),
+    cmd("extract_links", R, "extract_links [name|path] [-n N]", "list links as markdown", "", false),
+    cmd("extract_table", R, "extract_table <name|path> [--format markdown|csv] [-n rows]", "a table as markdown or CSV", "", false),
+    cmd("screenshot", R, "screenshot", "capture the viewport", "", false),
+    cmd("diff", R, "diff [--json]", "what changed since the last action", "", false),
+    cmd("wait", R, "wait <pattern> [--type ROLE] [--timeout S]", "wait for an element to appear", "", false),
+    cmd("whoami", R, "whoami", "is this site logged in (cookie names only)", "", false),
+    cmd("click", I, "click <name|path>", "click an element", "", false),
+    cmd("focus", I, "focus <name|path>", "focus an element", "", false),
+    cmd("type", I, "type <text…>", "type text into the focused element", "", false),
+    cmd("key", I, "key <KeyName> [--modifiers ctrl,shift,alt,meta] [--activate]", "press a key", "", false),
+    cmd("select", I, "select <name> <value…>", "choose an option of a <select>", "", false),
+    cmd("scroll", I, "scroll [down|up] [N] | scroll <name>", "scroll the page or an element into view", "", false),
+    cmd("submit", I, "submit <input> <value…> [--submit <button>]", "fill in and submit a form", "", false),
+    cmd("js", J, "js <code>", "run JavaScript in the page", "", false),
+    cmd("eval", J, "eval <expr>", "same as js", "", false),
+    cmd("functions", J, "functions [pattern] [--json]", "list the page's global functions", "", false),
+    cmd("call", J, "call <fn> [args…]", "call a global function of the page", "", false),
+    cmd("watch", W, "watch <cmd> [--interval S] [--times N] [--until-change]", "repeat a command", "", false),
+    cmd("for", W, "for <source-cmd> : <template with {}>", "run a template for each output line", "", false),
+    cmd("each", W, "each [--pattern F] [--limit N] <cmd>", "run a command in every tab", "", false),
+    cmd("script", W, "script list | save <name> <c1 ; c2> | show <name> | run <name> [args] | delete <name>", "stored command sequences", "", false),
+    cmd("bookmark", W, "bookmark [name [path]] | bookmark -d <name>", "named paths for `cd @name`", "", false),
+    cmd("history", S, "history [-n N] | history clear", "numbered command history (re-run one with !N)", "`!N` runs entry N again. `history` and `clear` are not recorded.", true),
+    cmd("env", S, "env", "print the environment", "Variables are never expanded in commands.", true),
+    cmd("export", S, "export NAME=value", "set an environment variable", "", true),
+    cmd("clear", S, "clear", "clear the screen (prints nothing)", "", true),
+    cmd("help", S, "help [command]", "this list, or one command's help", "", true),
+    cmd("debug", S, "debug stats | raw | node <id>", "internals of the page mapping", "", false),
+    cmd("connect", S, "connect <token> [--port N]", "re-point the bridge", "Not available from the shell: the bridge is configured on the extension's options page.", false),
+    cmd("disconnect", S, "disconnect", "cut the bridge", "Not available from the shell: the bridge is configured on the extension's options page.", false),
+];
+
+/// The command called `name` (already lower-cased by the grammar).
+pub fn find(name: &str) -> Option<&'static CommandSpec> {
+    COMMANDS.iter().find(|c| c.name == name)
+}
+
+/// `help`: every command, grouped, with the unavailable ones marked.
+pub fn help_text() -> String {
+    let mut lines = vec!["domshell: the browser as a filesystem. `<command> --help` for details; `cmd | grep x`, `cmd | head -n N` filter output.".to_string()];
+    for section in SECTIONS {
+        lines.push(String::new());
+        lines.push(format!("{section}:"));
+        for c in COMMANDS.iter().filter(|c| c.section == section) {
+            let mark = if c.available {
+                ""
+            } else {
+                " (not available yet)"
+            };
+            lines.push(format!("  {:<14} {}{mark}", c.name, c.summary));
+        }
+    }
+    lines.join("\r\n")
+}
+
+/// `<cmd> --help`.
+pub fn command_help(spec: &CommandSpec) -> String {
+    let mut lines = vec![
+        format!("usage: {}", spec.usage),
+        format!("  {}", spec.summary),
+    ];
+    if !spec.details.is_empty() {
+        lines.push(format!("  {}", spec.details));
+    }
+    if !spec.available {
+        lines.push("  Not available yet in this build.".into());
+    }
+    lines.join("\r\n")
+}
+
+/// The error for running a command this build does not have.
+pub fn unavailable(spec: &CommandSpec) -> String {
+    format!(
+        "{}: not available yet in this build. Available now: {}.",
+        spec.name,
+        COMMANDS
+            .iter()
+            .filter(|c| c.available)
+            .map(|c| c.name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}

@@ -1,0 +1,303 @@
+//! An in-memory browser for the kernel's tests: tabs, windows, per-tab history, redirects,
+//! slow pages and debugger attachments, all synchronous.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+
+use super::browser::{
+    Attachment, Browser, BrowserError, HistoryEntry, LoadMark, LoadOutcome, NavigationHistory,
+    TabInfo, WindowInfo,
+};
+
+#[derive(Debug, Default)]
+pub struct FakeState {
+    pub tabs: Vec<TabInfo>,
+    pub windows: Vec<i64>,
+    pub focused_window: i64,
+    pub next_id: i64,
+    pub attachments: HashMap<i64, Attachment>,
+    pub attach_calls: usize,
+    pub refuse_attach: HashSet<i64>,
+    /// Per tab: visited URLs and the index of the current one.
+    pub histories: HashMap<i64, (Vec<String>, usize)>,
+    pub redirects: HashMap<String, String>,
+    pub slow: HashSet<String>,
+    pub loads: HashMap<i64, u64>,
+    pub waits: Vec<u64>,
+    /// Canned answers to `cdp` calls by method, and the calls made (tab, method).
+    pub cdp_replies: HashMap<String, serde_json::Value>,
+    pub cdp_calls: Vec<(i64, String)>,
+}
+
+#[derive(Debug, Default)]
+pub struct FakeBrowser {
+    pub state: RefCell<FakeState>,
+}
+
+/// Runs a future that never waits (everything in the fake answers at once).
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match future.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => panic!("the fake browser never waits"),
+    }
+}
+
+impl FakeBrowser {
+    /// Window 1 (focused) with an active `about:blank` tab 100 and `https://example.com/`
+    /// (tab 101); window 2 with `https://other.org/docs` (tab 200, active).
+    pub fn standard() -> FakeBrowser {
+        let fake = FakeBrowser::default();
+        {
+            let mut s = fake.state.borrow_mut();
+            s.windows = vec![1, 2];
+            s.focused_window = 1;
+            s.next_id = 300;
+            for (id, window, url, title, active) in [
+                (100, 1, "about:blank", "", true),
+                (101, 1, "https://example.com/", "Example Domain", false),
+                (200, 2, "https://other.org/docs", "Other docs", true),
+            ] {
+                s.tabs.push(TabInfo {
+                    id: Some(id),
+                    window_id: Some(window),
+                    title: title.into(),
+                    url: url.into(),
+                    active,
+                    status: Some("complete".into()),
+                    ..Default::default()
+                });
+                s.histories.insert(id, (vec![url.to_string()], 0));
+            }
+        }
+        fake
+    }
+
+    pub fn url_of(&self, id: i64) -> Option<String> {
+        let s = self.state.borrow();
+        s.tabs
+            .iter()
+            .find(|t| t.id == Some(id))
+            .map(|t| t.url.clone())
+    }
+
+    /// What Chrome's onDetach would record.
+    pub fn lose(&self, id: i64, reason: &str) {
+        self.state.borrow_mut().attachments.insert(
+            id,
+            Attachment::Lost {
+                reason: reason.into(),
+            },
+        );
+    }
+
+    fn load(s: &mut FakeState, id: i64, url: &str, push: bool) {
+        let url = s
+            .redirects
+            .get(url)
+            .cloned()
+            .unwrap_or_else(|| url.to_string());
+        if let Some(tab) = s.tabs.iter_mut().find(|t| t.id == Some(id)) {
+            tab.title = if url == "about:blank" {
+                String::new()
+            } else {
+                format!("Page {url}")
+            };
+            tab.url = url.clone();
+        }
+        if push {
+            let (list, index) = s.histories.entry(id).or_default();
+            if !list.is_empty() {
+                list.truncate(*index + 1);
+            }
+            list.push(url.clone());
+            *index = list.len() - 1;
+        }
+        if !s.slow.contains(&url) {
+            *s.loads.entry(id).or_default() += 1;
+        }
+    }
+}
+
+impl Browser for FakeBrowser {
+    async fn tabs(&self) -> Result<Vec<TabInfo>, BrowserError> {
+        Ok(self.state.borrow().tabs.clone())
+    }
+
+    async fn windows(&self) -> Result<Vec<WindowInfo>, BrowserError> {
+        let s = self.state.borrow();
+        Ok(s.windows
+            .iter()
+            .map(|w| WindowInfo {
+                id: Some(*w),
+                focused: *w == s.focused_window,
+                kind: Some("normal".into()),
+                tabs: s
+                    .tabs
+                    .iter()
+                    .filter(|t| t.window_id == Some(*w))
+                    .cloned()
+                    .collect(),
+            })
+            .collect())
+    }
+
+    async fn tab(&self, id: i64) -> Result<Option<TabInfo>, BrowserError> {
+        Ok(self
+            .state
+            .borrow()
+            .tabs
+            .iter()
+            .find(|t| t.id == Some(id))
+            .cloned())
+    }
+
+    async fn focused_tab(&self) -> Result<Option<TabInfo>, BrowserError> {
+        let s = self.state.borrow();
+        Ok(s.tabs
+            .iter()
+            .find(|t| t.active && t.window_id == Some(s.focused_window))
+            .cloned())
+    }
+
+    async fn create_tab(&self, url: &str) -> Result<TabInfo, BrowserError> {
+        let mut s = self.state.borrow_mut();
+        let id = s.next_id;
+        s.next_id += 1;
+        let window = s.focused_window;
+        for t in s.tabs.iter_mut().filter(|t| t.window_id == Some(window)) {
+            t.active = false;
+        }
+        s.tabs.push(TabInfo {
+            id: Some(id),
+            window_id: Some(window),
+            active: true,
+            status: Some("loading".into()),
+            ..Default::default()
+        });
+        FakeBrowser::load(&mut s, id, url, true);
+        let tab = s.tabs.iter().find(|t| t.id == Some(id)).cloned();
+        tab.ok_or_else(|| BrowserError("lost the new tab".into()))
+    }
+
+    async fn navigate_tab(&self, id: i64, url: &str) -> Result<(), BrowserError> {
+        let mut s = self.state.borrow_mut();
+        if !s.tabs.iter().any(|t| t.id == Some(id)) {
+            return Err(BrowserError(format!("No tab with id: {id}.")));
+        }
+        FakeBrowser::load(&mut s, id, url, true);
+        Ok(())
+    }
+
+    async fn close_tab(&self, id: i64) -> Result<(), BrowserError> {
+        let mut s = self.state.borrow_mut();
+        s.tabs.retain(|t| t.id != Some(id));
+        s.attachments.remove(&id);
+        Ok(())
+    }
+
+    async fn cdp(
+        &self,
+        id: i64,
+        method: &str,
+        _params: serde_json::Value,
+    ) -> Result<serde_json::Value, BrowserError> {
+        let mut s = self.state.borrow_mut();
+        if s.attachments.get(&id) != Some(&Attachment::Attached) {
+            return Err(BrowserError(format!(
+                "Debugger is not attached to the tab with id: {id}."
+            )));
+        }
+        s.cdp_calls.push((id, method.to_string()));
+        s.cdp_replies
+            .get(method)
+            .cloned()
+            .ok_or_else(|| BrowserError(format!("'{method}' wasn't found")))
+    }
+
+    async fn navigation_history(&self, id: i64) -> Result<NavigationHistory, BrowserError> {
+        let s = self.state.borrow();
+        let (list, index) = s.histories.get(&id).cloned().unwrap_or_default();
+        Ok(NavigationHistory {
+            current: index,
+            entries: list
+                .into_iter()
+                .enumerate()
+                .map(|(i, url)| HistoryEntry { id: i as i64, url })
+                .collect(),
+        })
+    }
+
+    async fn go_to_history_entry(&self, id: i64, entry: i64) -> Result<(), BrowserError> {
+        let mut s = self.state.borrow_mut();
+        let url = {
+            let (list, index) = s.histories.entry(id).or_default();
+            let i = entry as usize;
+            *index = i;
+            list.get(i).cloned().unwrap_or_default()
+        };
+        FakeBrowser::load(&mut s, id, &url, false);
+        Ok(())
+    }
+
+    async fn attach(&self, id: i64) -> Result<(), BrowserError> {
+        let mut s = self.state.borrow_mut();
+        if s.refuse_attach.contains(&id) {
+            return Err(BrowserError(format!(
+                "Another debugger is already attached to the tab with id: {id}."
+            )));
+        }
+        if s.attachments.get(&id) != Some(&Attachment::Attached) {
+            s.attach_calls += 1;
+            s.attachments.insert(id, Attachment::Attached);
+        }
+        Ok(())
+    }
+
+    async fn detach(&self, id: i64) -> Result<(), BrowserError> {
+        self.state.borrow_mut().attachments.remove(&id);
+        Ok(())
+    }
+
+    fn attachment(&self, id: i64) -> Attachment {
+        self.state
+            .borrow()
+            .attachments
+            .get(&id)
+            .cloned()
+            .unwrap_or(Attachment::NotAttached)
+    }
+
+    fn acknowledge_loss(&self, id: i64) {
+        let mut s = self.state.borrow_mut();
+        if matches!(s.attachments.get(&id), Some(Attachment::Lost { .. })) {
+            s.attachments.remove(&id);
+        }
+    }
+
+    fn load_mark(&self, id: i64) -> LoadMark {
+        LoadMark(self.state.borrow().loads.get(&id).copied().unwrap_or(0))
+    }
+
+    async fn wait_for_load(
+        &self,
+        id: i64,
+        since: Option<LoadMark>,
+        timeout_ms: u64,
+    ) -> Result<LoadOutcome, BrowserError> {
+        let mut s = self.state.borrow_mut();
+        s.waits.push(timeout_ms);
+        let Some(tab) = s.tabs.iter().find(|t| t.id == Some(id)).cloned() else {
+            return Ok(LoadOutcome::Gone);
+        };
+        let count = s.loads.get(&id).copied().unwrap_or(0);
+        let done = since.is_none_or(|m| count > m.0) && !s.slow.contains(&tab.url);
+        Ok(if done {
+            LoadOutcome::Complete(tab)
+        } else {
+            LoadOutcome::TimedOut(tab)
+        })
+    }
+}

@@ -1,0 +1,179 @@
+//! Text and JSON shapes of the browser-level listings (`tabs`, `windows`, `ls ~`) and of
+//! the lines navigation commands print about a tab.
+//!
+//! It owns column widths and markers. It must not fetch anything: callers pass what the
+//! browser reported, the session's tab and the allowlist.
+
+use serde_json::{json, Value};
+
+use super::access::{check_page, DomainList, Refusal};
+use super::browser::{TabInfo, WindowInfo};
+
+const ID_WIDTH: usize = 6;
+const TITLE_WIDTH: usize = 36;
+const URL_WIDTH: usize = 38;
+const WINDOW_URL_WIDTH: usize = 30;
+const OUTSIDE_MARK: &str = " [outside allowlist]";
+const INTERNAL_MARK: &str = " [browser page]";
+
+/// `text` padded or cut (with `…`) to exactly `width` characters.
+pub fn clip(text: &str, width: usize) -> String {
+    let count = text.chars().count();
+    if count <= width {
+        format!("{text:<width$}")
+    } else {
+        let mut s: String = text.chars().take(width.saturating_sub(1)).collect();
+        s.push('…');
+        s
+    }
+}
+
+fn id_text(id: Option<i64>) -> String {
+    id.map(|i| i.to_string()).unwrap_or_else(|| "-".into())
+}
+
+/// Whether the shell may enter the tab.
+fn allowed(tab: &TabInfo, domains: &DomainList) -> bool {
+    check_page(&tab.url, domains).is_ok()
+}
+
+/// Why a listed tab cannot be entered, as a suffix: listings hide nothing.
+fn mark(tab: &TabInfo, domains: &DomainList) -> &'static str {
+    match check_page(&tab.url, domains) {
+        Ok(()) => "",
+        Err(Refusal::Internal { .. }) => INTERNAL_MARK,
+        Err(_) => OUTSIDE_MARK,
+    }
+}
+
+/// The `tabs` table.
+pub fn tabs_table(tabs: &[TabInfo], current: Option<i64>, domains: &DomainList) -> String {
+    if tabs.is_empty() {
+        return "(no tabs)".into();
+    }
+    let mut lines = vec![format!(
+        "   {:<ID_WIDTH$} {:<TITLE_WIDTH$} {:<URL_WIDTH$} WIN",
+        "ID", "TITLE", "URL"
+    )];
+    for tab in tabs {
+        let mut line = format!(
+            "  {}{:<ID_WIDTH$} {} {} {}",
+            if tab.active { '*' } else { ' ' },
+            id_text(tab.id),
+            clip(&tab.title, TITLE_WIDTH),
+            clip(&tab.url, URL_WIDTH),
+            id_text(tab.window_id),
+        );
+        if tab.id.is_some() && tab.id == current {
+            line.push_str(" *current");
+        }
+        line.push_str(mark(tab, domains));
+        lines.push(line);
+    }
+    lines.join("\r\n")
+}
+
+/// `tabs --json` / `ls --json ~/tabs`.
+pub fn tabs_json(tabs: &[TabInfo], current: Option<i64>, domains: &DomainList) -> Value {
+    let tabs: Vec<Value> = tabs
+        .iter()
+        .map(|t| {
+            json!({
+                "id": t.id, "title": t.title, "url": t.url, "windowId": t.window_id,
+                "active": t.active, "current": t.id.is_some() && t.id == current,
+                "allowed": allowed(t, domains),
+            })
+        })
+        .collect();
+    json!({ "tabs": tabs })
+}
+
+fn without_scheme(url: &str) -> &str {
+    url.split_once("://").map(|(_, rest)| rest).unwrap_or(url)
+}
+
+/// The `windows` tree.
+pub fn windows_tree(windows: &[WindowInfo], current: Option<i64>, domains: &DomainList) -> String {
+    if windows.is_empty() {
+        return "(no windows)".into();
+    }
+    let mut lines = Vec::new();
+    for window in windows {
+        let mut head = format!("Window {}", id_text(window.id));
+        if window.focused {
+            head.push_str(" (focused)");
+        }
+        if let Some(kind) = window.kind.as_deref().filter(|k| *k != "normal") {
+            head.push_str(&format!(" [{kind}]"));
+        }
+        lines.push(head);
+        let count = window.tabs.len();
+        for (i, tab) in window.tabs.iter().enumerate() {
+            let branch = if i + 1 == count {
+                "└──"
+            } else {
+                "├──"
+            };
+            let mut line = format!(
+                "{branch} {}{} {}   {}",
+                if tab.active { '*' } else { ' ' },
+                id_text(tab.id),
+                clip(&tab.title, TITLE_WIDTH).trim_end(),
+                clip(without_scheme(&tab.url), WINDOW_URL_WIDTH).trim_end(),
+            );
+            if tab.id.is_some() && tab.id == current {
+                line.push_str(" *current");
+            }
+            if !allowed(tab, domains) {
+                line.push_str(OUTSIDE_MARK);
+            }
+            lines.push(line);
+        }
+    }
+    lines.join("\r\n")
+}
+
+/// `windows --json` / `ls --json ~/windows`.
+pub fn windows_json(windows: &[WindowInfo], current: Option<i64>, domains: &DomainList) -> Value {
+    let windows: Vec<Value> = windows
+        .iter()
+        .map(|w| {
+            let tabs: Vec<Value> = w
+                .tabs
+                .iter()
+                .map(|t| {
+                    json!({
+                        "id": t.id, "title": t.title, "url": t.url, "active": t.active,
+                        "current": t.id.is_some() && t.id == current,
+                        "allowed": allowed(t, domains),
+                    })
+                })
+                .collect();
+            json!({ "id": w.id, "focused": w.focused, "type": w.kind, "tabs": tabs })
+        })
+        .collect();
+    json!({ "windows": windows })
+}
+
+/// `ls` at `~`.
+pub fn root_listing(windows: &[WindowInfo], active: Option<&TabInfo>) -> String {
+    let tabs: usize = windows.iter().map(|w| w.tabs.len()).sum();
+    let mut lines = vec![
+        format!("windows/ ({} windows)", windows.len()),
+        format!("tabs/ ({tabs} tabs)"),
+    ];
+    if let Some(tab) = active {
+        lines.push(format!(
+            "Active tab: {} — {} ({})",
+            id_text(tab.id),
+            tab.title,
+            tab.url
+        ));
+    }
+    lines.join("\r\n")
+}
+
+/// `  Title: …` / `  URL: …` under a ✓ line.
+pub fn tab_lines(tab: &TabInfo) -> String {
+    format!("  Title: {}\r\n  URL: {}", tab.title, tab.url)
+}

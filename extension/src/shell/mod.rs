@@ -1,0 +1,214 @@
+//! The shell kernel: runs one command line of a session and returns its output.
+//!
+//! Lines are parsed only by [`shared_protocol::grammar`], the parser the server classifies
+//! with, so a command runs exactly as it was judged. The kernel owns dispatch, pipes
+//! (`| grep`, `| head`), `!N` replay and history recording; the commands live in
+//! [`builtins`] (no browser needed) and [`navigation`] (tabs, windows, navigation).
+//!
+//! It is sans-IO: everything Chrome does goes through the [`Browser`] port, which the
+//! service-worker glue implements over `chrome.*` and tests implement in memory. It must
+//! not touch `chrome.*`, storage, sockets or clocks itself; session state comes in as a
+//! `&mut Session` and the glue persists it afterwards.
+//!
+//! Page commands (`ls` inside a tab, `cd` into page directories, `find`, `text`, `click`…)
+//! plug in here: add the dispatch arm, call [`navigation::require_page`] first (it checks
+//! the tab still exists, reports a lost debugger connection once, refuses internal pages
+//! and tabs outside the domain allowlist, and attaches), then work on the returned tab.
+
+pub mod access;
+pub mod browser;
+pub mod builtins;
+pub mod commands;
+pub mod format;
+pub mod navigation;
+pub mod session;
+
+#[cfg(test)]
+mod fake;
+#[cfg(test)]
+mod tests;
+
+use shared_protocol::grammar::{parse_line, Command, Consumer, Line, Pipeline};
+
+use self::access::DomainList;
+pub use self::browser::Browser;
+pub use self::session::Session;
+
+/// How long navigation commands wait for a page by default.
+pub const DEFAULT_LOAD_TIMEOUT_MS: u64 = 15_000;
+/// The most a `--timeout` may ask for.
+pub const MAX_LOAD_TIMEOUT_MS: u64 = 60_000;
+/// What is kept back from the server's deadline so a reply still arrives in time.
+const DEADLINE_MARGIN_MS: u64 = 2_000;
+/// The shortest wait the kernel will plan, however close the deadline.
+const MIN_WAIT_MS: u64 = 500;
+
+/// What one command may do and how long it may wait, from its `EXECUTE` frame.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub domains: DomainList,
+    /// The default and the cap for page-load waits.
+    pub load_timeout_ms: u64,
+    /// The longest wait the server's deadline allows.
+    pub wait_cap_ms: u64,
+}
+
+impl Context {
+    /// A context for a command with the server's allowlist and its deadline (if any).
+    pub fn new(allowed_domains: &[String], deadline_ms: Option<u64>) -> Context {
+        let wait_cap_ms = deadline_ms
+            .map(|d| d.saturating_sub(DEADLINE_MARGIN_MS).max(MIN_WAIT_MS))
+            .unwrap_or(MAX_LOAD_TIMEOUT_MS)
+            .min(MAX_LOAD_TIMEOUT_MS);
+        Context {
+            domains: DomainList::new(allowed_domains),
+            load_timeout_ms: DEFAULT_LOAD_TIMEOUT_MS.min(wait_cap_ms),
+            wait_cap_ms,
+        }
+    }
+}
+
+/// A command's outcome as it goes into `RESULT`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub ok: bool,
+    pub output: String,
+}
+
+impl Reply {
+    fn from_result(result: Result<String, String>) -> Reply {
+        match result {
+            Ok(output) => Reply { ok: true, output },
+            Err(output) => Reply { ok: false, output },
+        }
+    }
+}
+
+/// Commands that are not written into the history.
+const UNRECORDED: [&str; 2] = ["history", "clear"];
+
+/// Runs one command line (as the server split it) in `session`.
+pub async fn execute<B: Browser>(
+    session: &mut Session,
+    browser: &B,
+    ctx: &Context,
+    line: &str,
+) -> Reply {
+    let line = line.trim();
+    if line.is_empty() {
+        return Reply {
+            ok: true,
+            output: String::new(),
+        };
+    }
+    let pipeline = match parse_line(line) {
+        Err(e) => return Reply::from_result(Err(e.to_string())),
+        Ok(Line::HistoryReplay(n)) => {
+            let Some(entry) = session.history_entry(n).map(str::to_string) else {
+                return Reply::from_result(Err(format!("history: !{n}: event not found")));
+            };
+            // The history holds only lines that parsed as pipelines (never `!N`), so a
+            // replay cannot recurse.
+            match parse_line(&entry) {
+                Ok(Line::Pipeline(p)) => {
+                    session.record(&entry);
+                    p
+                }
+                Ok(Line::HistoryReplay(_)) => {
+                    return Reply::from_result(Err(format!(
+                        "history: !{n}: refers to another replay"
+                    )))
+                }
+                Err(e) => return Reply::from_result(Err(e.to_string())),
+            }
+        }
+        Ok(Line::Pipeline(p)) => {
+            if !UNRECORDED.contains(&p.command.name.as_str()) {
+                session.record(line);
+            }
+            p
+        }
+    };
+    Reply::from_result(run_pipeline(session, browser, ctx, &pipeline).await)
+}
+
+async fn run_pipeline<B: Browser>(
+    session: &mut Session,
+    browser: &B,
+    ctx: &Context,
+    pipeline: &Pipeline,
+) -> Result<String, String> {
+    let output = run_command(session, browser, ctx, &pipeline.command).await?;
+    Ok(pipeline
+        .consumers
+        .iter()
+        .fold(output, |text, consumer| filter(&text, consumer)))
+}
+
+/// Applies one pipe consumer to a command's output.
+pub fn filter(text: &str, consumer: &Consumer) -> String {
+    let lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
+    match consumer {
+        Consumer::Grep { pattern, limit } => {
+            let needle = pattern.to_lowercase();
+            let kept: Vec<&str> = lines
+                .filter(|l| l.to_lowercase().contains(&needle))
+                .take(limit.unwrap_or(usize::MAX))
+                .collect();
+            if kept.is_empty() {
+                "(no matches)".into()
+            } else {
+                kept.join("\r\n")
+            }
+        }
+        Consumer::Head { lines: n } => lines.take(*n).collect::<Vec<_>>().join("\r\n"),
+    }
+}
+
+async fn run_command<B: Browser>(
+    session: &mut Session,
+    browser: &B,
+    ctx: &Context,
+    cmd: &Command,
+) -> Result<String, String> {
+    let Some(spec) = commands::find(&cmd.name) else {
+        return Err(format!(
+            "domshell: {}: command not found. Run `help` for the list of commands.",
+            cmd.name
+        ));
+    };
+    if cmd.wants_help() {
+        return Ok(commands::command_help(spec));
+    }
+    if !spec.available {
+        return Err(commands::unavailable(spec));
+    }
+    match spec.name {
+        "pwd" | "env" | "export" | "history" | "clear" | "help" => builtins::run(session, cmd),
+        _ => navigation::run(session, browser, ctx, cmd).await,
+    }
+}
+
+/// Rejects flags a command does not know, instead of silently ignoring them.
+pub(crate) fn expect_flags(
+    cmd: &Command,
+    args: &shared_protocol::grammar::Args,
+    known: &[&str],
+) -> Result<(), String> {
+    match args
+        .flags
+        .iter()
+        .find(|f| !known.contains(&f.name.as_str()))
+    {
+        None => Ok(()),
+        Some(flag) => Err(format!(
+            "{}: unknown option {}; see `{} --help`",
+            cmd.name, flag.name, cmd.name
+        )),
+    }
+}
+
+/// A command's arguments parsed by the grammar's generic rules, errors as text.
+pub(crate) fn parse_args(cmd: &Command) -> Result<shared_protocol::grammar::Args, String> {
+    cmd.parse_args().map_err(|e| e.to_string())
+}

@@ -1,0 +1,724 @@
+//! Browser-level commands: `tabs`, `windows`, `ls` at browser level, `here`, `cd`, `open`,
+//! `navigate`/`goto`, `back`, `forward`, `close`, `refresh`, and [`require_page`], the one
+//! gate every command that acts on the session's tab passes.
+//!
+//! It owns path resolution at browser level, tab selection by id or pattern, the
+//! load-wait and allowlist checks around every navigation (the final URL after redirects
+//! included). It must not call Chrome directly (only through [`Browser`]) and must not
+//! know the page's accessibility tree.
+
+use shared_protocol::grammar::{navigation_url, Args, Command};
+
+use super::access::{check_navigation, check_page};
+use super::browser::{Attachment, Browser, LoadOutcome, TabInfo};
+use super::session::{Cwd, Session};
+use super::{expect_flags, format, parse_args, Context};
+
+pub async fn run<B: Browser>(
+    session: &mut Session,
+    browser: &B,
+    ctx: &Context,
+    cmd: &Command,
+) -> Result<String, String> {
+    let args = parse_args(cmd)?;
+    let name = cmd.name.as_str();
+    let fail = |e: super::browser::BrowserError| format!("{name}: {e}");
+    match name {
+        "tabs" => {
+            expect_flags(cmd, &args, &["--json"])?;
+            no_positionals(cmd, &args)?;
+            let tabs = browser.tabs().await.map_err(fail)?;
+            Ok(if args.has("--json") {
+                format::tabs_json(&tabs, session.tab(), &ctx.domains).to_string()
+            } else {
+                format::tabs_table(&tabs, session.tab(), &ctx.domains)
+            })
+        }
+        "windows" => {
+            expect_flags(cmd, &args, &["--json"])?;
+            no_positionals(cmd, &args)?;
+            let windows = browser.windows().await.map_err(fail)?;
+            Ok(if args.has("--json") {
+                format::windows_json(&windows, session.tab(), &ctx.domains).to_string()
+            } else {
+                format::windows_tree(&windows, session.tab(), &ctx.domains)
+            })
+        }
+        "ls" => ls(session, browser, ctx, cmd, &args).await,
+        "here" => {
+            expect_flags(cmd, &args, &[])?;
+            no_positionals(cmd, &args)?;
+            let tab = browser
+                .focused_tab()
+                .await
+                .map_err(fail)?
+                .ok_or("here: no active tab in the focused window")?;
+            enter(session, browser, ctx, "here", &tab, None).await
+        }
+        "cd" => cd(session, browser, ctx, cmd, &args).await,
+        "open" => open(session, browser, ctx, cmd, &args).await,
+        "navigate" | "goto" => navigate(session, browser, ctx, cmd, &args).await,
+        "back" | "forward" => history_step(session, browser, ctx, cmd, &args).await,
+        "close" => close(session, browser, ctx, cmd, &args).await,
+        "refresh" => {
+            expect_flags(cmd, &args, &[])?;
+            no_positionals(cmd, &args)?;
+            let tab = require_page(session, browser, ctx, "refresh").await?;
+            let id = tab.id.unwrap_or_default();
+            let tab = match browser
+                .wait_for_load(id, None, ctx.load_timeout_ms)
+                .await
+                .map_err(fail)?
+            {
+                LoadOutcome::Complete(t) | LoadOutcome::TimedOut(t) => t,
+                LoadOutcome::Gone => return Err(gone(session, "refresh", id)),
+            };
+            session.cwd = Cwd::tab_root(id, via_window(&session.cwd));
+            Ok(format!(
+                "✓ Refreshed tab {id}\r\n{}",
+                format::tab_lines(&tab)
+            ))
+        }
+        other => Err(format!("{other}: not a browser command")),
+    }
+}
+
+fn no_positionals(cmd: &Command, args: &Args) -> Result<(), String> {
+    match args.positional.first() {
+        None => Ok(()),
+        Some(word) => Err(format!(
+            "{}: unexpected argument `{word}`; usage: {}",
+            cmd.name,
+            super::commands::find(&cmd.name)
+                .map(|s| s.usage)
+                .unwrap_or("")
+        )),
+    }
+}
+
+fn via_window(cwd: &Cwd) -> Option<i64> {
+    match cwd {
+        Cwd::Tab { via_window, .. } => *via_window,
+        _ => None,
+    }
+}
+
+fn gone(session: &mut Session, command: &str, tab: i64) -> String {
+    if session.tab() == Some(tab) {
+        session.cwd = Cwd::Root;
+    }
+    format!("{command}: tab {tab} no longer exists (it was closed); you are at ~ now. `tabs` lists the open tabs.")
+}
+
+/// The gate for every command that acts on the session's tab. It finds the tab, reports a
+/// debugger connection Chrome dropped (once: the next call re-attaches), refuses internal
+/// pages and pages outside the domain allowlist, and makes sure the debugger is attached.
+pub async fn require_page<B: Browser>(
+    session: &mut Session,
+    browser: &B,
+    ctx: &Context,
+    command: &str,
+) -> Result<TabInfo, String> {
+    let Some(id) = session.tab() else {
+        return Err(format!(
+            "{command}: not in a tab. Enter one with `here`, `cd ~/tabs/<id>` or `open <url>`."
+        ));
+    };
+    let tab = browser
+        .tab(id)
+        .await
+        .map_err(|e| format!("{command}: {e}"))?;
+    let Some(tab) = tab else {
+        browser.acknowledge_loss(id);
+        return Err(gone(session, command, id));
+    };
+    if let Attachment::Lost { reason } = browser.attachment(id) {
+        browser.acknowledge_loss(id);
+        return Err(format!(
+            "{command}: the debugger connection to tab {id} was lost: {reason}. Nothing was done; run the command again to re-attach."
+        ));
+    }
+    check_page(&tab.url, &ctx.domains).map_err(|r| format!("{command}: tab {id}: {r}"))?;
+    browser
+        .attach(id)
+        .await
+        .map_err(|e| format!("{command}: cannot attach to tab {id}: {e}"))?;
+    Ok(tab)
+}
+
+/// Enters `tab`: checks it may be read, attaches, moves the session to its root.
+async fn enter<B: Browser>(
+    session: &mut Session,
+    browser: &B,
+    ctx: &Context,
+    command: &str,
+    tab: &TabInfo,
+    via: Option<i64>,
+) -> Result<String, String> {
+    let id = tab
+        .id
+        .ok_or_else(|| format!("{command}: that tab has no id"))?;
+    check_page(&tab.url, &ctx.domains).map_err(|r| format!("{command}: tab {id}: {r}"))?;
+    let already = session.tab() == Some(id) && browser.attachment(id) == Attachment::Attached;
+    // Entering a tab is the way back from a lost connection: start afresh.
+    browser.acknowledge_loss(id);
+    browser
+        .attach(id)
+        .await
+        .map_err(|e| format!("{command}: cannot attach to tab {id}: {e}"))?;
+    session.cwd = Cwd::tab_root(id, via);
+    if already && command == "here" {
+        return Ok(format!("Already in tab {id} — {}", tab.title));
+    }
+    Ok(format!("✓ Entered tab {id}\r\n{}", format::tab_lines(tab)))
+}
+
+/// Where a browser-level path leads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Place {
+    Root,
+    Tabs,
+    Windows,
+    Window(i64),
+    /// A tab chosen by id or pattern, optionally inside a window.
+    Tab {
+        selector: String,
+        window: Option<i64>,
+    },
+    /// An already known tab (the current one, e.g. after `cd .` inside it).
+    Current,
+    /// Inside a page: needs the accessibility-tree mapping.
+    Page,
+    /// `%here%`: the active tab of the focused window, entered through its window.
+    Here,
+    /// `%here%/..`: that tab's window.
+    HereWindow,
+}
+
+fn resolve(cwd: &Cwd, path: &str) -> Result<Place, String> {
+    let (mut place, rest) = if let Some(rest) = path.strip_prefix("%here%") {
+        (Place::Here, rest)
+    } else if let Some(rest) = path.strip_prefix('~') {
+        (Place::Root, rest)
+    } else if let Some(rest) = path.strip_prefix('/') {
+        (Place::Root, rest)
+    } else {
+        let place = match cwd {
+            Cwd::Root => Place::Root,
+            Cwd::Tabs => Place::Tabs,
+            Cwd::Windows => Place::Windows,
+            Cwd::Window { window } => Place::Window(*window),
+            Cwd::Tab { dom, .. } if !dom.is_empty() => Place::Page,
+            Cwd::Tab { .. } => Place::Current,
+        };
+        (place, path)
+    };
+    if !rest.is_empty() && !rest.starts_with('/') && (path.starts_with('~') || place == Place::Here)
+    {
+        return Err(format!("cd: {path}: No such directory"));
+    }
+    for segment in rest.split('/').filter(|s| !s.is_empty() && *s != ".") {
+        place = match (place, segment) {
+            (Place::Root, "..") => Place::Root,
+            (Place::Root, s) if s.eq_ignore_ascii_case("tabs") => Place::Tabs,
+            (Place::Root, s) if s.eq_ignore_ascii_case("windows") => Place::Windows,
+            (Place::Root, s) => {
+                return Err(format!(
+                    "cd: {s}: No such directory (at ~ there are tabs/ and windows/)"
+                ))
+            }
+            (Place::Tabs | Place::Windows, "..") => Place::Root,
+            (Place::Tabs, s) => Place::Tab {
+                selector: s.to_string(),
+                window: None,
+            },
+            (Place::Windows, s) => Place::Window(s.parse().map_err(|_| {
+                format!("cd: {s}: No such window (window ids are numbers; see `windows`)")
+            })?),
+            (Place::Window(_), "..") => Place::Windows,
+            (Place::Window(w), s) => Place::Tab {
+                selector: s.to_string(),
+                window: Some(w),
+            },
+            (Place::Tab { window, .. }, "..") => match window {
+                Some(w) => Place::Window(w),
+                None => Place::Tabs,
+            },
+            (Place::Current, "..") => match cwd {
+                Cwd::Tab {
+                    via_window: Some(w),
+                    ..
+                } => Place::Window(*w),
+                _ => Place::Tabs,
+            },
+            (Place::Tab { .. } | Place::Current | Place::Page, _) => Place::Page,
+            (Place::Here, "..") => Place::HereWindow,
+            (Place::HereWindow, "..") => Place::Windows,
+            (Place::Here, _) => Place::Page,
+            (Place::HereWindow, s) => {
+                return Err(format!(
+                    "cd: {s}: after %here%/.. give the tab by its full path (~/windows/<id>/<tab>)"
+                ))
+            }
+        };
+    }
+    Ok(place)
+}
+
+async fn cd<B: Browser>(
+    session: &mut Session,
+    browser: &B,
+    ctx: &Context,
+    cmd: &Command,
+    args: &Args,
+) -> Result<String, String> {
+    expect_flags(cmd, args, &[])?;
+    if args.positional.len() > 1 {
+        return Err(
+            "cd: too many arguments; quote a pattern with spaces: cd ~/tabs/\"my title\"".into(),
+        );
+    }
+    let path = args.positional.first().map(String::as_str).unwrap_or("~");
+    match resolve(&session.cwd, path)? {
+        Place::Root => set(session, Cwd::Root),
+        Place::Tabs => set(session, Cwd::Tabs),
+        Place::Windows => set(session, Cwd::Windows),
+        Place::Window(w) => {
+            let windows = browser.windows().await.map_err(|e| format!("cd: {e}"))?;
+            if !windows.iter().any(|win| win.id == Some(w)) {
+                return Err(format!("cd: {w}: No such window (see `windows`)"));
+            }
+            set(session, Cwd::Window { window: w })
+        }
+        Place::Current => Ok(String::new()),
+        Place::Page => Err(
+            "cd: moving inside a page is not available yet in this build (only ~, ~/tabs/<id> and ~/windows/<id> work)".into(),
+        ),
+        Place::Here => {
+            let tab = browser
+                .focused_tab()
+                .await
+                .map_err(|e| format!("cd: {e}"))?
+                .ok_or("cd: %here%: no active tab in the focused window")?;
+            let via = tab.window_id;
+            enter(session, browser, ctx, "cd", &tab, via).await
+        }
+        Place::HereWindow => {
+            let tab = browser
+                .focused_tab()
+                .await
+                .map_err(|e| format!("cd: {e}"))?
+                .ok_or("cd: %here%: no active tab in the focused window")?;
+            let window = tab
+                .window_id
+                .ok_or("cd: %here%/..: the active tab has no window")?;
+            set(session, Cwd::Window { window })
+        }
+        Place::Tab { selector, window } => {
+            let tab = select_tab(browser, &selector, window).await?;
+            enter(session, browser, ctx, "cd", &tab, window).await
+        }
+    }
+}
+
+fn set(session: &mut Session, cwd: Cwd) -> Result<String, String> {
+    session.cwd = cwd;
+    Ok(String::new())
+}
+
+/// A tab by id, or the one tab whose title or URL contains `selector` (case-insensitive).
+async fn select_tab<B: Browser>(
+    browser: &B,
+    selector: &str,
+    window: Option<i64>,
+) -> Result<TabInfo, String> {
+    let tabs: Vec<TabInfo> = browser
+        .tabs()
+        .await
+        .map_err(|e| format!("cd: {e}"))?
+        .into_iter()
+        .filter(|t| window.is_none() || t.window_id == window)
+        .collect();
+    let place = match window {
+        Some(w) => format!(" in window {w}"),
+        None => String::new(),
+    };
+    if let Ok(id) = selector.parse::<i64>() {
+        return tabs
+            .into_iter()
+            .find(|t| t.id == Some(id))
+            .ok_or_else(|| format!("cd: {id}: No such tab{place} (see `tabs`)"));
+    }
+    let needle = selector.to_lowercase();
+    let matches: Vec<TabInfo> = tabs
+        .into_iter()
+        .filter(|t| {
+            t.title.to_lowercase().contains(&needle) || t.url.to_lowercase().contains(&needle)
+        })
+        .collect();
+    match matches.len() {
+        0 => Err(format!(
+            "cd: {selector}: No such tab{place} (no title or URL contains it; see `tabs`)"
+        )),
+        1 => Ok(matches.into_iter().next().unwrap_or_default()),
+        n => {
+            let mut lines = vec![format!(
+                "cd: {selector}: matches {n} tabs{place}; enter one by id:"
+            )];
+            lines.extend(matches.iter().map(|t| {
+                format!(
+                    "  {} {} {}",
+                    t.id.map(|i| i.to_string()).unwrap_or_default(),
+                    format::clip(&t.title, 36),
+                    t.url
+                )
+            }));
+            Err(lines.join("\r\n"))
+        }
+    }
+}
+
+async fn ls<B: Browser>(
+    session: &mut Session,
+    browser: &B,
+    ctx: &Context,
+    cmd: &Command,
+    args: &Args,
+) -> Result<String, String> {
+    expect_flags(cmd, args, &["--json"])?;
+    let place = match args.positional.first() {
+        Some(path) => resolve(&session.cwd, path).map_err(|e| e.replacen("cd:", "ls:", 1))?,
+        None => resolve(&session.cwd, ".")?,
+    };
+    let json = args.has("--json");
+    let current = session.tab();
+    match place {
+        Place::Root => {
+            let windows = browser.windows().await.map_err(|e| format!("ls: {e}"))?;
+            let active = browser
+                .focused_tab()
+                .await
+                .map_err(|e| format!("ls: {e}"))?;
+            if json {
+                Ok(serde_json::json!({
+                    "windows": windows.len(),
+                    "tabs": windows.iter().map(|w| w.tabs.len()).sum::<usize>(),
+                    "activeTab": active.as_ref().and_then(|t| t.id),
+                })
+                .to_string())
+            } else {
+                Ok(format::root_listing(&windows, active.as_ref()))
+            }
+        }
+        Place::Tabs => {
+            let tabs = browser.tabs().await.map_err(|e| format!("ls: {e}"))?;
+            Ok(if json {
+                format::tabs_json(&tabs, current, &ctx.domains).to_string()
+            } else {
+                format::tabs_table(&tabs, current, &ctx.domains)
+            })
+        }
+        Place::Windows => {
+            let windows = browser.windows().await.map_err(|e| format!("ls: {e}"))?;
+            Ok(if json {
+                format::windows_json(&windows, current, &ctx.domains).to_string()
+            } else {
+                format::windows_tree(&windows, current, &ctx.domains)
+            })
+        }
+        Place::Window(w) => {
+            let windows = browser.windows().await.map_err(|e| format!("ls: {e}"))?;
+            let window: Vec<_> = windows.into_iter().filter(|x| x.id == Some(w)).collect();
+            if window.is_empty() {
+                return Err(format!("ls: {w}: No such window (see `windows`)"));
+            }
+            Ok(if json {
+                format::windows_json(&window, current, &ctx.domains).to_string()
+            } else {
+                format::windows_tree(&window, current, &ctx.domains)
+            })
+        }
+        Place::Tab { .. } | Place::Current | Place::Page | Place::Here | Place::HereWindow => Err(
+            "ls: listing inside a page is not available yet in this build; `ls ~/tabs` lists the tabs".into(),
+        ),
+    }
+}
+
+/// The load wait a command asked for with `--timeout S`, within the server's deadline.
+fn wait_ms(cmd: &Command, args: &Args, ctx: &Context) -> Result<u64, String> {
+    let Some(text) = args.value("--timeout") else {
+        return Ok(ctx.load_timeout_ms);
+    };
+    let seconds: f64 = text
+        .parse()
+        .ok()
+        .filter(|s: &f64| s.is_finite() && *s > 0.0)
+        .ok_or_else(|| {
+            format!(
+                "{}: --timeout expects seconds (e.g. 10), got '{text}'",
+                cmd.name
+            )
+        })?;
+    Ok(((seconds * 1000.0) as u64).min(ctx.wait_cap_ms))
+}
+
+/// After a load: the tab as it ended up, checked against the allowlist (redirects!).
+fn loaded(
+    outcome: LoadOutcome,
+    command: &str,
+    wait_ms: u64,
+) -> Result<(TabInfo, Option<String>), String> {
+    match outcome {
+        LoadOutcome::Complete(tab) => Ok((tab, None)),
+        LoadOutcome::TimedOut(tab) => Ok((
+            tab,
+            Some(format!(
+                "  (still loading after {:.1} s; the page may be incomplete — `refresh` waits again)",
+                wait_ms as f64 / 1000.0
+            )),
+        )),
+        LoadOutcome::Gone => Err(format!("{command}: the tab closed while loading")),
+    }
+}
+
+fn final_url(tab: &TabInfo) -> &str {
+    if tab.url.is_empty() {
+        tab.pending_url.as_deref().unwrap_or("")
+    } else {
+        &tab.url
+    }
+}
+
+fn target_url(cmd: &Command, args: &Args) -> Result<String, String> {
+    // The grammar's navigation target (what the server checked) is the first positional;
+    // a URL given as a flag value would open something the server never saw.
+    if args.has_any(&["--url", "-n"]) {
+        return Err(format!(
+            "{0}: give the URL as the argument: {0} <url> (the --url and -n forms are not part of the command language)",
+            cmd.name
+        ));
+    }
+    match cmd.navigation_target().map_err(|e| e.to_string())? {
+        Some(target) => Ok(navigation_url(&target)),
+        None => Err(format!(
+            "{0}: missing URL; usage: {0} <url> (the URL is the first argument, e.g. `{0} https://example.com`)",
+            cmd.name
+        )),
+    }
+}
+
+async fn open<B: Browser>(
+    session: &mut Session,
+    browser: &B,
+    ctx: &Context,
+    cmd: &Command,
+    args: &Args,
+) -> Result<String, String> {
+    let url = target_url(cmd, args)?;
+    expect_flags(cmd, args, &["--timeout"])?;
+    check_navigation(&url, &ctx.domains).map_err(|r| format!("open: {r}"))?;
+    let wait = wait_ms(cmd, args, ctx)?;
+    let tab = browser
+        .create_tab(&url)
+        .await
+        .map_err(|e| format!("open: {e}"))?;
+    let id = tab.id.ok_or("open: Chrome created a tab without an id")?;
+    // A new tab has counted no load yet: wait for its first (about:blank may fire none).
+    let since = (!url.eq_ignore_ascii_case("about:blank")).then_some(Default::default());
+    let outcome = browser
+        .wait_for_load(id, since, wait)
+        .await
+        .map_err(|e| format!("open: {e}"))?;
+    let (tab, note) = loaded(outcome, "open", wait)?;
+    if let Err(refusal) = check_navigation(final_url(&tab), &ctx.domains) {
+        let _ = browser.close_tab(id).await;
+        return Err(format!(
+            "open: the page ended up at {} and was closed: {refusal}",
+            final_url(&tab)
+        ));
+    }
+    browser
+        .attach(id)
+        .await
+        .map_err(|e| format!("open: opened tab {id} but cannot attach to it: {e}"))?;
+    session.cwd = Cwd::tab_root(id, None);
+    let mut out = format!("✓ Opened new tab {id}\r\n{}", format::tab_lines(&tab));
+    if let Some(note) = note {
+        out.push_str("\r\n");
+        out.push_str(&note);
+    }
+    Ok(out)
+}
+
+/// The session's tab for a navigation command (it need not be readable: leaving a page
+/// outside the allowlist is fine, reading it is not).
+async fn current_tab<B: Browser>(
+    session: &mut Session,
+    browser: &B,
+    command: &str,
+) -> Result<TabInfo, String> {
+    let Some(id) = session.tab() else {
+        return Err(format!(
+            "{command}: not in a tab. `open <url>` opens one; `here` or `cd ~/tabs/<id>` enters one."
+        ));
+    };
+    match browser
+        .tab(id)
+        .await
+        .map_err(|e| format!("{command}: {e}"))?
+    {
+        Some(tab) => Ok(tab),
+        None => {
+            browser.acknowledge_loss(id);
+            Err(gone(session, command, id))
+        }
+    }
+}
+
+/// After a navigation in the session's tab: refuse (and leave) a page outside the
+/// allowlist, else stay at the tab's root.
+fn settle(
+    session: &mut Session,
+    ctx: &Context,
+    command: &str,
+    done: &str,
+    tab: &TabInfo,
+    note: Option<String>,
+) -> Result<String, String> {
+    let id = tab.id.unwrap_or_default();
+    if let Err(refusal) = check_page(final_url(tab), &ctx.domains) {
+        session.cwd = Cwd::Root;
+        return Err(format!(
+            "{command}: the page ended up at {}: {refusal}. You are at ~ now; the tab stays open but cannot be read.",
+            final_url(tab)
+        ));
+    }
+    session.cwd = Cwd::tab_root(id, via_window(&session.cwd));
+    let mut out = format!("✓ {done}\r\n{}", format::tab_lines(tab));
+    if let Some(note) = note {
+        out.push_str("\r\n");
+        out.push_str(&note);
+    }
+    Ok(out)
+}
+
+async fn navigate<B: Browser>(
+    session: &mut Session,
+    browser: &B,
+    ctx: &Context,
+    cmd: &Command,
+    args: &Args,
+) -> Result<String, String> {
+    let name = cmd.name.as_str();
+    let url = target_url(cmd, args)?;
+    expect_flags(cmd, args, &["--timeout"])?;
+    check_navigation(&url, &ctx.domains).map_err(|r| format!("{name}: {r}"))?;
+    let wait = wait_ms(cmd, args, ctx)?;
+    let tab = current_tab(session, browser, name).await?;
+    let id = tab.id.unwrap_or_default();
+    let since = browser.load_mark(id);
+    browser
+        .navigate_tab(id, &url)
+        .await
+        .map_err(|e| format!("{name}: {e}"))?;
+    let since = (!url.eq_ignore_ascii_case("about:blank")).then_some(since);
+    let outcome = browser
+        .wait_for_load(id, since, wait)
+        .await
+        .map_err(|e| format!("{name}: {e}"))?;
+    let (tab, note) = loaded(outcome, name, wait)?;
+    settle(session, ctx, name, "Navigated", &tab, note)
+}
+
+async fn history_step<B: Browser>(
+    session: &mut Session,
+    browser: &B,
+    ctx: &Context,
+    cmd: &Command,
+    args: &Args,
+) -> Result<String, String> {
+    let name = cmd.name.as_str();
+    expect_flags(cmd, args, &["--timeout"])?;
+    no_positionals(cmd, args)?;
+    let wait = wait_ms(cmd, args, ctx)?;
+    let tab = current_tab(session, browser, name).await?;
+    let id = tab.id.unwrap_or_default();
+    if let Attachment::Lost { reason } = browser.attachment(id) {
+        browser.acknowledge_loss(id);
+        return Err(format!(
+            "{name}: the debugger connection to tab {id} was lost: {reason}. Nothing was done; run the command again to re-attach."
+        ));
+    }
+    browser
+        .attach(id)
+        .await
+        .map_err(|e| format!("{name}: cannot attach to tab {id}: {e}"))?;
+    let history = browser
+        .navigation_history(id)
+        .await
+        .map_err(|e| format!("{name}: {e}"))?;
+    let target = if name == "back" {
+        history.current.checked_sub(1)
+    } else {
+        Some(history.current + 1).filter(|i| *i < history.entries.len())
+    };
+    let Some(entry) = target.and_then(|i| history.entries.get(i)) else {
+        return Ok(if name == "back" {
+            "No previous page in history.".into()
+        } else {
+            "No next page in history.".into()
+        });
+    };
+    check_navigation(&entry.url, &ctx.domains).map_err(|r| format!("{name}: {r}"))?;
+    let since = browser.load_mark(id);
+    browser
+        .go_to_history_entry(id, entry.id)
+        .await
+        .map_err(|e| format!("{name}: {e}"))?;
+    let since = (!entry.url.eq_ignore_ascii_case("about:blank")).then_some(since);
+    let outcome = browser
+        .wait_for_load(id, since, wait)
+        .await
+        .map_err(|e| format!("{name}: {e}"))?;
+    let (tab, note) = loaded(outcome, name, wait)?;
+    let done = if name == "back" { "Back" } else { "Forward" };
+    settle(session, ctx, name, done, &tab, note)
+}
+
+async fn close<B: Browser>(
+    session: &mut Session,
+    browser: &B,
+    ctx: &Context,
+    cmd: &Command,
+    args: &Args,
+) -> Result<String, String> {
+    expect_flags(cmd, args, &[])?;
+    let id = match args.positional.as_slice() {
+        [] => session
+            .tab()
+            .ok_or("close: not in a tab; give a tab id: close <tabId> (see `tabs`)")?,
+        [word] => word
+            .parse::<i64>()
+            .map_err(|_| format!("close: `{word}` is not a tab id (see `tabs`)"))?,
+        _ => return Err("close: too many arguments; usage: close [tabId]".into()),
+    };
+    let tab = browser
+        .tab(id)
+        .await
+        .map_err(|e| format!("close: {e}"))?
+        .ok_or_else(|| format!("close: no tab with id {id} (see `tabs`)"))?;
+    check_page(&tab.url, &ctx.domains).map_err(|r| format!("close: tab {id}: {r}"))?;
+    if browser.attachment(id) == Attachment::Attached {
+        // Closing detaches anyway; an error here must not keep the tab open.
+        let _ = browser.detach(id).await;
+    }
+    browser
+        .close_tab(id)
+        .await
+        .map_err(|e| format!("close: {e}"))?;
+    browser.acknowledge_loss(id);
+    if session.tab() == Some(id) {
+        session.cwd = Cwd::Root;
+    }
+    Ok(format!("✓ Closed: {}", tab.title))
+}

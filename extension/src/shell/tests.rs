@@ -1,0 +1,593 @@
+//! Kernel tests against the in-memory browser: dispatch, help, pipes, builtins, history,
+//! sessions, navigation, allowlist and debugger-loss handling.
+
+use super::browser::{Attachment, Browser};
+use super::commands::COMMANDS;
+use super::fake::{block_on, FakeBrowser};
+use super::session::{Cwd, Session};
+use super::{execute, Context, Reply};
+
+fn ctx() -> Context {
+    Context::new(&[], None)
+}
+
+fn ctx_with(domains: &[&str]) -> Context {
+    let list: Vec<String> = domains.iter().map(|d| d.to_string()).collect();
+    Context::new(&list, None)
+}
+
+fn run(session: &mut Session, browser: &FakeBrowser, line: &str) -> Reply {
+    block_on(execute(session, browser, &ctx(), line))
+}
+
+fn run_in(session: &mut Session, browser: &FakeBrowser, c: &Context, line: &str) -> Reply {
+    block_on(execute(session, browser, c, line))
+}
+
+fn ok(session: &mut Session, browser: &FakeBrowser, line: &str) -> String {
+    let reply = run(session, browser, line);
+    assert!(reply.ok, "`{line}` failed: {}", reply.output);
+    reply.output
+}
+
+fn err(session: &mut Session, browser: &FakeBrowser, line: &str) -> String {
+    let reply = run(session, browser, line);
+    assert!(
+        !reply.ok,
+        "`{line}` should fail but printed: {}",
+        reply.output
+    );
+    reply.output
+}
+
+#[test]
+fn every_command_has_help_and_help_lists_them_all() {
+    let b = FakeBrowser::standard();
+    let mut s = Session::default();
+    let help = ok(&mut s, &b, "help");
+    for spec in COMMANDS {
+        assert!(
+            help.contains(&format!("  {:<14}", spec.name)),
+            "{} missing",
+            spec.name
+        );
+        let own = ok(&mut s, &b, &format!("{} --help", spec.name));
+        assert!(own.starts_with(&format!("usage: {}", spec.name)), "{own}");
+        assert_eq!(own.contains("Not available yet"), !spec.available, "{own}");
+        assert_eq!(ok(&mut s, &b, &format!("help {}", spec.name)), own);
+    }
+    assert!(help.contains("click          click an element (not available yet)"));
+}
+
+#[test]
+fn unavailable_commands_fail_clearly_and_unknown_ones_are_not_found() {
+    let b = FakeBrowser::standard();
+    let mut s = Session::default();
+    for spec in COMMANDS.iter().filter(|c| !c.available) {
+        let line = match spec.name {
+            "for" => "for tabs : pwd".to_string(),
+            "watch" | "each" => format!("{} pwd", spec.name),
+            "script" => "script list".to_string(),
+            "type" => "type hello".to_string(),
+            name => name.to_string(),
+        };
+        let out = err(&mut s, &b, &line);
+        assert!(
+            out.starts_with(&format!("{}: not available yet in this build", spec.name)),
+            "{out}"
+        );
+    }
+    let out = err(&mut s, &b, "frobnicate x");
+    assert_eq!(
+        out,
+        "domshell: frobnicate: command not found. Run `help` for the list of commands."
+    );
+    // The grammar's errors are reported as they are.
+    let out = err(&mut s, &b, "tabs | sort");
+    assert_eq!(
+        out,
+        "Pipe: 'sort' not supported as pipe consumer. Use grep or head."
+    );
+    assert!(err(&mut s, &b, "cd \"unclosed").contains("unterminated"));
+    assert!(err(&mut s, &b, "tabs --jsno").contains("unknown option --jsno"));
+}
+
+#[test]
+fn pipes_filter_lines_through_grep_and_head() {
+    let b = FakeBrowser::standard();
+    let mut s = Session::default();
+    let out = ok(&mut s, &b, "tabs | grep EXAMPLE");
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.contains("101"), "{out}");
+    assert_eq!(
+        ok(&mut s, &b, "tabs | grep nothing-like-this"),
+        "(no matches)"
+    );
+    let out = ok(&mut s, &b, "help | head -n 2");
+    assert_eq!(out.split("\r\n").count(), 2, "{out}");
+    let out = ok(&mut s, &b, "help | grep -n 2 tab");
+    assert_eq!(out.split("\r\n").count(), 2, "{out}");
+    assert_eq!(
+        ok(&mut s, &b, "env | grep term | head -n 1"),
+        "TERM=xterm-256color"
+    );
+    // A quoted pipe is part of the argument, not a pipe.
+    assert!(err(&mut s, &b, "cd ~/tabs/\"a|b\"").contains("No such tab"));
+}
+
+#[test]
+fn env_and_export() {
+    let b = FakeBrowser::standard();
+    let mut s = Session::default();
+    let env = ok(&mut s, &b, "env");
+    assert_eq!(
+        env,
+        "PS1=dom@shell:$PWD$ \r\nSHELL=/bin/domshell\r\nTERM=xterm-256color"
+    );
+    assert_eq!(
+        ok(&mut s, &b, "export API_BASE=https://x/?a=b"),
+        "✓ API_BASE=https://x/?a=b"
+    );
+    assert!(ok(&mut s, &b, "env").contains("API_BASE=https://x/?a=b"));
+    assert!(err(&mut s, &b, "export NOVALUE").contains("usage: export NAME=value"));
+    assert!(err(&mut s, &b, "export 1X=2").contains("not a valid name"));
+    // Never expanded.
+    assert!(err(&mut s, &b, "cd $API_BASE").contains("No such directory"));
+}
+
+#[test]
+fn history_numbers_replay_and_clear() {
+    let b = FakeBrowser::standard();
+    let mut s = Session::default();
+    ok(&mut s, &b, "pwd");
+    ok(&mut s, &b, "cd ~/tabs");
+    ok(&mut s, &b, "clear");
+    ok(&mut s, &b, "cd ~");
+    let h = ok(&mut s, &b, "history");
+    assert_eq!(h, "   1  pwd\r\n   2  cd ~/tabs\r\n   3  cd ~");
+    assert_eq!(ok(&mut s, &b, "history -n 1"), "   3  cd ~");
+    // !2 runs `cd ~/tabs` again and records it.
+    assert_eq!(ok(&mut s, &b, "!2"), "");
+    assert_eq!(s.cwd, Cwd::Tabs);
+    assert_eq!(ok(&mut s, &b, "history -n 1"), "   4  cd ~/tabs");
+    assert_eq!(err(&mut s, &b, "!99"), "history: !99: event not found");
+    assert_eq!(ok(&mut s, &b, "history clear"), "✓ History cleared");
+    assert_eq!(ok(&mut s, &b, "history"), "(history is empty)");
+    // Numbers keep counting after a clear, and old numbers are gone.
+    ok(&mut s, &b, "pwd");
+    assert_eq!(ok(&mut s, &b, "history"), "   5  pwd");
+    assert!(err(&mut s, &b, "!1").contains("event not found"));
+}
+
+#[test]
+fn history_keeps_the_last_500_with_stable_numbers() {
+    let mut s = Session::default();
+    for i in 0..510 {
+        s.record(&format!("pwd # {i}"));
+    }
+    assert_eq!(s.history.len(), 500);
+    assert_eq!(s.history_entry(11), Some("pwd # 10"));
+    assert_eq!(s.history_entry(10), None);
+    assert_eq!(s.history_entry(510), Some("pwd # 509"));
+}
+
+#[test]
+fn session_state_round_trips_through_storage() {
+    let b = FakeBrowser::standard();
+    let mut s = Session::default();
+    ok(&mut s, &b, "cd ~/tabs/101");
+    ok(&mut s, &b, "export A=1");
+    let stored = s.to_storage();
+    let restored = Session::from_storage("s1", stored.clone()).unwrap();
+    assert_eq!(restored, s);
+    assert_eq!(restored.cwd.display(), "~/tabs/101");
+    assert_eq!(stored["cwd"], serde_json::json!({"at": "tab", "tab": 101}));
+    // Missing fields take defaults; garbage is reported, not a panic.
+    let partial = Session::from_storage("s2", serde_json::json!({"history": ["pwd"]})).unwrap();
+    assert_eq!(partial.cwd, Cwd::Root);
+    assert!(partial.env.contains_key("SHELL"));
+    let e = Session::from_storage("s3", serde_json::json!({"cwd": 5})).unwrap_err();
+    assert!(e.to_string().contains("session s3"), "{e}");
+}
+
+#[test]
+fn tabs_and_windows_listings() {
+    let b = FakeBrowser::standard();
+    let mut s = Session::default();
+    ok(&mut s, &b, "cd ~/tabs/101");
+    let out = ok(&mut s, &b, "tabs");
+    let lines: Vec<&str> = out.split("\r\n").collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    assert!(lines[1].starts_with("  *100    "), "{out}");
+    assert!(lines[2].starts_with("   101    Example Domain"), "{out}");
+    assert!(lines[2].ends_with("1 *current"), "{out}");
+    let json: serde_json::Value = serde_json::from_str(&ok(&mut s, &b, "tabs --json")).unwrap();
+    assert_eq!(json["tabs"][1]["current"], true);
+    assert_eq!(json["tabs"][1]["windowId"], 1);
+    let out = ok(&mut s, &b, "windows");
+    assert!(out.starts_with("Window 1 (focused)\r\n├── *100"), "{out}");
+    assert!(
+        out.contains("└──  101 Example Domain   example.com/ *current"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Window 2\r\n└── *200 Other docs   other.org/docs"),
+        "{out}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&ok(&mut s, &b, "windows --json")).unwrap();
+    assert_eq!(json["windows"][0]["focused"], true);
+    assert_eq!(json["windows"][1]["tabs"][0]["id"], 200);
+    assert_eq!(ok(&mut s, &b, "ls ~/tabs"), ok(&mut s, &b, "tabs"));
+    let root = ok(&mut s, &b, "ls ~");
+    assert!(
+        root.starts_with("windows/ (2 windows)\r\ntabs/ (3 tabs)\r\nActive tab: 100"),
+        "{root}"
+    );
+    assert!(err(&mut s, &b, "ls").contains("not available yet"));
+}
+
+#[test]
+fn tabs_marks_tabs_outside_the_allowlist() {
+    let b = FakeBrowser::standard();
+    let mut s = Session::default();
+    let c = ctx_with(&["example.com"]);
+    let out = run_in(&mut s, &b, &c, "tabs").output;
+    let lines: Vec<&str> = out.split("\r\n").collect();
+    assert!(
+        !lines[1].contains("outside"),
+        "about:blank is allowed: {out}"
+    );
+    assert!(!lines[2].contains("outside"), "{out}");
+    assert!(lines[3].ends_with("[outside allowlist]"), "{out}");
+    b.state.borrow_mut().tabs[0].url = "chrome://newtab/".into();
+    let out = run_in(&mut s, &b, &ctx(), "tabs").output;
+    assert!(
+        out.split("\r\n")
+            .nth(1)
+            .unwrap()
+            .ends_with("[browser page]"),
+        "{out}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&run_in(&mut s, &b, &ctx(), "windows --json").output).unwrap();
+    assert_eq!(json["windows"][0]["tabs"][0]["allowed"], false);
+    assert_eq!(json["windows"][0]["tabs"][1]["allowed"], true);
+}
+
+#[test]
+fn cd_through_browser_paths() {
+    let b = FakeBrowser::standard();
+    let mut s = Session::default();
+    assert_eq!(ok(&mut s, &b, "cd tabs"), "");
+    assert_eq!(ok(&mut s, &b, "pwd"), "~/tabs");
+    let out = ok(&mut s, &b, "cd 101");
+    assert_eq!(
+        out,
+        "✓ Entered tab 101\r\n  Title: Example Domain\r\n  URL: https://example.com/"
+    );
+    assert_eq!(ok(&mut s, &b, "pwd"), "~/tabs/101");
+    assert_eq!(b.attachment(101), Attachment::Attached);
+    ok(&mut s, &b, "cd ..");
+    assert_eq!(ok(&mut s, &b, "pwd"), "~/tabs");
+    ok(&mut s, &b, "cd ~/windows/2");
+    assert_eq!(ok(&mut s, &b, "pwd"), "~/windows/2");
+    ok(&mut s, &b, "cd docs");
+    assert_eq!(ok(&mut s, &b, "pwd"), "~/windows/2/200");
+    ok(&mut s, &b, "cd ..");
+    assert_eq!(ok(&mut s, &b, "pwd"), "~/windows/2");
+    ok(&mut s, &b, "cd");
+    assert_eq!(ok(&mut s, &b, "pwd"), "~");
+    assert!(err(&mut s, &b, "cd ~/windows/9").contains("No such window"));
+    assert!(err(&mut s, &b, "cd ~/tabs/999").contains("999: No such tab"));
+    assert!(err(&mut s, &b, "cd nowhere").contains("No such directory"));
+    ok(&mut s, &b, "cd ~/tabs/example");
+    assert_eq!(ok(&mut s, &b, "pwd"), "~/tabs/101");
+    assert!(err(&mut s, &b, "cd main").contains("not available yet"));
+    assert_eq!(
+        ok(&mut s, &b, "pwd"),
+        "~/tabs/101",
+        "a failed cd moves nothing"
+    );
+}
+
+#[test]
+fn a_pattern_matching_several_tabs_lists_them() {
+    let b = FakeBrowser::standard();
+    let mut s = Session::default();
+    let out = err(&mut s, &b, "cd ~/tabs/https");
+    assert!(
+        out.starts_with("cd: https: matches 2 tabs; enter one by id:"),
+        "{out}"
+    );
+    assert!(out.contains("101") && out.contains("200"), "{out}");
+    assert_eq!(s.cwd, Cwd::Root);
+}
+
+#[test]
+fn here_enters_the_focused_tab() {
+    let b = FakeBrowser::standard();
+    let mut s = Session::default();
+    assert!(ok(&mut s, &b, "here").starts_with("✓ Entered tab 100"));
+    assert_eq!(ok(&mut s, &b, "here"), "Already in tab 100 — ");
+    ok(&mut s, &b, "cd %here%");
+    assert_eq!(ok(&mut s, &b, "pwd"), "~/windows/1/100");
+    ok(&mut s, &b, "cd %here%/..");
+    assert_eq!(ok(&mut s, &b, "pwd"), "~/windows/1");
+    assert!(err(&mut s, &b, "cd %here%x").contains("No such directory"));
+}
+
+#[test]
+fn open_waits_attaches_and_enters() {
+    let b = FakeBrowser::standard();
+    let mut s = Session::default();
+    let out = ok(&mut s, &b, "open example.com/page");
+    assert_eq!(
+        out,
+        "✓ Opened new tab 300\r\n  Title: Page https://example.com/page\r\n  URL: https://example.com/page"
+    );
+    assert_eq!(ok(&mut s, &b, "pwd"), "~/tabs/300");
+    assert_eq!(b.attachment(300), Attachment::Attached);
+    assert_eq!(b.state.borrow().waits, vec![15_000]);
+    ok(&mut s, &b, "open about:blank --timeout 2.5");
+    assert_eq!(b.state.borrow().waits[1], 2_500);
+    assert!(err(&mut s, &b, "open").contains("missing URL"));
+    for line in [
+        "open --url https://x.org",
+        "open -n https://x.org",
+        "navigate --url=x.org",
+    ] {
+        assert!(
+            err(&mut s, &b, line).contains("give the URL as the argument"),
+            "{line}"
+        );
+    }
+    assert!(err(&mut s, &b, "open x.org --timeout soon").contains("--timeout expects seconds"));
+}
+
+#[test]
+fn a_slow_page_is_reported_not_hidden() {
+    let b = FakeBrowser::standard();
+    b.state
+        .borrow_mut()
+        .slow
+        .insert("https://slow.test/".into());
+    let mut s = Session::default();
+    let out = ok(&mut s, &b, "open https://slow.test/ --timeout 1");
+    assert!(out.contains("still loading after 1.0 s"), "{out}");
+}
+
+#[test]
+fn the_deadline_caps_every_wait() {
+    let b = FakeBrowser::standard();
+    let mut s = Session::default();
+    let c = Context::new(&[], Some(5_000));
+    assert!(run_in(&mut s, &b, &c, "open https://a.test/ --timeout 50").ok);
+    assert!(run_in(&mut s, &b, &c, "open https://b.test/").ok);
+    assert_eq!(b.state.borrow().waits, vec![3_000, 3_000]);
+}
+
+#[test]
+fn forbidden_schemes_are_refused_with_advice() {
+    let b = FakeBrowser::standard();
+    let mut s = Session::default();
+    for line in [
+        "open chrome://settings",
+        "open devtools://devtools/bundled/inspector.html",
+        "open view-source:https://example.com",
+        "open chrome-extension://abcdefghijklmnopabcdefghijklmnop/page.html",
+    ] {
+        let out = err(&mut s, &b, line);
+        assert!(out.contains("browser-internal page"), "{line}: {out}");
+        assert!(out.contains("open https://example.com"), "{out}");
+    }
+    let out = err(&mut s, &b, "open javascript:alert(1)");
+    assert!(out.contains("only http(s) URLs and about:blank"), "{out}");
+    assert!(err(&mut s, &b, "open file:///etc/passwd").contains("only http(s)"));
+    // A tab showing an internal page cannot be entered either.
+    b.state.borrow_mut().tabs[0].url = "chrome://newtab/".into();
+    assert!(err(&mut s, &b, "cd ~/tabs/100").contains("browser-internal"));
+    assert_eq!(b.state.borrow().tabs.len(), 3, "nothing was opened");
+}
+
+#[test]
+fn navigation_targets_and_redirects_obey_the_allowlist() {
+    let b = FakeBrowser::standard();
+    let c = ctx_with(&["example.com"]);
+    let mut s = Session::default();
+    let r = run_in(&mut s, &b, &c, "open https://evil.test/");
+    assert!(
+        !r.ok && r.output.contains("outside the domain allowlist"),
+        "{}",
+        r.output
+    );
+    assert_eq!(b.state.borrow().tabs.len(), 3, "refused before opening");
+
+    // A listed page that redirects off the list: the new tab is closed again.
+    b.state.borrow_mut().redirects.insert(
+        "https://example.com/out".into(),
+        "https://evil.test/landing".into(),
+    );
+    let r = run_in(&mut s, &b, &c, "open https://example.com/out");
+    assert!(!r.ok, "{}", r.output);
+    assert!(
+        r.output
+            .contains("ended up at https://evil.test/landing and was closed"),
+        "{}",
+        r.output
+    );
+    assert_eq!(b.state.borrow().tabs.len(), 3);
+
+    // The same in the session's own tab: refused and the session leaves the tab.
+    assert!(run_in(&mut s, &b, &c, "cd ~/tabs/101").ok);
+    let r = run_in(&mut s, &b, &c, "navigate https://example.com/out");
+    assert!(
+        !r.ok && r.output.contains("You are at ~ now"),
+        "{}",
+        r.output
+    );
+    assert_eq!(s.cwd, Cwd::Root);
+
+    // Reading commands on a tab outside the list are refused.
+    let r = run_in(&mut s, &b, &c, "cd ~/tabs/200");
+    assert!(
+        !r.ok && r.output.contains("other.org is not one of: example.com"),
+        "{}",
+        r.output
+    );
+    assert_eq!(b.attachment(200), Attachment::NotAttached, "never attached");
+    let r = run_in(&mut s, &b, &c, "close 200");
+    assert!(!r.ok, "{}", r.output);
+}
+
+#[test]
+fn back_and_forward_check_their_target_before_going() {
+    let b = FakeBrowser::standard();
+    let mut s = Session::default();
+    ok(&mut s, &b, "cd ~/tabs/101");
+    ok(&mut s, &b, "navigate https://example.com/two");
+    ok(&mut s, &b, "navigate https://elsewhere.test/three");
+    let out = ok(&mut s, &b, "back");
+    assert_eq!(
+        out,
+        "✓ Back\r\n  Title: Page https://example.com/two\r\n  URL: https://example.com/two"
+    );
+    let out = ok(&mut s, &b, "forward");
+    assert!(out.starts_with("✓ Forward\r\n"), "{out}");
+    assert_eq!(ok(&mut s, &b, "forward"), "No next page in history.");
+    ok(&mut s, &b, "back");
+    ok(&mut s, &b, "back");
+    assert_eq!(ok(&mut s, &b, "back"), "No previous page in history.");
+    // With an allowlist, going forward to an unlisted page is refused before it loads.
+    let c = ctx_with(&["example.com"]);
+    ok(&mut s, &b, "forward");
+    let r = run_in(&mut s, &b, &c, "forward");
+    assert!(!r.ok && r.output.contains("elsewhere.test"), "{}", r.output);
+    assert_eq!(b.url_of(101).as_deref(), Some("https://example.com/two"));
+    assert!(err(&mut s, &b, "back now").contains("unexpected argument"));
+}
+
+#[test]
+fn navigate_needs_a_tab_and_resets_the_path() {
+    let b = FakeBrowser::standard();
+    let mut s = Session::default();
+    assert!(err(&mut s, &b, "navigate https://example.com/").contains("not in a tab"));
+    assert!(err(&mut s, &b, "back").contains("not in a tab"));
+    ok(&mut s, &b, "cd ~/windows/1/101");
+    let out = ok(&mut s, &b, "goto https://example.com/x");
+    assert!(out.starts_with("✓ Navigated\r\n"), "{out}");
+    assert_eq!(ok(&mut s, &b, "pwd"), "~/windows/1/101");
+}
+
+#[test]
+fn close_the_current_or_a_given_tab() {
+    let b = FakeBrowser::standard();
+    let mut s = Session::default();
+    ok(&mut s, &b, "cd ~/tabs/101");
+    assert_eq!(ok(&mut s, &b, "close"), "✓ Closed: Example Domain");
+    assert_eq!(ok(&mut s, &b, "pwd"), "~");
+    assert!(err(&mut s, &b, "close").contains("not in a tab"));
+    assert_eq!(ok(&mut s, &b, "close 200"), "✓ Closed: Other docs");
+    assert!(err(&mut s, &b, "close 200").contains("no tab with id 200"));
+    assert!(err(&mut s, &b, "close abc").contains("not a tab id"));
+}
+
+#[test]
+fn a_lost_debugger_is_reported_once_then_reattached() {
+    let b = FakeBrowser::standard();
+    let mut s = Session::default();
+    ok(&mut s, &b, "cd ~/tabs/101");
+    assert_eq!(b.state.borrow().attach_calls, 1);
+    b.lose(
+        101,
+        "the user opened DevTools or another debugger (canceled_by_user)",
+    );
+    let out = err(&mut s, &b, "refresh");
+    assert!(
+        out.contains("debugger connection to tab 101 was lost"),
+        "{out}"
+    );
+    assert!(out.contains("canceled_by_user"), "{out}");
+    assert!(out.contains("run the command again"), "{out}");
+    let out = ok(&mut s, &b, "refresh");
+    assert!(out.starts_with("✓ Refreshed tab 101"), "{out}");
+    assert_eq!(b.state.borrow().attach_calls, 2);
+    assert_eq!(b.attachment(101), Attachment::Attached);
+    // Back/forward use the same rule.
+    b.lose(101, "target_closed");
+    assert!(err(&mut s, &b, "back").contains("was lost"));
+    assert_eq!(ok(&mut s, &b, "back"), "No previous page in history.");
+}
+
+#[test]
+fn a_closed_tab_sends_the_session_home() {
+    let b = FakeBrowser::standard();
+    let mut s = Session::default();
+    ok(&mut s, &b, "cd ~/tabs/101");
+    b.state.borrow_mut().tabs.retain(|t| t.id != Some(101));
+    b.lose(101, "target_closed");
+    let out = err(&mut s, &b, "refresh");
+    assert!(out.contains("tab 101 no longer exists"), "{out}");
+    assert_eq!(s.cwd, Cwd::Root);
+    assert_eq!(b.attachment(101), Attachment::NotAttached);
+}
+
+#[test]
+fn attach_failures_are_explained() {
+    let b = FakeBrowser::standard();
+    b.state.borrow_mut().refuse_attach.insert(101);
+    let mut s = Session::default();
+    let out = err(&mut s, &b, "cd ~/tabs/101");
+    assert!(
+        out.contains("cannot attach to tab 101: Another debugger"),
+        "{out}"
+    );
+    assert_eq!(s.cwd, Cwd::Root);
+}
+
+#[test]
+fn several_tabs_stay_attached_across_switches() {
+    let b = FakeBrowser::standard();
+    let mut s = Session::default();
+    ok(&mut s, &b, "cd ~/tabs/101");
+    ok(&mut s, &b, "cd ~/tabs/200");
+    ok(&mut s, &b, "cd ~/tabs/101");
+    ok(&mut s, &b, "cd ~/tabs/200");
+    assert_eq!(
+        b.state.borrow().attach_calls,
+        2,
+        "no detach + re-attach per switch"
+    );
+    assert_eq!(b.attachment(101), Attachment::Attached);
+}
+
+#[test]
+fn page_commands_get_an_attached_readable_tab_from_require_page() {
+    // How a page command plugs in: the gate first, then protocol calls on the tab.
+    let b = FakeBrowser::standard();
+    b.state.borrow_mut().cdp_replies.insert(
+        "Accessibility.getRootAXNode".into(),
+        serde_json::json!({"node": {"nodeId": "1"}}),
+    );
+    let mut s = Session::default();
+    let c = ctx_with(&["example.com"]);
+    let refused = block_on(super::navigation::require_page(&mut s, &b, &c, "ls"));
+    assert_eq!(
+        refused.unwrap_err(),
+        "ls: not in a tab. Enter one with `here`, `cd ~/tabs/<id>` or `open <url>`."
+    );
+    assert!(run_in(&mut s, &b, &c, "cd ~/tabs/101").ok);
+    b.lose(101, "canceled_by_user");
+    let lost = block_on(super::navigation::require_page(&mut s, &b, &c, "ls")).unwrap_err();
+    assert!(
+        lost.starts_with("ls: the debugger connection to tab 101 was lost"),
+        "{lost}"
+    );
+    let tab = block_on(super::navigation::require_page(&mut s, &b, &c, "ls")).unwrap();
+    assert_eq!(tab.id, Some(101));
+    let root = block_on(b.cdp(101, "Accessibility.getRootAXNode", serde_json::json!({})));
+    assert_eq!(root.unwrap()["node"]["nodeId"], "1");
+    assert_eq!(
+        b.state.borrow().cdp_calls,
+        vec![(101, "Accessibility.getRootAXNode".to_string())]
+    );
+}
