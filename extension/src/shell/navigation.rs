@@ -489,15 +489,9 @@ fn final_url(tab: &TabInfo) -> &str {
     }
 }
 
-fn target_url(cmd: &Command, args: &Args) -> Result<String, String> {
-    // The grammar's navigation target (what the server checked) is the first positional;
-    // a URL given as a flag value would open something the server never saw.
-    if args.has_any(&["--url", "-n"]) {
-        return Err(format!(
-            "{0}: give the URL as the argument: {0} <url> (the --url and -n forms are not part of the command language)",
-            cmd.name
-        ));
-    }
+fn target_url(cmd: &Command) -> Result<String, String> {
+    // Exactly the grammar's navigation target: what the server checked. It refuses any form
+    // (a second URL, an unknown flag) that one side could read differently from the other.
     match cmd.navigation_target().map_err(|e| e.to_string())? {
         Some(target) => Ok(navigation_url(&target)),
         None => Err(format!(
@@ -514,8 +508,8 @@ async fn open<B: Browser>(
     cmd: &Command,
     args: &Args,
 ) -> Result<String, String> {
-    let url = target_url(cmd, args)?;
-    expect_flags(cmd, args, &["--timeout"])?;
+    let url = target_url(cmd)?;
+    expect_flags(cmd, args, &["--timeout", "--url"])?;
     check_navigation(&url, &ctx.domains).map_err(|r| format!("open: {r}"))?;
     let wait = wait_ms(cmd, args, ctx)?;
     let tab = browser
@@ -610,8 +604,8 @@ async fn navigate<B: Browser>(
     args: &Args,
 ) -> Result<String, String> {
     let name = cmd.name.as_str();
-    let url = target_url(cmd, args)?;
-    expect_flags(cmd, args, &["--timeout"])?;
+    let url = target_url(cmd)?;
+    expect_flags(cmd, args, &["--timeout", "--url"])?;
     check_navigation(&url, &ctx.domains).map_err(|r| format!("{name}: {r}"))?;
     let wait = wait_ms(cmd, args, ctx)?;
     let tab = current_tab(session, browser, name).await?;

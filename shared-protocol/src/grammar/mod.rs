@@ -435,13 +435,23 @@ impl Command {
                         _ => "goto",
                     },
                     problem,
-                    usage: "open|navigate|goto <url>  (or --url <url>)",
+                    usage: "open|navigate|goto <url> [--timeout SECONDS]  (or --url <url>)",
                 };
-                if let Some(flag) = args.flags.iter().find(|f| f.name != "--url") {
+                // `--timeout` bounds the load wait; it names no destination.
+                if let Some(flag) = args
+                    .flags
+                    .iter()
+                    .find(|f| f.name != "--url" && f.name != "--timeout")
+                {
                     return Err(usage(format!("unknown option '{}'", flag.name)));
                 }
                 let mut urls: Vec<String> = args.positional;
-                urls.extend(args.flags.iter().filter_map(|f| f.value.clone()));
+                urls.extend(
+                    args.flags
+                        .iter()
+                        .filter(|f| f.name == "--url")
+                        .filter_map(|f| f.value.clone()),
+                );
                 match urls.len() {
                     0 => Err(usage("missing the URL to open".into())),
                     1 => Ok(urls.pop()),

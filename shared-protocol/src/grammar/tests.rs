@@ -194,6 +194,12 @@ fn navigation_targets() {
     }
     assert_eq!(command("open --help").navigation_target().unwrap(), None);
     assert_eq!(
+        command("open x.org --timeout 5")
+            .navigation_target()
+            .unwrap(),
+        Some("x.org".into())
+    );
+    assert_eq!(
         command("group new work --url x.com")
             .navigation_target()
             .unwrap(),
