@@ -12,7 +12,7 @@
 //!
 //! Nothing is installed by hand: rustup fetches the pinned toolchain and its targets from
 //! `rust-toolchain.toml`, the WebAssembly bindings are generated in-process, and the system
-//! programs the tests need (Chromium, podman, runc) are installed with apt when running as root
+//! programs the tests need (Chromium, podman, runc, npm, Python) are installed with apt when running as root
 //! on Debian/Ubuntu, or named in one command to run otherwise ([`prereq`]).
 
 mod image;
@@ -190,7 +190,13 @@ fn run(args: &[String]) -> Result<()> {
 }
 
 fn test(args: &[String]) -> Result<()> {
-    prereq::ensure(&[prereq::CHROMIUM, prereq::PODMAN, prereq::RUNC])?;
+    prereq::ensure(&[
+        prereq::CHROMIUM,
+        prereq::PODMAN,
+        prereq::RUNC,
+        prereq::NPM,
+        prereq::PYTHON,
+    ])?;
     build_extension()?;
     let mut build = cargo();
     build.args(["build", "--package", "domshell-server", "--bin", "domshell"]);

@@ -15,7 +15,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use serde_json::Value;
 
 use crate::{root, status};
@@ -66,9 +66,7 @@ pub fn ensure_mcpb_cli() -> Result<PathBuf> {
         std::fs::copy(pins.join(file), dir.join(file))
             .with_context(|| format!("copying {} into {}", file, dir.display()))?;
     }
-    if crate::prereq::find_program("npm").is_none() {
-        bail!("npm is needed to install the MCP Bundle CLI: run `apt-get install -y npm` (or install Node.js >= 18)");
-    }
+    crate::prereq::ensure(&[crate::prereq::NPM])?;
     let mut install = Command::new("npm");
     install
         .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])

@@ -1,4 +1,4 @@
-//! System programs the test suite needs (Chromium, podman with runc): whether they are
+//! System programs the test suite needs (Chromium, podman with runc, npm, Python): whether they are
 //! present, and what to do when they are not.
 //!
 //! The decision is pure ([`decide`]): given what is missing, whether we run as root and what
@@ -49,6 +49,20 @@ pub const RUNC: SystemTool = SystemTool {
     purpose: "runc (container image test)",
     binaries: &["runc"],
     apt_packages: &["runc"],
+};
+
+/// The Node package manager: installs the MCP conformance suite and the mcpb CLI.
+pub const NPM: SystemTool = SystemTool {
+    purpose: "npm (conformance suite, mcpb CLI)",
+    binaries: &["npm"],
+    apt_packages: &["npm"],
+};
+
+/// Python with venv: the tests' real MCP client is the Python SDK in a venv.
+pub const PYTHON: SystemTool = SystemTool {
+    purpose: "Python 3 with venv (MCP client tests)",
+    binaries: &["python3"],
+    apt_packages: &["python3", "python3-venv"],
 };
 
 /// What to do about missing tools.
