@@ -199,3 +199,51 @@ async fn the_extension_zip_holds_only_the_extension_and_loads_unpacked_in_chromi
     let storage = chromium.get_storage().await.unwrap();
     assert!(storage.is_object(), "the worker answers: {storage}");
 }
+
+#[tokio::test]
+async fn the_web_store_zip_is_the_same_extension_without_the_key() {
+    let unpacked = handed_over("DOMSHELL_TEST_EXTENSION_ZIP");
+    let web_store = handed_over("DOMSHELL_TEST_WEBSTORE_ZIP");
+    assert_eq!(
+        web_store.file_name().unwrap().to_string_lossy(),
+        format!("domshell-extension-{VERSION}-webstore.zip")
+    );
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut names_a = extract(&unpacked, a.path());
+    let mut names_b = extract(&web_store, b.path());
+    names_a.sort();
+    names_b.sort();
+    assert_eq!(names_a, names_b);
+    for name in names_a.iter().filter(|n| *n != "manifest.json") {
+        assert_eq!(
+            std::fs::read(a.path().join(name)).unwrap(),
+            std::fs::read(b.path().join(name)).unwrap(),
+            "{name} differs"
+        );
+    }
+    let read = |dir: &Path| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap()
+    };
+    let mut with_key = read(a.path());
+    let without_key = read(b.path());
+    assert!(
+        without_key.get("key").is_none(),
+        "the Web Store refuses a key"
+    );
+    with_key.as_object_mut().unwrap().remove("key");
+    assert_eq!(with_key, without_key);
+
+    // Without a key Chromium derives an id of its own; the worker still starts.
+    let chromium = Chromium::launch(b.path())
+        .await
+        .expect("Chromium (apt-get install -y chromium)");
+    let worker = chromium
+        .wait_for_any_extension_worker(Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_ne!(
+        worker.extension_id(),
+        Some(shared_protocol::EXTENSION_ID),
+        "no key, so not the pinned id"
+    );
+}

@@ -221,6 +221,7 @@ fn test(args: &[String]) -> Result<()> {
         .env("DOMSHELL_TEST_MCPB", &packages.mcpb)
         .env("DOMSHELL_TEST_MCPB_CLI", &packages.mcpb_cli)
         .env("DOMSHELL_TEST_EXTENSION_ZIP", &packages.extension_zip)
+        .env("DOMSHELL_TEST_WEBSTORE_ZIP", &packages.web_store_zip)
         .env("DOMSHELL_TEST_SERVER_JSON", &packages.server_json)
         .stdout(std::process::Stdio::piped());
     let mut child = tests.spawn().context("starting the test suite")?;

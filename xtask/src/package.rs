@@ -4,7 +4,9 @@
 //!   packed and validated by the official `@anthropic-ai/mcpb` CLI, which is installed from
 //!   npm at the version pinned in `packaging/mcpb/package-lock.json` into `target/mcpb-cli`;
 //! - `target/package/domshell-extension-<version>.zip` — the Chrome extension: `manifest.json`,
-//!   `extension/static/` and `extension/pkg/`, nothing else, loadable unpacked once extracted;
+//!   `extension/static/` and `extension/pkg/`, nothing else, loadable unpacked once extracted
+//!   (with the pinned id), and `…-webstore.zip`, the same without the manifest's `key`, which
+//!   the Chrome Web Store refuses;
 //! - `target/package/server.json` — the MCP registry entry (`packaging/registry/server.json`)
 //!   with the `.mcpb`'s SHA-256 filled in, ready to publish next to that exact file.
 //!
@@ -29,6 +31,8 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub struct Packages {
     pub mcpb: PathBuf,
     pub extension_zip: PathBuf,
+    /// The same without the manifest's `key`, for a Chrome Web Store upload.
+    pub web_store_zip: PathBuf,
     /// The registry entry describing the image and this `.mcpb`.
     pub server_json: PathBuf,
     /// `node <cli.js>` of the pinned mcpb CLI, for tests that validate the bundle again.
@@ -208,10 +212,21 @@ pub fn extension_files(repo: &Path) -> Result<Vec<(String, PathBuf)>> {
     Ok(files)
 }
 
-/// Write `domshell-extension-<version>.zip`.
-pub fn build_extension_zip() -> Result<PathBuf> {
+/// The extension's manifest without its `key`: the Chrome Web Store refuses a manifest that
+/// carries one and gives the item its own id instead.
+pub fn web_store_manifest(manifest: &str) -> Result<Vec<u8>> {
+    let mut doc: Value = serde_json::from_str(manifest).context("parsing manifest.json")?;
+    doc.as_object_mut()
+        .context("manifest.json is not a JSON object")?
+        .remove("key");
+    let mut text = serde_json::to_vec_pretty(&doc).context("serializing manifest.json")?;
+    text.push(b'\n');
+    Ok(text)
+}
+
+/// Write one extension zip at `out`; `for_web_store` drops the manifest's `key`.
+fn write_extension_zip(out: &Path, for_web_store: bool) -> Result<()> {
     let files = extension_files(&root())?;
-    let out = out_dir().join(format!("domshell-extension-{VERSION}.zip"));
     let tmp = out.with_extension("zip.tmp");
     let file =
         std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
@@ -220,15 +235,29 @@ pub fn build_extension_zip() -> Result<PathBuf> {
         .compression_method(zip::CompressionMethod::Deflated)
         .unix_permissions(0o644);
     for (name, path) in &files {
-        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut bytes =
+            std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        if for_web_store && name == "manifest.json" {
+            bytes = web_store_manifest(&String::from_utf8_lossy(&bytes))?;
+        }
         zip.start_file(name.as_str(), options)
             .with_context(|| format!("adding {name} to the zip"))?;
         zip.write_all(&bytes)
             .with_context(|| format!("writing {name} into the zip"))?;
     }
     zip.finish().context("finishing the extension zip")?;
-    std::fs::rename(&tmp, &out).with_context(|| format!("renaming onto {}", out.display()))?;
-    Ok(out)
+    std::fs::rename(&tmp, out).with_context(|| format!("renaming onto {}", out.display()))
+}
+
+/// Write `domshell-extension-<version>.zip` (loaded unpacked, it keeps the pinned id the
+/// server admits) and `domshell-extension-<version>-webstore.zip` (the same without `key`,
+/// for a Web Store upload); returns both paths.
+pub fn build_extension_zips() -> Result<(PathBuf, PathBuf)> {
+    let unpacked = out_dir().join(format!("domshell-extension-{VERSION}.zip"));
+    write_extension_zip(&unpacked, false)?;
+    let web_store = out_dir().join(format!("domshell-extension-{VERSION}-webstore.zip"));
+    write_extension_zip(&web_store, true)?;
+    Ok((unpacked, web_store))
 }
 
 /// Build everything `package` ships. `server` is the binary the bundle carries.
@@ -237,11 +266,12 @@ pub fn build_packages(server: &Path) -> Result<Packages> {
         .with_context(|| format!("creating {}", out_dir().display()))?;
     let cli = ensure_mcpb_cli()?;
     let mcpb = build_mcpb(server, &cli)?;
-    let extension_zip = build_extension_zip()?;
+    let (extension_zip, web_store_zip) = build_extension_zips()?;
     let server_json = write_registry_entry(&mcpb)?;
     Ok(Packages {
         mcpb,
         extension_zip,
+        web_store_zip,
         server_json,
         mcpb_cli: cli,
     })
@@ -260,6 +290,7 @@ pub fn package() -> Result<()> {
     for path in [
         &packages.mcpb,
         &packages.extension_zip,
+        &packages.web_store_zip,
         &packages.server_json,
     ] {
         let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
@@ -362,6 +393,18 @@ mod tests {
                 "extension/static/sub/x.css",
                 "manifest.json"
             ]
+        );
+    }
+
+    #[test]
+    fn the_web_store_manifest_drops_only_the_key() {
+        let manifest =
+            r#"{"manifest_version": 3, "name": "domshell", "key": "MIIB", "version": "1.0.0"}"#;
+        let stripped: Value =
+            serde_json::from_slice(&web_store_manifest(manifest).unwrap()).unwrap();
+        assert_eq!(
+            stripped,
+            serde_json::json!({"manifest_version": 3, "name": "domshell", "version": "1.0.0"})
         );
     }
 
