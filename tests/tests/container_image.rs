@@ -245,3 +245,43 @@ async fn without_a_token_the_image_keeps_a_generated_one_and_its_audit_log_in_da
     let (code, _) = container.stop(STOP_GRACE).unwrap();
     assert_eq!(code, 0);
 }
+
+#[tokio::test]
+async fn a_token_file_mounted_into_the_container_is_the_token() {
+    use std::os::unix::fs::PermissionsExt;
+    let image = test_image().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    let token = "mounted-token-0123456789abcdef0123456789";
+    std::fs::write(&token_file, token).unwrap();
+    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // The file's owner runs the server, so a private (0600) file stays readable to it.
+    // SAFETY: getuid/getgid have no preconditions.
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    let container = Container::run(
+        &image,
+        &[
+            "--user".into(),
+            format!("{uid}:{gid}"),
+            "--volume".into(),
+            format!("{}:/run/secrets/domshell-token:ro", token_file.display()),
+            "--env".into(),
+            "DOMSHELL_TOKEN_FILE=/run/secrets/domshell-token".into(),
+            "--publish".into(),
+            format!("127.0.0.1::{BRIDGE_PORT}"),
+        ],
+        &[],
+    )
+    .unwrap();
+    let port = container.host_port(BRIDGE_PORT).unwrap();
+    eventually(Duration::from_secs(20), Duration::from_millis(100), || {
+        health(port)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("the server did not come up: {e:#}\n{:?}", container.logs()));
+    let out = container.exec(&["/domshell", "token"]).unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), token);
+    let (code, _) = container.stop(STOP_GRACE).unwrap();
+    assert_eq!(code, 0);
+}
