@@ -12,8 +12,8 @@
 //!
 //! Nothing is installed by hand: rustup fetches the pinned toolchain and its targets from
 //! `rust-toolchain.toml`, the WebAssembly bindings are generated in-process, and the system
-//! programs the tests need (Chromium, podman, runc, npm, Python) are installed with apt when running as root
-//! on Debian/Ubuntu, or named in one command to run otherwise ([`prereq`]).
+//! programs the tests need (Chromium, podman, runc, npm, Python) are installed with apt when
+//! running as root on Debian/Ubuntu, or named in one command to run otherwise ([`prereq`]).
 
 mod image;
 mod package;
@@ -46,7 +46,7 @@ fn main() -> std::process::ExitCode {
                  build-extension   build only the extension's WASM into extension/pkg\n  \
                  test [ARGS..]     run the whole test suite (unit, integration, end-to-end, container, packages); ARGS go to cargo test\n  \
                  image [--tag NAME]  build the static server and its container image with podman\n  \
-                 package           write target/package/domshell-<version>.mcpb and domshell-extension-<version>.zip\n  \
+                 package           write the .mcpb bundle, the extension zips and server.json into target/package\n  \
                  bench-heartbeat [--trials N]  print heartbeat figures measured with real Chromium\n  \
                  bench-mcp [ARGS..]  print MCP latency/memory/start-up figures next to DOMShell 2.0.10 (ARGS: bench-mcp --help)"
             );
