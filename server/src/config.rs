@@ -29,6 +29,12 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Print the token the extension must be given (generating it on first use).
     Token(TokenArgs),
+    /// Check a running server: exit 0 when GET /health answers 200, 1 otherwise (the
+    /// container image's health check).
+    Health(crate::health::HealthArgs),
+    /// Add domshell to an MCP host's configuration (Claude Desktop by default), then print
+    /// the steps left in the browser.
+    Init(crate::init::InitArgs),
 }
 
 #[derive(Debug, Args)]

@@ -5,7 +5,9 @@ mod auth;
 mod bridge;
 mod config;
 mod election;
+mod health;
 mod http;
+mod init;
 mod mcp;
 mod pipeline;
 mod policy;
@@ -23,6 +25,29 @@ use crate::config::{Cli, Command, ServeArgs};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    // The one-shot commands need no runtime and no log setup.
+    match &cli.command {
+        Command::Health(args) => {
+            return match health::run(args) {
+                Ok(true) => std::process::ExitCode::SUCCESS,
+                Ok(false) => std::process::ExitCode::FAILURE,
+                Err(e) => {
+                    eprintln!("domshell health: {e:#}");
+                    std::process::ExitCode::FAILURE
+                }
+            };
+        }
+        Command::Init(args) => {
+            return match init::run(args) {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("domshell init: {e:#}");
+                    std::process::ExitCode::FAILURE
+                }
+            };
+        }
+        Command::Serve(_) | Command::Token(_) => {}
+    }
     init_logging();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -40,6 +65,7 @@ fn main() -> std::process::ExitCode {
                 println!("{token}");
                 Ok(())
             }
+            Command::Health(_) | Command::Init(_) => Ok(()),
         }
     });
     // tokio reads stdin on a blocking thread that no shutdown can interrupt: do not wait for it.

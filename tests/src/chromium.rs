@@ -312,7 +312,13 @@ impl Chromium {
                 wasm.display()
             );
         }
-        let chromium = Chromium::launch(&root).await?;
+        Chromium::launch_extension_dir(&root).await
+    }
+
+    /// Chromium with the unpacked extension in `dir` loaded (it must carry the pinned `key`),
+    /// its worker booted (WASM initialised, `chrome.*` bound) and addressed.
+    pub async fn launch_extension_dir(dir: &Path) -> anyhow::Result<Chromium> {
+        let chromium = Chromium::launch(dir).await?;
         chromium
             .wait_for_service_worker(shared_protocol::EXTENSION_ID, Duration::from_secs(20))
             .await?;

@@ -10,6 +10,7 @@
 pub mod bounded;
 pub mod chromium;
 pub mod conformance;
+pub mod container;
 pub mod fake_extension;
 pub mod fault_proxy;
 pub mod install;

@@ -3,12 +3,21 @@
 //! - `dist`  — release server binary + the extension's WASM, so the repository root loads in
 //!   Chrome as an unpacked extension;
 //! - `run`   — `dist`, then start the server (extra arguments go to `domshell serve`);
-//! - `test`  — the whole suite: unit, integration, end-to-end (real Chromium);
+//! - `test`  — the whole suite: unit, integration, end-to-end (real Chromium), the container
+//!   image run by podman, the packages;
+//! - `image` — the static musl server in a `FROM scratch` container image ([`image`]);
+//! - `package` — the `.mcpb` bundle and the extension zip ([`package`]);
 //! - `bench-heartbeat` — heartbeat figures with real Chromium, printed;
 //! - `bench-mcp` — MCP round-trip, memory and start-up figures next to DOMShell 2.0.10, printed.
 //!
-//! It checks prerequisites and says exactly what is missing; it must not install system
-//! packages itself (that is `.ci/run`'s job on CI machines, the person's elsewhere).
+//! Nothing is installed by hand: rustup fetches the pinned toolchain and its targets from
+//! `rust-toolchain.toml`, the WebAssembly bindings are generated in-process, and the system
+//! programs the tests need (Chromium, podman, runc, npm, Python) are installed with apt when
+//! running as root on Debian/Ubuntu, or named in one command to run otherwise ([`prereq`]).
+
+mod image;
+mod package;
+mod prereq;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -24,6 +33,8 @@ fn main() -> std::process::ExitCode {
         Some("run") => run(&args[1..]),
         Some("build-extension") => build_extension().map(|_| ()),
         Some("test") => test(&args[1..]),
+        Some("image") => image::image(&args[1..]),
+        Some("package") => package::package(),
         Some("bench-heartbeat") => bench_heartbeat(&args[1..]),
         Some("bench-mcp") => bench_mcp(&args[1..]),
         _ => {
@@ -33,7 +44,9 @@ fn main() -> std::process::ExitCode {
                  dist              build target/release/domshell and the extension (load the repository root in Chrome)\n  \
                  run [ARGS..]      dist, then run `domshell serve --transport http ARGS..`\n  \
                  build-extension   build only the extension's WASM into extension/pkg\n  \
-                 test [ARGS..]     run the whole test suite (unit, integration, end-to-end); ARGS go to cargo test\n  \
+                 test [ARGS..]     run the whole test suite (unit, integration, end-to-end, container, packages); ARGS go to cargo test\n  \
+                 image [--tag NAME]  build the static server and its container image with podman\n  \
+                 package           write the .mcpb bundle, the extension zips and server.json into target/package\n  \
                  bench-heartbeat [--trials N]  print heartbeat figures measured with real Chromium\n  \
                  bench-mcp [ARGS..]  print MCP latency/memory/start-up figures next to DOMShell 2.0.10 (ARGS: bench-mcp --help)"
             );
@@ -77,22 +90,16 @@ fn output(program: &str, args: &[&str]) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Fail with the exact command that installs the WebAssembly target when rustup cannot be
-/// asked to (no `rust-toolchain.toml` support, e.g. a distribution's cargo).
-fn check_prerequisites() -> Result<()> {
+/// Make sure rustup has `target` for the active toolchain. `rust-toolchain.toml` lists every
+/// target the project builds, so rustup normally fetched it already; a toolchain override
+/// (RUSTUP_TOOLCHAIN, `cargo +x`) skips that file, so add it then.
+fn ensure_rust_target(target: &str) -> Result<()> {
     match output("rustup", &["target", "list", "--installed"]) {
-        Some(list) if list.lines().any(|l| l.trim() == WASM_TARGET) => Ok(()),
+        Some(list) if list.lines().any(|l| l.trim() == target) => Ok(()),
         Some(_) => {
-            // rust-toolchain.toml lists the target, so rustup normally fetched it already;
-            // a toolchain override (RUSTUP_TOOLCHAIN, `cargo +x`) skips that file.
-            status(
-                {
-                    let mut add = Command::new("rustup");
-                    add.args(["target", "add", WASM_TARGET]);
-                    add
-                },
-                "rustup target add wasm32-unknown-unknown",
-            )
+            let mut add = Command::new("rustup");
+            add.args(["target", "add", target]);
+            status(add, &format!("rustup target add {target}"))
         }
         // Without rustup, trust the toolchain and let cargo report a missing target.
         None => Ok(()),
@@ -101,7 +108,7 @@ fn check_prerequisites() -> Result<()> {
 
 /// Build the WASM worker into `extension/pkg`; returns the path of the `.wasm` file.
 fn build_extension() -> Result<PathBuf> {
-    check_prerequisites()?;
+    ensure_rust_target(WASM_TARGET)?;
     let mut build = cargo();
     build.args([
         "build",
@@ -183,10 +190,25 @@ fn run(args: &[String]) -> Result<()> {
 }
 
 fn test(args: &[String]) -> Result<()> {
+    prereq::ensure(&[
+        prereq::CHROMIUM,
+        prereq::PODMAN,
+        prereq::RUNC,
+        prereq::NPM,
+        prereq::PYTHON,
+    ])?;
     build_extension()?;
     let mut build = cargo();
     build.args(["build", "--package", "domshell-server", "--bin", "domshell"]);
     status(build, "building the server")?;
+    // What the container and package tests exercise is what ships: the static release
+    // binary, its image, the bundle and the extension zip, built here (a test must not race
+    // a cargo build of its own) and handed over by name.
+    let static_server = image::build_static_server()?;
+    let image_name = image::default_image_name();
+    let size = image::build_image(&static_server, &image_name)?;
+    image::print_image(&image_name, size, &static_server);
+    let packages = package::build_packages(&static_server)?;
     let mut tests = cargo();
     tests
         .args(["test", "--workspace"])
@@ -195,6 +217,12 @@ fn test(args: &[String]) -> Result<()> {
             "DOMSHELL_BIN",
             root().join("target").join("debug").join("domshell"),
         )
+        .env("DOMSHELL_TEST_IMAGE", &image_name)
+        .env("DOMSHELL_TEST_MCPB", &packages.mcpb)
+        .env("DOMSHELL_TEST_MCPB_CLI", &packages.mcpb_cli)
+        .env("DOMSHELL_TEST_EXTENSION_ZIP", &packages.extension_zip)
+        .env("DOMSHELL_TEST_WEBSTORE_ZIP", &packages.web_store_zip)
+        .env("DOMSHELL_TEST_SERVER_JSON", &packages.server_json)
         .stdout(std::process::Stdio::piped());
     let mut child = tests.spawn().context("starting the test suite")?;
     let stdout = child.stdout.take().context("capturing test output")?;
