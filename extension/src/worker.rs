@@ -43,6 +43,16 @@ extern "C" {
     fn console_info(text: &str);
     #[wasm_bindgen(js_namespace = console, js_name = warn)]
     fn console_warn(text: &str);
+    /// The browser's cryptographic random source (the handshake nonces).
+    #[wasm_bindgen(js_namespace = crypto, js_name = getRandomValues)]
+    fn get_random_values(buf: &mut [u8]);
+}
+
+/// Fresh random bytes for a handshake nonce.
+fn fresh_nonce() -> [u8; shared_protocol::handshake::NONCE_BYTES] {
+    let mut nonce = [0u8; shared_protocol::handshake::NONCE_BYTES];
+    get_random_values(&mut nonce);
+    nonce
 }
 
 fn now_ms() -> u64 {
@@ -212,6 +222,15 @@ impl Worker {
                 }
             }
             Effect::Deliver { gen, frame } => self.deliver(gen, frame),
+            Effect::StoreResumeTicket(ticket) => {
+                let items = to_js(&json!({ settings::KEY_RESUME_TICKET: ticket }));
+                let promise = storage_set(&items);
+                spawn_local(async move {
+                    if let Err(e) = JsFuture::from(promise).await {
+                        console_warn(&format!("domshell: cannot store the resume ticket: {e:?}"));
+                    }
+                });
+            }
             Effect::Persist(status) => {
                 let items = to_js(&json!({ settings::KEY_STATUS: status }));
                 let promise = storage_set(&items);
@@ -320,8 +339,12 @@ async fn list_tabs() -> Result<Vec<TabInfo>, String> {
 
 fn open_socket(gen: u64, url: &str) -> Result<Socket, JsValue> {
     let ws = WebSocket::new(url)?;
-    let on_open =
-        Closure::<dyn FnMut(web_sys::Event)>::new(move |_| dispatch(Event::SocketOpen { gen }));
+    let on_open = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
+        dispatch(Event::SocketOpen {
+            gen,
+            nonce: fresh_nonce(),
+        })
+    });
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
         if let Some(text) = event.data().as_string() {
             dispatch(Event::SocketMessage { gen, text });

@@ -1,8 +1,8 @@
 //! The bridge listener's HTTP routes: the extension's WebSocket upgrade (`/bridge`), `/health`,
 //! and the optional debug request route.
 //!
-//! It owns admission (Origin, throttle) and JSON shapes of these routes; it must not hold link
-//! state of its own: everything comes from the [`Bridge`].
+//! It owns the extension's admission to the upgrade (its Origin rule) and the JSON shapes of
+//! these routes; it must not hold link state of its own: everything comes from the [`Bridge`].
 
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,7 @@ use serde::Deserialize;
 use shared_protocol::BRIDGE_PATH;
 
 use crate::auth::tokens_match;
-use crate::bridge::{serve_socket, Bridge, ExecuteRequest};
+use crate::bridge::{Bridge, ExecuteRequest};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -58,28 +58,13 @@ async fn upgrade(
         tracing::warn!(origin, "bridge upgrade refused: {why}");
         return refuse(StatusCode::FORBIDDEN, why);
     }
-    let now = app.bridge.now_ms();
-    if let Some(retry_ms) = app.bridge.throttle().blocked_for(now) {
-        tracing::warn!(
-            retry_ms,
-            "bridge upgrade refused: too many failed token attempts"
-        );
-        let mut response = refuse(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("too many failed token attempts; retry in {retry_ms} ms"),
-        );
-        if let Ok(value) = ((retry_ms / 1000).max(1)).to_string().parse() {
-            response
-                .headers_mut()
-                .insert(axum::http::header::RETRY_AFTER, value);
-        }
-        return response;
-    }
+    // No throttle here: the guess is counted when the proof inside HELLO is evaluated, and
+    // a returning extension (resume ticket) must get that far even during a flood.
     let max = app.bridge.config().max_frame_bytes;
     let bridge = app.bridge.clone();
     ws.max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| serve_socket(bridge, socket))
+        .on_upgrade(move |socket| bridge.tracked_connection(socket))
 }
 
 /// `/health`: the same document the `domshell_status` tool returns.

@@ -4,6 +4,7 @@
 mod auth;
 mod bridge;
 mod config;
+mod host_check;
 mod http;
 mod mcp;
 mod policy;
@@ -34,7 +35,7 @@ fn main() -> std::process::ExitCode {
             Command::Token(args) => {
                 let (token, _) =
                     config::resolve_token(args.token.as_deref(), args.token_file.as_deref())?;
-                println!("{token}");
+                println!("{}", token.expose());
                 Ok(())
             }
         }
@@ -125,11 +126,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         shared: shared.clone(),
         debug_api: args.debug_api,
     };
-    let router = http::router(app.clone()).merge(mcp::transport::router(
-        shared.clone(),
-        &http_options,
-        shutdown.child_token(),
-    ));
+    // One Host/Origin check in front of every route of both listeners.
+    let guard =
+        host_check::HostGuard::new(&http_options.allowed_hosts, &http_options.allowed_origins);
+    let router = guard
+        .clone()
+        .protect(http::router(app.clone()).merge(mcp::transport::router(
+            shared.clone(),
+            &http_options,
+            shutdown.child_token(),
+        )));
 
     tracing::info!(
         "listening on {local}: extension bridge ws://{local}{}, MCP http://{local}/mcp, health http://{local}/health (transport: {})",
@@ -154,11 +160,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .local_addr()
             .context("reading the MCP address")?;
         tracing::info!("MCP also on http://{mcp_local}/mcp");
-        let router = http::health_router(app).merge(mcp::transport::router(
+        let router = guard.protect(http::health_router(app).merge(mcp::transport::router(
             shared.clone(),
             &http_options,
             shutdown.child_token(),
-        ));
+        )));
         servers.spawn(
             axum::serve(mcp_listener.tap_io(no_delay), router)
                 .with_graceful_shutdown(graceful())
@@ -193,7 +199,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     // Sessions ended and the extension told (4006) before the sockets close.
     bridge.shutdown();
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    if !bridge
+        .connections_closed(std::time::Duration::from_secs(2))
+        .await
+    {
+        tracing::warn!("extension connections still open 2 s after the shutdown close");
+    }
     shutdown.cancel();
     let drain = async { while servers.join_next().await.is_some() {} };
     if tokio::time::timeout(std::time::Duration::from_secs(3), drain)
