@@ -34,7 +34,7 @@ fn main() -> std::process::ExitCode {
             Command::Serve(args) => serve(*args).await,
             Command::Token(args) => {
                 let (token, _) =
-                    config::resolve_token(args.token.as_deref(), args.token_file.as_deref())?;
+                    config::resolve_token(args.token.as_ref(), args.token_file.as_deref())?;
                 println!("{}", token.expose());
                 Ok(())
             }
