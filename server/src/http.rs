@@ -4,10 +4,12 @@
 //! It owns the extension's admission to the upgrade (its Origin rule) and the JSON shapes of
 //! these routes; it must not hold link state of its own: everything comes from the [`Bridge`].
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{State, WebSocketUpgrade};
+use axum::extract::{Request, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -16,6 +18,7 @@ use shared_protocol::BRIDGE_PATH;
 
 use crate::auth::tokens_match;
 use crate::bridge::{Bridge, ExecuteRequest};
+use crate::mcp::transport::{BearerGate, BearerVerdict, BEARER_MAX_FAILURES, BEARER_WINDOW};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -37,9 +40,46 @@ pub fn router(state: AppState) -> Router {
         .route(BRIDGE_PATH, get(upgrade))
         .route("/health", get(health));
     if state.debug_api {
-        router = router.route("/debug/execute", post(debug_execute));
+        // Wrong bearer tokens are throttled before the route checks the token itself.
+        let gate = Arc::new(BearerGate::new(
+            state.bridge.config().token.clone(),
+            BEARER_WINDOW,
+            BEARER_MAX_FAILURES,
+        ));
+        router = router.route(
+            "/debug/execute",
+            post(debug_execute).layer(middleware::from_fn_with_state(gate, throttle_bearer)),
+        );
     }
     router.with_state(state)
+}
+
+/// Count a bearer guess on the debug route against its budget; refuse unchecked once spent.
+async fn throttle_bearer(
+    State(gate): State<Arc<BearerGate>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match gate.check(request.headers(), None) {
+        BearerVerdict::Allowed => next.run(request).await,
+        BearerVerdict::WrongToken => refuse(
+            StatusCode::UNAUTHORIZED,
+            "send the server token as `Authorization: Bearer <token>`".into(),
+        ),
+        BearerVerdict::Throttled { retry_after_ms } => {
+            let seconds = retry_after_ms.div_ceil(1000).max(1);
+            let mut response = refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("too many wrong tokens recently; retry in {seconds} s"),
+            );
+            if let Ok(value) = seconds.to_string().parse() {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, value);
+            }
+            response
+        }
+    }
 }
 
 fn refuse(status: StatusCode, message: String) -> Response {

@@ -286,3 +286,22 @@ async fn every_route_refuses_foreign_hosts_and_origins() {
         .await
         .is_ok());
 }
+
+#[tokio::test]
+async fn wrong_bearer_tokens_on_the_debug_route_are_throttled() {
+    let server = server().await;
+    for i in 0..10 {
+        let (status, body) = server
+            .execute_as(&format!("wrong-{i}"), "pwd", None)
+            .await
+            .unwrap();
+        assert_eq!(status, 401, "{body}");
+    }
+    // The budget is spent: even the right token is refused unchecked for a while.
+    let (status, body) = server.execute("pwd", None).await.unwrap();
+    assert_eq!(status, 429, "{body}");
+    assert!(
+        body["error"].as_str().unwrap_or("").contains("retry in"),
+        "{body}"
+    );
+}

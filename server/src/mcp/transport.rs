@@ -64,7 +64,7 @@ pub const BEARER_WINDOW: Duration = Duration::from_secs(10);
 /// MCP sessions remembered as authenticated (oldest forgotten first).
 const TRUSTED_SESSIONS_MAX: usize = 4096;
 
-/// The bearer check of `tools/call`: the token, the throttle of wrong guesses, and the MCP
+/// The bearer check of `tools/call` (and of `/debug/execute`): the token, the throttle of wrong guesses, and the MCP
 /// sessions that already presented the right token. Those stay exempt from the throttle, so
 /// a flood of wrong guesses from elsewhere cannot lock a working client out.
 pub(crate) struct BearerGate {
