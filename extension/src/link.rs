@@ -382,7 +382,7 @@ impl Link {
                 ) {
                     let delay = self.next_backoff();
                     let detail = format!(
-                        "The program on port {} could not prove it knows the token, so nothing was sent to it; retrying. If domshell is not running there, another program holds the port.",
+                        "The program on port {} could not prove it knows the token, so nothing from it is accepted; retrying. If domshell is not running there, another program holds the port.",
                         self.settings.port
                     );
                     self.retry_after(delay, now_ms, detail, effects);
@@ -456,7 +456,7 @@ impl Link {
                 &server,
                 &ours,
             ),
-            resume: self.resume.clone(),
+            resume: self.resume.as_ref().and_then(|t| t.claim(&server)),
         };
         if let Ok(text) = hello.encode() {
             effects.push(Effect::Send { gen, text });
@@ -1171,7 +1171,11 @@ mod tests {
         let [Frame::Hello { resume, .. }] = &sent(&fx)[..] else {
             panic!("HELLO expected")
         };
-        assert_eq!(resume.as_ref(), Some(&ResumeTicket::issue(TOKEN, &[1; 16])));
+        assert_eq!(
+            *resume,
+            ResumeTicket::issue(TOKEN, &[1; 16]).claim(&SERVER_NONCE)
+        );
+        assert!(resume.as_ref().unwrap().is_valid(TOKEN, &SERVER_NONCE));
         // A fresh machine (a restarted worker) takes it from storage.
         let mut fresh = Link::new("1.0", 1);
         let mut stored = settings(TOKEN);
@@ -1181,7 +1185,10 @@ mod tests {
         let [Frame::Hello { resume, .. }] = &sent(&fx)[..] else {
             panic!("HELLO expected")
         };
-        assert_eq!(resume.as_ref(), Some(&ResumeTicket::issue(TOKEN, &[4; 16])));
+        assert_eq!(
+            *resume,
+            ResumeTicket::issue(TOKEN, &[4; 16]).claim(&SERVER_NONCE)
+        );
         // And a new WELCOME's ticket is handed to the glue for storage.
         let fx = fresh.handle(
             Event::SocketMessage {

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::handshake::{Nonce, Proof, ResumeTicket};
+use crate::handshake::{Nonce, Proof, ResumeClaim, ResumeTicket};
 
 /// A token that must never reach a log: its `Debug` form is redacted.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -50,7 +50,7 @@ pub enum Frame {
     /// srv → ext, first frame on a new socket, right after the upgrade.
     Challenge { protocol: u32, nonce: Nonce },
     /// ext → srv answer to `CHALLENGE`: the extension's nonce and its proof over both nonces,
-    /// plus the resume ticket of an earlier `WELCOME` when it has one.
+    /// plus a claim on the resume ticket of an earlier `WELCOME` when it has one.
     Hello {
         protocol: u32,
         version: String,
@@ -59,7 +59,7 @@ pub enum Frame {
         nonce: Nonce,
         proof: Proof,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        resume: Option<ResumeTicket>,
+        resume: Option<ResumeClaim>,
     },
     /// srv → ext: accepted. Carries the server's own proof (the extension trusts nothing
     /// before checking it), the heartbeat timings and a resume ticket to keep.
@@ -237,7 +237,7 @@ mod tests {
                 capabilities: vec!["shell".into()],
                 nonce: Nonce([1; 32]),
                 proof: Proof([2; 32]),
-                resume: Some(ResumeTicket::issue("t0k3n", &[3; 16])),
+                resume: ResumeTicket::issue("t0k3n", &[3; 16]).claim(&Nonce([9; 32])),
             },
             Frame::Welcome {
                 protocol: 2,

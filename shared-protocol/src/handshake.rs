@@ -4,16 +4,19 @@
 //! ```text
 //! srv → ext  CHALLENGE {protocol, nonce: Ns}
 //! ext → srv  HELLO     {protocol, version, capabilities, nonce: Ne,
-//!                       proof: HMAC-SHA256(token, "extension" ‖ Ns ‖ Ne), resume?}
-//! srv → ext  WELCOME   {…, proof: HMAC-SHA256(token, "server" ‖ Ns ‖ Ne), resume}
+//!                       proof: HMAC-SHA256(token, "extension" ‖ Ns ‖ Ne),
+//!                       resume?: {id, proof: HMAC-SHA256(K, "resume-claim" ‖ Ns)}}
+//! srv → ext  WELCOME   {…, proof: HMAC-SHA256(token, "server" ‖ Ns ‖ Ne),
+//!                       resume: "id.K"}   where K = HMAC-SHA256(token, "resume" ‖ id)
 //! ```
 //!
 //! The server checks the extension's proof before it says anything that depends on the
 //! token; the extension checks the server's proof before it accepts any other frame. A fresh
 //! nonce on each side means neither proof can be replayed on another connection. The resume
-//! ticket (`id.HMAC(token, "resume" ‖ id)`) lets a server recognise, without storing
-//! anything, an extension that authenticated before, so a flood of wrong guesses cannot lock
-//! it out (see the server's throttle).
+//! ticket lets a server recognise, without storing anything, an extension that authenticated
+//! before, so a flood of wrong guesses cannot lock it out (see the server's throttle). The
+//! ticket itself never travels back: `HELLO` carries only a claim keyed by it over the
+//! server's fresh nonce, so a program that holds the port learns nothing it could reuse.
 //!
 //! This module owns the labels, the encodings and the constant-time checks. It must not pick
 //! random numbers or read a clock: callers supply nonces and ids from their own random
@@ -51,6 +54,7 @@ impl Role {
 }
 
 const RESUME_LABEL: &[u8] = b"resume";
+const CLAIM_LABEL: &[u8] = b"resume-claim";
 
 /// A handshake nonce, hex on the wire.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -59,6 +63,10 @@ pub struct Nonce(pub [u8; NONCE_BYTES]);
 /// An HMAC-SHA256 proof, hex on the wire.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Proof(pub [u8; PROOF_BYTES]);
+
+/// The public id of a resume ticket, hex on the wire.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct TicketId(pub [u8; TICKET_ID_BYTES]);
 
 impl std::fmt::Debug for Nonce {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -116,34 +124,75 @@ impl std::fmt::Debug for ResumeTicket {
     }
 }
 
+/// The key a ticket holder proves possession of: HMAC(token, "resume" ‖ id).
+fn ticket_key(token: &str, id: &[u8; TICKET_ID_BYTES]) -> [u8; PROOF_BYTES] {
+    let mut mac = mac(token);
+    mac.update(RESUME_LABEL);
+    mac.update(id);
+    let mut key = [0u8; PROOF_BYTES];
+    key.copy_from_slice(&mac.finalize().into_bytes());
+    key
+}
+
+fn claim_mac(key: &[u8; PROOF_BYTES], server: &Nonce) -> Hmac<Sha256> {
+    let mut mac = match Hmac::<Sha256>::new_from_slice(key) {
+        Ok(mac) => mac,
+        Err(_) => unreachable!("HMAC accepts keys of any length"),
+    };
+    mac.update(CLAIM_LABEL);
+    mac.update(&server.0);
+    mac
+}
+
+/// What `HELLO` carries for a ticket: its id, and a proof keyed by the ticket over this
+/// connection's server nonce (useless on any other connection).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResumeClaim {
+    pub id: TicketId,
+    pub proof: Proof,
+}
+
+impl ResumeClaim {
+    /// Whether the claimant holds a ticket issued under `token`, for this `server` nonce;
+    /// constant time in the proof.
+    pub fn is_valid(&self, token: &str, server: &Nonce) -> bool {
+        claim_mac(&ticket_key(token, &self.id.0), server)
+            .verify_slice(&self.proof.0)
+            .is_ok()
+    }
+}
+
 impl ResumeTicket {
     /// Issue the ticket for `id` under `token`.
     pub fn issue(token: &str, id: &[u8; TICKET_ID_BYTES]) -> Self {
-        let mut mac = mac(token);
-        mac.update(RESUME_LABEL);
-        mac.update(id);
-        Self(format!(
-            "{}.{}",
-            to_hex(id),
-            to_hex(&mac.finalize().into_bytes())
-        ))
+        Self(format!("{}.{}", to_hex(id), to_hex(&ticket_key(token, id))))
     }
 
     /// Whether this ticket was issued under `token`; constant time in the MAC.
     pub fn is_valid(&self, token: &str) -> bool {
-        let Some((id, tag)) = self.0.split_once('.') else {
-            return false;
-        };
-        let (Some(id), Some(tag)) = (
-            from_hex::<TICKET_ID_BYTES>(id),
-            from_hex::<PROOF_BYTES>(tag),
-        ) else {
+        let Some((id, key)) = self.parts() else {
             return false;
         };
         let mut mac = mac(token);
         mac.update(RESUME_LABEL);
         mac.update(&id);
-        mac.verify_slice(&tag).is_ok()
+        mac.verify_slice(&key).is_ok()
+    }
+
+    fn parts(&self) -> Option<([u8; TICKET_ID_BYTES], [u8; PROOF_BYTES])> {
+        let (id, key) = self.0.split_once('.')?;
+        Some((from_hex(id)?, from_hex(key)?))
+    }
+
+    /// The claim to put in `HELLO` for the server nonce of this connection.
+    pub fn claim(&self, server: &Nonce) -> Option<ResumeClaim> {
+        let (id, key) = self.parts()?;
+        let mut proof = [0u8; PROOF_BYTES];
+        proof.copy_from_slice(&claim_mac(&key, server).finalize().into_bytes());
+        Some(ResumeClaim {
+            id: TicketId(id),
+            proof: Proof(proof),
+        })
     }
 
     /// The stored form (for the extension's storage).
@@ -228,6 +277,7 @@ macro_rules! hex_serde {
 
 hex_serde!(Nonce, NONCE_BYTES, "nonce");
 hex_serde!(Proof, PROOF_BYTES, "proof");
+hex_serde!(TicketId, TICKET_ID_BYTES, "ticket id");
 
 #[cfg(test)]
 mod tests {
@@ -291,6 +341,28 @@ mod tests {
             assert_eq!(ResumeTicket::parse(junk), None, "{junk:?}");
         }
         assert!(!format!("{ticket:?}").contains(&text[..8]));
+    }
+
+    #[test]
+    fn a_claim_proves_the_ticket_without_revealing_it_and_only_for_one_nonce() {
+        let ticket = ResumeTicket::issue(TOKEN, &[7; TICKET_ID_BYTES]);
+        let (ns, other) = (Nonce([1; 32]), Nonce([2; 32]));
+        let claim = ticket.claim(&ns).unwrap();
+        assert!(claim.is_valid(TOKEN, &ns));
+        assert!(!claim.is_valid(TOKEN, &other), "a claim cannot be replayed");
+        assert!(!claim.is_valid("another-token-of-enough-length-xx", &ns));
+        let wire = serde_json::to_string(&claim).unwrap();
+        let key = ticket.as_str().split_once('.').unwrap().1;
+        assert!(
+            !wire.contains(key),
+            "the ticket's key stays with its holder: {wire}"
+        );
+        // A forged id with a guessed proof is refused.
+        let forged = ResumeClaim {
+            id: TicketId([8; TICKET_ID_BYTES]),
+            proof: claim.proof,
+        };
+        assert!(!forged.is_valid(TOKEN, &ns));
     }
 
     #[test]

@@ -153,7 +153,7 @@ pub struct FakeOptions {
     pub answer_sessions: bool,
     /// How long to wait for `CHALLENGE`, then for `WELCOME` (or a refusal).
     pub handshake_timeout: Duration,
-    /// Resume ticket to present in `HELLO` (from an earlier [`FakeExtension::resume_ticket`]).
+    /// Resume ticket to claim in `HELLO` (from an earlier [`FakeExtension::resume_ticket`]).
     pub resume: Option<ResumeTicket>,
 }
 
@@ -286,7 +286,7 @@ impl FakeExtension {
             capabilities: opts.capabilities.clone(),
             nonce: ours,
             proof: prove(&opts.token, Role::Extension, &server_nonce, &ours),
-            resume: opts.resume.clone(),
+            resume: opts.resume.as_ref().and_then(|t| t.claim(&server_nonce)),
         };
         ws.send(Message::Text(hello.encode()?.into()))
             .await

@@ -3,7 +3,7 @@
 //!
 //! The token never travels: both sides prove knowledge of it over nonces from both sides
 //! (see `shared_protocol::handshake`). A guess is accounted at the moment its proof is
-//! evaluated, under the throttle's lock; a `HELLO` carrying a valid resume ticket is evaluated
+//! evaluated, under the throttle's lock; a `HELLO` with a valid resume-ticket claim is evaluated
 //! even while the guess budget is spent, so a flood of wrong guesses cannot lock the real
 //! extension out. This module must not touch the link table: it only decides whether a socket
 //! may become a link and with which first frame.
@@ -146,7 +146,9 @@ async fn run(
     };
 
     let token = config.token.expose();
-    let returning = resume.as_ref().is_some_and(|t| t.is_valid(token));
+    let returning = resume
+        .as_ref()
+        .is_some_and(|claim| claim.is_valid(token, &server_nonce));
     let attempt = bridge.throttle().attempt(bridge.now_ms(), returning, || {
         verify(
             token,
