@@ -29,7 +29,7 @@ enum WriterEnd {
 }
 
 /// Serve one upgraded socket until it ends.
-pub async fn serve_socket(bridge: Bridge, socket: WebSocket) {
+pub(super) async fn serve_socket(bridge: Bridge, socket: WebSocket) {
     let (mut sink, mut stream) = socket.split();
     let config = bridge.config().clone();
 

@@ -25,7 +25,6 @@ use shared_protocol::link::LinkState;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::task::TaskTracker;
 
-pub use connection::serve_socket;
 pub use error::{BridgeError, Outcome};
 pub use health::LinkHealth;
 pub use pending::ExecuteRequest;
@@ -179,7 +178,7 @@ impl Bridge {
     ) -> impl std::future::Future<Output = ()> + Send + 'static {
         self.inner
             .connections
-            .track_future(serve_socket(self.clone(), socket))
+            .track_future(connection::serve_socket(self.clone(), socket))
     }
 
     /// After [`Self::shutdown`]: wait until every connection task has ended (its close
