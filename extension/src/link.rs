@@ -6,10 +6,17 @@
 //! one timer for [`Link::next_wakeup`]. Each socket has a generation number; events from an
 //! abandoned generation are ignored, which is what lets the machine dial a new socket at once
 //! while Chromium is still (for up to a minute) failing to close a half-open old one.
+//!
+//! It also owns the extension's half of the handshake: it never sends the token, only a
+//! proof over the server's `CHALLENGE` nonce and its own (random bytes the glue passes in
+//! with [`Event::SocketOpen`]), and it accepts no frame until `WELCOME` proved that the
+//! server knows the token too. A server that cannot prove it is abandoned and retried with
+//! backoff.
 
 use shared_protocol::backoff::Backoff;
 use shared_protocol::close::CloseCode;
-use shared_protocol::frame::{Frame, FrameError, Secret};
+use shared_protocol::frame::{Frame, FrameError};
+use shared_protocol::handshake::{prove, verify, Nonce, ResumeTicket, Role, NONCE_BYTES};
 use shared_protocol::link::LinkState;
 use shared_protocol::liveness::{Action, Liveness, LivenessConfig};
 use shared_protocol::{MAX_FRAME_BYTES, PROTOCOL_VERSION};
@@ -22,6 +29,9 @@ pub const HANDSHAKE_TIMEOUT_MS: u64 = 5_000;
 /// After another browser profile replaced this connection, wait this long before taking the
 /// bridge back, so two profiles do not evict each other in a tight loop.
 pub const REPLACED_RETRY_MS: u64 = 30_000;
+/// After the server refused us unchecked (too many wrong tokens from somewhere), wait this
+/// long: its window has to pass.
+pub const THROTTLED_RETRY_MS: u64 = 10_000;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -31,8 +41,11 @@ pub enum Event {
     Alarm,
     /// The timer armed for [`Link::next_wakeup`] fired.
     Timer,
+    /// The socket opened. `nonce` is fresh random from the browser's
+    /// `crypto.getRandomValues`: this connection's half of the handshake nonces.
     SocketOpen {
         gen: u64,
+        nonce: [u8; NONCE_BYTES],
     },
     SocketMessage {
         gen: u64,
@@ -57,6 +70,8 @@ pub enum Effect {
     Deliver { gen: u64, frame: Frame },
     /// The status changed: write it where the options page reads it.
     Persist(Status),
+    /// Keep this resume ticket (from `WELCOME`) in storage for the next worker.
+    StoreResumeTicket(String),
 }
 
 #[derive(Debug, Clone)]
@@ -71,17 +86,28 @@ enum Phase {
         at: u64,
         detail: String,
     },
-    /// Socket created, waiting for `onopen` and then `WELCOME`.
+    /// Socket created, waiting for `onopen`, `CHALLENGE` and then `WELCOME`.
     Dialing {
         gen: u64,
         since: u64,
-        opened: bool,
+        handshake: Handshake,
     },
     Connected {
         gen: u64,
         liveness: Box<Liveness>,
         since: u64,
     },
+}
+
+/// How far the handshake on a dialing socket got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Handshake {
+    /// `onopen` has not fired.
+    Unopened,
+    /// Open; our nonce is drawn, waiting for the server's `CHALLENGE`.
+    Opened { ours: Nonce },
+    /// `HELLO` sent; waiting for a `WELCOME` that proves the server knows the token.
+    Proved { ours: Nonce, server: Nonce },
 }
 
 pub struct Link {
@@ -96,6 +122,9 @@ pub struct Link {
     welcomes: u64,
     version: String,
     last_status: Option<(LinkState, String)>,
+    /// From the last `WELCOME` (or storage): lets the server recognise us during a flood of
+    /// wrong guesses from elsewhere.
+    resume: Option<ResumeTicket>,
 }
 
 impl Link {
@@ -116,6 +145,7 @@ impl Link {
             welcomes: 0,
             version: version.to_string(),
             last_status: None,
+            resume: None,
         }
     }
 
@@ -171,24 +201,16 @@ impl Link {
         match event {
             Event::Settings(settings) => self.on_settings(settings, now_ms, &mut effects),
             Event::Alarm | Event::Timer => self.on_tick(now_ms, &mut effects),
-            Event::SocketOpen { gen } => {
+            Event::SocketOpen { gen, nonce } => {
+                // Nothing is sent on open: the server speaks first (CHALLENGE).
                 if let Phase::Dialing {
                     gen: current,
-                    opened,
+                    handshake,
                     ..
                 } = &mut self.phase
                 {
-                    if *current == gen && !*opened {
-                        *opened = true;
-                        let hello = Frame::Hello {
-                            protocol: PROTOCOL_VERSION,
-                            version: self.version.clone(),
-                            capabilities: vec!["shell".into()],
-                            token: Secret(self.settings.token.clone()),
-                        };
-                        if let Ok(text) = hello.encode() {
-                            effects.push(Effect::Send { gen, text });
-                        }
+                    if *current == gen && *handshake == Handshake::Unopened {
+                        *handshake = Handshake::Opened { ours: Nonce(nonce) };
                     }
                 }
             }
@@ -204,6 +226,12 @@ impl Link {
     fn on_settings(&mut self, settings: Settings, now_ms: u64, effects: &mut Vec<Effect>) {
         let redial = self.settings.needs_redial(&settings)
             || matches!(self.phase, Phase::Disabled | Phase::Unauthorized { .. });
+        if self.resume.is_none() {
+            self.resume = settings
+                .resume_ticket
+                .as_deref()
+                .and_then(ResumeTicket::parse);
+        }
         self.settings = settings;
         if !redial {
             return;
@@ -216,7 +244,7 @@ impl Link {
     fn start_dial_or_idle(&mut self, now_ms: u64, effects: &mut Vec<Effect>) {
         if !self.settings.enabled {
             self.phase = Phase::Disabled;
-        } else if self.settings.token.is_empty() {
+        } else if self.settings.token.expose().is_empty() {
             self.phase = Phase::Unauthorized {
                 detail: "No token set: run `domshell token` and paste it in the extension options."
                     .into(),
@@ -236,7 +264,7 @@ impl Link {
         self.phase = Phase::Dialing {
             gen,
             since: now_ms,
-            opened: false,
+            handshake: Handshake::Unopened,
         };
     }
 
@@ -269,16 +297,19 @@ impl Link {
         enum Next {
             Nothing,
             Dial,
-            HandshakeTimedOut,
+            HandshakeTimedOut { challenged: bool, opened: bool },
             Dead(u64),
         }
         let next = match &mut self.phase {
             Phase::Disabled | Phase::Unauthorized { .. } => Next::Nothing,
             Phase::Waiting { at, .. } if now_ms >= *at => Next::Dial,
             Phase::Waiting { .. } => Next::Nothing,
-            Phase::Dialing { since, .. } if now_ms >= *since + HANDSHAKE_TIMEOUT_MS => {
-                Next::HandshakeTimedOut
-            }
+            Phase::Dialing {
+                since, handshake, ..
+            } if now_ms >= *since + HANDSHAKE_TIMEOUT_MS => Next::HandshakeTimedOut {
+                challenged: matches!(handshake, Handshake::Proved { .. }),
+                opened: *handshake != Handshake::Unopened,
+            },
             Phase::Dialing { .. } => Next::Nothing,
             Phase::Connected { liveness, .. } => match liveness.poll(now_ms) {
                 Action::Dead { silent_for_ms } => Next::Dead(silent_for_ms),
@@ -288,14 +319,14 @@ impl Link {
         match next {
             Next::Nothing => {}
             Next::Dial => self.dial(now_ms, effects),
-            Next::HandshakeTimedOut => {
+            Next::HandshakeTimedOut { challenged, opened } => {
                 let delay = self.next_backoff();
-                self.retry_after(
-                    delay,
-                    now_ms,
-                    "The server did not answer the handshake; retrying.".into(),
-                    effects,
-                );
+                let detail = if opened && !challenged {
+                    self.no_challenge_detail()
+                } else {
+                    "The server did not answer the handshake; retrying.".into()
+                };
+                self.retry_after(delay, now_ms, detail, effects);
             }
             // The peer is gone or the path is half-open. Do not wait for onclose (Chromium may
             // take a minute on a half-open socket): dial now.
@@ -325,17 +356,44 @@ impl Link {
                 return;
             }
         };
-        match (&mut self.phase, frame) {
+        let handshake = match &self.phase {
+            Phase::Dialing { handshake, .. } => Some(*handshake),
+            _ => None,
+        };
+        match (handshake, frame) {
+            (Some(Handshake::Opened { ours }), Frame::Challenge { protocol, nonce }) => {
+                self.on_challenge(gen, ours, protocol, nonce, effects)
+            }
             (
-                Phase::Dialing { .. },
+                Some(Handshake::Proved { ours, server }),
                 Frame::Welcome {
-                    ping_interval_ms: _,
                     silence_limit_ms,
+                    proof,
+                    resume,
                     ..
                 },
             ) => {
+                if !verify(
+                    self.settings.token.expose(),
+                    Role::Server,
+                    &server,
+                    &ours,
+                    &proof,
+                ) {
+                    let delay = self.next_backoff();
+                    let detail = format!(
+                        "The program on port {} could not prove it knows the token, so nothing from it is accepted; retrying. If domshell is not running there, another program holds the port.",
+                        self.settings.port
+                    );
+                    self.retry_after(delay, now_ms, detail, effects);
+                    return;
+                }
                 self.backoff.reset();
                 self.welcomes += 1;
+                if self.resume.as_ref() != Some(&resume) {
+                    effects.push(Effect::StoreResumeTicket(resume.as_str().to_string()));
+                    self.resume = Some(resume);
+                }
                 self.phase = Phase::Connected {
                     gen,
                     since: now_ms,
@@ -348,23 +406,93 @@ impl Link {
                     )),
                 };
             }
-            (Phase::Connected { .. }, frame) => match frame {
-                Frame::Ping {
-                    id, last_rtt_ms, ..
-                } => {
-                    if last_rtt_ms.is_some() {
-                        self.last_rtt_ms = last_rtt_ms;
-                    }
-                    if let Ok(text) = (Frame::Pong { id }).encode() {
-                        effects.push(Effect::Send { gen, text });
-                    }
+            // Anything else before the server proved itself is not trusted: a WELCOME that
+            // answers no HELLO of ours is an impostor's.
+            (Some(_), Frame::Welcome { .. }) => {
+                let delay = self.next_backoff();
+                let detail = format!(
+                    "The program on port {} skipped the domshell handshake; it is not a domshell server this extension can trust. Retrying.",
+                    self.settings.port
+                );
+                self.retry_after(delay, now_ms, detail, effects);
+            }
+            (Some(_), _) => {}
+            (None, frame) => self.on_connected_frame(gen, frame, effects),
+        }
+    }
+
+    /// Answer the server's `CHALLENGE` with our proof, or give up on a server of another
+    /// protocol version.
+    fn on_challenge(
+        &mut self,
+        gen: u64,
+        ours: Nonce,
+        protocol: u32,
+        server: Nonce,
+        effects: &mut Vec<Effect>,
+    ) {
+        if protocol != PROTOCOL_VERSION {
+            self.abandon_current(effects);
+            let side = if protocol > PROTOCOL_VERSION {
+                "the domshell extension"
+            } else {
+                "the domshell server"
+            };
+            self.phase = Phase::Unauthorized {
+                detail: format!(
+                    "The server speaks protocol {protocol} and this extension {PROTOCOL_VERSION}: update {side}."
+                ),
+            };
+            return;
+        }
+        let hello = Frame::Hello {
+            protocol: PROTOCOL_VERSION,
+            version: self.version.clone(),
+            capabilities: vec!["shell".into()],
+            nonce: ours,
+            proof: prove(
+                self.settings.token.expose(),
+                Role::Extension,
+                &server,
+                &ours,
+            ),
+            resume: self.resume.as_ref().and_then(|t| t.claim(&server)),
+        };
+        if let Ok(text) = hello.encode() {
+            effects.push(Effect::Send { gen, text });
+        }
+        if let Phase::Dialing { handshake, .. } = &mut self.phase {
+            *handshake = Handshake::Proved { ours, server };
+        }
+    }
+
+    fn no_challenge_detail(&self) -> String {
+        format!(
+            "The program on port {} did not start the domshell handshake: it is an older domshell server (update it) or not domshell at all.",
+            self.settings.port
+        )
+    }
+
+    /// A frame on an authenticated connection.
+    fn on_connected_frame(&mut self, gen: u64, frame: Frame, effects: &mut Vec<Effect>) {
+        if !matches!(self.phase, Phase::Connected { .. }) {
+            return;
+        }
+        match frame {
+            Frame::Ping {
+                id, last_rtt_ms, ..
+            } => {
+                if last_rtt_ms.is_some() {
+                    self.last_rtt_ms = last_rtt_ms;
                 }
-                frame @ (Frame::Execute { .. }
-                | Frame::Cancel { .. }
-                | Frame::SessionStart { .. }
-                | Frame::SessionEnd { .. }) => effects.push(Effect::Deliver { gen, frame }),
-                _ => {}
-            },
+                if let Ok(text) = (Frame::Pong { id }).encode() {
+                    effects.push(Effect::Send { gen, text });
+                }
+            }
+            frame @ (Frame::Execute { .. }
+            | Frame::Cancel { .. }
+            | Frame::SessionStart { .. }
+            | Frame::SessionEnd { .. }) => effects.push(Effect::Deliver { gen, frame }),
             _ => {}
         }
     }
@@ -381,7 +509,28 @@ impl Link {
             return;
         }
         let was_connected = matches!(self.phase, Phase::Connected { .. });
+        let unchallenged = matches!(
+            self.phase,
+            Phase::Dialing {
+                handshake: Handshake::Opened { .. },
+                ..
+            }
+        );
         match CloseCode::from_code(code) {
+            Some(CloseCode::Throttled) => {
+                let detail = format!(
+                    "The server is refusing connections after too many wrong tokens from somewhere ({reason}); retrying in {} s.",
+                    THROTTLED_RETRY_MS / 1000
+                );
+                self.retry_after(THROTTLED_RETRY_MS, now_ms, detail, effects);
+            }
+            // Closed before it ever sent CHALLENGE (a version-1 server waits for a HELLO with
+            // the token in it, then gives up): say so rather than "cannot reach".
+            code if unchallenged && code != Some(CloseCode::ServerShutdown) => {
+                let delay = self.next_backoff();
+                let detail = self.no_challenge_detail();
+                self.retry_after(delay, now_ms, detail, effects);
+            }
             Some(CloseCode::BadToken) => {
                 self.abandon_current(effects);
                 self.phase = Phase::Unauthorized {
@@ -469,24 +618,90 @@ impl Link {
 mod tests {
     use super::*;
 
+    const TOKEN: &str = "tok";
+    const SERVER_NONCE: Nonce = Nonce([0x5e; NONCE_BYTES]);
+
     fn settings(token: &str) -> Settings {
         Settings {
             enabled: true,
-            token: token.into(),
+            token: shared_protocol::frame::Secret(token.into()),
             port: 9876,
             alarm_period_ms: 1_000,
+            resume_ticket: None,
         }
     }
 
-    fn welcome(silence: u64) -> String {
+    /// The nonce the glue hands in when socket `gen` opens.
+    fn our_nonce(gen: u64) -> [u8; NONCE_BYTES] {
+        [gen as u8; NONCE_BYTES]
+    }
+
+    fn challenge() -> String {
+        Frame::Challenge {
+            protocol: PROTOCOL_VERSION,
+            nonce: SERVER_NONCE,
+        }
+        .encode()
+        .unwrap()
+    }
+
+    /// A WELCOME from a server that knows `token`, for the handshake on socket `gen`.
+    fn welcome_from(token: &str, gen: u64, silence: u64) -> String {
         Frame::Welcome {
             protocol: PROTOCOL_VERSION,
             server_version: "t".into(),
             ping_interval_ms: silence / 3,
             silence_limit_ms: silence,
+            proof: prove(token, Role::Server, &SERVER_NONCE, &Nonce(our_nonce(gen))),
+            resume: ResumeTicket::issue(token, &[gen as u8; 16]),
         }
         .encode()
         .unwrap()
+    }
+
+    fn welcome(silence: u64) -> String {
+        welcome_from(TOKEN, 1, silence)
+    }
+
+    fn sent(effects: &[Effect]) -> Vec<Frame> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Send { text, .. } => Some(Frame::decode(text, 100_000).unwrap()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Open socket `gen`, receive CHALLENGE, return what the machine sent in answer.
+    fn open_and_challenge(link: &mut Link, gen: u64, now: u64) -> Vec<Effect> {
+        let fx = link.handle(
+            Event::SocketOpen {
+                gen,
+                nonce: our_nonce(gen),
+            },
+            now,
+        );
+        assert!(sent(&fx).is_empty(), "nothing is sent before CHALLENGE");
+        link.handle(
+            Event::SocketMessage {
+                gen,
+                text: challenge(),
+            },
+            now,
+        )
+    }
+
+    /// Run the whole handshake on socket `gen`; returns the effects of the WELCOME.
+    fn handshake(link: &mut Link, gen: u64, now: u64, silence: u64) -> Vec<Effect> {
+        open_and_challenge(link, gen, now);
+        link.handle(
+            Event::SocketMessage {
+                gen,
+                text: welcome_from(TOKEN, gen, silence),
+            },
+            now,
+        )
     }
 
     fn dials(effects: &[Effect]) -> Vec<u64> {
@@ -510,13 +725,17 @@ mod tests {
                 url: "ws://127.0.0.1:9876/bridge".into()
             }
         );
-        let fx = link.handle(Event::SocketOpen { gen: 1 }, 0);
-        let Effect::Send { text, .. } = &fx[0] else {
-            panic!("HELLO expected")
+        let fx = open_and_challenge(&mut link, 1, 0);
+        let [Frame::Hello { nonce, proof, .. }] = sent(&fx)[..] else {
+            panic!("HELLO expected: {fx:?}")
         };
-        assert!(
-            matches!(Frame::decode(text, 10_000).unwrap(), Frame::Hello { token, .. } if token.expose() == "tok")
-        );
+        assert!(verify(
+            TOKEN,
+            Role::Extension,
+            &SERVER_NONCE,
+            &nonce,
+            &proof
+        ));
         link.handle(
             Event::SocketMessage {
                 gen: 1,
@@ -613,14 +832,7 @@ mod tests {
             .iter()
             .all(|d| *d <= shared_protocol::backoff::DEFAULT_CAP_MS));
         assert!(delays[5] >= 2_500, "{delays:?}");
-        link.handle(Event::SocketOpen { gen: 7 }, now);
-        link.handle(
-            Event::SocketMessage {
-                gen: 7,
-                text: welcome(2_000),
-            },
-            now,
-        );
+        handshake(&mut link, 7, now, 2_000);
         assert_eq!(link.state(now), LinkState::Connected);
     }
 
@@ -744,5 +956,266 @@ mod tests {
         );
         assert!(!fx.iter().any(|e| matches!(e, Effect::Deliver { .. })));
         assert_eq!(link.state(1_500), LinkState::Connected);
+    }
+
+    #[test]
+    fn the_token_never_leaves_the_machine() {
+        let secret = "a-token-that-must-stay-home-0123456789";
+        let mut link = Link::new("1.0", 5);
+        let mut all = link.handle(Event::Settings(settings(secret)), 0);
+        all.extend(link.handle(
+            Event::SocketOpen {
+                gen: 1,
+                nonce: our_nonce(1),
+            },
+            0,
+        ));
+        all.extend(link.handle(
+            Event::SocketMessage {
+                gen: 1,
+                text: challenge(),
+            },
+            0,
+        ));
+        all.extend(link.handle(
+            Event::SocketMessage {
+                gen: 1,
+                text: welcome_from(secret, 1, 2_000),
+            },
+            0,
+        ));
+        assert_eq!(link.state(0), LinkState::Connected);
+        for effect in &all {
+            assert!(!format!("{effect:?}").contains(secret), "{effect:?}");
+            if let Effect::Send { text, .. } = effect {
+                assert!(!text.contains(secret), "{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_server_that_cannot_prove_itself_is_abandoned_and_gets_nothing() {
+        let mut link = Link::new("1.0", 9);
+        link.handle(Event::Settings(settings(TOKEN)), 0);
+        open_and_challenge(&mut link, 1, 0);
+        // The impostor answers with a WELCOME proved under a token it guessed.
+        let fx = link.handle(
+            Event::SocketMessage {
+                gen: 1,
+                text: welcome_from("a-guess", 1, 2_000),
+            },
+            10,
+        );
+        assert!(fx.contains(&Effect::Abandon { gen: 1 }));
+        assert!(sent(&fx).is_empty());
+        assert!(!fx.iter().any(|e| matches!(e, Effect::StoreResumeTicket(_))));
+        assert_eq!(link.state(10), LinkState::Reconnecting);
+        let status = link.status(10);
+        assert!(
+            status
+                .detail
+                .contains("port 9876 could not prove it knows the token"),
+            "{}",
+            status.detail
+        );
+        // It is retried with backoff, not in a tight loop.
+        assert!(link.next_wakeup().unwrap() > 10);
+        // Frames the impostor sends afterwards reach nobody.
+        let exec = Frame::Execute {
+            id: "1".into(),
+            session: "s".into(),
+            command: "pwd".into(),
+            group_id: None,
+            initial_url: None,
+            group_name: None,
+            deadline_ms: None,
+            allowed_domains: vec![],
+        }
+        .encode()
+        .unwrap();
+        let fx = link.handle(Event::SocketMessage { gen: 1, text: exec }, 20);
+        assert!(!fx.iter().any(|e| matches!(e, Effect::Deliver { .. })));
+    }
+
+    #[test]
+    fn nothing_is_delivered_before_the_server_proved_itself() {
+        let mut link = Link::new("1.0", 9);
+        link.handle(Event::Settings(settings(TOKEN)), 0);
+        link.handle(
+            Event::SocketOpen {
+                gen: 1,
+                nonce: our_nonce(1),
+            },
+            0,
+        );
+        let session = Frame::SessionStart {
+            id: "x".into(),
+            session: "s".into(),
+        }
+        .encode()
+        .unwrap();
+        for text in [session.clone(), challenge(), session] {
+            let fx = link.handle(Event::SocketMessage { gen: 1, text }, 1);
+            assert!(!fx.iter().any(|e| matches!(e, Effect::Deliver { .. })));
+        }
+        // A WELCOME before our HELLO answers nothing of ours: abandoned.
+        let mut early = Link::new("1.0", 9);
+        early.handle(Event::Settings(settings(TOKEN)), 0);
+        early.handle(
+            Event::SocketOpen {
+                gen: 1,
+                nonce: our_nonce(1),
+            },
+            0,
+        );
+        let fx = early.handle(
+            Event::SocketMessage {
+                gen: 1,
+                text: welcome(2_000),
+            },
+            1,
+        );
+        assert!(fx.contains(&Effect::Abandon { gen: 1 }));
+        assert_eq!(early.state(1), LinkState::Reconnecting);
+    }
+
+    #[test]
+    fn a_server_that_never_challenges_is_named_too_old_or_not_domshell() {
+        // A version-1 server waits for a HELLO with the token, which never comes.
+        let mut link = Link::new("1.0", 3);
+        link.handle(Event::Settings(settings(TOKEN)), 0);
+        link.handle(
+            Event::SocketOpen {
+                gen: 1,
+                nonce: our_nonce(1),
+            },
+            0,
+        );
+        let fx = link.handle(Event::Timer, HANDSHAKE_TIMEOUT_MS);
+        assert!(fx.contains(&Effect::Abandon { gen: 1 }));
+        assert!(sent(&fx).is_empty());
+        let detail = link.status(HANDSHAKE_TIMEOUT_MS).detail;
+        assert!(detail.contains("older domshell server"), "{detail}");
+        assert!(detail.contains("not domshell"), "{detail}");
+        // Or it gives up first and closes with 4005.
+        let mut link = Link::new("1.0", 3);
+        link.handle(Event::Settings(settings(TOKEN)), 0);
+        link.handle(
+            Event::SocketOpen {
+                gen: 1,
+                nonce: our_nonce(1),
+            },
+            0,
+        );
+        link.handle(
+            Event::SocketClosed {
+                gen: 1,
+                code: 4005,
+                reason: "expected a HELLO frame first".into(),
+            },
+            100,
+        );
+        assert_eq!(link.state(100), LinkState::Reconnecting);
+        assert!(link.status(100).detail.contains("older domshell server"));
+    }
+
+    #[test]
+    fn a_challenge_of_another_protocol_stops_with_an_update_hint() {
+        let mut link = Link::new("1.0", 3);
+        link.handle(Event::Settings(settings(TOKEN)), 0);
+        link.handle(
+            Event::SocketOpen {
+                gen: 1,
+                nonce: our_nonce(1),
+            },
+            0,
+        );
+        let future = Frame::Challenge {
+            protocol: PROTOCOL_VERSION + 1,
+            nonce: SERVER_NONCE,
+        }
+        .encode()
+        .unwrap();
+        let fx = link.handle(
+            Event::SocketMessage {
+                gen: 1,
+                text: future,
+            },
+            1,
+        );
+        assert!(
+            sent(&fx).is_empty(),
+            "no proof for a server we cannot speak to"
+        );
+        assert!(fx.contains(&Effect::Abandon { gen: 1 }));
+        assert_eq!(link.state(1), LinkState::Unauthorized);
+        assert!(link
+            .status(1)
+            .detail
+            .contains("update the domshell extension"));
+    }
+
+    #[test]
+    fn the_resume_ticket_is_kept_and_presented_on_the_next_handshake() {
+        let mut link = connected();
+        // The WELCOME of `connected()` carried a ticket; a reconnect presents it.
+        link.handle(
+            Event::SocketClosed {
+                gen: 1,
+                code: 1001,
+                reason: String::new(),
+            },
+            10,
+        );
+        let fx = open_and_challenge(&mut link, 2, 10);
+        let [Frame::Hello { resume, .. }] = &sent(&fx)[..] else {
+            panic!("HELLO expected")
+        };
+        assert_eq!(
+            *resume,
+            ResumeTicket::issue(TOKEN, &[1; 16]).claim(&SERVER_NONCE)
+        );
+        assert!(resume.as_ref().unwrap().is_valid(TOKEN, &SERVER_NONCE));
+        // A fresh machine (a restarted worker) takes it from storage.
+        let mut fresh = Link::new("1.0", 1);
+        let mut stored = settings(TOKEN);
+        stored.resume_ticket = Some(ResumeTicket::issue(TOKEN, &[4; 16]).as_str().into());
+        fresh.handle(Event::Settings(stored), 0);
+        let fx = open_and_challenge(&mut fresh, 1, 0);
+        let [Frame::Hello { resume, .. }] = &sent(&fx)[..] else {
+            panic!("HELLO expected")
+        };
+        assert_eq!(
+            *resume,
+            ResumeTicket::issue(TOKEN, &[4; 16]).claim(&SERVER_NONCE)
+        );
+        // And a new WELCOME's ticket is handed to the glue for storage.
+        let fx = fresh.handle(
+            Event::SocketMessage {
+                gen: 1,
+                text: welcome(2_000),
+            },
+            1,
+        );
+        assert!(fx.contains(&Effect::StoreResumeTicket(
+            ResumeTicket::issue(TOKEN, &[1; 16]).as_str().into()
+        )));
+    }
+
+    #[test]
+    fn a_throttled_refusal_waits_out_the_window() {
+        let mut link = Link::new("1.0", 3);
+        link.handle(Event::Settings(settings(TOKEN)), 0);
+        open_and_challenge(&mut link, 1, 0);
+        link.handle(
+            Event::SocketClosed {
+                gen: 1,
+                code: 4007,
+                reason: "too many failed authentication attempts; retry in 7 s".into(),
+            },
+            50,
+        );
+        assert_eq!(link.next_wakeup(), Some(50 + THROTTLED_RETRY_MS));
+        assert!(link.status(50).detail.contains("too many wrong tokens"));
     }
 }

@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use shared_protocol::frame::Secret;
 use shared_protocol::link::LinkState;
 
 /// Bridge on/off. Default: on.
@@ -18,6 +19,9 @@ pub const KEY_PORT: &str = "bridge_port";
 pub const KEY_ALARM_PERIOD_MS: &str = "bridge_alarm_period_ms";
 /// Status written by the worker for the options page: a [`Status`] object.
 pub const KEY_STATUS: &str = "bridge_status";
+/// Resume ticket from the server's last `WELCOME`, written by the worker. Not a setting: a
+/// change does not redial.
+pub const KEY_RESUME_TICKET: &str = "bridge_resume_ticket";
 
 pub const SETTING_KEYS: [&str; 4] = [KEY_ENABLED, KEY_TOKEN, KEY_PORT, KEY_ALARM_PERIOD_MS];
 
@@ -27,18 +31,22 @@ pub const MIN_ALARM_PERIOD_MS: u64 = 1_000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     pub enabled: bool,
-    pub token: String,
+    /// Never sent anywhere: the link proves knowledge of it instead.
+    pub token: Secret,
     pub port: u16,
     pub alarm_period_ms: u64,
+    /// The stored resume ticket, if any ([`KEY_RESUME_TICKET`]).
+    pub resume_ticket: Option<String>,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Self {
             enabled: true,
-            token: String::new(),
+            token: Secret::default(),
             port: shared_protocol::DEFAULT_BRIDGE_PORT,
             alarm_period_ms: shared_protocol::DEFAULT_ALARM_PERIOD_MS,
+            resume_ticket: None,
         }
     }
 }
@@ -62,17 +70,23 @@ impl Settings {
                 .get(KEY_ENABLED)
                 .and_then(Value::as_bool)
                 .unwrap_or(defaults.enabled),
-            token: items
-                .get(KEY_TOKEN)
-                .and_then(Value::as_str)
-                .map(|s| s.trim().to_string())
-                .unwrap_or_default(),
+            token: Secret(
+                items
+                    .get(KEY_TOKEN)
+                    .and_then(Value::as_str)
+                    .map(|s| s.trim().to_string())
+                    .unwrap_or_default(),
+            ),
             port,
             alarm_period_ms: items
                 .get(KEY_ALARM_PERIOD_MS)
                 .and_then(Value::as_u64)
                 .unwrap_or(defaults.alarm_period_ms)
                 .max(MIN_ALARM_PERIOD_MS),
+            resume_ticket: items
+                .get(KEY_RESUME_TICKET)
+                .and_then(Value::as_str)
+                .map(str::to_string),
         }
     }
 
@@ -116,7 +130,7 @@ mod tests {
             KEY_ENABLED: "yes", KEY_TOKEN: 42, KEY_PORT: 70000, KEY_ALARM_PERIOD_MS: 5
         }));
         assert!(s.enabled);
-        assert_eq!(s.token, "");
+        assert_eq!(s.token.expose(), "");
         assert_eq!(s.port, 9876);
         assert_eq!(s.alarm_period_ms, MIN_ALARM_PERIOD_MS);
     }
@@ -130,9 +144,10 @@ mod tests {
             s,
             Settings {
                 enabled: false,
-                token: "abc".into(),
+                token: Secret("abc".into()),
                 port: 9999,
-                alarm_period_ms: 3000
+                alarm_period_ms: 3000,
+                resume_ticket: None,
             }
         );
         assert_eq!(s.bridge_url(), "ws://127.0.0.1:9999/bridge");
@@ -144,7 +159,15 @@ mod tests {
         let mut b = a.clone();
         b.alarm_period_ms = 1_000;
         assert!(!a.needs_redial(&b));
-        b.token = "x".into();
+        b.resume_ticket = Some("t".into());
+        assert!(!a.needs_redial(&b), "a new ticket is no reason to redial");
+        b.token = Secret("x".into());
         assert!(a.needs_redial(&b));
+    }
+
+    #[test]
+    fn the_token_is_redacted_in_debug_output() {
+        let s = Settings::from_storage(&json!({ KEY_TOKEN: "hunter2-hunter2" }));
+        assert!(!format!("{s:?}").contains("hunter2"));
     }
 }

@@ -51,6 +51,16 @@ extern "C" {
     fn console_info(text: &str);
     #[wasm_bindgen(js_namespace = console, js_name = warn)]
     fn console_warn(text: &str);
+    /// The browser's cryptographic random source (the handshake nonces).
+    #[wasm_bindgen(js_namespace = crypto, js_name = getRandomValues)]
+    fn get_random_values(buf: &mut [u8]);
+}
+
+/// Fresh random bytes for a handshake nonce.
+fn fresh_nonce() -> [u8; shared_protocol::handshake::NONCE_BYTES] {
+    let mut nonce = [0u8; shared_protocol::handshake::NONCE_BYTES];
+    get_random_values(&mut nonce);
+    nonce
 }
 
 /// The link machine's clock: monotonic, so a wall-clock jump (NTP, a changed system
@@ -275,6 +285,15 @@ impl Worker {
                 }
             }
             Effect::Deliver { gen, frame } => self.deliver(gen, frame),
+            Effect::StoreResumeTicket(ticket) => {
+                let items = to_js(&json!({ settings::KEY_RESUME_TICKET: ticket }));
+                let promise = storage_set(&items);
+                spawn_local(async move {
+                    if let Err(e) = JsFuture::from(promise).await {
+                        console_warn(&format!("domshell: cannot store the resume ticket: {e:?}"));
+                    }
+                });
+            }
             Effect::Persist(status) => {
                 let items = to_js(&json!({ settings::KEY_STATUS: on_wall_clock(status) }));
                 let promise = storage_set(&items);
@@ -479,8 +498,12 @@ async fn restore_sessions() {
 
 fn open_socket(gen: u64, url: &str) -> Result<Socket, JsValue> {
     let ws = WebSocket::new(url)?;
-    let on_open =
-        Closure::<dyn FnMut(web_sys::Event)>::new(move |_| dispatch(Event::SocketOpen { gen }));
+    let on_open = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
+        dispatch(Event::SocketOpen {
+            gen,
+            nonce: fresh_nonce(),
+        })
+    });
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
         if let Some(text) = event.data().as_string() {
             dispatch(Event::SocketMessage { gen, text });

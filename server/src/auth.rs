@@ -1,17 +1,21 @@
-//! Who may open the bridge: the `Origin` check, the constant-time token comparison, a
-//! throttle on failed attempts, and the persisted token.
+//! Who may talk to the server: the bridge's `Origin` check, the constant-time token
+//! comparison, the throttle on failed attempts (shared design for the bridge handshake and the
+//! `/mcp` bearer check), and the persisted token with its strength and permission checks.
 //!
-//! It must not log a token, and it must not decide anything about frames beyond `HELLO`.
+//! It must not log a token, and it must not decide anything about frames.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use shared_protocol::extension_origin;
+use shared_protocol::frame::Secret;
+use shared_protocol::handshake::weak_token_reason;
 
 /// Compare two tokens in time that depends only on their lengths, so that a web page probing
 /// the port cannot learn a prefix of the token by timing.
-pub fn tokens_match(expected: &str, presented: &str) -> bool {
+pub fn tokens_match(expected: &(impl AsRef<str> + ?Sized), presented: &str) -> bool {
     use subtle::ConstantTimeEq;
+    let expected = expected.as_ref();
     expected.len() == presented.len() && bool::from(expected.as_bytes().ct_eq(presented.as_bytes()))
 }
 
@@ -47,8 +51,25 @@ impl OriginPolicy {
     }
 }
 
+/// What became of one authentication attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    Accepted,
+    /// Evaluated and wrong; counted against the budget.
+    Rejected,
+    /// Not evaluated: the budget is spent for `retry_after_ms`.
+    Throttled {
+        retry_after_ms: u64,
+    },
+}
+
 /// Counts failed authentications in a sliding window and refuses further attempts for a
 /// while once the limit is hit. Sans-IO: the caller passes `now_ms`.
+///
+/// A guess is accounted in the same step that evaluates it ([`Self::attempt`], under the
+/// caller's lock), so N connections opened at once get no more guesses than one connection
+/// trying N times. Callers exempt a peer that proved earlier success (a resume ticket, an
+/// authenticated MCP session): a flood of wrong guesses then cannot lock the real client out.
 #[derive(Debug)]
 pub struct AuthThrottle {
     window_ms: u64,
@@ -90,6 +111,22 @@ impl AuthThrottle {
         self.expire(now_ms);
         self.failures.push_back(now_ms);
     }
+
+    /// Evaluate one guess with `check`, unless the budget is spent and the caller is not
+    /// `exempt`; a wrong guess is counted before this returns.
+    pub fn attempt(&mut self, now_ms: u64, exempt: bool, check: impl FnOnce() -> bool) -> Attempt {
+        if !exempt {
+            if let Some(retry_after_ms) = self.blocked_for(now_ms) {
+                return Attempt::Throttled { retry_after_ms };
+            }
+        }
+        if check() {
+            Attempt::Accepted
+        } else {
+            self.record_failure(now_ms);
+            Attempt::Rejected
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +145,10 @@ pub enum TokenError {
     },
     #[error("token file {0} is empty; delete it to have a new token generated")]
     Empty(PathBuf),
+    #[error("token file {path} can be read by other users (mode {mode:o}); run `chmod 600 {path}` and start again")]
+    Exposed { path: PathBuf, mode: u32 },
+    #[error("{reason}. {remedy}")]
+    Weak { reason: String, remedy: String },
     #[error("cannot generate a random token: {0}")]
     Random(String),
 }
@@ -137,16 +178,56 @@ pub enum TokenOrigin {
     Generated,
 }
 
+/// Refuse a token too short to resist guessing, saying how to get a good one. `file` is where
+/// it came from (`None`: the `--token` flag or `DOMSHELL_TOKEN`).
+pub fn check_token_strength(token: &Secret, file: Option<&Path>) -> Result<(), TokenError> {
+    let Some(reason) = weak_token_reason(token.expose()) else {
+        return Ok(());
+    };
+    let remedy = match file {
+        Some(path) => format!(
+            "Delete {} to have a strong token generated (then paste the new `domshell token` into the extension), or pass --token with at least 32 random hex characters (e.g. `openssl rand -hex 32`)",
+            path.display()
+        ),
+        None => "Pass --token (or DOMSHELL_TOKEN) with at least 32 random hex characters (e.g. `openssl rand -hex 32`), or leave it unset to have one generated".to_string(),
+    };
+    Err(TokenError::Weak { reason, remedy })
+}
+
+/// Refuse a token file that other users can read: anyone who reads it can drive the browser.
+fn check_private(path: &Path) -> Result<(), TokenError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|source| TokenError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(TokenError::Exposed {
+                path: path.to_path_buf(),
+                mode: mode & 0o777,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Read the persisted token, or generate one and persist it with mode 0600 so that the token
-/// saved in the extension survives server restarts.
-pub fn load_or_create_token(path: &Path) -> Result<(String, TokenOrigin), TokenError> {
+/// saved in the extension survives server restarts. A file readable by group or others is
+/// refused with the `chmod` to run.
+pub fn load_or_create_token(path: &Path) -> Result<(Secret, TokenOrigin), TokenError> {
     match std::fs::read_to_string(path) {
         Ok(text) => {
             let token = text.trim().to_string();
             if token.is_empty() {
                 return Err(TokenError::Empty(path.to_path_buf()));
             }
-            Ok((token, TokenOrigin::Existing))
+            check_private(path)?;
+            Ok((Secret(token), TokenOrigin::Existing))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let token = random_hex(32)?;
@@ -154,7 +235,7 @@ pub fn load_or_create_token(path: &Path) -> Result<(String, TokenOrigin), TokenE
                 path: path.to_path_buf(),
                 source,
             })?;
-            Ok((token, TokenOrigin::Generated))
+            Ok((Secret(token), TokenOrigin::Generated))
         }
         Err(source) => Err(TokenError::Read {
             path: path.to_path_buf(),
@@ -192,6 +273,81 @@ mod tests {
         assert!(!tokens_match("abc123", ""));
         assert!(!tokens_match("", "x"));
         assert!(tokens_match("", ""));
+        assert!(tokens_match(&Secret("abc123".into()), "abc123"));
+    }
+
+    #[test]
+    fn parallel_guesses_share_one_budget() {
+        // Each attempt is accounted as it is evaluated: 20 connections that all got past the
+        // upgrade at once still get only 3 guesses.
+        let mut t = AuthThrottle::new(10_000, 3);
+        let mut evaluated = 0;
+        let outcomes: Vec<Attempt> = (0..20)
+            .map(|_| {
+                t.attempt(5, false, || {
+                    evaluated += 1;
+                    false
+                })
+            })
+            .collect();
+        assert_eq!(evaluated, 3);
+        assert_eq!(
+            outcomes.iter().filter(|a| **a == Attempt::Rejected).count(),
+            3
+        );
+        assert!(
+            matches!(outcomes[3], Attempt::Throttled { retry_after_ms } if retry_after_ms == 10_000)
+        );
+        // An exempt peer (resume ticket) is still evaluated, and a right answer is accepted.
+        assert_eq!(t.attempt(6, true, || true), Attempt::Accepted);
+        assert!(matches!(
+            t.attempt(6, false, || true),
+            Attempt::Throttled { .. }
+        ));
+        assert_eq!(t.attempt(10_005, false, || true), Attempt::Accepted);
+    }
+
+    #[test]
+    fn weak_tokens_are_refused_with_a_way_out() {
+        let file = Path::new("/home/u/.config/domshell/token");
+        let err = check_token_strength(&Secret("t".into()), Some(file))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("Delete /home/u/.config/domshell/token"),
+            "{err}"
+        );
+        assert!(err.contains("--token"), "{err}");
+        let err = check_token_strength(&Secret("short".into()), None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("32"), "{err}");
+        assert!(
+            check_token_strength(&Secret("0123456789abcdef0123456789abcdef".into()), None).is_ok()
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_token_file_readable_by_others_is_refused_with_the_chmod() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, "0123456789abcdef0123456789abcdef\n").unwrap();
+        for mode in [0o644, 0o640, 0o604] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let err = load_or_create_token(&path).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("chmod 600 {}", path.display())),
+                "{err}"
+            );
+            assert!(
+                !err.contains("0123456789abcdef"),
+                "the token is not in the message"
+            );
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(load_or_create_token(&path).is_ok());
     }
 
     #[test]
@@ -235,7 +391,7 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let (first, origin) = load_or_create_token(&path).unwrap();
         assert_eq!(origin, TokenOrigin::Generated);
-        assert_eq!(first.len(), 64);
+        assert_eq!(first.expose().len(), 64);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

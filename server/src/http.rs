@@ -1,13 +1,15 @@
 //! The bridge listener's HTTP routes: the extension's WebSocket upgrade (`/bridge`), `/health`,
 //! and the optional debug request route.
 //!
-//! It owns admission (Origin, throttle) and JSON shapes of these routes; it must not hold link
-//! state of its own: everything comes from the [`Bridge`].
+//! It owns the extension's admission to the upgrade (its Origin rule) and the JSON shapes of
+//! these routes; it must not hold link state of its own: everything comes from the [`Bridge`].
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{State, WebSocketUpgrade};
+use axum::extract::{Request, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -15,7 +17,8 @@ use serde::Deserialize;
 use shared_protocol::BRIDGE_PATH;
 
 use crate::auth::tokens_match;
-use crate::bridge::{serve_socket, Bridge};
+use crate::bridge::Bridge;
+use crate::mcp::transport::{BearerGate, BearerVerdict, BEARER_MAX_FAILURES, BEARER_WINDOW};
 use crate::pipeline::{Call, Failure};
 
 #[derive(Clone)]
@@ -38,9 +41,46 @@ pub fn router(state: AppState) -> Router {
         .route(BRIDGE_PATH, get(upgrade))
         .route("/health", get(health));
     if state.debug_api {
-        router = router.route("/debug/execute", post(debug_execute));
+        // Wrong bearer tokens are throttled before the route checks the token itself.
+        let gate = Arc::new(BearerGate::new(
+            state.bridge.config().token.clone(),
+            BEARER_WINDOW,
+            BEARER_MAX_FAILURES,
+        ));
+        router = router.route(
+            "/debug/execute",
+            post(debug_execute).layer(middleware::from_fn_with_state(gate, throttle_bearer)),
+        );
     }
     router.with_state(state)
+}
+
+/// Count a bearer guess on the debug route against its budget; refuse unchecked once spent.
+async fn throttle_bearer(
+    State(gate): State<Arc<BearerGate>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match gate.check(request.headers(), None) {
+        BearerVerdict::Allowed => next.run(request).await,
+        BearerVerdict::WrongToken => refuse(
+            StatusCode::UNAUTHORIZED,
+            "send the server token as `Authorization: Bearer <token>`".into(),
+        ),
+        BearerVerdict::Throttled { retry_after_ms } => {
+            let seconds = retry_after_ms.div_ceil(1000).max(1);
+            let mut response = refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("too many wrong tokens recently; retry in {seconds} s"),
+            );
+            if let Ok(value) = seconds.to_string().parse() {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, value);
+            }
+            response
+        }
+    }
 }
 
 fn refuse(status: StatusCode, message: String) -> Response {
@@ -59,28 +99,13 @@ async fn upgrade(
         tracing::warn!(origin, "bridge upgrade refused: {why}");
         return refuse(StatusCode::FORBIDDEN, why);
     }
-    let now = app.bridge.now_ms();
-    if let Some(retry_ms) = app.bridge.throttle().blocked_for(now) {
-        tracing::warn!(
-            retry_ms,
-            "bridge upgrade refused: too many failed token attempts"
-        );
-        let mut response = refuse(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("too many failed token attempts; retry in {retry_ms} ms"),
-        );
-        if let Ok(value) = ((retry_ms / 1000).max(1)).to_string().parse() {
-            response
-                .headers_mut()
-                .insert(axum::http::header::RETRY_AFTER, value);
-        }
-        return response;
-    }
+    // No throttle here: the guess is counted when the proof inside HELLO is evaluated, and
+    // a returning extension (resume ticket) must get that far even during a flood.
     let max = app.bridge.config().max_frame_bytes;
     let bridge = app.bridge.clone();
     ws.max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| serve_socket(bridge, socket))
+        .on_upgrade(move |socket| bridge.tracked_connection(socket))
 }
 
 /// `/health`: the same document the `domshell_status` tool returns.

@@ -6,6 +6,7 @@ mod bridge;
 mod config;
 mod election;
 mod health;
+mod host_check;
 mod http;
 mod init;
 mod mcp;
@@ -61,8 +62,8 @@ fn main() -> std::process::ExitCode {
             Command::Serve(args) => serve(*args).await,
             Command::Token(args) => {
                 let (token, _) =
-                    config::resolve_token(args.token.as_deref(), args.token_file.as_deref())?;
-                println!("{token}");
+                    config::resolve_token(args.token.as_ref(), args.token_file.as_deref())?;
+                println!("{}", token.expose());
                 Ok(())
             }
             Command::Health(_) | Command::Init(_) => Ok(()),
@@ -164,7 +165,7 @@ async fn attach(args: ServeArgs) -> anyhow::Result<()> {
     let config = relay::RelayConfig {
         host: args.host.clone(),
         port: args.ws_port,
-        token: shared_protocol::frame::Secret(token),
+        token,
         heal_interval: std::time::Duration::from_secs(2),
         // One shell session for this host across every owner it is served by.
         host_meta: mcp::HostMeta {
@@ -262,11 +263,16 @@ async fn start_services(args: &ServeArgs, listener: TcpListener) -> anyhow::Resu
         shared: shared.clone(),
         debug_api: args.debug_api,
     };
-    let router = http::router(app.clone()).merge(mcp::transport::router(
-        shared.clone(),
-        &http_options,
-        shutdown.child_token(),
-    ));
+    // One Host/Origin check in front of every route of both listeners.
+    let guard =
+        host_check::HostGuard::new(&http_options.allowed_hosts, &http_options.allowed_origins);
+    let router = guard
+        .clone()
+        .protect(http::router(app.clone()).merge(mcp::transport::router(
+            shared.clone(),
+            &http_options,
+            shutdown.child_token(),
+        )));
 
     tracing::info!(
         "listening on {local}: extension bridge ws://{local}{}, MCP http://{local}/mcp, health http://{local}/health (transport: {})",
@@ -291,11 +297,11 @@ async fn start_services(args: &ServeArgs, listener: TcpListener) -> anyhow::Resu
             .local_addr()
             .context("reading the MCP address")?;
         tracing::info!("MCP also on http://{mcp_local}/mcp");
-        let router = http::health_router(app).merge(mcp::transport::router(
+        let router = guard.protect(http::health_router(app).merge(mcp::transport::router(
             shared.clone(),
             &http_options,
             shutdown.child_token(),
-        ));
+        )));
         servers.spawn(
             axum::serve(mcp_listener.tap_io(no_delay), router)
                 .with_graceful_shutdown(graceful())
@@ -320,7 +326,13 @@ async fn stop_services(mut services: Services) {
     services.shared.set_state(mcp::OwnerState::Draining);
     // Sessions ended and the extension told (4006) before the sockets close.
     services.bridge.shutdown();
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    if !services
+        .bridge
+        .connections_closed(std::time::Duration::from_secs(2))
+        .await
+    {
+        tracing::warn!("extension connections still open 2 s after the shutdown close");
+    }
     services.shutdown.cancel();
     let drain = async { while services.servers.join_next().await.is_some() {} };
     if tokio::time::timeout(std::time::Duration::from_secs(3), drain)

@@ -5,10 +5,11 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u16)]
 pub enum CloseCode {
-    /// The token in `HELLO` does not match the server's. The extension stops dialing until
-    /// its settings change.
+    /// The proof in `HELLO` does not match the server's token. The extension stops dialing
+    /// until its settings change.
     BadToken = 4001,
-    /// `HELLO` carried a protocol version this server does not speak.
+    /// `HELLO` carried a protocol version this server does not speak (a version-1 extension
+    /// is told to update).
     ProtocolMismatch = 4002,
     /// A newer authenticated connection took over the bridge.
     Replaced = 4003,
@@ -18,6 +19,9 @@ pub enum CloseCode {
     HandshakeFailed = 4005,
     /// The server is shutting down; reconnect later.
     ServerShutdown = 4006,
+    /// Too many failed proofs recently; the proof was not even checked. Retry later (an
+    /// extension with a resume ticket is exempt).
+    Throttled = 4007,
 }
 
 impl CloseCode {
@@ -33,6 +37,7 @@ impl CloseCode {
             4004 => Self::SilenceLimit,
             4005 => Self::HandshakeFailed,
             4006 => Self::ServerShutdown,
+            4007 => Self::Throttled,
             _ => return None,
         })
     }
@@ -46,8 +51,9 @@ impl CloseCode {
             }
             Self::Replaced => "replaced by a newer extension connection",
             Self::SilenceLimit => "nothing received within the silence limit",
-            Self::HandshakeFailed => "expected a HELLO frame first",
+            Self::HandshakeFailed => "expected a HELLO frame answering the CHALLENGE",
             Self::ServerShutdown => "server shutting down",
+            Self::Throttled => "too many failed authentication attempts; retry later",
         }
     }
 }
@@ -65,6 +71,7 @@ mod tests {
             CloseCode::SilenceLimit,
             CloseCode::HandshakeFailed,
             CloseCode::ServerShutdown,
+            CloseCode::Throttled,
         ] {
             assert_eq!(CloseCode::from_code(code.code()), Some(code));
             assert!(code.reason().len() <= 123, "{code:?} reason too long");

@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::handshake::{Nonce, Proof, ResumeClaim, ResumeTicket};
+
 /// A token that must never reach a log: its `Debug` form is redacted.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(transparent)]
@@ -16,30 +18,58 @@ impl Secret {
     }
 }
 
+/// Parses from command-line flags and environment variables, so a token is a `Secret` from
+/// the moment it enters the program.
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(text.to_string()))
+    }
+}
+
+/// Lets a `Secret` be handed to a comparison such as the server's `tokens_match` without
+/// copying it into a plain `String` first.
+impl AsRef<str> for Secret {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Secret(<redacted>)")
     }
 }
 
-/// Every frame either side may send. The extension dials; the server listens.
+/// Every frame either side may send. The extension dials; the server listens. The token
+/// itself never travels: see [`crate::handshake`] for the proofs that replace it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Frame {
-    /// ext → srv, first frame on a new socket. The token travels here, never in the URL.
+    /// srv → ext, first frame on a new socket, right after the upgrade.
+    Challenge { protocol: u32, nonce: Nonce },
+    /// ext → srv answer to `CHALLENGE`: the extension's nonce and its proof over both nonces,
+    /// plus a claim on the resume ticket of an earlier `WELCOME` when it has one.
     Hello {
         protocol: u32,
         version: String,
         #[serde(default)]
         capabilities: Vec<String>,
-        token: Secret,
+        nonce: Nonce,
+        proof: Proof,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<ResumeClaim>,
     },
-    /// srv → ext: accepted. The extension takes its heartbeat timings from here.
+    /// srv → ext: accepted. Carries the server's own proof (the extension trusts nothing
+    /// before checking it), the heartbeat timings and a resume ticket to keep.
     Welcome {
         protocol: u32,
         server_version: String,
         ping_interval_ms: u64,
         silence_limit_ms: u64,
+        proof: Proof,
+        resume: ResumeTicket,
     },
     /// srv → ext heartbeat. `last_rtt_ms` reports the previous round trip so the extension
     /// can show it without a clock of the server's.
@@ -93,6 +123,7 @@ impl Frame {
     /// The `type` tag as it appears on the wire, for logs and counters.
     pub fn kind(&self) -> &'static str {
         match self {
+            Frame::Challenge { .. } => "CHALLENGE",
             Frame::Hello { .. } => "HELLO",
             Frame::Welcome { .. } => "WELCOME",
             Frame::Ping { .. } => "PING",
@@ -140,7 +171,25 @@ impl Frame {
     }
 }
 
-const KNOWN_KINDS: [&str; 10] = [
+/// The two fields every version of the opening frames agrees on, read without decoding the
+/// rest, so a peer of another protocol version gets an answer that names the version.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Preamble {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub protocol: Option<u32>,
+}
+
+impl Preamble {
+    /// `None` when `text` is not a JSON object with a string `type`.
+    pub fn peek(text: &str) -> Option<Preamble> {
+        serde_json::from_str(text).ok()
+    }
+}
+
+const KNOWN_KINDS: [&str; 11] = [
+    "CHALLENGE",
     "HELLO",
     "WELCOME",
     "PING",
@@ -178,17 +227,25 @@ mod tests {
 
     fn samples() -> Vec<Frame> {
         vec![
+            Frame::Challenge {
+                protocol: 2,
+                nonce: Nonce([9; 32]),
+            },
             Frame::Hello {
-                protocol: 1,
+                protocol: 2,
                 version: "0.1.0".into(),
                 capabilities: vec!["shell".into()],
-                token: Secret("t0k3n".into()),
+                nonce: Nonce([1; 32]),
+                proof: Proof([2; 32]),
+                resume: ResumeTicket::issue("t0k3n", &[3; 16]).claim(&Nonce([9; 32])),
             },
             Frame::Welcome {
-                protocol: 1,
+                protocol: 2,
                 server_version: "0.1.0".into(),
                 ping_interval_ms: 20_000,
                 silence_limit_ms: 60_000,
+                proof: Proof([4; 32]),
+                resume: ResumeTicket::issue("t0k3n", &[5; 16]),
             },
             Frame::Ping {
                 id: 7,
@@ -257,11 +314,46 @@ mod tests {
     }
 
     #[test]
-    fn token_is_redacted_in_debug_output() {
-        let hello = &samples()[0];
-        let debug = format!("{hello:?}");
+    fn secrets_are_redacted_in_debug_output() {
+        let debug = format!("{:?}", Secret("t0k3n".into()));
         assert!(!debug.contains("t0k3n"), "{debug}");
         assert!(debug.contains("redacted"));
+        let Frame::Welcome { resume, .. } = &samples()[2] else {
+            unreachable!()
+        };
+        let debug = format!("{:?}", samples()[2]);
+        assert!(!debug.contains(resume.as_str()), "{debug}");
+    }
+
+    #[test]
+    fn no_frame_has_a_token_field() {
+        for frame in samples() {
+            let value: serde_json::Value = serde_json::from_str(&frame.encode().unwrap()).unwrap();
+            assert!(value.get("token").is_none(), "{value}");
+        }
+    }
+
+    #[test]
+    fn the_preamble_of_any_version_is_readable() {
+        let v1 = r#"{"type":"HELLO","protocol":1,"version":"0.1.0","token":"secret"}"#;
+        assert_eq!(
+            Preamble::peek(v1),
+            Some(Preamble {
+                kind: "HELLO".into(),
+                protocol: Some(1)
+            })
+        );
+        assert!(
+            Frame::decode(v1, 1000).is_err(),
+            "a v1 HELLO is not a v2 frame"
+        );
+        assert_eq!(
+            Preamble::peek(r#"{"type":"PONG","id":1}"#)
+                .unwrap()
+                .protocol,
+            None
+        );
+        assert_eq!(Preamble::peek("nope"), None);
     }
 
     #[test]

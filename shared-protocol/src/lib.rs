@@ -1,7 +1,8 @@
 //! The one definition of everything the domshell server and the browser extension agree on.
 //!
 //! It owns the wire frames ([`frame`]), the WebSocket close codes ([`close`]), the default
-//! ports and timings (this module), the sans-IO heartbeat machine ([`liveness`]), the
+//! ports and timings (this module), the mutual-authentication handshake ([`handshake`]), the
+//! sans-IO heartbeat machine ([`liveness`]), the
 //! reconnect backoff ([`backoff`]), the names of link states ([`link`]), the command
 //! language ([`grammar`]) and the security tier of a command ([`tier`]).
 //!
@@ -13,12 +14,13 @@ pub mod backoff;
 pub mod close;
 pub mod frame;
 pub mod grammar;
+pub mod handshake;
 pub mod link;
 pub mod liveness;
 pub mod tier;
 
 /// Version of the wire protocol; bumped on any incompatible frame change.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Port the server's bridge listener binds and the extension dials by default.
 pub const DEFAULT_BRIDGE_PORT: u16 = 9876;
@@ -38,7 +40,7 @@ pub const DEFAULT_ALARM_PERIOD_MS: u64 = 30_000;
 /// Largest frame either side accepts. Large enough for a full-page screenshot.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
 
-/// Longest time the server waits for `HELLO` after the WebSocket upgrade.
+/// Longest time the server waits for `HELLO` after sending `CHALLENGE`.
 pub const HELLO_TIMEOUT_MS: u64 = 5_000;
 
 /// The extension id fixed by the `key` in `manifest.json`; the server accepts WebSocket

@@ -1,6 +1,7 @@
 //! A scriptable stand-in for the browser extension: dials the bridge like the service worker
-//! does (Origin header, `HELLO`, waits for `WELCOME`), answers `PING`/`EXECUTE`/sessions, and
-//! records everything the server sent.
+//! does (Origin header, waits for `CHALLENGE`, answers `HELLO` with its proof, checks the
+//! server's proof in `WELCOME`), answers `PING`/`EXECUTE`/sessions, and records everything
+//! the server sent.
 //!
 //! It owns one WebSocket client and its background tasks. It must not assert anything itself
 //! (tests decide what is right) and must not run real browser commands: the answers come from
@@ -15,7 +16,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use futures_util::{SinkExt, StreamExt};
-use shared_protocol::frame::{Frame, Secret};
+use shared_protocol::frame::Frame;
+use shared_protocol::handshake::{prove, verify, Nonce, ResumeTicket, Role, NONCE_BYTES};
 use shared_protocol::{extension_origin, EXTENSION_ID, MAX_FRAME_BYTES, PROTOCOL_VERSION};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
@@ -147,8 +149,12 @@ pub struct FakeOptions {
     pub capabilities: Vec<String>,
     pub handler: Handler,
     pub answer_pings: bool,
-    /// How long to wait for `WELCOME` (or a refusal) after `HELLO`.
+    /// Acknowledge `SESSION_START`/`SESSION_END` (off: the server waits for the ACK).
+    pub answer_sessions: bool,
+    /// How long to wait for `CHALLENGE`, then for `WELCOME` (or a refusal).
     pub handshake_timeout: Duration,
+    /// Resume ticket to claim in `HELLO` (from an earlier [`FakeExtension::resume_ticket`]).
+    pub resume: Option<ResumeTicket>,
 }
 
 impl FakeOptions {
@@ -161,7 +167,9 @@ impl FakeOptions {
             capabilities: Vec::new(),
             handler: default_handler(),
             answer_pings: true,
+            answer_sessions: true,
             handshake_timeout: Duration::from_secs(5),
+            resume: None,
         }
     }
 
@@ -198,6 +206,12 @@ impl std::fmt::Debug for FakeOptions {
     }
 }
 
+/// The `WELCOME` did not carry a valid proof of the token: the peer is not a server that
+/// knows it. Reach it through `anyhow::Error::downcast_ref`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the server's WELCOME does not prove it knows the token")]
+pub struct ServerNotProven;
+
 /// The server closed the socket instead of sending `WELCOME`. Reach it through
 /// `anyhow::Error::downcast_ref`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -224,6 +238,7 @@ struct Record {
 struct Inner {
     record: Mutex<Record>,
     answer_pings: AtomicBool,
+    answer_sessions: AtomicBool,
     answer_executes: AtomicBool,
     closed: watch::Sender<bool>,
     /// Bumped on every received message, so waiters wake without polling.
@@ -251,17 +266,27 @@ pub struct FakeExtension {
 }
 
 impl FakeExtension {
-    /// Dial, send `HELLO`, wait for `WELCOME`. A refusal by close frame is returned as a
-    /// [`HandshakeRefused`] error; a refused upgrade as a [`ConnectError`].
+    /// Dial, wait for `CHALLENGE`, send `HELLO` with a proof, wait for `WELCOME` and check
+    /// the server's proof. A refusal by close frame is returned as a [`HandshakeRefused`]
+    /// error, a `WELCOME` without a valid proof as [`ServerNotProven`], a refused upgrade as
+    /// a [`ConnectError`].
     pub async fn connect(url: &str, opts: FakeOptions) -> anyhow::Result<FakeExtension> {
         let mut ws = connect_raw(url, opts.origin.as_deref())
             .await
             .with_context(|| format!("dialing {url}"))?;
+        let server_nonce = tokio::time::timeout(opts.handshake_timeout, await_challenge(&mut ws))
+            .await
+            .with_context(|| format!("no CHALLENGE within {:?}", opts.handshake_timeout))??;
+        let mut ours = [0u8; NONCE_BYTES];
+        getrandom::fill(&mut ours).map_err(|e| anyhow::anyhow!("drawing a nonce: {e}"))?;
+        let ours = Nonce(ours);
         let hello = Frame::Hello {
             protocol: opts.protocol,
             version: opts.version.clone(),
             capabilities: opts.capabilities.clone(),
-            token: Secret(opts.token.clone()),
+            nonce: ours,
+            proof: prove(&opts.token, Role::Extension, &server_nonce, &ours),
+            resume: opts.resume.as_ref().and_then(|t| t.claim(&server_nonce)),
         };
         ws.send(Message::Text(hello.encode()?.into()))
             .await
@@ -269,7 +294,50 @@ impl FakeExtension {
         let welcome = tokio::time::timeout(opts.handshake_timeout, await_welcome(&mut ws))
             .await
             .with_context(|| format!("no WELCOME within {:?}", opts.handshake_timeout))??;
+        let Frame::Welcome { proof, .. } = &welcome else {
+            unreachable!("await_welcome returns only WELCOME")
+        };
+        if !verify(&opts.token, Role::Server, &server_nonce, &ours, proof) {
+            return Err(ServerNotProven.into());
+        }
         Ok(Self::run(ws, welcome, &opts))
+    }
+
+    /// Dial and introduce itself as a protocol-1 extension would (`HELLO` with the token in
+    /// it, sent on open without waiting); returns the close code and reason the server
+    /// answers with, and every text frame it sent before.
+    pub async fn connect_as_version_1(
+        url: &str,
+        token: &str,
+    ) -> anyhow::Result<((u16, String), Vec<String>)> {
+        let mut ws = connect_raw(url, Some(&extension_origin(EXTENSION_ID)))
+            .await
+            .with_context(|| format!("dialing {url}"))?;
+        let hello = serde_json::json!({
+            "type": "HELLO", "protocol": 1, "version": "0.1.0", "capabilities": ["shell"], "token": token,
+        });
+        ws.send(Message::Text(hello.to_string().into()))
+            .await
+            .context("sending a version-1 HELLO")?;
+        let mut texts = Vec::new();
+        let read = async {
+            while let Some(message) = ws.next().await {
+                match message.context("reading the answer")? {
+                    Message::Text(text) => texts.push(text.to_string()),
+                    Message::Close(frame) => {
+                        return Ok(frame
+                            .map(|f| (u16::from(f.code), f.reason.to_string()))
+                            .unwrap_or((1005, String::new())));
+                    }
+                    _ => {}
+                }
+            }
+            anyhow::bail!("the server closed without a close frame")
+        };
+        let close = tokio::time::timeout(Duration::from_secs(10), read)
+            .await
+            .context("no close frame within 10 s")??;
+        Ok((close, texts))
     }
 
     /// Connect expecting the server to refuse the handshake; returns its close code/reason.
@@ -292,6 +360,7 @@ impl FakeExtension {
         let inner = Arc::new(Inner {
             record: Mutex::new(Record::default()),
             answer_pings: AtomicBool::new(opts.answer_pings),
+            answer_sessions: AtomicBool::new(opts.answer_sessions),
             answer_executes: AtomicBool::new(true),
             closed,
             received,
@@ -319,6 +388,14 @@ impl FakeExtension {
     /// The `WELCOME` the server sent.
     pub fn welcome(&self) -> &Frame {
         &self.welcome
+    }
+
+    /// The resume ticket the server's `WELCOME` handed over.
+    pub fn resume_ticket(&self) -> Option<ResumeTicket> {
+        match &self.welcome {
+            Frame::Welcome { resume, .. } => Some(resume.clone()),
+            _ => None,
+        }
     }
 
     /// Stop (or resume) answering `PING`; everything else keeps working.
@@ -459,6 +536,27 @@ impl Drop for FakeExtension {
     }
 }
 
+/// Read until `CHALLENGE`; a close frame first becomes [`HandshakeRefused`].
+async fn await_challenge(ws: &mut WsStream) -> anyhow::Result<Nonce> {
+    while let Some(message) = ws.next().await {
+        match message.context("reading the challenge")? {
+            Message::Text(text) => match Frame::decode(text.as_str(), MAX_FRAME_BYTES) {
+                Ok(Frame::Challenge { nonce, .. }) => return Ok(nonce),
+                Ok(other) => anyhow::bail!("expected CHALLENGE, got {}", other.kind()),
+                Err(e) => anyhow::bail!("expected CHALLENGE, got an undecodable frame: {e}"),
+            },
+            Message::Close(frame) => {
+                let (code, reason) = frame
+                    .map(|f| (u16::from(f.code), f.reason.to_string()))
+                    .unwrap_or((1005, String::new()));
+                return Err(HandshakeRefused { code, reason }.into());
+            }
+            _ => {}
+        }
+    }
+    anyhow::bail!("the server closed the socket without CHALLENGE or a close frame")
+}
+
 /// Read until `WELCOME`; a close frame first becomes [`HandshakeRefused`].
 async fn await_welcome(ws: &mut WsStream) -> anyhow::Result<Frame> {
     while let Some(message) = ws.next().await {
@@ -542,7 +640,9 @@ async fn read_loop(
                     Ok(Frame::Ping { id, .. }) if inner.answer_pings.load(Ordering::SeqCst) => {
                         send(Frame::Pong { id });
                     }
-                    Ok(Frame::SessionStart { id, .. } | Frame::SessionEnd { id, .. }) => {
+                    Ok(Frame::SessionStart { id, .. } | Frame::SessionEnd { id, .. })
+                        if inner.answer_sessions.load(Ordering::SeqCst) =>
+                    {
                         send(Frame::Ack { id });
                     }
                     Ok(Frame::Execute {

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 pub use chromium::{CdpClient, Chromium, Target};
 pub use fake_extension::{
-    ConnectError, ExecuteCall, FakeExtension, FakeOptions, HandshakeRefused, Reply,
+    ConnectError, ExecuteCall, FakeExtension, FakeOptions, HandshakeRefused, Reply, ServerNotProven,
 };
 pub use fault_proxy::{Direction, FaultProxy};
 pub use server::{ServerOptions, ServerProcess, TEST_TOKEN};

@@ -318,15 +318,14 @@ async fn repeated_bad_tokens_are_throttled() {
                 .unwrap();
         assert_eq!(code, 4001);
     }
-    let err = connect_raw(
-        &server.bridge_url(),
-        Some(&shared_protocol::extension_origin(
-            shared_protocol::EXTENSION_ID,
-        )),
-    )
-    .await
-    .expect_err("the 11th attempt within the window is refused before the upgrade");
-    assert_eq!(err.status(), Some(429), "{err}");
+    // The 11th attempt within the window is refused without its proof being looked at, even
+    // when it is right.
+    let (code, reason) =
+        FakeExtension::connect_expect_refusal(&server.bridge_url(), FakeOptions::default())
+            .await
+            .unwrap();
+    assert_eq!(code, 4007, "{reason}");
+    assert!(reason.contains("retry in"), "{reason}");
 }
 
 #[tokio::test]
@@ -459,4 +458,116 @@ async fn health_reports_heartbeat_figures() {
     assert!(health["link"]["last_inbound_age_ms"].as_u64().unwrap() < SILENCE_MS);
     assert!(health["link"]["last_rtt_ms"].is_u64(), "{health}");
     assert!(health["link"]["connected_for_ms"].as_u64().unwrap() > 0);
+}
+
+#[tokio::test]
+async fn a_liveness_death_sends_no_close_frame() {
+    // Directly connected (no proxy): the only way the fake can miss a close frame is if the
+    // server never sent one.
+    let server = server().await;
+    let fake = FakeExtension::connect(&server.bridge_url(), FakeOptions::default())
+        .await
+        .unwrap();
+    server
+        .wait_for_link_state("connected", Duration::from_secs(2))
+        .await
+        .unwrap();
+    fake.set_answer_pings(false);
+    let health = server
+        .wait_for_health(
+            |h| h["link"]["state"] == "waiting",
+            Duration::from_millis(SILENCE_MS + 3_000),
+        )
+        .await
+        .expect("the server declares the link dead");
+    assert!(
+        health["link"]["last_disconnect_reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("silence"),
+        "{health}"
+    );
+    let close = fake.wait_closed(Duration::from_secs(3)).await;
+    assert!(fake.is_closed(), "the server dropped the socket");
+    assert_eq!(close, None, "a dead peer gets no close frame");
+    assert!(
+        fake.read_error().is_some(),
+        "the socket just ended: {:?}",
+        fake.read_error()
+    );
+}
+
+#[tokio::test]
+async fn a_link_lost_during_the_session_handshake_fails_the_call_within_a_second() {
+    // The budget is long: only the link's end may answer the call quickly.
+    let server = std::sync::Arc::new(
+        ServerProcess::start(ServerOptions {
+            connect_grace_ms: Some(3_000),
+            command_timeout_ms: Some(30_000),
+            ..Default::default()
+        })
+        .await
+        .unwrap(),
+    );
+    let fake = FakeExtension::connect(
+        &server.bridge_url(),
+        FakeOptions {
+            answer_sessions: false,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let call = {
+        let server = server.clone();
+        tokio::spawn(async move { server.execute("pwd", Some(30_000)).await })
+    };
+    fake.wait_for_frame(
+        |f| matches!(f, Frame::SessionStart { .. }),
+        Duration::from_secs(5),
+    )
+    .await
+    .expect("the session handshake started");
+    let cut_at = Instant::now();
+    fake.abort();
+    let (status, body) = tokio::time::timeout(Duration::from_secs(5), call)
+        .await
+        .expect("the call is answered long before its budget")
+        .unwrap()
+        .unwrap();
+    let elapsed = cut_at.elapsed();
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(error_reason(&body), "extension_link_lost", "{body}");
+    assert!(
+        elapsed < Duration::from_secs(1),
+        "answered after {elapsed:?}"
+    );
+    assert_eq!(fake.count("EXECUTE"), 0);
+}
+
+#[tokio::test]
+async fn every_shutdown_delivers_4006_to_the_connected_extension() {
+    for round in 0..5 {
+        let mut server = server().await;
+        let fake = FakeExtension::connect(&server.bridge_url(), FakeOptions::default())
+            .await
+            .unwrap();
+        server
+            .wait_for_link_state("connected", Duration::from_secs(2))
+            .await
+            .unwrap();
+        let status = server
+            .terminate_within(Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert!(status.success(), "round {round}: exit status {status}");
+        // The process has exited: whatever it sent is already on the fake's side.
+        let close = fake.wait_closed(Duration::from_secs(2)).await;
+        assert_eq!(
+            close.as_ref().map(|c| c.0),
+            Some(4006),
+            "round {round}: {close:?}, {:?}",
+            fake.read_error()
+        );
+    }
 }

@@ -39,7 +39,7 @@ async fn mcp_transport_and_port_from_the_environment() {
         .env("MCP_PORT", mcp_port.to_string())
         .env("DOMSHELL_HOST", "0.0.0.0")
         .env("DOMSHELL_WS_PORT", bridge_port.to_string())
-        .env("DOMSHELL_TOKEN", "container-token")
+        .env("DOMSHELL_TOKEN", "container-token-0123456789abcdef0123")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -114,7 +114,7 @@ async fn mcp_transport_and_port_from_the_environment() {
     assert_eq!(out, "", "stdout is reserved for MCP over stdio");
     assert!(err.contains("listening on"), "{err}");
     assert!(
-        !err.contains("container-token"),
+        !err.contains("container-token-0123456789abcdef0123"),
         "the token never reaches the log"
     );
 }

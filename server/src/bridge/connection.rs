@@ -1,5 +1,6 @@
-//! One extension WebSocket from upgrade to close: the `HELLO`/`WELCOME` handshake, the
-//! heartbeat driven by the shared liveness machine, and frame dispatch into the [`Bridge`].
+//! One extension WebSocket from upgrade to close: the handshake (delegated to
+//! [`super::handshake`]), the heartbeat driven by the shared liveness machine, the writer
+//! task, and frame dispatch into the [`Bridge`].
 //!
 //! Invariant: when the liveness machine declares the peer dead, the socket is dropped on the
 //! spot (no close handshake, which a half-open peer can never complete) and the bridge fails
@@ -7,16 +8,15 @@
 
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use axum::extract::ws::{Message, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use shared_protocol::close::CloseCode;
 use shared_protocol::frame::{Frame, FrameError};
 use shared_protocol::liveness::{Action, Liveness, LivenessConfig};
-use shared_protocol::PROTOCOL_VERSION;
 use tokio::sync::mpsc;
 
+use super::handshake::{admit, close_message};
 use super::{Bridge, Outbound, Outcome};
-use crate::auth::tokens_match;
 
 /// Close code for "message too big" from RFC 6455.
 const CLOSE_TOO_BIG: u16 = 1009;
@@ -28,72 +28,24 @@ enum WriterEnd {
     ChannelClosed,
 }
 
-fn close_message(code: u16, reason: &str) -> Message {
-    Message::Close(Some(CloseFrame {
-        code,
-        reason: reason.into(),
-    }))
-}
-
 /// Serve one upgraded socket until it ends.
-pub async fn serve_socket(bridge: Bridge, socket: WebSocket) {
+pub(super) async fn serve_socket(bridge: Bridge, socket: WebSocket) {
     let (mut sink, mut stream) = socket.split();
     let config = bridge.config().clone();
 
-    let first = tokio::time::timeout(config.hello_timeout, stream.next()).await;
-    let hello = match first {
-        Ok(Some(Ok(Message::Text(text)))) => Frame::decode(text.as_str(), config.max_frame_bytes),
-        Ok(_) | Err(_) => Err(FrameError::Malformed("no text frame".into())),
+    let Some(admitted) = admit(&bridge, &mut sink, &mut stream).await else {
+        return;
     };
-    let version = match hello {
-        Ok(Frame::Hello {
-            protocol,
-            version,
-            token,
-            ..
-        }) => {
-            if !tokens_match(&config.token, token.expose()) {
-                bridge.throttle().record_failure(bridge.now_ms());
-                bridge.record_rejected_token();
-                tracing::warn!("extension connection refused: invalid token (close 4001)");
-                let code = CloseCode::BadToken;
-                let _ = sink.send(close_message(code.code(), code.reason())).await;
-                return;
-            }
-            if protocol != PROTOCOL_VERSION {
-                tracing::warn!(
-                    theirs = protocol,
-                    ours = PROTOCOL_VERSION,
-                    "extension speaks another protocol version (close 4002)"
-                );
-                let reason = format!(
-                    "protocol {protocol} not supported; this server speaks {PROTOCOL_VERSION}: update the older side"
-                );
-                let _ = sink
-                    .send(close_message(CloseCode::ProtocolMismatch.code(), &reason))
-                    .await;
-                return;
-            }
-            version
-        }
-        _ => {
-            tracing::warn!("extension connection refused: first frame was not HELLO (close 4005)");
-            let code = CloseCode::HandshakeFailed;
-            let _ = sink.send(close_message(code.code(), code.reason())).await;
-            return;
-        }
-    };
+    let version = admitted.extension_version;
 
     let (outbound, mut outbound_rx) = mpsc::unbounded_channel::<Outbound>();
-    let welcome = Frame::Welcome {
-        protocol: PROTOCOL_VERSION,
-        server_version: env!("CARGO_PKG_VERSION").to_string(),
-        ping_interval_ms: config.ping_interval.as_millis() as u64,
-        silence_limit_ms: config.silence_limit.as_millis() as u64,
-    };
     // WELCOME goes first in the queue, before anything a waiting request may enqueue.
-    let _ = outbound.send(Outbound::Frame(welcome));
-    let conn_id = bridge.install(outbound.clone(), version.clone());
+    let _ = outbound.send(Outbound::Frame(admitted.welcome));
+    let Some(conn_id) = bridge.install(outbound.clone(), version.clone()) else {
+        let code = CloseCode::ServerShutdown;
+        let _ = sink.send(close_message(code.code(), code.reason())).await;
+        return;
+    };
     tracing::info!(conn = conn_id, extension_version = %version, "extension connected");
 
     // Writes happen on their own task so that a peer that stopped reading (full TCP buffers)
@@ -214,9 +166,12 @@ pub async fn serve_socket(bridge: Bridge, socket: WebSocket) {
     // Fail the requests first: they must not wait for socket teardown.
     bridge.remove(conn_id, &reason);
     tracing::info!(conn = conn_id, reason, "extension connection ended");
+    // The bridge no longer holds a sender of this connection and no request does either:
+    // with ours gone the writer ends as soon as its queue is drained.
+    drop(outbound);
     if !writer.is_finished() {
-        // Give an orderly close (replacement, oversize) a moment to reach the wire; a dead
-        // peer gets nothing: the socket is dropped.
+        // Give an orderly close (replacement, oversize, shutdown) a moment to reach the wire;
+        // a dead peer gets nothing: the socket is dropped.
         if liveness.is_dead() {
             writer.abort();
         } else {

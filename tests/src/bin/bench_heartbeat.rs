@@ -1,10 +1,13 @@
 //! `cargo xtask bench-heartbeat [--trials N]`: heartbeat figures measured with the real server,
-//! real headless Chromium running the built extension, and the fault proxy.
+//! the fault proxy, and for the extension's side real headless Chromium running the built
+//! extension.
 //!
 //! Per trial the proxy turns the live link into a zombie (TCP open, nothing forwarded) with
 //! requests in flight, and the benchmark records
-//! - server detection: blackhole → the in-flight requests are answered with an error;
-//! - extension recovery: blackhole → a fresh WELCOME and a successful round trip;
+//! - server detection, against the fake extension: blackhole → the in-flight requests are
+//!   answered with an error;
+//! - extension recovery, against Chromium: blackhole → a fresh WELCOME and a successful round
+//!   trip;
 //! - unanswered requests: in-flight requests that never got any answer (must be 0).
 //!
 //! It prints figures; it asserts nothing about speed.

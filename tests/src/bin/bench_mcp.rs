@@ -542,15 +542,32 @@ async fn connect_our_fake(port: u16) -> Result<FakeExtension> {
         .context("connecting the fake extension to domshell")
 }
 
-async fn fake_note_ours(fake: &FakeExtension, calls: usize) -> String {
+/// Every successful call got its answer from an EXECUTE of its own, so as many EXECUTE as
+/// successful calls means each reached the extension exactly once: no call was lost, none
+/// sent twice. Anything else fails the benchmark.
+fn ensure_each_call_reached_the_extension_once(
+    server: &str,
+    executes: usize,
+    calls: usize,
+) -> Result<()> {
+    if executes != calls {
+        bail!(
+            "{server}: the fake extension saw {executes} EXECUTE for {calls} successful calls; every call must reach the extension exactly once"
+        );
+    }
+    Ok(())
+}
+
+async fn fake_note_ours(fake: &FakeExtension, calls: usize) -> Result<String> {
     // SESSION_END follows the last DELETE asynchronously: give it a moment to arrive.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    format!(
-        "fake extension saw {} EXECUTE for {calls} successful calls (warm-up included), {} SESSION_START, {} SESSION_END",
+    ensure_each_call_reached_the_extension_once("domshell", fake.count("EXECUTE"), calls)?;
+    Ok(format!(
+        "fake extension saw {} EXECUTE for {calls} successful calls (warm-up included; each exactly once), {} SESSION_START, {} SESSION_END",
         fake.count("EXECUTE"),
         fake.count("SESSION_START"),
         fake.count("SESSION_END")
-    )
+    ))
 }
 
 async fn bench_ours_http(
@@ -605,7 +622,7 @@ async fn bench_ours_http(
     };
     let (mut run, calls) = measure("domshell HTTP", &mut child, &endpoint, opts).await?;
     run.starts = starts;
-    run.fake_note = fake_note_ours(&fake, calls).await;
+    run.fake_note = fake_note_ours(&fake, calls).await?;
     Ok(run)
 }
 
@@ -637,7 +654,7 @@ async fn bench_ours_stdio(opts: &Options, root: &tempfile::TempDir) -> Result<Ru
     let endpoint = Endpoint::Stdio(client);
     let (mut run, calls) = measure("domshell stdio", &mut child, &endpoint, opts).await?;
     run.starts = starts;
-    run.fake_note = fake_note_ours(&fake, calls).await;
+    run.fake_note = fake_note_ours(&fake, calls).await?;
     if let Endpoint::Stdio(client) = endpoint {
         let _ = tokio::time::timeout(SESSION_TIMEOUT, client.cancel()).await;
     }
@@ -693,8 +710,13 @@ async fn bench_peer(
     tokio::time::sleep(Duration::from_millis(200)).await;
     let stats = &fake.stats;
     use std::sync::atomic::Ordering::Relaxed;
+    ensure_each_call_reached_the_extension_once(
+        "DOMShell 2.0.10",
+        stats.executes.load(Relaxed) as usize,
+        calls,
+    )?;
     run.fake_note = format!(
-        "fake extension saw {} EXECUTE for {calls} successful calls (warm-up included), {} SESSION_START, {} SESSION_END, {} other frames",
+        "fake extension saw {} EXECUTE for {calls} successful calls (warm-up included; each exactly once), {} SESSION_START, {} SESSION_END, {} other frames",
         stats.executes.load(Relaxed),
         stats.session_starts.load(Relaxed),
         stats.session_ends.load(Relaxed),
@@ -1100,4 +1122,17 @@ async fn bench() -> Result<()> {
         bail!("{failed} calls failed (see above)");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lost_or_repeated_call_fails_the_benchmark() {
+        assert!(ensure_each_call_reached_the_extension_once("x", 3800, 3800).is_ok());
+        assert!(ensure_each_call_reached_the_extension_once("x", 3799, 3800).is_err());
+        let err = ensure_each_call_reached_the_extension_once("x", 3801, 3800).unwrap_err();
+        assert!(err.to_string().contains("exactly once"), "{err}");
+    }
 }
