@@ -10,11 +10,11 @@
 //!   hosts (and their subdomains) may be opened, and reading a tab outside it is refused —
 //!   the server cannot see redirects, `back`/`forward` targets or which tab a command acts on.
 //!
-//! The allowlist entries arrive normalised by the server (lower-case hosts); matching
-//! follows the server's rules: exact host or a subdomain of it, IP literals exactly. It
-//! must not do I/O.
+//! Host matching is the server's own ([`shared_protocol::domains`]): exact host or a
+//! subdomain of it, IP literals exactly. It must not do I/O.
 
-use url::{Host, Url};
+use shared_protocol::domains::DomainAllowlist;
+use url::Url;
 
 /// Schemes whose pages belong to the browser or to another extension.
 const INTERNAL_SCHEMES: [&str; 7] = [
@@ -27,10 +27,11 @@ const INTERNAL_SCHEMES: [&str; 7] = [
     "edge",
 ];
 
-/// The domain allowlist of one command (empty: anywhere).
+/// The domain allowlist of one command (empty: anywhere), matched by the same rules as the
+/// server's ([`shared_protocol::domains`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DomainList {
-    entries: Vec<String>,
+    allowlist: DomainAllowlist,
 }
 
 /// Why a URL may not be opened or read. The message says what to do instead.
@@ -56,35 +57,17 @@ impl DomainList {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let entries = entries
-            .into_iter()
-            .map(|e| e.as_ref().trim().trim_end_matches('.').to_ascii_lowercase())
-            .filter(|e| !e.is_empty())
-            .collect();
-        DomainList { entries }
+        DomainList {
+            allowlist: DomainAllowlist::new(entries),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    fn allows_host(&self, host: &str) -> bool {
-        if self.is_empty() {
-            return true;
-        }
-        let host = host.trim_end_matches('.').to_ascii_lowercase();
-        let is_ip = host.starts_with('[') || host.parse::<std::net::IpAddr>().is_ok();
-        self.entries.iter().any(|entry| {
-            host == *entry
-                || (!is_ip
-                    && host.len() > entry.len()
-                    && host.ends_with(entry.as_str())
-                    && host[..host.len() - entry.len()].ends_with('.'))
-        })
+        self.allowlist.is_empty()
     }
 
     fn describe(&self) -> String {
-        self.entries.join(", ")
+        self.allowlist.entries().join(", ")
     }
 }
 
@@ -98,32 +81,15 @@ fn is_about_blank(url: &str) -> bool {
     url.eq_ignore_ascii_case("about:blank")
 }
 
-fn host_of(url: &Url) -> Option<String> {
-    match url.host()? {
-        Host::Domain(d) => Some(d.trim_end_matches('.').to_string()),
-        Host::Ipv4(ip) => Some(ip.to_string()),
-        Host::Ipv6(ip) => Some(format!("[{ip}]")),
-    }
-}
-
-fn check_domain(url_text: &str, parsed: &Url, domains: &DomainList) -> Result<(), Refusal> {
-    if domains.is_empty() {
-        return Ok(());
-    }
-    let host = host_of(parsed).unwrap_or_default();
-    if domains.allows_host(&host) && !host.is_empty() {
-        Ok(())
-    } else {
-        Err(Refusal::Domain {
+fn check_domain(url_text: &str, domains: &DomainList) -> Result<(), Refusal> {
+    domains
+        .allowlist
+        .check(url_text)
+        .map_err(|denied| Refusal::Domain {
             url: url_text.to_string(),
-            host: if host.is_empty() {
-                "(no host)".into()
-            } else {
-                host
-            },
+            host: denied.host.unwrap_or_else(|| "(no host)".into()),
             allowed: domains.describe(),
         })
-    }
 }
 
 /// May the shell navigate a tab to `url` (already normalised by
@@ -145,11 +111,11 @@ pub fn check_navigation(url: &str, domains: &DomainList) -> Result<(), Refusal> 
             scheme,
         });
     }
-    let parsed = Url::parse(url).map_err(|e| Refusal::Invalid {
+    Url::parse(url).map_err(|e| Refusal::Invalid {
         url: url.to_string(),
         why: e.to_string(),
     })?;
-    check_domain(url, &parsed, domains)
+    check_domain(url, domains)
 }
 
 /// May the shell read or drive the page a tab shows? Browser-internal pages never; with an
@@ -171,11 +137,11 @@ pub fn check_page(url: &str, domains: &DomainList) -> Result<(), Refusal> {
             scheme,
         });
     }
-    let parsed = Url::parse(url).map_err(|e| Refusal::Invalid {
+    Url::parse(url).map_err(|e| Refusal::Invalid {
         url: url.to_string(),
         why: e.to_string(),
     })?;
-    check_domain(url, &parsed, domains)
+    check_domain(url, domains)
 }
 
 #[cfg(test)]

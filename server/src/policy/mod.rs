@@ -11,13 +11,12 @@
 //! line that carries it. A line that is denied is not sent.
 
 pub mod audit;
-pub mod domains;
 
 use serde::Serialize;
 use shared_protocol::grammar::{navigation_url, redact_command, ParseError};
 use shared_protocol::tier::{classify_line, Classification, Tier};
 
-use self::domains::DomainAllowlist;
+use shared_protocol::domains::DomainAllowlist;
 
 /// What the operator allowed on the command line.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]

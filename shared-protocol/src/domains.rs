@@ -1,9 +1,9 @@
-//! The domain allowlist (`--domains a.com,b.com`) applied to navigation targets.
+//! The domain allowlist (`--domains a.com,b.com`): one definition of host extraction and
+//! matching for both sides. The server checks navigation targets with it before a command
+//! is sent; the extension checks, with the same rules, what only it can see — where a page
+//! redirected to, where `back`/`forward` or a clicked link led, which tab a command acts on.
 //!
-//! This module owns host extraction and matching. It must not decide tiers, and it cannot
-//! see where a page redirects to, where `back`/`forward` or a clicked link lead, or which
-//! tab a command runs in: the extension still has to check the page it is attached to
-//! (including every tab `each` visits).
+//! It must not decide tiers or do I/O.
 //!
 //! Rules:
 //! * An empty allowlist allows everything and parses nothing.
@@ -20,7 +20,7 @@
 //! * Entries may be written as `example.com`, `.example.com`, `*.example.com`,
 //!   `Example.COM.` or a URL (`https://example.com:8443/x`); only the host counts.
 
-use shared_protocol::grammar::navigation_url;
+use crate::grammar::navigation_url;
 use url::{Host, Url};
 
 const HOST_SCHEMES: [&str; 4] = ["http", "https", "ws", "wss"];
