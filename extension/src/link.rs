@@ -29,6 +29,10 @@ pub const HANDSHAKE_TIMEOUT_MS: u64 = 5_000;
 /// After another browser profile replaced this connection, wait this long before taking the
 /// bridge back, so two profiles do not evict each other in a tight loop.
 pub const REPLACED_RETRY_MS: u64 = 30_000;
+/// A link up this long counts as healthy: its loss redials at once and resets the backoff.
+pub const STABLE_LINK_MS: u64 = 10_000;
+
+const REFUSED_DETAIL: &str = "The server refused the token: paste the output of `domshell token` in the extension options and save (saving again retries the same token).";
 /// After the server refused us unchecked (too many wrong tokens from somewhere), wait this
 /// long: its window has to pass.
 pub const THROTTLED_RETRY_MS: u64 = 10_000;
@@ -72,6 +76,8 @@ pub enum Effect {
     Persist(Status),
     /// Keep this resume ticket (from `WELCOME`) in storage for the next worker.
     StoreResumeTicket(String),
+    /// The server refused the token saved at this time: remember it across worker restarts.
+    RememberRefusal { saved_at: u64 },
 }
 
 #[derive(Debug, Clone)]
@@ -125,6 +131,9 @@ pub struct Link {
     /// From the last `WELCOME` (or storage): lets the server recognise us during a flood of
     /// wrong guesses from elsewhere.
     resume: Option<ResumeTicket>,
+    /// How long the current link must stay up to count as healthy: [`STABLE_LINK_MS`], or the
+    /// server's silence limit when that is shorter (tests run with short timings).
+    stable_after_ms: u64,
 }
 
 impl Link {
@@ -145,6 +154,7 @@ impl Link {
             welcomes: 0,
             version: version.to_string(),
             last_status: None,
+            stable_after_ms: STABLE_LINK_MS,
             resume: None,
         }
     }
@@ -238,6 +248,15 @@ impl Link {
         }
         self.abandon_current(effects);
         self.backoff.reset();
+        if self.settings.enabled
+            && !self.settings.token.expose().is_empty()
+            && self.settings.token_known_refused()
+        {
+            self.phase = Phase::Unauthorized {
+                detail: REFUSED_DETAIL.into(),
+            };
+            return;
+        }
         self.start_dial_or_idle(now_ms, effects);
     }
 
@@ -329,13 +348,19 @@ impl Link {
                 self.retry_after(delay, now_ms, detail, effects);
             }
             // The peer is gone or the path is half-open. Do not wait for onclose (Chromium may
-            // take a minute on a half-open socket): dial now.
-            Next::Dead(silent_for_ms) => self.retry_after(
-                0,
-                now_ms,
-                format!("Nothing heard for {silent_for_ms} ms; reconnecting."),
-                effects,
-            ),
+            // take a minute on a half-open socket): dial now. A link that lived through a whole
+            // silence limit was working, so this is never the tight loop the backoff prevents.
+            Next::Dead(silent_for_ms) => {
+                if self.was_stable(now_ms) {
+                    self.backoff.reset();
+                }
+                self.retry_after(
+                    0,
+                    now_ms,
+                    format!("Nothing heard for {silent_for_ms} ms; reconnecting."),
+                    effects,
+                )
+            }
         }
     }
 
@@ -388,8 +413,10 @@ impl Link {
                     self.retry_after(delay, now_ms, detail, effects);
                     return;
                 }
-                self.backoff.reset();
+                // The backoff is reset only once this link has stayed up a while: a server
+                // that welcomes and then drops us must not be redialled in a tight loop.
                 self.welcomes += 1;
+                self.stable_after_ms = STABLE_LINK_MS.min(silence_limit_ms.max(1));
                 if self.resume.as_ref() != Some(&resume) {
                     effects.push(Effect::StoreResumeTicket(resume.as_str().to_string()));
                     self.resume = Some(resume);
@@ -533,8 +560,12 @@ impl Link {
             }
             Some(CloseCode::BadToken) => {
                 self.abandon_current(effects);
+                self.settings.refused_for = Some(self.settings.saved_at);
+                effects.push(Effect::RememberRefusal {
+                    saved_at: self.settings.saved_at,
+                });
                 self.phase = Phase::Unauthorized {
-                    detail: "The server refused the token: paste the output of `domshell token` in the extension options.".into(),
+                    detail: REFUSED_DETAIL.into(),
                 };
             }
             Some(CloseCode::ProtocolMismatch) => {
@@ -554,9 +585,11 @@ impl Link {
                 );
             }
             _ => {
-                // A connection that was working gets one immediate redial (the server may have
-                // just restarted); failed dials back off.
-                let delay = if was_connected {
+                // A connection that had been working for a while gets one immediate redial
+                // (the server may have just restarted); failed dials and links that dropped
+                // soon after WELCOME back off.
+                let delay = if was_connected && self.was_stable(now_ms) {
+                    self.backoff.reset();
                     0
                 } else {
                     self.next_backoff()
@@ -572,6 +605,11 @@ impl Link {
                 self.retry_after(delay, now_ms, detail, effects);
             }
         }
+    }
+
+    /// The current link has been up for [`STABLE_LINK_MS`].
+    fn was_stable(&self, now_ms: u64) -> bool {
+        matches!(self.phase, Phase::Connected { since, .. } if now_ms.saturating_sub(since) >= self.stable_after_ms)
     }
 
     /// The status for the options page, stamped with wall-clock `now_ms`.
@@ -628,6 +666,8 @@ mod tests {
             port: 9876,
             alarm_period_ms: 1_000,
             resume_ticket: None,
+            saved_at: 0,
+            refused_for: None,
         }
     }
 
@@ -839,15 +879,77 @@ mod tests {
     #[test]
     fn a_working_connection_that_closes_is_redialed_immediately() {
         let mut link = connected();
+        // Up for the stability period (the 2 s silence limit of `connected()`).
         let fx = link.handle(
             Event::SocketClosed {
                 gen: 1,
                 code: 1001,
                 reason: "bye".into(),
             },
-            100,
+            2_000,
         );
         assert_eq!(dials(&fx), vec![2]);
+    }
+
+    #[test]
+    fn a_server_that_welcomes_then_drops_is_not_redialled_in_a_tight_loop() {
+        let mut link = connected();
+        let mut now = 0;
+        let mut delays = Vec::new();
+        for gen in 1..=5u64 {
+            // Dropped right after WELCOME: no immediate redial, and the wait grows.
+            let fx = link.handle(
+                Event::SocketClosed {
+                    gen,
+                    code: 1001,
+                    reason: "bye".into(),
+                },
+                now + 50,
+            );
+            assert!(dials(&fx).is_empty(), "cycle {gen}: {fx:?}");
+            let at = link.next_wakeup().expect("a retry is scheduled");
+            delays.push(at - (now + 50));
+            now = at;
+            assert_eq!(dials(&link.handle(Event::Timer, now)), vec![gen + 1]);
+            handshake(&mut link, gen + 1, now, 2_000);
+        }
+        assert!(delays.iter().all(|d| *d > 0), "{delays:?}");
+        assert!(
+            delays[4] > delays[0],
+            "the backoff survives WELCOME: {delays:?}"
+        );
+    }
+
+    #[test]
+    fn a_refused_token_is_remembered_across_worker_restarts() {
+        let mut link = connected();
+        let fx = link.handle(
+            Event::SocketClosed {
+                gen: 1,
+                code: 4001,
+                reason: "invalid token".into(),
+            },
+            10,
+        );
+        assert!(
+            fx.contains(&Effect::RememberRefusal { saved_at: 0 }),
+            "{fx:?}"
+        );
+        // A new worker reads the remembered refusal and does not dial with that token.
+        let mut restarted = Link::new("1.0", 7);
+        let mut stored = settings("tok");
+        stored.saved_at = 5;
+        stored.refused_for = Some(5);
+        let fx = restarted.handle(Event::Settings(stored.clone()), 0);
+        assert!(dials(&fx).is_empty(), "{fx:?}");
+        assert_eq!(restarted.state(0), LinkState::Unauthorized);
+        assert!(dials(&restarted.handle(Event::Alarm, 60_000)).is_empty());
+        // Saving again, even the same token, tries it.
+        stored.saved_at = 6;
+        assert_eq!(
+            dials(&restarted.handle(Event::Settings(stored), 60_001)),
+            vec![1]
+        );
     }
 
     #[test]
@@ -1165,9 +1267,9 @@ mod tests {
                 code: 1001,
                 reason: String::new(),
             },
-            10,
+            2_000,
         );
-        let fx = open_and_challenge(&mut link, 2, 10);
+        let fx = open_and_challenge(&mut link, 2, 2_000);
         let [Frame::Hello { resume, .. }] = &sent(&fx)[..] else {
             panic!("HELLO expected")
         };

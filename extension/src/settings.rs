@@ -22,8 +22,20 @@ pub const KEY_STATUS: &str = "bridge_status";
 /// Resume ticket from the server's last `WELCOME`, written by the worker. Not a setting: a
 /// change does not redial.
 pub const KEY_RESUME_TICKET: &str = "bridge_resume_ticket";
+/// When the options page last saved (ms). Written on every save, so saving the same token
+/// again still counts as a change and retries a refused one.
+pub const KEY_SAVED_AT: &str = "bridge_saved_at";
+/// The [`KEY_SAVED_AT`] under which the server refused the token (close 4001), written by
+/// the worker. Until the next save, a restarted worker does not dial with that token again.
+pub const KEY_REFUSED_FOR: &str = "bridge_refused_for";
 
-pub const SETTING_KEYS: [&str; 4] = [KEY_ENABLED, KEY_TOKEN, KEY_PORT, KEY_ALARM_PERIOD_MS];
+pub const SETTING_KEYS: [&str; 5] = [
+    KEY_ENABLED,
+    KEY_TOKEN,
+    KEY_PORT,
+    KEY_ALARM_PERIOD_MS,
+    KEY_SAVED_AT,
+];
 
 /// Shortest alarm period honoured; anything lower is raised to it.
 pub const MIN_ALARM_PERIOD_MS: u64 = 1_000;
@@ -37,6 +49,10 @@ pub struct Settings {
     pub alarm_period_ms: u64,
     /// The stored resume ticket, if any ([`KEY_RESUME_TICKET`]).
     pub resume_ticket: Option<String>,
+    /// [`KEY_SAVED_AT`]: 0 when the options page never saved.
+    pub saved_at: u64,
+    /// [`KEY_REFUSED_FOR`].
+    pub refused_for: Option<u64>,
 }
 
 impl Default for Settings {
@@ -47,6 +63,8 @@ impl Default for Settings {
             port: shared_protocol::DEFAULT_BRIDGE_PORT,
             alarm_period_ms: shared_protocol::DEFAULT_ALARM_PERIOD_MS,
             resume_ticket: None,
+            saved_at: 0,
+            refused_for: None,
         }
     }
 }
@@ -87,7 +105,14 @@ impl Settings {
                 .get(KEY_RESUME_TICKET)
                 .and_then(Value::as_str)
                 .map(str::to_string),
+            saved_at: items.get(KEY_SAVED_AT).and_then(as_millis).unwrap_or(0),
+            refused_for: items.get(KEY_REFUSED_FOR).and_then(as_millis),
         }
+    }
+
+    /// The server refused this very token, and nobody saved the settings since.
+    pub fn token_known_refused(&self) -> bool {
+        self.refused_for == Some(self.saved_at)
     }
 
     pub fn bridge_url(&self) -> String {
@@ -100,8 +125,18 @@ impl Settings {
 
     /// Whether a change from `self` to `other` requires a new connection.
     pub fn needs_redial(&self, other: &Settings) -> bool {
-        self.enabled != other.enabled || self.token != other.token || self.port != other.port
+        self.enabled != other.enabled
+            || self.token != other.token
+            || self.port != other.port
+            || self.saved_at != other.saved_at
     }
+}
+
+/// A stored time: JavaScript numbers may arrive as floats.
+fn as_millis(value: &Value) -> Option<u64> {
+    value
+        .as_u64()
+        .or_else(|| value.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))
 }
 
 /// What the options page shows. Times are wall-clock ms (`Date.now()`).
@@ -148,6 +183,8 @@ mod tests {
                 port: 9999,
                 alarm_period_ms: 3000,
                 resume_ticket: None,
+                saved_at: 0,
+                refused_for: None,
             }
         );
         assert_eq!(s.bridge_url(), "ws://127.0.0.1:9999/bridge");

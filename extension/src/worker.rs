@@ -285,6 +285,16 @@ impl Worker {
                 }
             }
             Effect::Deliver { gen, frame } => self.deliver(gen, frame),
+            Effect::RememberRefusal { saved_at } => {
+                let items = to_js(&json!({ settings::KEY_REFUSED_FOR: saved_at }));
+                wasm_bindgen_futures::spawn_local(async move {
+                    if let Err(e) = JsFuture::from(storage_set(&items)).await {
+                        console_warn(&format!(
+                            "domshell: cannot remember the refused token: {e:?}"
+                        ));
+                    }
+                });
+            }
             Effect::StoreResumeTicket(ticket) => {
                 let items = to_js(&json!({ settings::KEY_RESUME_TICKET: ticket }));
                 let promise = storage_set(&items);

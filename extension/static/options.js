@@ -1,6 +1,12 @@
 // Options page: edits the settings the service worker reads from chrome.storage.local and shows
 // the link status it writes there. Key names match extension/src/settings.rs.
-const KEYS = { enabled: "bridge_enabled", token: "bridge_token", port: "bridge_port", status: "bridge_status" };
+const KEYS = {
+  enabled: "bridge_enabled",
+  token: "bridge_token",
+  port: "bridge_port",
+  status: "bridge_status",
+  savedAt: "bridge_saved_at",
+};
 const $ = (id) => document.getElementById(id);
 let lastStatus = null;
 
@@ -52,7 +58,13 @@ $("settings").addEventListener("submit", async (event) => {
     $("saved").textContent = enabled && !token ? "A token is required while the bridge is enabled." : "Port must be 1–65535.";
     return;
   }
-  await chrome.storage.local.set({ [KEYS.enabled]: enabled, [KEYS.token]: token, [KEYS.port]: port });
+  // The save time changes on every save, so saving the same token retries a refused one.
+  await chrome.storage.local.set({
+    [KEYS.enabled]: enabled,
+    [KEYS.token]: token,
+    [KEYS.port]: port,
+    [KEYS.savedAt]: Date.now(),
+  });
   $("saved").textContent = "Saved";
   setTimeout(() => ($("saved").textContent = ""), 2000);
 });
