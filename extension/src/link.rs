@@ -76,8 +76,8 @@ pub enum Effect {
     Persist(Status),
     /// Keep this resume ticket (from `WELCOME`) in storage for the next worker.
     StoreResumeTicket(String),
-    /// The server refused the token saved at this time: remember it across worker restarts.
-    RememberRefusal { saved_at: u64 },
+    /// The server refused this token: remember it across worker restarts.
+    RememberRefusal(crate::settings::Refusal),
 }
 
 #[derive(Debug, Clone)]
@@ -560,10 +560,9 @@ impl Link {
             }
             Some(CloseCode::BadToken) => {
                 self.abandon_current(effects);
-                self.settings.refused_for = Some(self.settings.saved_at);
-                effects.push(Effect::RememberRefusal {
-                    saved_at: self.settings.saved_at,
-                });
+                let refusal = self.settings.refusal();
+                self.settings.refused_for = Some(refusal.clone());
+                effects.push(Effect::RememberRefusal(refusal));
                 self.phase = Phase::Unauthorized {
                     detail: REFUSED_DETAIL.into(),
                 };
@@ -931,15 +930,17 @@ mod tests {
             },
             10,
         );
-        assert!(
-            fx.contains(&Effect::RememberRefusal { saved_at: 0 }),
-            "{fx:?}"
-        );
+        let refusal = settings("tok").refusal();
+        assert!(fx.contains(&Effect::RememberRefusal(refusal)), "{fx:?}");
         // A new worker reads the remembered refusal and does not dial with that token.
         let mut restarted = Link::new("1.0", 7);
         let mut stored = settings("tok");
         stored.saved_at = 5;
-        stored.refused_for = Some(5);
+        stored.refused_for = Some(stored.refusal());
+        // Another token is not the refused one.
+        let mut other = stored.clone();
+        other.token = shared_protocol::frame::Secret("other".into());
+        assert!(!other.token_known_refused());
         let fx = restarted.handle(Event::Settings(stored.clone()), 0);
         assert!(dials(&fx).is_empty(), "{fx:?}");
         assert_eq!(restarted.state(0), LinkState::Unauthorized);

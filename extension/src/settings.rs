@@ -25,8 +25,10 @@ pub const KEY_RESUME_TICKET: &str = "bridge_resume_ticket";
 /// When the options page last saved (ms). Written on every save, so saving the same token
 /// again still counts as a change and retries a refused one.
 pub const KEY_SAVED_AT: &str = "bridge_saved_at";
-/// The [`KEY_SAVED_AT`] under which the server refused the token (close 4001), written by
-/// the worker. Until the next save, a restarted worker does not dial with that token again.
+/// Which token the server refused (close 4001) and under which [`KEY_SAVED_AT`]:
+/// `{"saved_at": N, "token_tag": "…"}` ([`shared_protocol::handshake::token_tag`]), written by
+/// the worker. Until that token changes or the options are saved again, a restarted worker
+/// does not dial with it.
 pub const KEY_REFUSED_FOR: &str = "bridge_refused_for";
 
 pub const SETTING_KEYS: [&str; 5] = [
@@ -52,7 +54,14 @@ pub struct Settings {
     /// [`KEY_SAVED_AT`]: 0 when the options page never saved.
     pub saved_at: u64,
     /// [`KEY_REFUSED_FOR`].
-    pub refused_for: Option<u64>,
+    pub refused_for: Option<Refusal>,
+}
+
+/// A token the server refused, and the save it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Refusal {
+    pub saved_at: u64,
+    pub token_tag: String,
 }
 
 impl Default for Settings {
@@ -106,13 +115,26 @@ impl Settings {
                 .and_then(Value::as_str)
                 .map(str::to_string),
             saved_at: items.get(KEY_SAVED_AT).and_then(as_millis).unwrap_or(0),
-            refused_for: items.get(KEY_REFUSED_FOR).and_then(as_millis),
+            refused_for: items.get(KEY_REFUSED_FOR).and_then(|v| {
+                Some(Refusal {
+                    saved_at: as_millis(v.get("saved_at")?)?,
+                    token_tag: v.get("token_tag")?.as_str()?.to_string(),
+                })
+            }),
+        }
+    }
+
+    /// What to remember when the server refuses the current token.
+    pub fn refusal(&self) -> Refusal {
+        Refusal {
+            saved_at: self.saved_at,
+            token_tag: shared_protocol::handshake::token_tag(self.token.expose()),
         }
     }
 
     /// The server refused this very token, and nobody saved the settings since.
     pub fn token_known_refused(&self) -> bool {
-        self.refused_for == Some(self.saved_at)
+        self.refused_for.as_ref() == Some(&self.refusal())
     }
 
     pub fn bridge_url(&self) -> String {

@@ -285,8 +285,8 @@ impl Worker {
                 }
             }
             Effect::Deliver { gen, frame } => self.deliver(gen, frame),
-            Effect::RememberRefusal { saved_at } => {
-                let items = to_js(&json!({ settings::KEY_REFUSED_FOR: saved_at }));
+            Effect::RememberRefusal(refusal) => {
+                let items = to_js(&json!({ settings::KEY_REFUSED_FOR: refusal }));
                 wasm_bindgen_futures::spawn_local(async move {
                     if let Err(e) = JsFuture::from(storage_set(&items)).await {
                         console_warn(&format!(

@@ -112,6 +112,14 @@ pub fn verify(token: &str, role: Role, server: &Nonce, extension: &Nonce, proof:
         .is_ok()
 }
 
+/// A short fingerprint of a token (HMAC under a label of its own), so the extension can
+/// remember *which* token the server refused without keeping a second copy of it.
+pub fn token_tag(token: &str) -> String {
+    let mut mac = mac(token);
+    mac.update(b"domshell token tag");
+    to_hex(&mac.finalize().into_bytes()[..8])
+}
+
 /// A stateless resume ticket: `<id hex>.<HMAC(token, "resume" ‖ id) hex>`. It proves the
 /// holder authenticated with this token before; it is never a substitute for a proof.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]

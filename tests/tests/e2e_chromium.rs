@@ -236,6 +236,31 @@ async fn a_wrong_token_stops_dialing_until_the_settings_change() {
     assert_eq!(proxy.connections_accepted(), dials, "no redial after 4001");
     assert_eq!(server.health().await.unwrap()["link"]["state"], "waiting");
 
+    // A restarted worker remembers the refusal: it does not try the same token again.
+    chromium.stop_service_worker().await.unwrap();
+    eventually(
+        Duration::from_secs(15),
+        Duration::from_millis(100),
+        || async {
+            let ready = chromium
+                .evaluate_in_worker("globalThis.domshell && globalThis.domshell.ready")
+                .await
+                .map_err(|e| e.to_string())?;
+            (ready == json!(true))
+                .then_some(())
+                .ok_or_else(|| "not booted yet".to_string())
+        },
+    )
+    .await
+    .expect("the alarm wakes the worker again");
+    tokio::time::sleep(Duration::from_millis(ALARM_MS * 3)).await;
+    assert_eq!(
+        proxy.connections_accepted(),
+        dials,
+        "no dial with the refused token after a worker restart"
+    );
+    assert_eq!(extension_status(&chromium).await["state"], "unauthorized");
+
     configure(&chromium, proxy.addr().port(), TEST_TOKEN).await;
     server
         .wait_for_link_state("connected", Duration::from_secs(10))
