@@ -19,6 +19,7 @@ use web_sys::{CloseEvent, MessageEvent, WebSocket};
 use crate::chrome::{self, to_js, ChromeBrowser};
 use crate::link::{Effect, Event, Link};
 use crate::settings::{self, Settings, Status};
+use crate::shell::page::PageCache;
 use crate::shell::session::{
     keep_recent, storage_key, SessionTable, MAX_STORED_SESSIONS, STORAGE_PREFIX,
 };
@@ -122,6 +123,8 @@ thread_local! {
     // Apart from WORKER: commands run across awaits and must reach their sessions while a
     // dispatch holds the worker.
     static SESSIONS: RefCell<SessionTable<Job>> = RefCell::new(SessionTable::default());
+    // Page trees of attached tabs, shared by every session's commands.
+    static PAGES: PageCache = PageCache::default();
 }
 
 /// Start the worker: read settings, make sure the heartbeat alarm exists, and connect.
@@ -355,7 +358,8 @@ impl Worker {
                     gen,
                     id,
                     command,
-                    ctx: Context::new(&allowed_domains, deadline_ms),
+                    ctx: Context::new(&allowed_domains, deadline_ms)
+                        .with_pages(PAGES.with(Clone::clone)),
                 };
                 let start = SESSIONS.with(|t| t.borrow_mut().submit(&session, job));
                 if let Some((state, job)) = start {

@@ -71,6 +71,19 @@ impl FakeBrowser {
                 });
                 s.histories.insert(id, (vec![url.to_string()], 0));
             }
+            // Every tab shows an empty document until a test scripts another page.
+            s.cdp_replies.insert(
+                "Page.getFrameTree".into(),
+                serde_json::json!({"frameTree": {"frame": {"id": "MAIN", "url": ""}}}),
+            );
+            s.cdp_replies.insert(
+                "Accessibility.getFullAXTree".into(),
+                serde_json::json!({"nodes": [{"nodeId": "1", "role": {"type": "role", "value": "RootWebArea"}}]}),
+            );
+            s.cdp_replies.insert(
+                "Runtime.evaluate".into(),
+                serde_json::json!({"result": {"value": {"doc": "blank", "n": 0}}}),
+            );
         }
         fake
     }
