@@ -20,6 +20,7 @@ pub mod browser;
 pub mod builtins;
 pub mod commands;
 pub mod format;
+pub mod interact;
 pub mod navigation;
 pub mod page;
 pub mod reading;
@@ -210,6 +211,11 @@ async fn run_command<B: Browser>(
         "cat" | "text" | "read" | "tree" | "find" | "grep" | "extract_links" | "extract_table" => {
             let args = parse_args(cmd)?;
             reading::run(session, browser, ctx, cmd, &args).await
+        }
+        "click" | "focus" | "type" | "key" | "submit" | "select" | "scroll" | "wait"
+        | "screenshot" | "whoami" => {
+            let args = parse_args(cmd)?;
+            interact::run(session, browser, ctx, cmd, &args).await
         }
         _ => {
             let output = navigation::run(session, browser, ctx, cmd).await?;

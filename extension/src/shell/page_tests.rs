@@ -26,6 +26,14 @@ fn form_browser() -> FakeBrowser {
             "DOM.resolveNode".into(),
             json!({"object": {"objectId": "obj-1"}}),
         );
+        for method in [
+            "Input.dispatchMouseEvent",
+            "Input.insertText",
+            "Input.dispatchKeyEvent",
+            "Page.bringToFront",
+        ] {
+            s.cdp_replies.insert(method.into(), json!({}));
+        }
     }
     set_probe(&b, "doc-1", 0);
     b
@@ -334,4 +342,206 @@ fn page_commands_respect_the_allowlist() {
     assert!(e.starts_with("ls: tab 101:"), "{e}");
     let e = sh.err("find --type link");
     assert!(e.starts_with("find: tab 101:"), "{e}");
+}
+
+fn calls(b: &FakeBrowser, method: &str) -> usize {
+    b.state
+        .borrow()
+        .cdp_calls
+        .iter()
+        .filter(|(_, m)| m == method)
+        .count()
+}
+
+#[test]
+fn click_uses_a_trusted_mouse_click_at_the_centre_and_marks_the_tree_stale() {
+    let mut sh = Shell::in_form();
+    set_call_result(
+        &sh.b,
+        json!({"x": 40.0, "y": 30.0, "w": 80.0, "h": 20.0, "hit": true}),
+    );
+    let reads = tree_reads(&sh.b);
+    let out = sh.ok("click create_account_btn");
+    assert_eq!(
+        out,
+        "✓ Clicked: create_account_btn (button)\r\n(tree will auto-refresh on next command)"
+    );
+    assert_eq!(calls(&sh.b, "Input.dispatchMouseEvent"), 3);
+    sh.ok("ls");
+    assert_eq!(
+        tree_reads(&sh.b),
+        reads + 1,
+        "the click made the tree stale"
+    );
+    // Covered element: the DOM's click() instead.
+    set_call_result(
+        &sh.b,
+        json!({"x": 40.0, "y": 30.0, "w": 80.0, "h": 20.0, "hit": false}),
+    );
+    let out = sh.ok("click create_account_btn");
+    assert!(out.contains("(DOM click"), "{out}");
+    assert_eq!(calls(&sh.b, "Input.dispatchMouseEvent"), 3);
+    let e = sh.err("click nothing_like_it");
+    assert!(
+        e.starts_with("click: nothing_like_it: No such file or directory"),
+        "{e}"
+    );
+}
+
+#[test]
+fn type_inserts_text_in_one_call_and_honours_escapes() {
+    assert_eq!(
+        super::interact::typed_parts(r"ab\ncd\t\\x"),
+        vec![
+            super::interact::Typed::Text("ab".into()),
+            super::interact::Typed::Key("Enter"),
+            super::interact::Typed::Text("cd".into()),
+            super::interact::Typed::Key("Tab"),
+            super::interact::Typed::Text("\\x".into()),
+        ]
+    );
+    let mut sh = Shell::in_form();
+    assert_eq!(sh.ok("type hello world"), "✓ Typed 11 characters");
+    assert_eq!(calls(&sh.b, "Input.insertText"), 1);
+    // Inside double quotes the grammar turns `\n` into a newline; unquoted `\\t` stays `\t`.
+    assert_eq!(sh.ok(r#"type "a\nb""#), "✓ Typed 3 characters");
+    assert_eq!(calls(&sh.b, "Input.insertText"), 3);
+    assert_eq!(calls(&sh.b, "Input.dispatchKeyEvent"), 2);
+    assert_eq!(sh.ok(r"type c\\td"), "✓ Typed 3 characters");
+    assert_eq!(calls(&sh.b, "Input.insertText"), 5);
+    assert_eq!(calls(&sh.b, "Input.dispatchKeyEvent"), 4);
+}
+
+#[test]
+fn key_is_trusted_on_the_active_tab_and_synthetic_on_a_background_one() {
+    use super::interact::{modifier_mask, named_key};
+    assert_eq!(named_key("enter").unwrap().key_code, 13);
+    assert_eq!(named_key("F5").unwrap().key_code, 116);
+    assert_eq!(named_key("space").unwrap().key, " ");
+    assert!(named_key("Hyper").is_none());
+    assert_eq!(modifier_mask("ctrl,shift").unwrap(), 10);
+    assert!(modifier_mask("super").is_err());
+    // Tab 101 is not the active tab of its window.
+    let mut sh = Shell::in_form();
+    let out = sh.ok("key Enter");
+    assert!(
+        out.starts_with("✓ Pressed Enter (background tab: synthetic event"),
+        "{out}"
+    );
+    assert_eq!(calls(&sh.b, "Input.dispatchKeyEvent"), 0);
+    let out = sh.ok("key Enter --activate");
+    assert_eq!(
+        out,
+        "✓ Pressed Enter (trusted input) (tab brought to the front)"
+    );
+    assert_eq!(calls(&sh.b, "Input.dispatchKeyEvent"), 2);
+    assert!(sh.err("key Hyper").starts_with("key: unknown key 'Hyper'"));
+    assert!(sh
+        .err("key a --modifiers super")
+        .contains("unknown modifier"));
+}
+
+#[test]
+fn submit_fills_a_field_and_submits_its_form() {
+    let mut sh = Shell::in_form();
+    set_call_result(&sh.b, json!("submitted its form"));
+    let out = sh.ok("submit email_address_input ada@example.org");
+    assert_eq!(
+        out,
+        "✓ Submitted: typed \"ada@example.org\" into email_address_input, then submitted its form"
+    );
+    // Fuzzy: the label without the role suffix.
+    let fuzzy = sh.ok("submit password secret");
+    assert!(fuzzy.contains("into password"), "{fuzzy}");
+    assert!(sh.err("submit only_a_name").starts_with("submit: usage"));
+}
+
+#[test]
+fn select_reports_the_choice_or_lists_the_options() {
+    let mut sh = Shell::in_form();
+    let select = sh
+        .ok("find --type select")
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .trim_end_matches('/')
+        .to_string();
+    set_call_result(&sh.b, json!({"text": "Japan", "value": "Japan"}));
+    assert_eq!(
+        sh.ok(&format!("select {select} japan")),
+        "✓ Selected: Japan (value=Japan)"
+    );
+    set_call_result(
+        &sh.b,
+        json!({"options": [{"text": "France", "value": "fr"}, {"text": "Germany", "value": "de"}]}),
+    );
+    let e = sh.err(&format!("select {select} Peru"));
+    assert!(
+        e.ends_with("Options: France (value=fr), Germany (value=de)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn scroll_reports_position_and_inner_containers() {
+    let mut sh = Shell::in_form();
+    sh.b.state.borrow_mut().cdp_replies.insert(
+        "Runtime.evaluate".into(),
+        json!({"result": {"value": {"top": 600, "height": 2400, "view": 600, "inner": true, "doc": "doc-1", "n": 0}}}),
+    );
+    let out = sh.ok("scroll down 2");
+    assert_eq!(
+        out,
+        "✓ Scrolled down 2 viewport(s) (inner container)\r\nPosition: 600/2400px (33%)"
+    );
+    assert!(sh.err("scroll down lots").contains("N must be a number"));
+    set_call_result(&sh.b, json!(null));
+    assert_eq!(
+        sh.ok("scroll create_account_btn"),
+        "✓ Scrolled to create_account_btn"
+    );
+}
+
+#[test]
+fn wait_finds_at_once_or_times_out_on_page_side_change_waits() {
+    let mut sh = Shell::in_form();
+    let out = sh.ok("wait create --type button");
+    assert!(out.starts_with("✓ Found after 0.0s\r\n  [x] "), "{out}");
+    let reads = tree_reads(&sh.b);
+    let e = sh.err("wait never_there --timeout 1");
+    assert_eq!(e, "wait: timed out after 1s — \"never_there\" not found");
+    // The probe reply carries no measured wait, so each round counts as a whole slice:
+    // one page-side wait, and no full re-read while the page did not change.
+    assert_eq!(tree_reads(&sh.b), reads);
+}
+
+#[test]
+fn screenshot_and_whoami() {
+    let mut sh = Shell::in_form();
+    sh.b.state.borrow_mut().cdp_replies.insert(
+        "Page.captureScreenshot".into(),
+        json!({"data": "iVBORw0KGgo="}),
+    );
+    assert_eq!(sh.ok("screenshot"), "__SCREENSHOT_BASE64__iVBORw0KGgo=");
+    sh.b.state.borrow_mut().cdp_replies.insert(
+        "Network.getCookies".into(),
+        json!({"cookies": [
+            {"name": "theme", "value": "dark", "expires": -1, "session": true},
+            {"name": "session_id", "value": "s3cr3t", "expires": 1798761600.0, "session": false}
+        ]}),
+    );
+    let out = sh.ok("whoami");
+    assert!(
+        out.contains("Status: Authenticated\r\nVia: session_id\r\nExpires: 2027-01-01 00:00 UTC"),
+        "{out}"
+    );
+    assert!(out.contains("Total cookies: 2"), "{out}");
+    assert!(
+        !out.contains("s3cr3t") && !out.contains("dark"),
+        "values never shown: {out}"
+    );
+    assert_eq!(super::interact::utc_date(0), "1970-01-01 00:00 UTC");
 }

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use serde_json::{json, Value};
 use shared_protocol::grammar::{Args, Command};
 
-use super::browser::{Browser, TabInfo};
+use super::browser::{Browser, LoadOutcome, TabInfo};
 use super::page::{call_on, evaluate, Fresh, PageTree};
 use super::session::{Cwd, Session};
 use super::{expect_flags, navigation, Context};
@@ -106,7 +106,16 @@ pub(crate) async fn open<B: Browser>(
     ctx: &Context,
     command: &str,
 ) -> Result<OpenPage, String> {
-    let tab = navigation::require_page(session, browser, ctx, command).await?;
+    let mut tab = navigation::require_page(session, browser, ctx, command).await?;
+    if tab.status.as_deref() == Some("loading") {
+        // A page still loading (e.g. after a click that navigated): read the new one.
+        if let Ok(LoadOutcome::Complete(t) | LoadOutcome::TimedOut(t)) = browser
+            .wait_for_load(tab.id.unwrap_or_default(), None, ctx.load_timeout_ms)
+            .await
+        {
+            tab = t;
+        }
+    }
     let Cwd::Tab {
         tab: id,
         via_window,

@@ -56,7 +56,8 @@ fn every_command_has_help_and_help_lists_them_all() {
         assert_eq!(own.contains("Not available yet"), !spec.available, "{own}");
         assert_eq!(ok(&mut s, &b, &format!("help {}", spec.name)), own);
     }
-    assert!(help.contains("click          click an element (not available yet)"));
+    assert!(help.contains("js             run JavaScript in the page (not available yet)"));
+    assert!(help.contains("click          click an element\r\n"));
 }
 
 #[test]
