@@ -170,7 +170,9 @@ pub(crate) fn is_page_path(session: &Session, args: &Args) -> bool {
     }
     if path.starts_with('~') {
         let prefix = Cwd::tab_root(*tab, *via_window).display();
-        return path == &prefix || path.starts_with(&format!("{prefix}/"));
+        // The tab itself (`cd ~/tabs/<id>`) is entered at browser level, which prints the
+        // `✓ Entered tab` block; paths below it are inside the page.
+        return path.len() > prefix.len() + 1 && path.starts_with(&format!("{prefix}/"));
     }
     true
 }
@@ -599,8 +601,15 @@ async fn text<B: Browser>(
             .await
             .map_err(|e| format!("text: {e}"))?
     };
-    let body = body.as_str().unwrap_or_default().trim().to_string();
-    let total = body.chars().count();
+    // Lines end like every other output's.
+    let body = body
+        .as_str()
+        .unwrap_or_default()
+        .trim()
+        .lines()
+        .collect::<Vec<_>>()
+        .join("\r\n");
+    let total = body.chars().filter(|c| *c != '\r').count();
     let label = if path.is_empty() {
         format!("page {}", page.tab.title).trim_end().to_string()
     } else {
