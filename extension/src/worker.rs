@@ -198,8 +198,7 @@ pub fn handle_event(kind: &str, payload: JsValue) {
                 chrome::on_tab_removed(tab as i64);
             }
         }
-        // Protocol events of attached tabs. Crashes matter now; the page mapping will add
-        // DOM mutations (to know when its tree is stale).
+        // Protocol events of attached tabs: crashes, and out-of-process frames attaching.
         "debugger_event" => {
             let tab = js_sys::Reflect::get(&payload, &"tabId".into())
                 .ok()
@@ -207,8 +206,12 @@ pub fn handle_event(kind: &str, payload: JsValue) {
             let method = js_sys::Reflect::get(&payload, &"method".into())
                 .ok()
                 .and_then(|v| v.as_string());
+            let params: Value = js_sys::Reflect::get(&payload, &"params".into())
+                .ok()
+                .and_then(|v| serde_wasm_bindgen::from_value(v).ok())
+                .unwrap_or(Value::Null);
             if let (Some(tab), Some(method)) = (tab, method) {
-                chrome::on_debugger_event(tab as i64, &method);
+                chrome::on_debugger_event(tab as i64, &method, &params);
             }
         }
         other => console_warn(&format!("domshell: unknown event {other}")),

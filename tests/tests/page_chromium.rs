@@ -6,7 +6,9 @@
 //! `submit` on a framework-controlled input and the result page read back, a link followed
 //! with `click`, script-inserted content seen by `ls`/`find` without `refresh`, `wait` for
 //! late content, an inner scrolling list advanced with `scroll`, `key Enter` on a background
-//! tab, screenshot, whoami, and a tab outside the domain allowlist refused for reading.
+//! tab, screenshot, whoami, a tab outside the domain allowlist refused for reading, and a
+//! page on 127.0.0.1 embedding a frame from localhost on another port (out of process) whose
+//! content is listed under its iframe directory.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -21,13 +23,15 @@ fn pages_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/pages")
 }
 
-/// Serves `tests/fixtures/pages/<name>` (query strings ignored) and answers 404 otherwise.
-/// Every connection is answered and closed; the task ends with the test's runtime.
-async fn fixture_server() -> SocketAddr {
+/// Serves `tests/fixtures/pages/<name>` (query strings ignored; `CROSS_ORIGIN` in a page
+/// replaced by `cross_origin`) and answers 404 otherwise. Every connection is answered and
+/// closed; the task ends with the test's runtime.
+async fn fixture_server(cross_origin: String) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok((mut socket, _)) = listener.accept().await {
+            let cross_origin = cross_origin.clone();
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 8192];
                 let mut len = 0;
@@ -44,8 +48,9 @@ async fn fixture_server() -> SocketAddr {
                 let path = request.split_whitespace().nth(1).unwrap_or("/");
                 let name = path.split('?').next().unwrap_or("").trim_start_matches('/');
                 let file = (!name.contains("..") && !name.is_empty())
-                    .then(|| std::fs::read(pages_dir().join(name)).ok())
-                    .flatten();
+                    .then(|| std::fs::read_to_string(pages_dir().join(name)).ok())
+                    .flatten()
+                    .map(|page| page.replace("CROSS_ORIGIN", &cross_origin).into_bytes());
                 let response = match file {
                     Some(body) => {
                         let mut head = format!(
@@ -103,12 +108,15 @@ impl Rig {
             .wait_for_link_state("connected", Duration::from_secs(10))
             .await
             .expect("the extension connects");
-        let pages = fixture_server().await;
+        // Frames come from `localhost` on another port: cross-site, so out of process.
+        let frames = fixture_server(String::new()).await;
+        let other = format!("http://localhost:{}", frames.port());
+        let pages = fixture_server(other.clone()).await;
         Rig {
             server,
             chromium,
             base: format!("http://127.0.0.1:{}", pages.port()),
-            other: format!("http://localhost:{}", pages.port()),
+            other,
         }
     }
 
@@ -387,4 +395,38 @@ async fn interacting_with_forms_links_scripts_and_scrolling() {
         !who.contains("topsecret"),
         "cookie values are never shown: {who}"
     );
+}
+
+#[tokio::test]
+async fn an_out_of_process_frame_is_listed_under_its_iframe() {
+    let rig = Rig::start().await;
+    let opened = rig.ok(&format!("open {}/frame_cross.html", rig.base)).await;
+    assert!(opened.contains("Iframes: 1"), "{opened}");
+    // The frame may attach a moment after the page loads; the next read picks it up.
+    let found = eventually(
+        Duration::from_secs(5),
+        Duration::from_millis(200),
+        || async {
+            let found = rig.ok("find subscribe --type button").await;
+            if found.contains("subscribe") {
+                Ok(found)
+            } else {
+                rig.ok("refresh").await;
+                Err(found)
+            }
+        },
+    )
+    .await
+    .expect("the out-of-process frame's button is found");
+    let path = first_path(&found);
+    let iframe = first_path(&rig.ok("find --type iframe").await);
+    assert!(
+        path.starts_with(&format!("{iframe}/")),
+        "{path} under {iframe}"
+    );
+    rig.ok(&format!("cd {iframe}")).await;
+    let listed = rig.ok("ls -r").await;
+    assert!(listed.contains("partner_menu"), "{listed}");
+    let links = rig.ok("extract_links").await;
+    assert!(links.contains("[Offers]("), "{links}");
 }

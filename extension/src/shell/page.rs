@@ -1,4 +1,5 @@
-//! The page tree of each attached tab: fetching it (main frame and child frames) through the
+//! The page tree of each attached tab: fetching it (main frame, same-process and
+//! out-of-process child frames, stitched under their `Iframe`) through the
 //! [`Browser`] port, keeping it between commands, and knowing when it went stale.
 //!
 //! A tree is kept per tab in a [`PageCache`] the glue holds for the worker's lifetime. It is
@@ -175,7 +176,8 @@ async fn probe<B: Browser>(browser: &B, tab: i64) -> Option<Probe> {
     })
 }
 
-/// Reads the main frame's tree and every child frame this target can read, and maps them.
+/// Reads the main frame's tree and every child frame (same-process ones through the tab,
+/// out-of-process ones through their sessions), and maps them.
 /// Returns the mapped page and how many child frames could not be read here.
 async fn fetch<B: Browser>(browser: &B, tab: i64) -> Result<(Vfs, usize), String> {
     let call = |method: &'static str, params: Value| async move {
@@ -198,6 +200,23 @@ async fn fetch<B: Browser>(browser: &B, tab: i64) -> Result<(Vfs, usize), String
 
     let mut children = Vec::new();
     collect_child_frames(&frame_tree["frameTree"], &main_frame, &mut children);
+    // Out-of-process frames come with their own sessions once auto-attach is on (the glue
+    // records them from `Target.attachedToTarget`). Asking again is harmless.
+    let _ = browser
+        .cdp(
+            tab,
+            "Target.setAutoAttach",
+            json!({ "autoAttach": true, "waitForDebuggerOnStart": false, "flatten": true }),
+        )
+        .await;
+    let sessions = browser.frame_sessions(tab);
+    // An out-of-process frame may be missing from the parent's frame tree; its target id is
+    // its frame id and its parent is then taken to be the main frame.
+    for session in &sessions {
+        if !children.iter().any(|(id, _)| *id == session.frame_id) {
+            children.push((session.frame_id.clone(), main_frame.clone()));
+        }
+    }
     let mut frames = Vec::new();
     let mut unreadable = 0usize;
     if !children.is_empty() {
@@ -212,13 +231,24 @@ async fn fetch<B: Browser>(browser: &B, tab: i64) -> Result<(Vfs, usize), String
             .await
             .ok()
             .and_then(|o| o["backendNodeId"].as_i64());
-        let nodes = browser
-            .cdp(
-                tab,
-                "Accessibility.getFullAXTree",
-                json!({ "frameId": frame_id }),
-            )
-            .await
+        let session = sessions.iter().find(|s| s.frame_id == frame_id);
+        let reply = match session {
+            Some(s) => {
+                browser
+                    .cdp_in_session(tab, &s.session_id, "Accessibility.getFullAXTree", json!({}))
+                    .await
+            }
+            None => {
+                browser
+                    .cdp(
+                        tab,
+                        "Accessibility.getFullAXTree",
+                        json!({ "frameId": frame_id }),
+                    )
+                    .await
+            }
+        };
+        let nodes = reply
             .ok()
             .and_then(|n| serde_json::from_value(n["nodes"].clone()).ok());
         match nodes {
@@ -226,7 +256,7 @@ async fn fetch<B: Browser>(browser: &B, tab: i64) -> Result<(Vfs, usize), String
                 frame_id,
                 parent_frame_id: Some(parent),
                 owner_backend_node_id: owner,
-                out_of_process: false,
+                out_of_process: session.is_some(),
                 nodes,
             }),
             None => unreadable += 1,

@@ -545,3 +545,72 @@ fn screenshot_and_whoami() {
     );
     assert_eq!(super::interact::utc_date(0), "1970-01-01 00:00 UTC");
 }
+
+#[test]
+fn an_out_of_process_frame_is_read_through_its_session_and_listed_under_its_iframe() {
+    let snapshot: serde_json::Value = serde_json::from_str(include_str!(
+        "../../tests/fixtures/ax/frame_cross_site.json"
+    ))
+    .unwrap();
+    let frame = &snapshot["frames"][0];
+    let b = FakeBrowser::standard();
+    {
+        let mut s = b.state.borrow_mut();
+        // The parent's frame tree does not list the out-of-process frame.
+        s.cdp_replies.insert(
+            "Page.getFrameTree".into(),
+            json!({"frameTree": {"frame": {"id": snapshot["main"]["frameId"], "url": "https://example.com/"}}}),
+        );
+        s.cdp_replies.insert(
+            "Accessibility.getFullAXTree".into(),
+            json!({"nodes": snapshot["main"]["nodes"]}),
+        );
+        for method in ["Target.setAutoAttach", "DOM.getDocument"] {
+            s.cdp_replies.insert(method.into(), json!({}));
+        }
+        s.cdp_replies.insert(
+            "DOM.getFrameOwner".into(),
+            json!({"backendNodeId": frame["ownerBackendNodeId"]}),
+        );
+        s.frame_sessions.insert(
+            101,
+            vec![super::browser::FrameSession {
+                frame_id: frame["frameId"].as_str().unwrap().into(),
+                session_id: "S1".into(),
+            }],
+        );
+        s.session_replies.insert(
+            ("S1".into(), "Accessibility.getFullAXTree".into()),
+            json!({"nodes": frame["nodes"]}),
+        );
+    }
+    let mut sh = Shell {
+        b,
+        s: Session::default(),
+        c: Context::new(&["example.com".to_string()], None),
+    };
+    let entered = sh.ok("cd ~/tabs/101");
+    assert!(entered.ends_with("  Iframes: 1"), "{entered}");
+    let found = sh.ok("find subscribe");
+    let path = first_word_path(&found);
+    assert!(
+        path.contains("partner_widget"),
+        "stitched under its iframe: {found}"
+    );
+    assert!(found.contains("(button)"), "{found}");
+    assert!(sh
+        .b
+        .state
+        .borrow()
+        .cdp_calls
+        .contains(&(101, "S1:Accessibility.getFullAXTree".to_string())));
+}
+
+fn first_word_path(found: &str) -> String {
+    found
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or_default()
+        .to_string()
+}
