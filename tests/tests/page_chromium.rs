@@ -208,6 +208,13 @@ async fn reading_a_page_and_its_table() {
     assert_eq!(rig.ok("pwd").await, format!("~/tabs/{id}/{dir}"));
     let long = rig.ok("ls -l").await;
     assert!(long.contains("[d] table"), "{long}");
+    let meta = rig.ok("ls -l --meta --text -n 1 --type table").await;
+    assert!(
+        meta.contains("<table>") && meta.contains("\"Language models Model Org"),
+        "{meta}"
+    );
+    let content = rig.ok("find \"128k\" --content --type cell").await;
+    assert!(content.contains("(cell)"), "{content}");
     let count = rig.ok("ls --count").await;
     assert!(count.contains(" total ("), "{count}");
     let tree = rig.ok("tree 2").await;
