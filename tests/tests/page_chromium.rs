@@ -437,3 +437,38 @@ async fn an_out_of_process_frame_is_listed_under_its_iframe() {
     let links = rig.ok("extract_links").await;
     assert!(links.contains("[Offers]("), "{links}");
 }
+
+/// On a page of about 12,000 accessibility nodes: an unchanged page is not re-read, a DOM
+/// change is. Prints what each step took (figures for the record, never asserted).
+#[tokio::test]
+async fn a_large_page_is_read_once_until_it_changes() {
+    let rig = Rig::start().await;
+    let timed = |command: &'static str| {
+        let rig = &rig;
+        async move {
+            let started = std::time::Instant::now();
+            let out = rig.ok(command).await;
+            (out, started.elapsed())
+        }
+    };
+    let opened = rig.ok(&format!("open {}/big.html", rig.base)).await;
+    let nodes: usize = opened
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("AX Nodes: "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{opened}"));
+    assert!(nodes > 10_000, "{opened}");
+    let (first, first_took) = timed("find --type link -n 3").await;
+    assert_eq!(first.lines().count(), 3, "{first}");
+    let (kept, kept_took) = timed("ls").await;
+    assert!(
+        !kept.contains("refreshed"),
+        "an unchanged page is not re-read: {kept}"
+    );
+    let (_, added_took) = timed("click add_1_btn").await;
+    let (changed, changed_took) = timed("ls").await;
+    assert!(changed.starts_with("(tree auto-refreshed, "), "{changed}");
+    eprintln!(
+        "figures ({nodes} AX nodes): find on the kept tree {first_took:?}, ls on the kept tree {kept_took:?}, click {added_took:?}, ls after the click (full re-read) {changed_took:?}"
+    );
+}
