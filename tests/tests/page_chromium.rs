@@ -83,9 +83,16 @@ struct Rig {
 
 impl Rig {
     async fn start() -> Rig {
+        Rig::start_with(ServerOptions::default().silence_limit_ms).await
+    }
+
+    /// `silence_limit_ms`: mapping a very large tree keeps the worker busy for a while (it
+    /// answers no ping meanwhile); the server's default limit is a minute.
+    async fn start_with(silence_limit_ms: u64) -> Rig {
         let server = ServerProcess::start(ServerOptions {
             extra_args: vec!["--allow-all".into(), "--domains".into(), "127.0.0.1".into()],
             connect_grace_ms: Some(10_000),
+            silence_limit_ms,
             ..Default::default()
         })
         .await
@@ -442,7 +449,7 @@ async fn an_out_of_process_frame_is_listed_under_its_iframe() {
 /// change is. Prints what each step took (figures for the record, never asserted).
 #[tokio::test]
 async fn a_large_page_is_read_once_until_it_changes() {
-    let rig = Rig::start().await;
+    let rig = Rig::start_with(10_000).await;
     let timed = |command: &'static str| {
         let rig = &rig;
         async move {

@@ -44,6 +44,9 @@ const PROBE: &str = r#"(() => {
 
 /// Bound on child frames read per page (ad-heavy pages can have hundreds).
 const MAX_FRAMES: usize = 50;
+/// Trees kept at once; the least recently used beyond this are dropped (a worker runs for
+/// days, and closed tabs are not reported to the cache).
+pub const MAX_KEPT_PAGES: usize = 8;
 
 /// How a page's document looked when its tree was read.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -60,6 +63,8 @@ struct CachedPage {
     stale: bool,
     /// Child frames seen in the frame tree whose nodes could not be read from this target.
     unreadable_frames: usize,
+    /// When it was last used, in [`PageCache`] ticks.
+    used: u64,
 }
 
 /// Trees of attached tabs, shared by all sessions of the worker (a tab's tree does not
@@ -67,6 +72,7 @@ struct CachedPage {
 #[derive(Debug, Clone, Default)]
 pub struct PageCache {
     pages: Rc<RefCell<HashMap<i64, CachedPage>>>,
+    clock: Rc<std::cell::Cell<u64>>,
 }
 
 /// What [`PageCache::tree`] did to get a current tree.
@@ -98,18 +104,28 @@ impl PageCache {
         }
     }
 
-    /// Drop everything about `tab` (closed or detached).
-    pub fn forget(&self, tab: i64) {
-        self.pages.borrow_mut().remove(&tab);
+    /// Tabs whose trees are kept.
+    pub fn kept_tabs(&self) -> Vec<i64> {
+        let mut tabs: Vec<i64> = self.pages.borrow().keys().copied().collect();
+        tabs.sort_unstable();
+        tabs
+    }
+
+    fn tick(&self) -> u64 {
+        let next = self.clock.get() + 1;
+        self.clock.set(next);
+        next
     }
 
     /// The tree of `tab`, refetched only if the page changed since it was read.
     pub async fn tree<B: Browser>(&self, browser: &B, tab: i64) -> Result<PageTree, String> {
         let probe = probe(browser, tab).await;
         let load_mark = browser.load_mark(tab);
+        let tick = self.tick();
         let kept = {
-            let pages = self.pages.borrow();
-            pages.get(&tab).map(|page| {
+            let mut pages = self.pages.borrow_mut();
+            pages.get_mut(&tab).map(|page| {
+                page.used = tick;
                 let current = !page.stale
                     && page.load_mark == load_mark
                     && probe.is_some()
@@ -136,7 +152,8 @@ impl PageCache {
         let (vfs, unreadable_frames) = fetch(browser, tab).await?;
         let vfs = Rc::new(vfs);
         let frames = vfs.frame_count() + unreadable_frames;
-        self.pages.borrow_mut().insert(
+        let mut pages = self.pages.borrow_mut();
+        pages.insert(
             tab,
             CachedPage {
                 vfs: vfs.clone(),
@@ -144,8 +161,16 @@ impl PageCache {
                 probe,
                 stale: false,
                 unreadable_frames,
+                used: tick,
             },
         );
+        while pages.len() > MAX_KEPT_PAGES {
+            let Some(oldest) = pages.iter().min_by_key(|(_, p)| p.used).map(|(t, _)| *t) else {
+                break;
+            };
+            pages.remove(&oldest);
+        }
+        drop(pages);
         Ok(PageTree { vfs, fresh, frames })
     }
 

@@ -614,3 +614,28 @@ fn first_word_path(found: &str) -> String {
         .unwrap_or_default()
         .to_string()
 }
+
+#[test]
+fn only_the_most_recently_used_trees_are_kept() {
+    let b = FakeBrowser::standard();
+    let cache = PageCache::default();
+    let tabs: Vec<i64> = (0..super::page::MAX_KEPT_PAGES as i64 + 2)
+        .map(|i| 500 + i)
+        .collect();
+    {
+        let mut s = b.state.borrow_mut();
+        for &t in &tabs {
+            s.attachments
+                .insert(t, super::browser::Attachment::Attached);
+        }
+    }
+    for &t in &tabs {
+        block_on(cache.tree(&b, t)).unwrap();
+        // Tab 500 stays in use all along.
+        block_on(cache.tree(&b, 500)).unwrap();
+    }
+    let kept = cache.kept_tabs();
+    assert_eq!(kept.len(), super::page::MAX_KEPT_PAGES);
+    assert!(kept.contains(&500), "{kept:?}");
+    assert!(!kept.contains(&501) && !kept.contains(&502), "{kept:?}");
+}
