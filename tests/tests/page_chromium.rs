@@ -315,6 +315,15 @@ async fn interacting_with_forms_links_scripts_and_scrolling() {
     assert!(!visible.contains("never shown by text"), "{visible}");
     let links = rig.ok("extract_links").await;
     assert!(links.contains("[Go to welcome]("), "{links}");
+    let with_links = rig.ok("text --links").await;
+    assert!(
+        with_links.contains(&format!(
+            "[Go to welcome]({}/welcome.html?user=link)",
+            rig.base
+        )),
+        "{with_links}"
+    );
+    assert!(with_links.contains("\r\nFirst item\r\n"), "{with_links}");
     let clicked = rig.ok("click load_more").await;
     assert!(clicked.starts_with("✓ Clicked: load_more"), "{clicked}");
     let found = rig.ok("find inserted").await;

@@ -607,6 +607,8 @@ async fn text<B: Browser>(
         .unwrap_or_default()
         .trim()
         .lines()
+        // The link walk keeps the spaces between inline elements; a line starts at its text.
+        .map(|l| if args.has("--links") { l.trim() } else { l })
         .collect::<Vec<_>>()
         .join("\r\n");
     let total = body.chars().filter(|c| *c != '\r').count();
