@@ -17,8 +17,8 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
 use crate::shell::browser::{
-    Attachment, Browser, BrowserError, HistoryEntry, LoadMark, LoadOutcome, NavigationHistory,
-    TabInfo, WindowInfo,
+    Attachment, Browser, BrowserError, FrameSession, HistoryEntry, LoadMark, LoadOutcome,
+    NavigationHistory, TabInfo, WindowInfo,
 };
 
 /// The debugger protocol version `chrome.debugger.attach` asks for.
@@ -75,6 +75,8 @@ thread_local! {
     static LOADS: RefCell<HashMap<i64, u64>> = RefCell::new(HashMap::new());
     /// Tabs whose renderer crashed under our debugger; the next attach reloads them.
     static CRASHED: RefCell<std::collections::HashSet<i64>> = RefCell::new(Default::default());
+    /// Out-of-process frames of attached tabs, from `Target.attachedToTarget` events.
+    static FRAME_SESSIONS: RefCell<HashMap<i64, Vec<FrameSession>>> = RefCell::new(HashMap::new());
 }
 
 pub fn to_js(value: &impl Serialize) -> JsValue {
@@ -148,6 +150,7 @@ pub async fn cdp(
 
 /// `chrome.debugger.onDetach`: Chrome ended this extension's session on a tab.
 pub fn on_debugger_detach(tab: i64, reason: &str) {
+    FRAME_SESSIONS.with(|f| f.borrow_mut().remove(&tab));
     let why = match reason {
         "target_closed" => {
             "the tab closed, crashed or moved to a page that cannot be debugged (target_closed)"
@@ -162,7 +165,38 @@ pub fn on_debugger_detach(tab: i64, reason: &str) {
 }
 
 /// A protocol event of an attached tab (`chrome.debugger.onEvent`).
-pub fn on_debugger_event(tab: i64, method: &str) {
+pub fn on_debugger_event(tab: i64, method: &str, params: &Value) {
+    match method {
+        "Target.attachedToTarget" if params["targetInfo"]["type"] == "iframe" => {
+            let (Some(frame_id), Some(session_id)) = (
+                params["targetInfo"]["targetId"].as_str(),
+                params["sessionId"].as_str(),
+            ) else {
+                return;
+            };
+            FRAME_SESSIONS.with(|f| {
+                let mut f = f.borrow_mut();
+                let list = f.entry(tab).or_default();
+                list.retain(|s| s.frame_id != frame_id);
+                list.push(FrameSession {
+                    frame_id: frame_id.to_string(),
+                    session_id: session_id.to_string(),
+                });
+            });
+            return;
+        }
+        "Target.detachedFromTarget" => {
+            if let Some(session_id) = params["sessionId"].as_str() {
+                FRAME_SESSIONS.with(|f| {
+                    if let Some(list) = f.borrow_mut().get_mut(&tab) {
+                        list.retain(|s| s.session_id != session_id);
+                    }
+                });
+            }
+            return;
+        }
+        _ => {}
+    }
     if method == "Inspector.targetCrashed" {
         // The debugger stays attached to a crashed tab, but nothing answers until the
         // page is loaded again.
@@ -187,6 +221,7 @@ pub fn on_tab_loaded(tab: i64) {
 
 /// `chrome.tabs.onRemoved`: nothing about the tab is worth keeping.
 pub fn on_tab_removed(tab: i64) {
+    FRAME_SESSIONS.with(|f| f.borrow_mut().remove(&tab));
     LOADS.with(|l| l.borrow_mut().remove(&tab));
     CRASHED.with(|c| c.borrow_mut().remove(&tab));
     // The attachment entry stays until the kernel reports the tab gone (a `Lost` from
@@ -277,6 +312,26 @@ impl Browser for ChromeBrowser {
 
     async fn cdp(&self, id: i64, method: &str, params: Value) -> Result<Value, BrowserError> {
         cdp(id, method, params, CALL_TIMEOUT_MS).await
+    }
+
+    async fn cdp_in_session(
+        &self,
+        id: i64,
+        session_id: &str,
+        method: &str,
+        params: Value,
+    ) -> Result<Value, BrowserError> {
+        let target = to_js(&json!({ "tabId": id, "sessionId": session_id }));
+        let promise = debugger_send_command(&target, method, &to_js(&params));
+        let result = call(promise, CALL_TIMEOUT_MS, method).await?;
+        if result.is_undefined() || result.is_null() {
+            return Ok(Value::Null);
+        }
+        from_js(result, method)
+    }
+
+    fn frame_sessions(&self, id: i64) -> Vec<FrameSession> {
+        FRAME_SESSIONS.with(|f| f.borrow().get(&id).cloned().unwrap_or_default())
     }
 
     async fn navigation_history(&self, id: i64) -> Result<NavigationHistory, BrowserError> {

@@ -19,6 +19,7 @@ use web_sys::{CloseEvent, MessageEvent, WebSocket};
 use crate::chrome::{self, to_js, ChromeBrowser};
 use crate::link::{Effect, Event, Link};
 use crate::settings::{self, Settings, Status};
+use crate::shell::page::PageCache;
 use crate::shell::session::{
     keep_recent, storage_key, SessionTable, MAX_STORED_SESSIONS, STORAGE_PREFIX,
 };
@@ -122,6 +123,8 @@ thread_local! {
     // Apart from WORKER: commands run across awaits and must reach their sessions while a
     // dispatch holds the worker.
     static SESSIONS: RefCell<SessionTable<Job>> = RefCell::new(SessionTable::default());
+    // Page trees of attached tabs, shared by every session's commands.
+    static PAGES: PageCache = PageCache::default();
 }
 
 /// Start the worker: read settings, make sure the heartbeat alarm exists, and connect.
@@ -195,8 +198,7 @@ pub fn handle_event(kind: &str, payload: JsValue) {
                 chrome::on_tab_removed(tab as i64);
             }
         }
-        // Protocol events of attached tabs. Crashes matter now; the page mapping will add
-        // DOM mutations (to know when its tree is stale).
+        // Protocol events of attached tabs: crashes, and out-of-process frames attaching.
         "debugger_event" => {
             let tab = js_sys::Reflect::get(&payload, &"tabId".into())
                 .ok()
@@ -204,8 +206,12 @@ pub fn handle_event(kind: &str, payload: JsValue) {
             let method = js_sys::Reflect::get(&payload, &"method".into())
                 .ok()
                 .and_then(|v| v.as_string());
+            let params: Value = js_sys::Reflect::get(&payload, &"params".into())
+                .ok()
+                .and_then(|v| serde_wasm_bindgen::from_value(v).ok())
+                .unwrap_or(Value::Null);
             if let (Some(tab), Some(method)) = (tab, method) {
-                chrome::on_debugger_event(tab as i64, &method);
+                chrome::on_debugger_event(tab as i64, &method, &params);
             }
         }
         other => console_warn(&format!("domshell: unknown event {other}")),
@@ -365,7 +371,8 @@ impl Worker {
                     gen,
                     id,
                     command,
-                    ctx: Context::new(&allowed_domains, deadline_ms),
+                    ctx: Context::new(&allowed_domains, deadline_ms)
+                        .with_pages(PAGES.with(Clone::clone)),
                 };
                 let start = SESSIONS.with(|t| t.borrow_mut().submit(&session, job));
                 if let Some((state, job)) = start {

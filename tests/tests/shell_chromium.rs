@@ -258,6 +258,9 @@ async fn browser_commands_through_the_python_mcp_client() {
         ("replay", "!1".to_string()),
         ("head", "tabs | head -n 1".to_string()),
         ("grep", "tabs | grep -n 1 \"page a\"".to_string()),
+        ("pagels", "ls -r".to_string()),
+        ("pagefind", "find --type link".to_string()),
+        ("pagetext", "text".to_string()),
         ("click", "click go".to_string()),
         ("help", "help | grep navigate".to_string()),
         ("cdhelp", "cd --help".to_string()),
@@ -288,7 +291,17 @@ async fn browser_commands_through_the_python_mcp_client() {
         grep.contains("Page A") && grep.lines().count() <= 2,
         "{grep}"
     );
-    assert!(text(&run, "click", true).contains("not available yet in this build"));
+    let listed = text(&run, "pagels", false);
+    assert!(listed.contains("main/"), "{listed}");
+    let links = text(&run, "pagefind", false);
+    assert!(links.contains("(link)  \"to B\""), "{links}");
+    let page_text = text(&run, "pagetext", false);
+    assert!(
+        page_text.starts_with("--- Text: page Page A ---\r\nPage A\r\nto B"),
+        "{page_text}"
+    );
+    let click = text(&run, "click", false);
+    assert!(click.starts_with("✓ Clicked: go"), "{click}");
     assert!(text(&run, "help", false).contains("navigate"));
     assert!(text(&run, "cdhelp", false).contains("usage: cd"));
     assert!(text(&run, "close", false).starts_with("✓ Closed: Page A"));

@@ -80,6 +80,15 @@ pub enum LoadOutcome {
     Gone,
 }
 
+/// An out-of-process child frame of a tab that the debugger attached to (reported by
+/// `Target.attachedToTarget` with type `iframe` after `Target.setAutoAttach {flatten}`): its
+/// target id is its frame id, and commands reach it through its session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameSession {
+    pub frame_id: String,
+    pub session_id: String,
+}
+
 /// A failed browser operation, with Chrome's own message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -111,6 +120,17 @@ pub trait Browser {
         method: &str,
         params: serde_json::Value,
     ) -> Result<serde_json::Value, BrowserError>;
+    /// One DevTools Protocol call in a child session of an attached tab (an out-of-process
+    /// frame from [`Browser::frame_sessions`]).
+    async fn cdp_in_session(
+        &self,
+        id: i64,
+        session_id: &str,
+        method: &str,
+        params: serde_json::Value,
+    ) -> Result<serde_json::Value, BrowserError>;
+    /// The out-of-process frames of the tab the glue knows sessions for.
+    fn frame_sessions(&self, id: i64) -> Vec<FrameSession>;
     async fn navigation_history(&self, id: i64) -> Result<NavigationHistory, BrowserError>;
     async fn go_to_history_entry(&self, id: i64, entry: i64) -> Result<(), BrowserError>;
     /// Make sure this extension's debugger is attached to the tab (a no-op when it is).

@@ -6,8 +6,8 @@ use std::collections::{HashMap, HashSet};
 use std::future::Future;
 
 use super::browser::{
-    Attachment, Browser, BrowserError, HistoryEntry, LoadMark, LoadOutcome, NavigationHistory,
-    TabInfo, WindowInfo,
+    Attachment, Browser, BrowserError, FrameSession, HistoryEntry, LoadMark, LoadOutcome,
+    NavigationHistory, TabInfo, WindowInfo,
 };
 
 #[derive(Debug, Default)]
@@ -28,6 +28,10 @@ pub struct FakeState {
     /// Canned answers to `cdp` calls by method, and the calls made (tab, method).
     pub cdp_replies: HashMap<String, serde_json::Value>,
     pub cdp_calls: Vec<(i64, String)>,
+    /// Out-of-process frames per tab, and canned answers in their sessions by
+    /// (session, method).
+    pub frame_sessions: HashMap<i64, Vec<FrameSession>>,
+    pub session_replies: HashMap<(String, String), serde_json::Value>,
 }
 
 #[derive(Debug, Default)]
@@ -71,6 +75,19 @@ impl FakeBrowser {
                 });
                 s.histories.insert(id, (vec![url.to_string()], 0));
             }
+            // Every tab shows an empty document until a test scripts another page.
+            s.cdp_replies.insert(
+                "Page.getFrameTree".into(),
+                serde_json::json!({"frameTree": {"frame": {"id": "MAIN", "url": ""}}}),
+            );
+            s.cdp_replies.insert(
+                "Accessibility.getFullAXTree".into(),
+                serde_json::json!({"nodes": [{"nodeId": "1", "role": {"type": "role", "value": "RootWebArea"}}]}),
+            );
+            s.cdp_replies.insert(
+                "Runtime.evaluate".into(),
+                serde_json::json!({"result": {"value": {"doc": "blank", "n": 0}}}),
+            );
         }
         fake
     }
@@ -215,6 +232,30 @@ impl Browser for FakeBrowser {
             .get(method)
             .cloned()
             .ok_or_else(|| BrowserError(format!("'{method}' wasn't found")))
+    }
+
+    async fn cdp_in_session(
+        &self,
+        id: i64,
+        session_id: &str,
+        method: &str,
+        _params: serde_json::Value,
+    ) -> Result<serde_json::Value, BrowserError> {
+        let mut s = self.state.borrow_mut();
+        s.cdp_calls.push((id, format!("{session_id}:{method}")));
+        s.session_replies
+            .get(&(session_id.to_string(), method.to_string()))
+            .cloned()
+            .ok_or_else(|| BrowserError(format!("No session with given id: {session_id}")))
+    }
+
+    fn frame_sessions(&self, id: i64) -> Vec<FrameSession> {
+        self.state
+            .borrow()
+            .frame_sessions
+            .get(&id)
+            .cloned()
+            .unwrap_or_default()
     }
 
     async fn navigation_history(&self, id: i64) -> Result<NavigationHistory, BrowserError> {

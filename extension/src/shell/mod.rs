@@ -20,11 +20,16 @@ pub mod browser;
 pub mod builtins;
 pub mod commands;
 pub mod format;
+pub mod interact;
 pub mod navigation;
+pub mod page;
+pub mod reading;
 pub mod session;
 
 #[cfg(test)]
 mod fake;
+#[cfg(test)]
+mod page_tests;
 #[cfg(test)]
 mod tests;
 
@@ -51,6 +56,8 @@ pub struct Context {
     pub load_timeout_ms: u64,
     /// The longest wait the server's deadline allows.
     pub wait_cap_ms: u64,
+    /// The page trees of attached tabs; the glue passes the worker's shared cache.
+    pub pages: page::PageCache,
 }
 
 impl Context {
@@ -64,7 +71,14 @@ impl Context {
             domains: DomainList::new(allowed_domains),
             load_timeout_ms: DEFAULT_LOAD_TIMEOUT_MS.min(wait_cap_ms),
             wait_cap_ms,
+            pages: page::PageCache::default(),
         }
+    }
+
+    /// The same context reading and keeping trees in `pages`.
+    pub fn with_pages(mut self, pages: page::PageCache) -> Context {
+        self.pages = pages;
+        self
     }
 }
 
@@ -185,7 +199,61 @@ async fn run_command<B: Browser>(
     }
     match spec.name {
         "pwd" | "env" | "export" | "history" | "clear" | "help" => builtins::run(session, cmd),
-        _ => navigation::run(session, browser, ctx, cmd).await,
+        "ls" | "cd" => {
+            let args = parse_args(cmd)?;
+            if reading::is_page_path(session, &args) {
+                reading::run(session, browser, ctx, cmd, &args).await
+            } else {
+                let output = navigation::run(session, browser, ctx, cmd).await?;
+                Ok(with_tree_counts(session, browser, ctx, cmd, output).await)
+            }
+        }
+        "cat" | "text" | "read" | "tree" | "find" | "grep" | "extract_links" | "extract_table" => {
+            let args = parse_args(cmd)?;
+            reading::run(session, browser, ctx, cmd, &args).await
+        }
+        "click" | "focus" | "type" | "key" | "submit" | "select" | "scroll" | "wait"
+        | "screenshot" | "whoami" => {
+            let args = parse_args(cmd)?;
+            interact::run(session, browser, ctx, cmd, &args).await
+        }
+        _ => {
+            let output = navigation::run(session, browser, ctx, cmd).await?;
+            Ok(with_tree_counts(session, browser, ctx, cmd, output).await)
+        }
+    }
+}
+
+/// After a command that entered or (re)loaded a tab, reads its tree and adds the
+/// `AX Nodes:`/`Iframes:` lines to the `✓` block, so the next page command starts warm.
+async fn with_tree_counts<B: Browser>(
+    session: &Session,
+    browser: &B,
+    ctx: &Context,
+    cmd: &Command,
+    output: String,
+) -> String {
+    const ENTERING: [&str; 8] = [
+        "cd", "here", "open", "navigate", "goto", "back", "forward", "refresh",
+    ];
+    let Some(tab) = session.tab() else {
+        return output;
+    };
+    if !ENTERING.contains(&cmd.name.as_str()) || !output.starts_with('✓') {
+        return output;
+    }
+    let tree = if matches!(cmd.name.as_str(), "cd" | "here") {
+        ctx.pages.tree(browser, tab).await
+    } else {
+        ctx.pages.reload(browser, tab).await
+    };
+    match tree {
+        Ok(tree) => format!(
+            "{output}\r\n  AX Nodes: {}\r\n  Iframes: {}",
+            tree.vfs.node_count(),
+            tree.frames
+        ),
+        Err(e) => format!("{output}\r\n  AX Nodes: not read yet ({e})"),
     }
 }
 

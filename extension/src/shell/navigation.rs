@@ -439,7 +439,7 @@ async fn ls<B: Browser>(
             })
         }
         Place::Tab { .. } | Place::Current | Place::Page | Place::Here | Place::HereWindow => Err(
-            "ls: listing inside a page is not available yet in this build; `ls ~/tabs` lists the tabs".into(),
+            "ls: that path is inside a tab you are not in; enter it first (cd ~/tabs/<id>), then ls <path>".into(),
         ),
     }
 }

@@ -1,0 +1,956 @@
+//! Commands that act on a page: `click`, `focus`, `type`, `key`, `submit`, `select`,
+//! `scroll`, plus `wait`, `screenshot` and `whoami`.
+//!
+//! Every interaction marks the tab's tree stale (the next command re-reads it) and, when it
+//! started a navigation, waits (bounded) for the new page. Input goes through trusted CDP
+//! events where Chrome delivers them and falls back to DOM calls where it does not; replies
+//! say which path ran. It must not format listings (that is [`super::reading`]).
+
+use serde_json::{json, Value};
+use shared_protocol::grammar::{Args, Command};
+
+use super::browser::{Browser, LoadMark};
+use super::page::{call_on, evaluate};
+use super::reading::{open, OpenPage};
+use super::session::Session;
+use super::{expect_flags, Context};
+use crate::ax::{Entry, EntryId, FindQuery, TypeFilter};
+
+/// `wait` without `--timeout`, and its cap (seconds).
+const DEFAULT_WAIT_S: f64 = 5.0;
+const MAX_WAIT_S: f64 = 30.0;
+/// The longest single page-side wait for a DOM change (under the glue's call timeout).
+const WAIT_SLICE_MS: u64 = 8_000;
+/// Round trips `wait` makes at most, whatever the page does.
+const MAX_WAIT_ROUNDS: usize = 200;
+/// Suffixes `submit` strips when a name is not found as given.
+const NAME_SUFFIXES: [&str; 8] = [
+    "_input",
+    "_textbox",
+    "_searchbox",
+    "_field",
+    "_btn",
+    "_button",
+    "_combobox",
+    "_link",
+];
+
+pub(crate) async fn run<B: Browser>(
+    session: &mut Session,
+    browser: &B,
+    ctx: &Context,
+    cmd: &Command,
+    args: &Args,
+) -> Result<String, String> {
+    match cmd.name.as_str() {
+        "click" => click_cmd(session, browser, ctx, cmd, args).await,
+        "focus" => focus(session, browser, ctx, cmd, args).await,
+        "type" => type_text(session, browser, ctx, cmd).await,
+        "key" => key(session, browser, ctx, cmd, args).await,
+        "submit" => submit(session, browser, ctx, cmd, args).await,
+        "select" => select(session, browser, ctx, cmd, args).await,
+        "scroll" => scroll(session, browser, ctx, cmd, args).await,
+        "wait" => wait(session, browser, ctx, cmd, args).await,
+        "screenshot" => screenshot(session, browser, ctx, cmd, args).await,
+        "whoami" => whoami(session, browser, ctx, cmd, args).await,
+        other => Err(format!("{other}: not an interaction command")),
+    }
+}
+
+/// The entry a command names: as a path, else (for bare names) anywhere below the current
+/// directory, trying without a role suffix when nothing matches as given.
+fn target(
+    page: &OpenPage,
+    session: &Session,
+    command: &str,
+    name: &str,
+    roles: Option<&str>,
+) -> Result<EntryId, String> {
+    let direct = page.entry_at(session, command, Some(name));
+    if direct.is_ok() || name.contains('/') {
+        return direct.map(|(id, _)| id);
+    }
+    let (from, _) = page.entry_at(session, command, None)?;
+    let filter = roles.map(TypeFilter::with_aliases);
+    let search = |pattern: &str| {
+        page.vfs()
+            .find(
+                from,
+                &FindQuery {
+                    pattern: None,
+                    type_filter: filter.clone(),
+                    limit: None,
+                },
+            )
+            .into_iter()
+            .find(|f| {
+                page.vfs().entry(f.id).is_some_and(|e| {
+                    e.name.eq_ignore_ascii_case(pattern)
+                        || e.accessible_name.eq_ignore_ascii_case(pattern)
+                })
+            })
+            .map(|f| f.id)
+    };
+    if let Some(id) = search(name) {
+        return Ok(id);
+    }
+    let stripped = NAME_SUFFIXES
+        .iter()
+        .find_map(|s| name.strip_suffix(s))
+        .unwrap_or(name);
+    let spaced = stripped.replace('_', " ");
+    search(stripped)
+        .or_else(|| search(&spaced))
+        .ok_or_else(|| direct.err().unwrap_or_default())
+}
+
+fn one_name(cmd: &Command, args: &Args) -> Result<String, String> {
+    match args.positional.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err(format!(
+            "{}: which element? usage: {} <name|path> (see `ls`)",
+            cmd.name, cmd.name
+        )),
+        _ => Err(format!(
+            "{}: too many arguments; quote a name with spaces",
+            cmd.name
+        )),
+    }
+}
+
+/// After an interaction: the tree is stale, and if the tab started loading a new page, wait
+/// for it (bounded) so the next command reads the new page.
+async fn settle<B: Browser>(browser: &B, ctx: &Context, tab: i64, before: LoadMark) {
+    ctx.pages.invalidate(tab);
+    let loading = match browser.tab(tab).await {
+        Ok(Some(t)) => t.status.as_deref() == Some("loading") || t.pending_url.is_some(),
+        _ => false,
+    };
+    if loading || browser.load_mark(tab) != before {
+        let _ = browser
+            .wait_for_load(tab, Some(before), ctx.load_timeout_ms)
+            .await;
+    }
+}
+
+/// JS: scroll the element into view and say where its centre is and whether that point
+/// shows the element (not an overlay).
+const LOCATE: &str = "function() { this.scrollIntoView({ block: 'center', inline: 'center' }); const r = this.getBoundingClientRect(); const x = r.left + r.width / 2, y = r.top + r.height / 2; const hit = document.elementFromPoint(x, y); return { x, y, w: r.width, h: r.height, hit: !!hit && (hit === this || this.contains(hit) || hit.contains(this)) }; }";
+
+/// Clicks an entry: a trusted mouse click at its centre when the centre shows it, else the
+/// DOM's `click()`. Returns how it clicked.
+async fn click_entry<B: Browser>(
+    browser: &B,
+    page: &OpenPage,
+    entry: &Entry,
+) -> Result<&'static str, String> {
+    let main_frame = page
+        .vfs()
+        .entry(page.vfs().root())
+        .map(|r| r.frame_id.clone())
+        .unwrap_or_default();
+    let spot = call_on(browser, page.id, entry, LOCATE, &[]).await?;
+    let in_main_frame = entry.frame_id == main_frame || entry.frame_id.is_empty();
+    if in_main_frame && spot["hit"].as_bool() == Some(true) && spot["w"].as_f64() > Some(0.0) {
+        let (x, y) = (
+            spot["x"].as_f64().unwrap_or_default(),
+            spot["y"].as_f64().unwrap_or_default(),
+        );
+        let mut trusted = true;
+        for (kind, buttons) in [("mouseMoved", 0), ("mousePressed", 1), ("mouseReleased", 0)] {
+            let params = json!({ "type": kind, "x": x, "y": y, "button": if kind == "mouseMoved" { "none" } else { "left" }, "buttons": buttons, "clickCount": 1 });
+            if browser
+                .cdp(page.id, "Input.dispatchMouseEvent", params)
+                .await
+                .is_err()
+            {
+                trusted = false;
+                break;
+            }
+        }
+        if trusted {
+            return Ok("");
+        }
+    }
+    call_on(browser, page.id, entry, "function() { this.click(); }", &[]).await?;
+    Ok(" (DOM click: the element's centre was covered, off-screen or in a frame)")
+}
+
+async fn click_cmd<B: Browser>(
+    session: &mut Session,
+    browser: &B,
+    ctx: &Context,
+    cmd: &Command,
+    args: &Args,
+) -> Result<String, String> {
+    expect_flags(cmd, args, &[])?;
+    let name = one_name(cmd, args)?;
+    let page = open(session, browser, ctx, "click").await?;
+    let id = target(&page, session, "click", &name, None)?;
+    let entry = page.entry(id)?.clone();
+    let before = browser.load_mark(page.id);
+    let how = click_entry(browser, &page, &entry)
+        .await
+        .map_err(|e| format!("click: {e}"))?;
+    settle(browser, ctx, page.id, before).await;
+    Ok(format!(
+        "✓ Clicked: {} ({}){how}\r\n(tree will auto-refresh on next command)",
+        entry.name, entry.role
+    ))
+}
+
+async fn focus<B: Browser>(
+    session: &mut Session,
+    browser: &B,
+    ctx: &Context,
+    cmd: &Command,
+    args: &Args,
+) -> Result<String, String> {
+    expect_flags(cmd, args, &[])?;
+    let name = one_name(cmd, args)?;
+    let page = open(session, browser, ctx, "focus").await?;
+    let id = target(&page, session, "focus", &name, None)?;
+    let entry = page.entry(id)?.clone();
+    call_on(
+        browser,
+        page.id,
+        &entry,
+        "function() { this.focus(); }",
+        &[],
+    )
+    .await
+    .map_err(|e| format!("focus: {e}"))?;
+    ctx.pages.invalidate(page.id);
+    Ok(format!("✓ Focused: {}", entry.name))
+}
+
+/// A piece of typed text: text to insert, or a key to press.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Typed {
+    Text(String),
+    Key(&'static str),
+}
+
+/// Splits text at the `\n` and `\t` escapes (`\\` is a backslash).
+pub(crate) fn typed_parts(text: &str) -> Vec<Typed> {
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let key = match (c, chars.peek()) {
+            ('\\', Some('n')) => Some("Enter"),
+            ('\\', Some('t')) => Some("Tab"),
+            ('\\', Some('\\')) => {
+                chars.next();
+                current.push('\\');
+                continue;
+            }
+            ('\n', _) => Some("Enter"),
+            ('\t', _) => Some("Tab"),
+            _ => None,
+        };
+        match key {
+            Some(k) => {
+                if c == '\\' {
+                    chars.next();
+                }
+                if !current.is_empty() {
+                    parts.push(Typed::Text(std::mem::take(&mut current)));
+                }
+                parts.push(Typed::Key(k));
+            }
+            None => current.push(c),
+        }
+    }
+    if !current.is_empty() {
+        parts.push(Typed::Text(current));
+    }
+    parts
+}
+
+async fn type_text<B: Browser>(
+    session: &mut Session,
+    browser: &B,
+    ctx: &Context,
+    cmd: &Command,
+) -> Result<String, String> {
+    let text = cmd.args.join(" ");
+    if text.is_empty() {
+        return Err("type: nothing to type; usage: type <text…> (focus a field first)".into());
+    }
+    let page = open(session, browser, ctx, "type").await?;
+    let before = browser.load_mark(page.id);
+    let mut typed = 0usize;
+    for part in typed_parts(&text) {
+        match part {
+            Typed::Text(t) => {
+                browser
+                    .cdp(page.id, "Input.insertText", json!({ "text": t }))
+                    .await
+                    .map_err(|e| format!("type: {e}"))?;
+                typed += t.chars().count();
+            }
+            Typed::Key(k) => {
+                press(browser, page.id, named_key(k).unwrap_or(ENTER), 0)
+                    .await
+                    .map_err(|e| format!("type: {e}"))?;
+                typed += 1;
+            }
+        }
+    }
+    settle(browser, ctx, page.id, before).await;
+    Ok(format!("✓ Typed {typed} characters"))
+}
+
+/// A key as CDP wants it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct KeySpec {
+    pub key: &'static str,
+    pub code: &'static str,
+    pub key_code: i64,
+    pub text: Option<&'static str>,
+}
+
+const ENTER: KeySpec = KeySpec {
+    key: "Enter",
+    code: "Enter",
+    key_code: 13,
+    text: Some("\r"),
+};
+
+const NAMED_KEYS: [KeySpec; 14] = [
+    ENTER,
+    KeySpec {
+        key: "Tab",
+        code: "Tab",
+        key_code: 9,
+        text: None,
+    },
+    KeySpec {
+        key: " ",
+        code: "Space",
+        key_code: 32,
+        text: Some(" "),
+    },
+    KeySpec {
+        key: "Escape",
+        code: "Escape",
+        key_code: 27,
+        text: None,
+    },
+    KeySpec {
+        key: "Backspace",
+        code: "Backspace",
+        key_code: 8,
+        text: None,
+    },
+    KeySpec {
+        key: "Delete",
+        code: "Delete",
+        key_code: 46,
+        text: None,
+    },
+    KeySpec {
+        key: "ArrowUp",
+        code: "ArrowUp",
+        key_code: 38,
+        text: None,
+    },
+    KeySpec {
+        key: "ArrowDown",
+        code: "ArrowDown",
+        key_code: 40,
+        text: None,
+    },
+    KeySpec {
+        key: "ArrowLeft",
+        code: "ArrowLeft",
+        key_code: 37,
+        text: None,
+    },
+    KeySpec {
+        key: "ArrowRight",
+        code: "ArrowRight",
+        key_code: 39,
+        text: None,
+    },
+    KeySpec {
+        key: "Home",
+        code: "Home",
+        key_code: 36,
+        text: None,
+    },
+    KeySpec {
+        key: "End",
+        code: "End",
+        key_code: 35,
+        text: None,
+    },
+    KeySpec {
+        key: "PageUp",
+        code: "PageUp",
+        key_code: 33,
+        text: None,
+    },
+    KeySpec {
+        key: "PageDown",
+        code: "PageDown",
+        key_code: 34,
+        text: None,
+    },
+];
+
+const FUNCTION_KEYS: [&str; 12] = [
+    "F1", "F2", "F3", "F4", "F5", "F6", "F7", "F8", "F9", "F10", "F11", "F12",
+];
+
+/// A named key (case-insensitive; `Space`, `Esc`, `Return` accepted).
+pub(crate) fn named_key(name: &str) -> Option<KeySpec> {
+    let lower = name.to_ascii_lowercase();
+    let canonical = match lower.as_str() {
+        "space" => " ",
+        "esc" => "escape",
+        "return" => "enter",
+        "up" => "arrowup",
+        "down" => "arrowdown",
+        "left" => "arrowleft",
+        "right" => "arrowright",
+        other => other,
+    };
+    if let Some(k) = NAMED_KEYS
+        .iter()
+        .find(|k| k.key.eq_ignore_ascii_case(canonical))
+    {
+        return Some(*k);
+    }
+    FUNCTION_KEYS
+        .iter()
+        .position(|f| f.eq_ignore_ascii_case(canonical))
+        .map(|i| KeySpec {
+            key: FUNCTION_KEYS[i],
+            code: FUNCTION_KEYS[i],
+            key_code: 112 + i as i64,
+            text: None,
+        })
+}
+
+/// `--modifiers ctrl,shift`: CDP's bit mask (Alt 1, Ctrl 2, Meta 4, Shift 8).
+pub(crate) fn modifier_mask(list: &str) -> Result<i64, String> {
+    list.split(',')
+        .filter(|m| !m.trim().is_empty())
+        .try_fold(0, |mask, m| {
+            Ok(mask
+                | match m.trim().to_ascii_lowercase().as_str() {
+                    "alt" | "option" => 1,
+                    "ctrl" | "control" => 2,
+                    "meta" | "cmd" | "command" => 4,
+                    "shift" => 8,
+                    other => {
+                        return Err(format!(
+                            "key: unknown modifier '{other}'; use ctrl, shift, alt, meta"
+                        ))
+                    }
+                })
+        })
+}
+
+/// A trusted key press (down and up) through CDP.
+async fn press<B: Browser>(
+    browser: &B,
+    tab: i64,
+    key: KeySpec,
+    modifiers: i64,
+) -> Result<(), String> {
+    let down_type = if key.text.is_some() && modifiers & 7 == 0 {
+        "keyDown"
+    } else {
+        "rawKeyDown"
+    };
+    let mut down = json!({ "type": down_type, "key": key.key, "code": key.code,
+        "windowsVirtualKeyCode": key.key_code, "modifiers": modifiers });
+    if let Some(text) = key.text.filter(|_| down_type == "keyDown") {
+        down["text"] = json!(text);
+    }
+    browser
+        .cdp(tab, "Input.dispatchKeyEvent", down)
+        .await
+        .map_err(|e| e.to_string())?;
+    browser
+        .cdp(
+            tab,
+            "Input.dispatchKeyEvent",
+            json!({ "type": "keyUp", "key": key.key, "code": key.code,
+                "windowsVirtualKeyCode": key.key_code, "modifiers": modifiers }),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// JS for a background tab, where Chrome drops CDP key events: a synthetic key press on the
+/// focused element, with the default actions that matter emulated (Enter submits a form
+/// field's form, a printable key types into a field). Returns what it did.
+const SYNTHETIC_KEY: &str = "(function(key, code, keyCode, mods) { const t = document.activeElement || document.body; const init = { key, code, keyCode, which: keyCode, bubbles: true, cancelable: true, composed: true, altKey: !!(mods & 1), ctrlKey: !!(mods & 2), metaKey: !!(mods & 4), shiftKey: !!(mods & 8) }; const go = t.dispatchEvent(new KeyboardEvent('keydown', init)); let did = 'dispatched keydown/keyup'; if (go && key === 'Enter' && t.form && (t.localName === 'input')) { t.form.requestSubmit(); did = 'submitted the form of the focused field'; } else if (go && key.length === 1 && !(mods & 7) && 'value' in t) { t.value += key; t.dispatchEvent(new Event('input', { bubbles: true })); did = 'typed into the focused field'; } t.dispatchEvent(new KeyboardEvent('keyup', init)); return did; })";
+
+async fn key<B: Browser>(
+    session: &mut Session,
+    browser: &B,
+    ctx: &Context,
+    cmd: &Command,
+    args: &Args,
+) -> Result<String, String> {
+    expect_flags(cmd, args, &["--modifiers", "--activate"])?;
+    let name = match args.positional.as_slice() {
+        [one] => one.clone(),
+        _ => return Err("key: usage: key <KeyName> [--modifiers ctrl,shift,alt,meta] [--activate] (Enter, Tab, Escape, ArrowDown, F5, a…)".into()),
+    };
+    let spec = match named_key(&name) {
+        Some(k) => k,
+        None if name.chars().count() == 1 => {
+            return single_char(session, browser, ctx, args, &name).await;
+        }
+        None => {
+            return Err(format!(
+                "key: unknown key '{name}'. Named keys: Enter Tab Space Escape Backspace Delete ArrowUp ArrowDown ArrowLeft ArrowRight Home End PageUp PageDown F1–F12, or one character"
+            ))
+        }
+    };
+    let modifiers = modifier_mask(args.value("--modifiers").unwrap_or(""))?;
+    let page = open(session, browser, ctx, "key").await?;
+    let before = browser.load_mark(page.id);
+    let activated = if args.has("--activate") && !page.tab.active {
+        browser
+            .cdp(page.id, "Page.bringToFront", json!({}))
+            .await
+            .map_err(|e| format!("key: cannot activate tab {}: {e}", page.id))?;
+        true
+    } else {
+        false
+    };
+    let shown = if spec.key == " " { "Space" } else { spec.key };
+    let reply = if page.tab.active || activated {
+        press(browser, page.id, spec, modifiers)
+            .await
+            .map_err(|e| format!("key: {e}"))?;
+        let note = if activated {
+            " (tab brought to the front)"
+        } else {
+            ""
+        };
+        format!("✓ Pressed {shown} (trusted input){note}")
+    } else {
+        let expression = format!(
+            "{SYNTHETIC_KEY}({}, {}, {}, {modifiers})",
+            json!(spec.key),
+            json!(spec.code),
+            spec.key_code
+        );
+        let did = evaluate(browser, page.id, &expression)
+            .await
+            .map_err(|e| format!("key: {e}"))?;
+        format!(
+            "✓ Pressed {shown} (background tab: synthetic event, {}; use --activate for trusted input)",
+            did.as_str().unwrap_or("dispatched")
+        )
+    };
+    settle(browser, ctx, page.id, before).await;
+    Ok(reply)
+}
+
+/// `key a`: one character, inserted as text (trusted) or synthetic on a background tab.
+async fn single_char<B: Browser>(
+    session: &mut Session,
+    browser: &B,
+    ctx: &Context,
+    args: &Args,
+    ch: &str,
+) -> Result<String, String> {
+    let modifiers = modifier_mask(args.value("--modifiers").unwrap_or(""))?;
+    let page = open(session, browser, ctx, "key").await?;
+    let before = browser.load_mark(page.id);
+    let code = ch
+        .chars()
+        .next()
+        .map(|c| c.to_ascii_uppercase() as i64)
+        .unwrap_or_default();
+    let reply = if page.tab.active && modifiers & 7 == 0 {
+        browser
+            .cdp(page.id, "Input.insertText", json!({ "text": ch }))
+            .await
+            .map_err(|e| format!("key: {e}"))?;
+        format!("✓ Pressed {ch} (trusted input)")
+    } else {
+        let expression = format!(
+            "{SYNTHETIC_KEY}({}, {}, {code}, {modifiers})",
+            json!(ch),
+            json!(format!("Key{}", ch.to_uppercase()))
+        );
+        let did = evaluate(browser, page.id, &expression)
+            .await
+            .map_err(|e| format!("key: {e}"))?;
+        format!(
+            "✓ Pressed {ch} (synthetic event, {})",
+            did.as_str().unwrap_or("dispatched")
+        )
+    };
+    settle(browser, ctx, page.id, before).await;
+    Ok(reply)
+}
+
+/// JS: set a field's value the way frameworks notice (the prototype's native setter, then
+/// `input` and `change`), focusing it first. Returns whether the element is in a form.
+const SET_VALUE: &str = "function(v) { this.focus(); if (this.isContentEditable) { this.textContent = v; } else { const proto = this instanceof HTMLTextAreaElement ? HTMLTextAreaElement.prototype : this instanceof HTMLSelectElement ? HTMLSelectElement.prototype : HTMLInputElement.prototype; const setter = Object.getOwnPropertyDescriptor(proto, 'value').set; setter.call(this, v); } this.dispatchEvent(new Event('input', { bubbles: true })); this.dispatchEvent(new Event('change', { bubbles: true })); return !!this.form; }";
+
+/// JS: submit the field's form as pressing Enter would (`requestSubmit` runs validation and
+/// the page's submit handlers), else a synthetic Enter.
+const SUBMIT_FORM: &str = "function() { const init = { key: 'Enter', code: 'Enter', keyCode: 13, which: 13, bubbles: true, cancelable: true }; const go = this.dispatchEvent(new KeyboardEvent('keydown', init)); this.dispatchEvent(new KeyboardEvent('keyup', init)); if (go && this.form) { this.form.requestSubmit(); return 'submitted its form'; } return 'pressed Enter'; }";
+
+async fn submit<B: Browser>(
+    session: &mut Session,
+    browser: &B,
+    ctx: &Context,
+    cmd: &Command,
+    args: &Args,
+) -> Result<String, String> {
+    expect_flags(cmd, args, &["--submit"])?;
+    let (name, value) = match args.positional.split_first() {
+        Some((name, rest)) if !rest.is_empty() => (name.clone(), rest.join(" ")),
+        _ => return Err("submit: usage: submit <input> <value…> [--submit <button>]".into()),
+    };
+    let page = open(session, browser, ctx, "submit").await?;
+    let field_id = target(&page, session, "submit", &name, Some("field"))?;
+    let field = page.entry(field_id)?.clone();
+    let button = match args.value("--submit") {
+        Some(b) => Some(
+            page.entry(target(&page, session, "submit", b, Some("button"))?)?
+                .clone(),
+        ),
+        None => None,
+    };
+    let before = browser.load_mark(page.id);
+    call_on(browser, page.id, &field, SET_VALUE, &[json!(value)])
+        .await
+        .map_err(|e| format!("submit: {e}"))?;
+    let then = match &button {
+        Some(b) => {
+            let how = click_entry(browser, &page, b)
+                .await
+                .map_err(|e| format!("submit: {e}"))?;
+            format!("clicked {}{how}", b.name)
+        }
+        None => {
+            let did = call_on(browser, page.id, &field, SUBMIT_FORM, &[])
+                .await
+                .map_err(|e| format!("submit: {e}"))?;
+            did.as_str().unwrap_or("pressed Enter").to_string()
+        }
+    };
+    settle(browser, ctx, page.id, before).await;
+    Ok(format!(
+        "✓ Submitted: typed \"{value}\" into {}, then {then}",
+        field.name
+    ))
+}
+
+/// JS: choose an option of a `<select>` by value, else by text (case-insensitive).
+const SELECT_OPTION: &str = "function(want) { if (this.localName !== 'select') return { error: 'not a <select>' }; const opts = Array.from(this.options); const lower = want.toLowerCase(); const o = opts.find((x) => x.value === want) || opts.find((x) => x.text.trim().toLowerCase() === lower); if (!o) return { options: opts.map((x) => ({ text: x.text.trim(), value: x.value })) }; this.focus(); this.value = o.value; o.selected = true; this.dispatchEvent(new Event('input', { bubbles: true })); this.dispatchEvent(new Event('change', { bubbles: true })); return { text: o.text.trim(), value: o.value }; }";
+
+async fn select<B: Browser>(
+    session: &mut Session,
+    browser: &B,
+    ctx: &Context,
+    cmd: &Command,
+    args: &Args,
+) -> Result<String, String> {
+    expect_flags(cmd, args, &[])?;
+    let (name, value) = match args.positional.split_first() {
+        Some((name, rest)) if !rest.is_empty() => (name.clone(), rest.join(" ")),
+        _ => return Err("select: usage: select <name> <value…>".into()),
+    };
+    let page = open(session, browser, ctx, "select").await?;
+    let id = target(&page, session, "select", &name, Some("select"))?;
+    let entry = page.entry(id)?.clone();
+    let result = call_on(browser, page.id, &entry, SELECT_OPTION, &[json!(value)])
+        .await
+        .map_err(|e| format!("select: {e}"))?;
+    if let Some(error) = result["error"].as_str() {
+        return Err(format!(
+            "select: {} is {error} ({}); select works on drop-downs",
+            entry.name, entry.role
+        ));
+    }
+    if let Some(options) = result["options"].as_array() {
+        let list: Vec<String> = options
+            .iter()
+            .map(|o| {
+                format!(
+                    "{} (value={})",
+                    o["text"].as_str().unwrap_or(""),
+                    o["value"].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        return Err(format!(
+            "select: no option '{value}' in {}. Options: {}",
+            entry.name,
+            list.join(", ")
+        ));
+    }
+    ctx.pages.invalidate(page.id);
+    Ok(format!(
+        "✓ Selected: {} (value={})",
+        result["text"].as_str().unwrap_or(""),
+        result["value"].as_str().unwrap_or("")
+    ))
+}
+
+/// JS: scroll the nearest scrollable container of `this` (itself, then its ancestors), else
+/// the largest scrollable container of the page when the window itself cannot scroll, else
+/// the window, by `n` of its heights (negative: up). Returns the new position.
+const SCROLL_PAGE: &str = "function(n) { const canScroll = (e) => { if (!e || e.nodeType !== 1) return false; const s = getComputedStyle(e); return /(auto|scroll|overlay)/.test(s.overflowY) && e.scrollHeight > e.clientHeight + 1; }; let box = null; for (let e = (this && this.nodeType === 1) ? this : null; e; e = e.parentElement) { if (canScroll(e)) { box = e; break; } } const root = document.scrollingElement || document.documentElement; if (!box && root.scrollHeight <= innerHeight + 1) { let best = 0; for (const e of document.querySelectorAll('*')) { if (canScroll(e) && e.clientHeight * e.clientWidth > best) { best = e.clientHeight * e.clientWidth; box = e; } } } if (box) { box.scrollTop += n * box.clientHeight; return { top: Math.round(box.scrollTop), height: box.scrollHeight, view: box.clientHeight, inner: true }; } window.scrollBy(0, n * innerHeight); return { top: Math.round(scrollY), height: root.scrollHeight, view: innerHeight, inner: false }; }";
+
+async fn scroll<B: Browser>(
+    session: &mut Session,
+    browser: &B,
+    ctx: &Context,
+    cmd: &Command,
+    args: &Args,
+) -> Result<String, String> {
+    expect_flags(cmd, args, &[])?;
+    let words: Vec<&str> = args.positional.iter().map(String::as_str).collect();
+    let page = open(session, browser, ctx, "scroll").await?;
+    let direction = match words.first().map(|w| w.to_ascii_lowercase()) {
+        None => Some(1.0),
+        Some(w) if w == "down" => Some(1.0),
+        Some(w) if w == "up" => Some(-1.0),
+        Some(_) => None,
+    };
+    let Some(sign) = direction else {
+        let [name] = words.as_slice() else {
+            return Err("scroll: usage: scroll [down|up] [N] | scroll <name>".into());
+        };
+        let id = target(&page, session, "scroll", name, None)?;
+        let entry = page.entry(id)?.clone();
+        call_on(
+            browser,
+            page.id,
+            &entry,
+            "function() { this.scrollIntoView({ block: 'center' }); }",
+            &[],
+        )
+        .await
+        .map_err(|e| format!("scroll: {e}"))?;
+        ctx.pages.invalidate(page.id);
+        return Ok(format!("✓ Scrolled to {}", entry.name));
+    };
+    let times: f64 = match words.get(1) {
+        None => 1.0,
+        Some(n) => n
+            .parse::<f64>()
+            .ok()
+            .filter(|n| n.is_finite() && *n > 0.0 && *n <= 100.0)
+            .ok_or_else(|| format!("scroll: N must be a number from 1 to 100, got '{n}'"))?,
+    };
+    let (cwd, path) = page.entry_at(session, "scroll", None)?;
+    let from = page.entry(cwd)?.clone();
+    let n = json!(sign * times);
+    let position = if from.backend_node_id.is_some() && !path.is_empty() {
+        call_on(browser, page.id, &from, SCROLL_PAGE, &[n])
+            .await
+            .map_err(|e| format!("scroll: {e}"))?
+    } else {
+        evaluate(
+            browser,
+            page.id,
+            &format!("({SCROLL_PAGE}).call(document.body, {n})"),
+        )
+        .await
+        .map_err(|e| format!("scroll: {e}"))?
+    };
+    ctx.pages.invalidate(page.id);
+    let top = position["top"].as_f64().unwrap_or_default();
+    let height = position["height"].as_f64().unwrap_or_default();
+    let view = position["view"].as_f64().unwrap_or_default();
+    let percent = if height > view {
+        (top / (height - view) * 100.0).round().clamp(0.0, 100.0)
+    } else {
+        100.0
+    };
+    let inner = if position["inner"].as_bool() == Some(true) {
+        " (inner container)"
+    } else {
+        ""
+    };
+    Ok(format!(
+        "✓ Scrolled {} {times} viewport(s){inner}\r\nPosition: {top}/{height}px ({percent}%)",
+        if sign > 0.0 { "down" } else { "up" }
+    ))
+}
+
+/// JS: resolves when the page's DOM changes or after `ms`, with the milliseconds waited.
+fn wait_for_change(ms: u64) -> String {
+    format!(
+        "new Promise((done) => {{ const t0 = performance.now(); const s = window[Symbol.for('domshell.mutations')]; const start = s ? s.n : 0; const finish = () => done({{ waited: performance.now() - t0, changed: !!s && s.n !== start }}); const obs = new MutationObserver(() => {{ obs.disconnect(); clearTimeout(timer); setTimeout(finish, 50); }}); obs.observe(document, {{ subtree: true, childList: true, characterData: true, attributes: true }}); const timer = setTimeout(() => {{ obs.disconnect(); finish(); }}, {ms}); }})"
+    )
+}
+
+async fn wait<B: Browser>(
+    session: &mut Session,
+    browser: &B,
+    ctx: &Context,
+    cmd: &Command,
+    args: &Args,
+) -> Result<String, String> {
+    expect_flags(cmd, args, &["--type", "--timeout"])?;
+    let pattern = match args.positional.as_slice() {
+        [] => None,
+        [p] => Some(p.clone()),
+        _ => return Err("wait: one pattern; quote it if it has spaces".into()),
+    };
+    let type_filter = args.value("--type").map(TypeFilter::with_aliases);
+    if pattern.is_none() && type_filter.is_none() {
+        return Err("wait: usage: wait <pattern> [--type ROLE] [--timeout S]".into());
+    }
+    let timeout_s = match args.value("--timeout") {
+        None => DEFAULT_WAIT_S,
+        Some(t) => t
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .ok_or_else(|| format!("wait: --timeout expects seconds, got '{t}'"))?
+            .min(MAX_WAIT_S),
+    };
+    let budget_ms = ((timeout_s * 1000.0) as u64).min(ctx.wait_cap_ms);
+    let query = FindQuery {
+        pattern: pattern.clone(),
+        type_filter,
+        limit: Some(1),
+    };
+    let mut waited_ms = 0.0f64;
+    for _ in 0..MAX_WAIT_ROUNDS {
+        let page = open(session, browser, ctx, "wait").await?;
+        let (from, _) = page.entry_at(session, "wait", None)?;
+        if let Some(found) = page.vfs().find(from, &query).into_iter().next() {
+            let entry = page.entry(found.id)?;
+            let slash = if entry.is_dir() { "/" } else { "" };
+            return Ok(format!(
+                "✓ Found after {:.1}s\r\n  {} {}{slash} ({})",
+                waited_ms / 1000.0,
+                entry.kind.marker(),
+                found.relative_path.join("/"),
+                entry.role
+            ));
+        }
+        let left = budget_ms.saturating_sub(waited_ms as u64);
+        if left == 0 {
+            break;
+        }
+        let slice = left.min(WAIT_SLICE_MS);
+        let outcome = evaluate(browser, page.id, &wait_for_change(slice))
+            .await
+            .unwrap_or(Value::Null);
+        // A reply without a measured wait (the page went away) counts as the whole slice.
+        waited_ms += outcome["waited"].as_f64().unwrap_or(slice as f64).max(1.0);
+    }
+    Err(format!(
+        "wait: timed out after {}s — \"{}\" not found",
+        timeout_s,
+        pattern.unwrap_or_else(|| args.value("--type").unwrap_or("").to_string())
+    ))
+}
+
+async fn screenshot<B: Browser>(
+    session: &mut Session,
+    browser: &B,
+    ctx: &Context,
+    cmd: &Command,
+    args: &Args,
+) -> Result<String, String> {
+    expect_flags(cmd, args, &[])?;
+    if !args.positional.is_empty() {
+        return Err("screenshot: takes no arguments (it captures the viewport)".into());
+    }
+    let tab = super::navigation::require_page(session, browser, ctx, "screenshot").await?;
+    let id = tab.id.unwrap_or_default();
+    let shot = browser
+        .cdp(id, "Page.captureScreenshot", json!({ "format": "png" }))
+        .await
+        .map_err(|e| format!("screenshot: {e}"))?;
+    let data = shot["data"]
+        .as_str()
+        .filter(|d| !d.is_empty())
+        .ok_or("screenshot: Chrome returned no image (is the tab visible?)")?;
+    Ok(format!("__SCREENSHOT_BASE64__{data}"))
+}
+
+/// Cookie names that usually carry a login.
+const SESSION_HINTS: [&str; 6] = ["session", "sid", "auth", "token", "jwt", "user"];
+
+async fn whoami<B: Browser>(
+    session: &mut Session,
+    browser: &B,
+    ctx: &Context,
+    cmd: &Command,
+    args: &Args,
+) -> Result<String, String> {
+    expect_flags(cmd, args, &[])?;
+    let tab = super::navigation::require_page(session, browser, ctx, "whoami").await?;
+    let id = tab.id.unwrap_or_default();
+    let reply = browser
+        .cdp(id, "Network.getCookies", json!({ "urls": [tab.url] }))
+        .await
+        .map_err(|e| format!("whoami: {e}"))?;
+    let cookies = reply["cookies"].as_array().cloned().unwrap_or_default();
+    let mut lines = vec![format!("URL: {}", tab.url)];
+    let login = cookies.iter().find(|c| {
+        let name = c["name"].as_str().unwrap_or("").to_lowercase();
+        SESSION_HINTS.iter().any(|h| name.contains(h))
+    });
+    match login {
+        Some(c) => {
+            lines.push("Status: Authenticated".into());
+            lines.push(format!("Via: {}", c["name"].as_str().unwrap_or("")));
+            lines.push(format!("Expires: {}", expiry(c)));
+        }
+        None => lines.push("Status: Not authenticated (no session-like cookie)".into()),
+    }
+    lines.push(format!("Total cookies: {}", cookies.len()));
+    for c in &cookies {
+        // Names and expiry only: values are secrets.
+        lines.push(format!(
+            "  {}  expires {}",
+            c["name"].as_str().unwrap_or(""),
+            expiry(c)
+        ));
+    }
+    Ok(lines.join("\r\n"))
+}
+
+fn expiry(cookie: &Value) -> String {
+    match cookie["expires"].as_f64() {
+        Some(secs) if secs > 0.0 && cookie["session"].as_bool() != Some(true) => {
+            utc_date(secs as i64)
+        }
+        _ => "at the end of the browser session".into(),
+    }
+}
+
+/// `YYYY-MM-DD HH:MM UTC` for a Unix time (civil-from-days, proleptic Gregorian).
+pub(crate) fn utc_date(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        rem / 3_600,
+        rem % 3_600 / 60
+    )
+}

@@ -1,0 +1,641 @@
+//! Page commands against the in-memory browser, on a tree recorded from Chromium.
+
+use serde_json::json;
+
+use super::fake::{block_on, FakeBrowser};
+use super::page::PageCache;
+use super::{execute, Context, Reply, Session};
+
+const FORM: &str = include_str!("../../tests/fixtures/ax/form.json");
+
+/// Tab 101 (example.com) showing the recorded form page, mutation counter at `mutations`.
+fn form_browser() -> FakeBrowser {
+    let b = FakeBrowser::standard();
+    let snapshot: serde_json::Value = serde_json::from_str(FORM).unwrap();
+    {
+        let mut s = b.state.borrow_mut();
+        s.cdp_replies.insert(
+            "Page.getFrameTree".into(),
+            json!({"frameTree": {"frame": {"id": snapshot["main"]["frameId"], "url": "https://example.com/"}}}),
+        );
+        s.cdp_replies.insert(
+            "Accessibility.getFullAXTree".into(),
+            json!({"nodes": snapshot["main"]["nodes"]}),
+        );
+        s.cdp_replies.insert(
+            "DOM.resolveNode".into(),
+            json!({"object": {"objectId": "obj-1"}}),
+        );
+        for method in [
+            "Input.dispatchMouseEvent",
+            "Input.insertText",
+            "Input.dispatchKeyEvent",
+            "Page.bringToFront",
+        ] {
+            s.cdp_replies.insert(method.into(), json!({}));
+        }
+    }
+    set_probe(&b, "doc-1", 0);
+    b
+}
+
+fn set_probe(b: &FakeBrowser, doc: &str, mutations: i64) {
+    b.state.borrow_mut().cdp_replies.insert(
+        "Runtime.evaluate".into(),
+        json!({"result": {"value": {"doc": doc, "n": mutations}}}),
+    );
+}
+
+fn set_call_result(b: &FakeBrowser, value: serde_json::Value) {
+    b.state.borrow_mut().cdp_replies.insert(
+        "Runtime.callFunctionOn".into(),
+        json!({"result": {"value": value}}),
+    );
+}
+
+fn tree_reads(b: &FakeBrowser) -> usize {
+    b.state
+        .borrow()
+        .cdp_calls
+        .iter()
+        .filter(|(_, m)| m == "Accessibility.getFullAXTree")
+        .count()
+}
+
+struct Shell {
+    b: FakeBrowser,
+    s: Session,
+    c: Context,
+}
+
+impl Shell {
+    fn in_form() -> Shell {
+        let mut shell = Shell {
+            b: form_browser(),
+            s: Session::default(),
+            c: Context::new(&["example.com".to_string()], None).with_pages(PageCache::default()),
+        };
+        shell.ok("cd ~/tabs/101");
+        shell
+    }
+
+    fn run(&mut self, line: &str) -> Reply {
+        block_on(execute(&mut self.s, &self.b, &self.c, line))
+    }
+
+    fn ok(&mut self, line: &str) -> String {
+        let reply = self.run(line);
+        assert!(reply.ok, "`{line}` failed: {}", reply.output);
+        reply.output
+    }
+
+    fn err(&mut self, line: &str) -> String {
+        let reply = self.run(line);
+        assert!(!reply.ok, "`{line}` should fail: {}", reply.output);
+        reply.output
+    }
+}
+
+#[test]
+fn entering_a_tab_reads_its_tree_and_counts_nodes_and_frames() {
+    let mut sh = Shell {
+        b: form_browser(),
+        s: Session::default(),
+        c: Context::new(&["example.com".to_string()], None),
+    };
+    let out = sh.ok("cd ~/tabs/101");
+    assert!(out.starts_with("✓ Entered tab 101\r\n"), "{out}");
+    let nodes = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("AX Nodes: "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(nodes.parse::<usize>().unwrap() > 20, "{out}");
+    assert!(out.ends_with("  Iframes: 0"), "{out}");
+}
+
+#[test]
+fn ls_lists_the_page_and_keeps_the_tree_while_nothing_changes() {
+    let mut sh = Shell::in_form();
+    let root = sh.ok("ls");
+    assert!(root.lines().any(|l| l.ends_with('/')), "{root}");
+    assert_eq!(tree_reads(&sh.b), 1, "entering read the tree once");
+    sh.ok("ls");
+    sh.ok("find --type button");
+    assert_eq!(tree_reads(&sh.b), 1, "an unchanged page is not re-read");
+    // Script changed the DOM: the mutation counter moved.
+    set_probe(&sh.b, "doc-1", 3);
+    let out = sh.ok("ls");
+    assert!(out.starts_with("(tree auto-refreshed, "), "{out}");
+    assert_eq!(tree_reads(&sh.b), 2);
+    // A new document (navigation) is noticed too.
+    set_probe(&sh.b, "doc-2", 0);
+    sh.ok("ls");
+    assert_eq!(tree_reads(&sh.b), 3);
+    // An unreadable probe never leaves a stale tree in place.
+    sh.b.state
+        .borrow_mut()
+        .cdp_replies
+        .remove("Runtime.evaluate");
+    sh.ok("ls");
+    assert_eq!(tree_reads(&sh.b), 4);
+}
+
+#[test]
+fn cd_inside_the_page_is_all_or_nothing_and_lists_what_exists() {
+    let mut sh = Shell::in_form();
+    let first_dir = sh
+        .ok("ls")
+        .lines()
+        .find(|l| l.ends_with('/'))
+        .unwrap()
+        .trim_end_matches('/')
+        .to_string();
+    sh.ok(&format!("cd {first_dir}"));
+    assert_eq!(sh.ok("pwd"), format!("~/tabs/101/{first_dir}"));
+    let before = sh.s.cwd.clone();
+    let e = sh.err("cd no_such_place");
+    assert!(e.starts_with("cd: no_such_place: No such directory"), "{e}");
+    assert!(
+        e.contains("Directories in") || e.contains("no directories"),
+        "{e}"
+    );
+    assert_eq!(sh.s.cwd, before, "a failed cd changes nothing");
+    sh.ok("cd ..");
+    assert_eq!(sh.ok("pwd"), "~/tabs/101");
+    sh.ok("cd ..");
+    assert_eq!(
+        sh.ok("pwd"),
+        "~/tabs",
+        "leaving the page root goes to the browser level"
+    );
+    sh.ok("cd ~/tabs/101");
+    sh.ok(&format!("cd ~/tabs/101/{first_dir}"));
+    assert_eq!(sh.ok("pwd"), format!("~/tabs/101/{first_dir}"));
+}
+
+#[test]
+fn a_changed_page_without_the_directory_resets_the_path() {
+    let mut sh = Shell::in_form();
+    let dir = sh
+        .ok("ls")
+        .lines()
+        .find(|l| l.ends_with('/'))
+        .unwrap()
+        .to_string();
+    sh.ok(&format!("cd {dir}"));
+    // The page now has only a root with one button.
+    sh.b.state.borrow_mut().cdp_replies.insert(
+        "Accessibility.getFullAXTree".into(),
+        json!({"nodes": [
+            {"nodeId": "1", "role": {"type": "role", "value": "RootWebArea"}, "childIds": ["2"], "backendDOMNodeId": 1},
+            {"nodeId": "2", "parentId": "1", "role": {"type": "role", "value": "button"}, "name": {"type": "computedString", "value": "Go"}, "backendDOMNodeId": 2}
+        ]}),
+    );
+    set_probe(&sh.b, "doc-9", 0);
+    let out = sh.ok("ls");
+    assert!(
+        out.starts_with("(page changed — tree refreshed, 2 nodes, path reset to tab root)"),
+        "{out}"
+    );
+    assert_eq!(sh.ok("pwd"), "~/tabs/101");
+    let long = sh.ok("ls -l");
+    assert!(long.contains("[x] button"), "{long}");
+    assert!(long.contains("\"Go\""), "{long}");
+}
+
+#[test]
+fn ls_flags_count_pagination_json_and_type() {
+    let mut sh = Shell::in_form();
+    let dir = sh
+        .ok("find --type form")
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    // `[d] main/sign_up_form/ (form)` → cd into it.
+    let path = dir
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .trim_end_matches('/')
+        .to_string();
+    sh.ok(&format!("cd {path}"));
+    let count = sh.ok("ls --count");
+    assert!(
+        count.contains(" total (") && count.contains("[x]"),
+        "{count}"
+    );
+    let total: usize = count.split_whitespace().next().unwrap().parse().unwrap();
+    let page = sh.ok("ls -n 2");
+    assert_eq!(page.lines().count(), 3, "{page}");
+    assert!(
+        page.ends_with(&format!("... 1-2 of {total} (--offset 2 for next page)")),
+        "{page}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&sh.ok("ls --json -n 3 --offset 1")).unwrap();
+    assert_eq!(json["total"], total);
+    assert_eq!(json["offset"], 1);
+    assert_eq!(json["limit"], 3);
+    assert_eq!(json["children"].as_array().unwrap().len(), 3);
+    let buttons = sh.ok("ls -l --type button");
+    assert!(
+        buttons.lines().all(|l| l.starts_with("[x] button")),
+        "{buttons}"
+    );
+    assert!(buttons.contains("\"Create account\""), "{buttons}");
+    let e = sh.err("ls --bogus");
+    assert!(e.contains("unknown option --bogus"), "{e}");
+    let none = sh.ok("ls --type nothing_like_this");
+    assert_eq!(none, "(empty directory)");
+}
+
+#[test]
+fn find_grep_tree_read_and_links() {
+    let mut sh = Shell::in_form();
+    let links = sh.ok("find --type anchor");
+    assert!(
+        links.contains("(link)") && links.contains("\"Sign in\""),
+        "{links}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&sh.ok("find sign --json")).unwrap();
+    assert!(json["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["role"] == "link"));
+    assert_eq!(sh.ok("find zzzz_nothing"), "No matches for 'zzzz_nothing'");
+    assert!(sh.err("find").contains("give a pattern or --type"));
+    assert_eq!(sh.ok("find --type button -n 1").lines().count(), 1);
+    let grep = sh.ok("grep -r create");
+    assert!(grep.contains("(button)"), "{grep}");
+    assert_eq!(sh.ok("grep zzzz"), "No matches for 'zzzz'");
+    let tree = sh.ok("tree 3");
+    assert!(tree.starts_with("/\r\n") && tree.contains("── "), "{tree}");
+    let read = sh.ok("read -d 2");
+    assert!(
+        read.lines().next().unwrap().contains("[RootWebArea]"),
+        "{read}"
+    );
+    let extracted = sh.ok("extract_links");
+    assert!(extracted.starts_with("1. [Sign in]("), "{extracted}");
+}
+
+#[test]
+fn text_and_cat_read_the_dom_node() {
+    let mut sh = Shell::in_form();
+    let button = sh.ok("find --type button -n 1");
+    let path = button.split_whitespace().nth(1).unwrap().to_string();
+    set_call_result(&sh.b, json!("Create account"));
+    let text = sh.ok(&format!("text {path}"));
+    assert_eq!(text.lines().nth(1), Some("Create account"), "{text}");
+    assert!(text.ends_with("(14 chars)"), "{text}");
+    let short = sh.ok(&format!("text {path} -n 6"));
+    assert!(
+        short.contains("Create\r\n... (14 chars total, showing first 6)"),
+        "{short}"
+    );
+    set_call_result(
+        &sh.b,
+        json!({"tag": "button", "id": "", "visibleText": "Create account"}),
+    );
+    let cat = sh.ok(&format!("cat {path}"));
+    assert!(
+        cat.contains("Role:") && cat.contains("button") && cat.contains("<button>"),
+        "{cat}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&sh.ok(&format!("cat {path} --json"))).unwrap();
+    assert_eq!(json["role"], "button");
+    assert_eq!(json["tag"], "button");
+    let e = sh.err("cat nothing_here");
+    assert!(
+        e.starts_with("cat: nothing_here: No such file or directory"),
+        "{e}"
+    );
+}
+
+#[test]
+fn extract_table_formats_markdown_and_csv() {
+    let rows = vec![
+        vec!["Model".to_string(), "Org".to_string()],
+        vec!["A|1".to_string(), "say \"hi\"".to_string()],
+    ];
+    assert_eq!(
+        super::reading::table_markdown(&rows),
+        "| Model | Org |\r\n| --- | --- |\r\n| A\\|1 | say \"hi\" |"
+    );
+    assert_eq!(
+        super::reading::table_csv(&rows),
+        "\"Model\",\"Org\"\r\n\"A|1\",\"say \"\"hi\"\"\""
+    );
+    let mut sh = Shell::in_form();
+    let e = sh.err("extract_table --format xml x");
+    assert!(e.contains("unknown --format 'xml'"), "{e}");
+}
+
+#[test]
+fn page_commands_respect_the_allowlist() {
+    let mut sh = Shell::in_form();
+    sh.c = Context::new(&["other.org".to_string()], None).with_pages(sh.c.pages.clone());
+    let e = sh.err("ls");
+    assert!(e.starts_with("ls: tab 101:"), "{e}");
+    let e = sh.err("find --type link");
+    assert!(e.starts_with("find: tab 101:"), "{e}");
+}
+
+fn calls(b: &FakeBrowser, method: &str) -> usize {
+    b.state
+        .borrow()
+        .cdp_calls
+        .iter()
+        .filter(|(_, m)| m == method)
+        .count()
+}
+
+#[test]
+fn click_uses_a_trusted_mouse_click_at_the_centre_and_marks_the_tree_stale() {
+    let mut sh = Shell::in_form();
+    set_call_result(
+        &sh.b,
+        json!({"x": 40.0, "y": 30.0, "w": 80.0, "h": 20.0, "hit": true}),
+    );
+    let reads = tree_reads(&sh.b);
+    let out = sh.ok("click create_account_btn");
+    assert_eq!(
+        out,
+        "✓ Clicked: create_account_btn (button)\r\n(tree will auto-refresh on next command)"
+    );
+    assert_eq!(calls(&sh.b, "Input.dispatchMouseEvent"), 3);
+    sh.ok("ls");
+    assert_eq!(
+        tree_reads(&sh.b),
+        reads + 1,
+        "the click made the tree stale"
+    );
+    // Covered element: the DOM's click() instead.
+    set_call_result(
+        &sh.b,
+        json!({"x": 40.0, "y": 30.0, "w": 80.0, "h": 20.0, "hit": false}),
+    );
+    let out = sh.ok("click create_account_btn");
+    assert!(out.contains("(DOM click"), "{out}");
+    assert_eq!(calls(&sh.b, "Input.dispatchMouseEvent"), 3);
+    let e = sh.err("click nothing_like_it");
+    assert!(
+        e.starts_with("click: nothing_like_it: No such file or directory"),
+        "{e}"
+    );
+}
+
+#[test]
+fn type_inserts_text_in_one_call_and_honours_escapes() {
+    assert_eq!(
+        super::interact::typed_parts(r"ab\ncd\t\\x"),
+        vec![
+            super::interact::Typed::Text("ab".into()),
+            super::interact::Typed::Key("Enter"),
+            super::interact::Typed::Text("cd".into()),
+            super::interact::Typed::Key("Tab"),
+            super::interact::Typed::Text("\\x".into()),
+        ]
+    );
+    let mut sh = Shell::in_form();
+    assert_eq!(sh.ok("type hello world"), "✓ Typed 11 characters");
+    assert_eq!(calls(&sh.b, "Input.insertText"), 1);
+    // Inside double quotes the grammar turns `\n` into a newline; unquoted `\\t` stays `\t`.
+    assert_eq!(sh.ok(r#"type "a\nb""#), "✓ Typed 3 characters");
+    assert_eq!(calls(&sh.b, "Input.insertText"), 3);
+    assert_eq!(calls(&sh.b, "Input.dispatchKeyEvent"), 2);
+    assert_eq!(sh.ok(r"type c\\td"), "✓ Typed 3 characters");
+    assert_eq!(calls(&sh.b, "Input.insertText"), 5);
+    assert_eq!(calls(&sh.b, "Input.dispatchKeyEvent"), 4);
+}
+
+#[test]
+fn key_is_trusted_on_the_active_tab_and_synthetic_on_a_background_one() {
+    use super::interact::{modifier_mask, named_key};
+    assert_eq!(named_key("enter").unwrap().key_code, 13);
+    assert_eq!(named_key("F5").unwrap().key_code, 116);
+    assert_eq!(named_key("space").unwrap().key, " ");
+    assert!(named_key("Hyper").is_none());
+    assert_eq!(modifier_mask("ctrl,shift").unwrap(), 10);
+    assert!(modifier_mask("super").is_err());
+    // Tab 101 is not the active tab of its window.
+    let mut sh = Shell::in_form();
+    let out = sh.ok("key Enter");
+    assert!(
+        out.starts_with("✓ Pressed Enter (background tab: synthetic event"),
+        "{out}"
+    );
+    assert_eq!(calls(&sh.b, "Input.dispatchKeyEvent"), 0);
+    let out = sh.ok("key Enter --activate");
+    assert_eq!(
+        out,
+        "✓ Pressed Enter (trusted input) (tab brought to the front)"
+    );
+    assert_eq!(calls(&sh.b, "Input.dispatchKeyEvent"), 2);
+    assert!(sh.err("key Hyper").starts_with("key: unknown key 'Hyper'"));
+    assert!(sh
+        .err("key a --modifiers super")
+        .contains("unknown modifier"));
+}
+
+#[test]
+fn submit_fills_a_field_and_submits_its_form() {
+    let mut sh = Shell::in_form();
+    set_call_result(&sh.b, json!("submitted its form"));
+    let out = sh.ok("submit email_address_input ada@example.org");
+    assert_eq!(
+        out,
+        "✓ Submitted: typed \"ada@example.org\" into email_address_input, then submitted its form"
+    );
+    // Fuzzy: the label without the role suffix.
+    let fuzzy = sh.ok("submit password secret");
+    assert!(fuzzy.contains("into password"), "{fuzzy}");
+    assert!(sh.err("submit only_a_name").starts_with("submit: usage"));
+}
+
+#[test]
+fn select_reports_the_choice_or_lists_the_options() {
+    let mut sh = Shell::in_form();
+    let select = sh
+        .ok("find --type select")
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .trim_end_matches('/')
+        .to_string();
+    set_call_result(&sh.b, json!({"text": "Japan", "value": "Japan"}));
+    assert_eq!(
+        sh.ok(&format!("select {select} japan")),
+        "✓ Selected: Japan (value=Japan)"
+    );
+    set_call_result(
+        &sh.b,
+        json!({"options": [{"text": "France", "value": "fr"}, {"text": "Germany", "value": "de"}]}),
+    );
+    let e = sh.err(&format!("select {select} Peru"));
+    assert!(
+        e.ends_with("Options: France (value=fr), Germany (value=de)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn scroll_reports_position_and_inner_containers() {
+    let mut sh = Shell::in_form();
+    sh.b.state.borrow_mut().cdp_replies.insert(
+        "Runtime.evaluate".into(),
+        json!({"result": {"value": {"top": 600, "height": 2400, "view": 600, "inner": true, "doc": "doc-1", "n": 0}}}),
+    );
+    let out = sh.ok("scroll down 2");
+    assert_eq!(
+        out,
+        "✓ Scrolled down 2 viewport(s) (inner container)\r\nPosition: 600/2400px (33%)"
+    );
+    assert!(sh.err("scroll down lots").contains("N must be a number"));
+    set_call_result(&sh.b, json!(null));
+    assert_eq!(
+        sh.ok("scroll create_account_btn"),
+        "✓ Scrolled to create_account_btn"
+    );
+}
+
+#[test]
+fn wait_finds_at_once_or_times_out_on_page_side_change_waits() {
+    let mut sh = Shell::in_form();
+    let out = sh.ok("wait create --type button");
+    assert!(out.starts_with("✓ Found after 0.0s\r\n  [x] "), "{out}");
+    let reads = tree_reads(&sh.b);
+    let e = sh.err("wait never_there --timeout 1");
+    assert_eq!(e, "wait: timed out after 1s — \"never_there\" not found");
+    // The probe reply carries no measured wait, so each round counts as a whole slice:
+    // one page-side wait, and no full re-read while the page did not change.
+    assert_eq!(tree_reads(&sh.b), reads);
+}
+
+#[test]
+fn screenshot_and_whoami() {
+    let mut sh = Shell::in_form();
+    sh.b.state.borrow_mut().cdp_replies.insert(
+        "Page.captureScreenshot".into(),
+        json!({"data": "iVBORw0KGgo="}),
+    );
+    assert_eq!(sh.ok("screenshot"), "__SCREENSHOT_BASE64__iVBORw0KGgo=");
+    sh.b.state.borrow_mut().cdp_replies.insert(
+        "Network.getCookies".into(),
+        json!({"cookies": [
+            {"name": "theme", "value": "dark", "expires": -1, "session": true},
+            {"name": "session_id", "value": "s3cr3t", "expires": 1798761600.0, "session": false}
+        ]}),
+    );
+    let out = sh.ok("whoami");
+    assert!(
+        out.contains("Status: Authenticated\r\nVia: session_id\r\nExpires: 2027-01-01 00:00 UTC"),
+        "{out}"
+    );
+    assert!(out.contains("Total cookies: 2"), "{out}");
+    assert!(
+        !out.contains("s3cr3t") && !out.contains("dark"),
+        "values never shown: {out}"
+    );
+    assert_eq!(super::interact::utc_date(0), "1970-01-01 00:00 UTC");
+}
+
+#[test]
+fn an_out_of_process_frame_is_read_through_its_session_and_listed_under_its_iframe() {
+    let snapshot: serde_json::Value = serde_json::from_str(include_str!(
+        "../../tests/fixtures/ax/frame_cross_site.json"
+    ))
+    .unwrap();
+    let frame = &snapshot["frames"][0];
+    let b = FakeBrowser::standard();
+    {
+        let mut s = b.state.borrow_mut();
+        // The parent's frame tree does not list the out-of-process frame.
+        s.cdp_replies.insert(
+            "Page.getFrameTree".into(),
+            json!({"frameTree": {"frame": {"id": snapshot["main"]["frameId"], "url": "https://example.com/"}}}),
+        );
+        s.cdp_replies.insert(
+            "Accessibility.getFullAXTree".into(),
+            json!({"nodes": snapshot["main"]["nodes"]}),
+        );
+        for method in ["Target.setAutoAttach", "DOM.getDocument"] {
+            s.cdp_replies.insert(method.into(), json!({}));
+        }
+        s.cdp_replies.insert(
+            "DOM.getFrameOwner".into(),
+            json!({"backendNodeId": frame["ownerBackendNodeId"]}),
+        );
+        s.frame_sessions.insert(
+            101,
+            vec![super::browser::FrameSession {
+                frame_id: frame["frameId"].as_str().unwrap().into(),
+                session_id: "S1".into(),
+            }],
+        );
+        s.session_replies.insert(
+            ("S1".into(), "Accessibility.getFullAXTree".into()),
+            json!({"nodes": frame["nodes"]}),
+        );
+    }
+    let mut sh = Shell {
+        b,
+        s: Session::default(),
+        c: Context::new(&["example.com".to_string()], None),
+    };
+    let entered = sh.ok("cd ~/tabs/101");
+    assert!(entered.ends_with("  Iframes: 1"), "{entered}");
+    let found = sh.ok("find subscribe");
+    let path = first_word_path(&found);
+    assert!(
+        path.contains("partner_widget"),
+        "stitched under its iframe: {found}"
+    );
+    assert!(found.contains("(button)"), "{found}");
+    assert!(sh
+        .b
+        .state
+        .borrow()
+        .cdp_calls
+        .contains(&(101, "S1:Accessibility.getFullAXTree".to_string())));
+}
+
+fn first_word_path(found: &str) -> String {
+    found
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn only_the_most_recently_used_trees_are_kept() {
+    let b = FakeBrowser::standard();
+    let cache = PageCache::default();
+    let tabs: Vec<i64> = (0..super::page::MAX_KEPT_PAGES as i64 + 2)
+        .map(|i| 500 + i)
+        .collect();
+    {
+        let mut s = b.state.borrow_mut();
+        for &t in &tabs {
+            s.attachments
+                .insert(t, super::browser::Attachment::Attached);
+        }
+    }
+    for &t in &tabs {
+        block_on(cache.tree(&b, t)).unwrap();
+        // Tab 500 stays in use all along.
+        block_on(cache.tree(&b, 500)).unwrap();
+    }
+    let kept = cache.kept_tabs();
+    assert_eq!(kept.len(), super::page::MAX_KEPT_PAGES);
+    assert!(kept.contains(&500), "{kept:?}");
+    assert!(!kept.contains(&501) && !kept.contains(&502), "{kept:?}");
+}

@@ -1,0 +1,1092 @@
+//! Commands that read a page: `ls` and `cd` inside a tab, `cat`, `text`, `read`, `tree`,
+//! `find`, `grep`, `extract_links`, `extract_table`, and [`open`], the step every page
+//! command starts with (gate, current tree, notices, path reset).
+//!
+//! It owns their flags and output shapes (the compatibility contract of the command
+//! language). It must not change the page; interacting lives in [`super::interact`].
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde_json::{json, Value};
+use shared_protocol::grammar::{Args, Command};
+
+use super::browser::{Browser, LoadOutcome, TabInfo};
+use super::page::{call_on, evaluate, Fresh, PageTree};
+use super::session::{Cwd, Session};
+use super::{expect_flags, navigation, Context};
+use crate::ax::{
+    Counts, Entry, EntryId, FindQuery, ListOptions, PathContext, PathError, Resolved, TypeFilter,
+    Vfs,
+};
+
+/// Default width of `--text` previews.
+const DEFAULT_TEXTLEN: usize = 80;
+/// Links `extract_links` lists unless `-n` says otherwise.
+const DEFAULT_LINKS: usize = 200;
+/// Entries whose text `--content` reads, at most, per search.
+const MAX_CONTENT_READS: usize = 300;
+
+/// JS: the element's visible text (`innerText`, which leaves out hidden nodes, scripts and
+/// styles), or its `value` for fields.
+pub(crate) const VISIBLE_TEXT: &str = "function() { const t = (this.innerText !== undefined ? this.innerText : this.textContent) || ''; return t || (this.value || ''); }";
+
+/// The session's tab, its current tree and the notice `ls` shows about it.
+pub(crate) struct OpenPage {
+    /// The tab as Chrome reported it when the command started.
+    pub tab: TabInfo,
+    pub id: i64,
+    pub tree: PageTree,
+    /// `(tree auto-refreshed, …)` / `(page changed — …)`, or nothing.
+    pub notice: Option<String>,
+    pub prefix: String,
+}
+
+impl OpenPage {
+    pub fn vfs(&self) -> &Vfs {
+        &self.tree.vfs
+    }
+
+    /// Resolve a path the user gave, relative to the session's directory in this page.
+    pub fn resolve(
+        &self,
+        session: &Session,
+        input: &str,
+        want_dir: bool,
+    ) -> Result<Resolved, PathError> {
+        let bookmarks = BTreeMap::new();
+        let ctx = PathContext {
+            cwd: dom_of(session),
+            page_prefix: &self.prefix,
+            bookmarks: &bookmarks,
+        };
+        if want_dir {
+            self.vfs().resolve_dir(&ctx, input)
+        } else {
+            self.vfs().resolve(&ctx, input)
+        }
+    }
+
+    /// The entry at `input` (or the current directory when `None`), with its path.
+    pub fn entry_at(
+        &self,
+        session: &Session,
+        command: &str,
+        input: Option<&str>,
+    ) -> Result<(EntryId, Vec<String>), String> {
+        match self.resolve(session, input.unwrap_or("."), false) {
+            Ok(Resolved::Entry { id, path }) => Ok((id, path)),
+            Ok(Resolved::Browser { path }) => Err(format!(
+                "{command}: {path} is outside the page; give a path inside it"
+            )),
+            Err(e) => Err(format!("{command}: {e}").replace('\n', "\r\n")),
+        }
+    }
+
+    pub fn entry(&self, id: EntryId) -> Result<&Entry, String> {
+        self.vfs()
+            .entry(id)
+            .ok_or_else(|| "the page changed under the command; run it again".to_string())
+    }
+}
+
+fn dom_of(session: &Session) -> &[String] {
+    match &session.cwd {
+        Cwd::Tab { dom, .. } => dom,
+        _ => &[],
+    }
+}
+
+/// The gate and the current tree for a page command: the tab must be readable and attached;
+/// the tree is refetched only when the page changed. When it was refetched and the session's
+/// directory is gone, the session moves to the page root.
+pub(crate) async fn open<B: Browser>(
+    session: &mut Session,
+    browser: &B,
+    ctx: &Context,
+    command: &str,
+) -> Result<OpenPage, String> {
+    let mut tab = navigation::require_page(session, browser, ctx, command).await?;
+    if tab.status.as_deref() == Some("loading") {
+        // A page still loading (e.g. after a click that navigated): read the new one.
+        if let Ok(LoadOutcome::Complete(t) | LoadOutcome::TimedOut(t)) = browser
+            .wait_for_load(tab.id.unwrap_or_default(), None, ctx.load_timeout_ms)
+            .await
+        {
+            tab = t;
+        }
+    }
+    let Cwd::Tab {
+        tab: id,
+        via_window,
+        ..
+    } = session.cwd.clone()
+    else {
+        return Err(format!("{command}: not in a tab"));
+    };
+    let tree = ctx
+        .pages
+        .tree(browser, id)
+        .await
+        .map_err(|e| format!("{command}: {e}"))?;
+    let prefix = Cwd::tab_root(id, via_window).display();
+    let mut page = OpenPage {
+        tab,
+        id,
+        tree,
+        notice: None,
+        prefix,
+    };
+    if page.tree.fresh == Fresh::Refreshed {
+        let nodes = page.vfs().node_count();
+        let lost = !dom_of(session).is_empty()
+            && !matches!(page.resolve(session, ".", true), Ok(Resolved::Entry { .. }));
+        page.notice = Some(if lost {
+            if let Cwd::Tab { dom, .. } = &mut session.cwd {
+                dom.clear();
+            }
+            format!("(page changed — tree refreshed, {nodes} nodes, path reset to tab root)")
+        } else {
+            format!("(tree auto-refreshed, {nodes} nodes)")
+        });
+    }
+    Ok(page)
+}
+
+/// Whether `ls`/`cd` with these arguments act inside the session's page (else they are
+/// browser-level and [`navigation`] runs them).
+pub(crate) fn is_page_path(session: &Session, args: &Args) -> bool {
+    let Cwd::Tab {
+        tab, via_window, ..
+    } = &session.cwd
+    else {
+        return false;
+    };
+    let Some(path) = args.positional.first() else {
+        return true;
+    };
+    if path.starts_with('%') {
+        return false;
+    }
+    if path.starts_with('~') {
+        let prefix = Cwd::tab_root(*tab, *via_window).display();
+        // The tab itself (`cd ~/tabs/<id>`) is entered at browser level, which prints the
+        // `✓ Entered tab` block; paths below it are inside the page.
+        return path.len() > prefix.len() + 1 && path.starts_with(&format!("{prefix}/"));
+    }
+    true
+}
+
+pub(crate) async fn run<B: Browser>(
+    session: &mut Session,
+    browser: &B,
+    ctx: &Context,
+    cmd: &Command,
+    args: &Args,
+) -> Result<String, String> {
+    match cmd.name.as_str() {
+        "ls" => ls(session, browser, ctx, cmd, args).await,
+        "cd" => cd(session, browser, ctx, cmd, args).await,
+        "cat" => cat(session, browser, ctx, cmd, args).await,
+        "text" => text(session, browser, ctx, cmd, args).await,
+        "read" => read(session, browser, ctx, cmd, args).await,
+        "tree" => tree(session, browser, ctx, cmd, args).await,
+        "find" => find(session, browser, ctx, cmd, args).await,
+        "grep" => grep(session, browser, ctx, cmd, args).await,
+        "extract_links" => extract_links(session, browser, ctx, cmd, args).await,
+        "extract_table" => extract_table(session, browser, ctx, cmd, args).await,
+        other => Err(format!("{other}: not a reading command")),
+    }
+}
+
+/// A numeric flag value, with a message naming the flag when it is not a number.
+pub(crate) fn number(cmd: &Command, args: &Args, flag: &str) -> Result<Option<usize>, String> {
+    args.value(flag)
+        .map(|v| {
+            v.parse::<usize>()
+                .map_err(|_| format!("{}: {flag} expects a number, got '{v}'", cmd.name))
+        })
+        .transpose()
+}
+
+fn at_most_one(cmd: &Command, args: &Args) -> Result<Option<String>, String> {
+    match args.positional.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(one.clone())),
+        _ => Err(format!(
+            "{}: too many arguments; quote a name with spaces",
+            cmd.name
+        )),
+    }
+}
+
+fn join_lines(lines: Vec<String>) -> String {
+    lines.join("\r\n")
+}
+
+/// `name/` for directories.
+fn shown_name(entry: &Entry) -> String {
+    if entry.is_dir() {
+        format!("{}/", entry.name)
+    } else {
+        entry.name.clone()
+    }
+}
+
+/// `"Home"  href=https://x/` — what long listings show after the name.
+fn details(entry: &Entry) -> String {
+    let mut out = String::new();
+    let label = entry.accessible_name.trim();
+    if !label.is_empty() {
+        let _ = write!(out, "  \"{}\"", super::format::clip(label, 60).trim_end());
+    }
+    if let Some(value) = entry.value.as_deref().filter(|v| !v.is_empty()) {
+        let _ = write!(
+            out,
+            "  value=\"{}\"",
+            super::format::clip(value, 60).trim_end()
+        );
+    }
+    if let Some(checked) = &entry.checked {
+        let _ = write!(out, "  checked={checked}");
+    }
+    if let Some(url) = entry.url.as_deref().filter(|u| !u.is_empty()) {
+        let _ = write!(out, "  href={url}");
+    }
+    out
+}
+
+/// What `--meta` adds: DOM facts of an entry (tag, id, src, href).
+const META: &str = "function() { return { tag: this.localName || '', id: this.id || '', src: this.getAttribute && this.getAttribute('src') || '', href: this.getAttribute && this.getAttribute('href') || '' }; }";
+
+async fn meta_of<B: Browser>(browser: &B, tab: i64, entry: &Entry) -> Option<Value> {
+    entry.backend_node_id?;
+    call_on(browser, tab, entry, META, &[]).await.ok()
+}
+
+fn meta_text(meta: &Value) -> String {
+    let mut out = String::new();
+    for key in ["href", "src", "id"] {
+        if let Some(v) = meta[key].as_str().filter(|v| !v.is_empty()) {
+            let _ = write!(out, "  {key}={v}");
+        }
+    }
+    if let Some(tag) = meta["tag"].as_str().filter(|t| !t.is_empty()) {
+        let _ = write!(out, " <{tag}>");
+    }
+    out
+}
+
+async fn text_of<B: Browser>(browser: &B, tab: i64, entry: &Entry) -> String {
+    if entry.backend_node_id.is_none() {
+        return entry.accessible_name.clone();
+    }
+    call_on(browser, tab, entry, VISIBLE_TEXT, &[])
+        .await
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn preview(text: &str, width: usize) -> String {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let len = flat.chars().count();
+    let shown: String = flat.chars().take(width).collect();
+    let more = if len > width { "…" } else { "" };
+    format!("  \"{shown}{more}\" ({len})")
+}
+
+fn counts_line(c: &Counts) -> String {
+    format!(
+        "{} total ({} [d], {} [x], {} [-])",
+        c.total, c.directories, c.interactive, c.other
+    )
+}
+
+fn entry_json(entry: &Entry) -> Value {
+    let mut obj = json!({
+        "name": entry.name,
+        "role": entry.role,
+        "type": entry.kind.json_name(),
+    });
+    if let Some(v) = &entry.value {
+        obj["value"] = json!(v);
+    }
+    if let Some(u) = &entry.url {
+        obj["href"] = json!(u);
+    }
+    obj
+}
+
+async fn ls<B: Browser>(
+    session: &mut Session,
+    browser: &B,
+    ctx: &Context,
+    cmd: &Command,
+    args: &Args,
+) -> Result<String, String> {
+    expect_flags(
+        cmd,
+        args,
+        &[
+            "-l",
+            "--long",
+            "--meta",
+            "--text",
+            "--textlen",
+            "-r",
+            "-n",
+            "--offset",
+            "--type",
+            "--count",
+            "--after",
+            "--before",
+            "--json",
+        ],
+    )?;
+    let path = at_most_one(cmd, args)?;
+    let limit = number(cmd, args, "-n")?;
+    let offset = number(cmd, args, "--offset")?.unwrap_or(0);
+    let textlen = number(cmd, args, "--textlen")?.unwrap_or(DEFAULT_TEXTLEN);
+    let page = open(session, browser, ctx, "ls").await?;
+    let (dir, _) = page.entry_at(session, "ls", path.as_deref())?;
+    let vfs = page.vfs();
+    let options = ListOptions {
+        after: args.value("--after").map(str::to_string),
+        before: args.value("--before").map(str::to_string),
+        type_filter: args.value("--type").map(TypeFilter::exact),
+        offset,
+        limit,
+    };
+    let listing = vfs
+        .list(dir, &options)
+        .map_err(|e| format!("ls: {}: {e}", path.as_deref().unwrap_or(".")))?;
+    let mut out: Vec<String> = page.notice.iter().cloned().collect();
+    if args.has("--count") {
+        let all = vfs
+            .list(
+                dir,
+                &ListOptions {
+                    offset: 0,
+                    limit: None,
+                    ..options.clone()
+                },
+            )
+            .map_err(|e| format!("ls: {e}"))?;
+        out.push(counts_line(&vfs.count(&all.entries)));
+        return Ok(join_lines(out));
+    }
+    let recursive = args.has("-r");
+    let mut rows: Vec<(EntryId, String)> = Vec::new();
+    for &id in &listing.entries {
+        let entry = page.entry(id)?;
+        rows.push((id, shown_name(entry)));
+        if recursive && entry.is_dir() {
+            for &child in vfs.children(id) {
+                if let Some(c) = vfs.entry(child) {
+                    rows.push((child, format!("{}/{}", entry.name, shown_name(c))));
+                }
+            }
+        }
+    }
+    let meta = args.has("--meta");
+    let with_text = args.has("--text");
+    if args.has("--json") {
+        let mut children = Vec::new();
+        for (id, _) in &rows {
+            let entry = page.entry(*id)?;
+            let mut obj = entry_json(entry);
+            if meta {
+                if let Some(m) = meta_of(browser, page.id, entry).await {
+                    for key in ["src", "id", "tag"] {
+                        if let Some(v) = m[key].as_str().filter(|v| !v.is_empty()) {
+                            obj[key] = json!(v);
+                        }
+                    }
+                }
+            }
+            if with_text {
+                obj["text"] = json!(text_of(browser, page.id, entry).await);
+            }
+            children.push(obj);
+        }
+        let mut body =
+            json!({ "children": children, "total": listing.total, "offset": listing.offset });
+        if let Some(l) = limit {
+            body["limit"] = json!(l);
+        }
+        if let Some(notice) = &page.notice {
+            body["notice"] = json!(notice);
+        }
+        return Ok(body.to_string());
+    }
+    if rows.is_empty() {
+        out.push("(empty directory)".into());
+        return Ok(join_lines(out));
+    }
+    let long = args.has_any(&["-l", "--long"]) || meta || with_text;
+    for (id, name) in &rows {
+        let entry = page.entry(*id)?;
+        if !long {
+            out.push(name.clone());
+            continue;
+        }
+        let mut line = format!(
+            "{} {:<14} {name}{}",
+            entry.kind.marker(),
+            entry.role,
+            details(entry)
+        );
+        if meta {
+            if let Some(m) = meta_of(browser, page.id, entry).await {
+                line.push_str(&meta_text(&m));
+            }
+        }
+        if with_text {
+            line.push_str(&preview(&text_of(browser, page.id, entry).await, textlen));
+        }
+        out.push(line);
+    }
+    let shown = listing.entries.len();
+    if listing.offset + shown < listing.total {
+        out.push(format!(
+            "... {}-{} of {} (--offset {} for next page)",
+            listing.offset + 1,
+            listing.offset + shown,
+            listing.total,
+            listing.offset + shown
+        ));
+    }
+    Ok(join_lines(out))
+}
+
+async fn cd<B: Browser>(
+    session: &mut Session,
+    browser: &B,
+    ctx: &Context,
+    cmd: &Command,
+    args: &Args,
+) -> Result<String, String> {
+    expect_flags(cmd, args, &[])?;
+    let path = at_most_one(cmd, args)?.unwrap_or_else(|| "~".into());
+    let page = open(session, browser, ctx, "cd").await?;
+    match page.resolve(session, &path, true) {
+        Ok(Resolved::Entry { path, .. }) => {
+            if let Cwd::Tab { dom, .. } = &mut session.cwd {
+                *dom = path;
+            }
+            Ok(page.notice.unwrap_or_default())
+        }
+        Ok(Resolved::Browser { path }) => {
+            let browser_cmd = Command {
+                name: "cd".into(),
+                args: vec![path.clone()],
+                raw: format!("cd {path}"),
+            };
+            Box::pin(navigation::run(session, browser, ctx, &browser_cmd)).await
+        }
+        Err(e) => Err(format!("cd: {e}").replace('\n', "\r\n")),
+    }
+}
+
+async fn cat<B: Browser>(
+    session: &mut Session,
+    browser: &B,
+    ctx: &Context,
+    cmd: &Command,
+    args: &Args,
+) -> Result<String, String> {
+    expect_flags(cmd, args, &["--json"])?;
+    let target =
+        at_most_one(cmd, args)?.ok_or("cat: which entry? usage: cat <name|path> (see `ls`)")?;
+    let page = open(session, browser, ctx, "cat").await?;
+    let (id, _) = page.entry_at(session, "cat", Some(&target))?;
+    let entry = page.entry(id)?;
+    const PROPS: &str = "function() { const a = (n) => (this.getAttribute && this.getAttribute(n)) || ''; const text = (this.textContent || '').trim(); const visible = ((this.innerText !== undefined ? this.innerText : '') || '').trim(); return { tag: this.localName || '', id: this.id || '', class: (typeof this.className === 'string' ? this.className : '').slice(0, 120), href: a('href'), src: a('src'), alt: a('alt'), title: a('title'), placeholder: a('placeholder'), target: a('target'), domName: a('name'), action: a('action'), text: text.slice(0, 500), visibleText: visible.slice(0, 500), html: (this.outerHTML || '').slice(0, 300) }; }";
+    let props = if entry.backend_node_id.is_some() {
+        call_on(browser, page.id, entry, PROPS, &[])
+            .await
+            .unwrap_or(Value::Null)
+    } else {
+        Value::Null
+    };
+    let child_count = page.vfs().children(id).len();
+    if args.has("--json") {
+        let mut obj = entry_json(entry);
+        obj["axNodeId"] = json!(entry.ax_node_id);
+        obj["childCount"] = json!(child_count);
+        if let Some(b) = entry.backend_node_id {
+            obj["backendDOMNodeId"] = json!(b);
+        }
+        if let Some(map) = props.as_object() {
+            for (k, v) in map {
+                if v.as_str().is_some_and(|s| !s.is_empty()) {
+                    obj[k] = v.clone();
+                }
+            }
+        }
+        return Ok(obj.to_string());
+    }
+    let mut lines = vec![format!("--- {} ---", entry.name)];
+    let mut field = |label: &str, value: &str| {
+        if !value.is_empty() {
+            lines.push(format!("  {:<12} {value}", format!("{label}:")));
+        }
+    };
+    field("Role", &entry.role);
+    field("Type", entry.kind.json_name());
+    field("Name", &entry.accessible_name);
+    field("AXID", &entry.ax_node_id);
+    if let Some(b) = entry.backend_node_id {
+        field("DOM", &format!("backend#{b}"));
+    }
+    field("Value", entry.value.as_deref().unwrap_or(""));
+    field("Checked", entry.checked.as_deref().unwrap_or(""));
+    if entry.is_dir() {
+        field("Children", &child_count.to_string());
+    }
+    field("URL", entry.url.as_deref().unwrap_or(""));
+    let p = |k: &str| props[k].as_str().unwrap_or("").to_string();
+    let tag = p("tag");
+    if !tag.is_empty() {
+        field("Tag", &format!("<{tag}>"));
+    }
+    for (label, key) in [
+        ("Src", "src"),
+        ("Action", "action"),
+        ("ID", "id"),
+        ("Class", "class"),
+        ("Alt", "alt"),
+        ("Title", "title"),
+        ("Placeholder", "placeholder"),
+        ("Target", "target"),
+        ("DOM name", "domName"),
+        ("Text", "visibleText"),
+        ("HTML", "html"),
+    ] {
+        field(label, &p(key));
+    }
+    Ok(join_lines(lines))
+}
+
+/// JS: `[text](href)` for every link below the element, in document order.
+const LINKS_TEXT: &str = "function() { const root = this.nodeType === 9 ? this.body : this; const out = []; const walk = (n) => { if (n.nodeType === 3) { out.push(n.textContent); return; } if (n.nodeType !== 1) return; const tag = n.localName; if (tag === 'script' || tag === 'style' || tag === 'noscript' || tag === 'template') return; const cs = getComputedStyle(n); if (cs.display === 'none' || cs.visibility === 'hidden') return; if (tag === 'a' && n.href) { out.push('[' + (n.innerText || '').trim() + '](' + n.href + ')'); return; } if (tag === 'br') out.push('\\n'); for (const c of n.childNodes) walk(c); if (cs.display === 'block' || cs.display === 'flex' || cs.display === 'list-item' || cs.display === 'table-row') out.push('\\n'); }; walk(root); return out.join('').replace(/[ \\t]+/g, ' ').replace(/\\n\\s*\\n+/g, '\\n').trim(); }";
+
+async fn text<B: Browser>(
+    session: &mut Session,
+    browser: &B,
+    ctx: &Context,
+    cmd: &Command,
+    args: &Args,
+) -> Result<String, String> {
+    expect_flags(cmd, args, &["-n", "--links"])?;
+    let target = at_most_one(cmd, args)?;
+    let limit = number(cmd, args, "-n")?;
+    let page = open(session, browser, ctx, "text").await?;
+    let (id, path) = page.entry_at(session, "text", target.as_deref())?;
+    let entry = page.entry(id)?;
+    let function = if args.has("--links") {
+        LINKS_TEXT
+    } else {
+        VISIBLE_TEXT
+    };
+    let body = if entry.backend_node_id.is_some() && !path.is_empty() {
+        call_on(browser, page.id, entry, function, &[])
+            .await
+            .map_err(|e| format!("text: {e}"))?
+    } else {
+        // The page root: the document's body, as the visible page shows it.
+        let expression = format!("({function}).call(document.body || document.documentElement)");
+        evaluate(browser, page.id, &expression)
+            .await
+            .map_err(|e| format!("text: {e}"))?
+    };
+    // Lines end like every other output's.
+    let body = body
+        .as_str()
+        .unwrap_or_default()
+        .trim()
+        .lines()
+        // The link walk keeps the spaces between inline elements; a line starts at its text.
+        .map(|l| if args.has("--links") { l.trim() } else { l })
+        .collect::<Vec<_>>()
+        .join("\r\n");
+    let total = body.chars().filter(|c| *c != '\r').count();
+    let label = if path.is_empty() {
+        format!("page {}", page.tab.title).trim_end().to_string()
+    } else {
+        entry.name.clone()
+    };
+    let mut lines = vec![format!("--- Text: {label} ---")];
+    match limit {
+        Some(n) if n < total => {
+            lines.push(body.chars().take(n).collect());
+            lines.push(format!("... ({total} chars total, showing first {n})"));
+        }
+        _ => {
+            lines.push(body);
+            lines.push(format!("({total} chars)"));
+        }
+    }
+    Ok(join_lines(lines))
+}
+
+async fn read<B: Browser>(
+    session: &mut Session,
+    browser: &B,
+    ctx: &Context,
+    cmd: &Command,
+    args: &Args,
+) -> Result<String, String> {
+    expect_flags(cmd, args, &["-d", "-n", "--meta", "--text", "--textlen"])?;
+    let target = at_most_one(cmd, args)?;
+    let depth = number(cmd, args, "-d")?.unwrap_or(5);
+    let limit = number(cmd, args, "-n")?.unwrap_or(usize::MAX);
+    let textlen = number(cmd, args, "--textlen")?.unwrap_or(120);
+    let page = open(session, browser, ctx, "read").await?;
+    let (id, _) = page.entry_at(session, "read", target.as_deref())?;
+    let vfs = page.vfs();
+    let mut items = vec![(id, 0usize)];
+    items.extend(vfs.descendants(id, depth));
+    let mut lines = Vec::new();
+    for (at, level) in items.into_iter().take(limit) {
+        let entry = page.entry(at)?;
+        let name = if entry.name.is_empty() {
+            "/"
+        } else {
+            &entry.name
+        };
+        let mut line = format!("{}{name} [{}]", "  ".repeat(level), entry.role);
+        if let Some(v) = entry.value.as_deref().filter(|v| !v.is_empty()) {
+            let _ = write!(line, " \"{v}\"");
+        } else if !entry.is_dir()
+            && !entry.accessible_name.is_empty()
+            && entry.accessible_name != entry.name
+        {
+            let _ = write!(line, " \"{}\"", entry.accessible_name);
+        }
+        let mut extra = Vec::new();
+        if let Some(u) = entry.url.as_deref().filter(|u| !u.is_empty()) {
+            extra.push(format!("href={u}"));
+        }
+        if args.has("--meta") {
+            if let Some(m) = meta_of(browser, page.id, entry).await {
+                for key in ["id", "src"] {
+                    if let Some(v) = m[key].as_str().filter(|v| !v.is_empty()) {
+                        extra.push(format!("{key}={v}"));
+                    }
+                }
+            }
+        }
+        if !extra.is_empty() {
+            let _ = write!(line, " {{{}}}", extra.join(", "));
+        }
+        if args.has("--text") && !entry.is_dir() {
+            line.push_str(&preview(&text_of(browser, page.id, entry).await, textlen));
+        }
+        lines.push(line);
+    }
+    Ok(join_lines(lines))
+}
+
+async fn tree<B: Browser>(
+    session: &mut Session,
+    browser: &B,
+    ctx: &Context,
+    cmd: &Command,
+    args: &Args,
+) -> Result<String, String> {
+    expect_flags(cmd, args, &[])?;
+    let depth = match at_most_one(cmd, args)? {
+        None => 2,
+        Some(d) => d
+            .parse::<usize>()
+            .map_err(|_| format!("tree: depth must be a number, got '{d}'"))?,
+    };
+    let page = open(session, browser, ctx, "tree").await?;
+    let (id, path) = page.entry_at(session, "tree", None)?;
+    let vfs = page.vfs();
+    let mut lines = vec![match path.last() {
+        Some(name) => format!("{name}/"),
+        None => "/".into(),
+    }];
+    draw(vfs, id, depth, "", &mut lines);
+    Ok(join_lines(lines))
+}
+
+/// Box-drawing lines for the children of `dir`, `depth` levels down.
+fn draw(vfs: &Vfs, dir: EntryId, depth: usize, indent: &str, lines: &mut Vec<String>) {
+    if depth == 0 || lines.len() > 5_000 {
+        return;
+    }
+    let children = vfs.children(dir);
+    for (i, &child) in children.iter().enumerate() {
+        let Some(entry) = vfs.entry(child) else {
+            continue;
+        };
+        let last = i + 1 == children.len();
+        let branch = if last { "└── " } else { "├── " };
+        lines.push(format!(
+            "{indent}{branch}{} {}",
+            entry.kind.marker(),
+            shown_name(entry)
+        ));
+        if entry.is_dir() {
+            let next = format!("{indent}{}", if last { "    " } else { "│   " });
+            draw(vfs, child, depth - 1, &next, lines);
+        }
+    }
+}
+
+/// Entries below `from` whose visible text contains `pattern` (lower-cased), among the
+/// first [`MAX_CONTENT_READS`] files with a DOM node.
+async fn content_matches<B: Browser>(
+    browser: &B,
+    page: &OpenPage,
+    from: EntryId,
+    pattern: &str,
+    type_filter: Option<&TypeFilter>,
+) -> Vec<EntryId> {
+    let mut out = Vec::new();
+    let candidates = page
+        .vfs()
+        .descendants(from, usize::MAX)
+        .into_iter()
+        .filter(|(id, _)| {
+            page.vfs().entry(*id).is_some_and(|e| {
+                !e.is_dir()
+                    && e.backend_node_id.is_some()
+                    && type_filter.is_none_or(|f| f.matches(e))
+            })
+        })
+        .take(MAX_CONTENT_READS);
+    for (id, _) in candidates {
+        if let Some(entry) = page.vfs().entry(id) {
+            if text_of(browser, page.id, entry)
+                .await
+                .to_lowercase()
+                .contains(pattern)
+            {
+                out.push(id);
+            }
+        }
+    }
+    out
+}
+
+async fn find<B: Browser>(
+    session: &mut Session,
+    browser: &B,
+    ctx: &Context,
+    cmd: &Command,
+    args: &Args,
+) -> Result<String, String> {
+    expect_flags(
+        cmd,
+        args,
+        &[
+            "--type",
+            "--meta",
+            "--text",
+            "--textlen",
+            "--content",
+            "-n",
+            "--json",
+        ],
+    )?;
+    let pattern = at_most_one(cmd, args)?;
+    let type_filter = args.value("--type").map(TypeFilter::with_aliases);
+    if pattern.is_none() && type_filter.is_none() {
+        return Err(
+            "find: give a pattern or --type ROLE (e.g. find login, find --type link)".into(),
+        );
+    }
+    let limit = number(cmd, args, "-n")?;
+    let textlen = number(cmd, args, "--textlen")?.unwrap_or(DEFAULT_TEXTLEN);
+    let page = open(session, browser, ctx, "find").await?;
+    let (from, _) = page.entry_at(session, "find", None)?;
+    let vfs = page.vfs();
+    let mut found: Vec<(EntryId, Vec<String>)> = vfs
+        .find(
+            from,
+            &FindQuery {
+                pattern: pattern.clone(),
+                type_filter: type_filter.clone(),
+                limit: None,
+            },
+        )
+        .into_iter()
+        .map(|f| (f.id, f.relative_path))
+        .collect();
+    let with_text = args.has("--text");
+    if let Some(p) = pattern
+        .as_deref()
+        .filter(|_| args.has("--content") || with_text)
+    {
+        let lower = p.to_lowercase();
+        for id in content_matches(browser, &page, from, &lower, type_filter.as_ref()).await {
+            if !found.iter().any(|(f, _)| *f == id) {
+                let base = vfs.path_of(from).len();
+                found.push((id, vfs.path_of(id).split_off(base)));
+            }
+        }
+    }
+    found.truncate(limit.unwrap_or(usize::MAX));
+    let meta = args.has("--meta");
+    if args.has("--json") {
+        let mut results = Vec::new();
+        for (id, path) in &found {
+            let entry = page.entry(*id)?;
+            let mut obj = entry_json(entry);
+            obj["path"] = json!(path.join("/"));
+            if meta {
+                if let Some(m) = meta_of(browser, page.id, entry).await {
+                    for key in ["src", "id", "tag"] {
+                        if let Some(v) = m[key].as_str().filter(|v| !v.is_empty()) {
+                            obj[key] = json!(v);
+                        }
+                    }
+                }
+            }
+            if with_text {
+                obj["text"] = json!(text_of(browser, page.id, entry).await);
+            }
+            results.push(obj);
+        }
+        return Ok(json!({ "results": results }).to_string());
+    }
+    if found.is_empty() {
+        return Ok(format!(
+            "No matches for '{}'",
+            pattern
+                .or(args.value("--type").map(str::to_string))
+                .unwrap_or_default()
+        ));
+    }
+    let mut lines = Vec::new();
+    for (id, path) in &found {
+        let entry = page.entry(*id)?;
+        let slash = if entry.is_dir() { "/" } else { "" };
+        let mut line = format!(
+            "{} {}{slash} ({}){}",
+            entry.kind.marker(),
+            path.join("/"),
+            entry.role,
+            details(entry)
+        );
+        if meta {
+            if let Some(m) = meta_of(browser, page.id, entry).await {
+                line.push_str(&meta_text(&m));
+            }
+        }
+        if with_text {
+            line.push_str(&preview(&text_of(browser, page.id, entry).await, textlen));
+        }
+        lines.push(line);
+    }
+    Ok(join_lines(lines))
+}
+
+async fn grep<B: Browser>(
+    session: &mut Session,
+    browser: &B,
+    ctx: &Context,
+    cmd: &Command,
+    args: &Args,
+) -> Result<String, String> {
+    expect_flags(cmd, args, &["-r", "--content", "-n"])?;
+    let pattern = at_most_one(cmd, args)?
+        .ok_or("grep: give a pattern: grep [-r] [--content] [-n N] <pattern>")?;
+    let limit = number(cmd, args, "-n")?.unwrap_or(usize::MAX);
+    let page = open(session, browser, ctx, "grep").await?;
+    let (from, _) = page.entry_at(session, "grep", None)?;
+    let vfs = page.vfs();
+    let lower = pattern.to_lowercase();
+    let recursive = args.has("-r");
+    let scope: Vec<EntryId> = if recursive {
+        vfs.descendants(from, usize::MAX)
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect()
+    } else {
+        vfs.children(from).to_vec()
+    };
+    let mut hits: Vec<EntryId> = scope
+        .iter()
+        .copied()
+        .filter(|id| {
+            vfs.entry(*id).is_some_and(|e| {
+                e.name.to_lowercase().contains(&lower)
+                    || e.role.to_lowercase().contains(&lower)
+                    || e.accessible_name.to_lowercase().contains(&lower)
+                    || e.value
+                        .as_ref()
+                        .is_some_and(|v| v.to_lowercase().contains(&lower))
+            })
+        })
+        .collect();
+    if args.has("--content") {
+        for id in scope.iter().take(MAX_CONTENT_READS) {
+            if hits.contains(id) {
+                continue;
+            }
+            if let Some(entry) = vfs.entry(*id).filter(|e| e.backend_node_id.is_some()) {
+                if text_of(browser, page.id, entry)
+                    .await
+                    .to_lowercase()
+                    .contains(&lower)
+                {
+                    hits.push(*id);
+                }
+            }
+        }
+        hits.sort_by_key(|id| scope.iter().position(|s| s == id));
+    }
+    if hits.is_empty() {
+        return Ok(format!("No matches for '{pattern}'"));
+    }
+    let base = vfs.path_of(from).len();
+    let lines = hits
+        .into_iter()
+        .take(limit)
+        .filter_map(|id| {
+            let entry = vfs.entry(id)?;
+            let name = if recursive {
+                vfs.path_of(id).split_off(base).join("/")
+            } else {
+                entry.name.clone()
+            };
+            let slash = if entry.is_dir() { "/" } else { "" };
+            Some(format!(
+                "{} {name}{slash} ({})",
+                entry.kind.marker(),
+                entry.role
+            ))
+        })
+        .collect();
+    Ok(join_lines(lines))
+}
+
+async fn extract_links<B: Browser>(
+    session: &mut Session,
+    browser: &B,
+    ctx: &Context,
+    cmd: &Command,
+    args: &Args,
+) -> Result<String, String> {
+    expect_flags(cmd, args, &["-n"])?;
+    let target = at_most_one(cmd, args)?;
+    let limit = number(cmd, args, "-n")?.unwrap_or(DEFAULT_LINKS);
+    let page = open(session, browser, ctx, "extract_links").await?;
+    let (from, _) = page.entry_at(session, "extract_links", target.as_deref())?;
+    let links = page.vfs().find(
+        from,
+        &FindQuery {
+            pattern: None,
+            type_filter: Some(TypeFilter::with_aliases("link")),
+            limit: Some(limit),
+        },
+    );
+    if links.is_empty() {
+        return Ok("(no links found)".into());
+    }
+    let mut lines = Vec::new();
+    for (i, found) in links.iter().enumerate() {
+        let entry = page.entry(found.id)?;
+        let label = if entry.accessible_name.is_empty() {
+            entry.name.clone()
+        } else {
+            entry.accessible_name.clone()
+        };
+        lines.push(match entry.url.as_deref().filter(|u| !u.is_empty()) {
+            Some(url) => format!("{}. [{label}]({url})", i + 1),
+            None => format!("{}. {label} (no href)", i + 1),
+        });
+    }
+    Ok(join_lines(lines))
+}
+
+/// JS: the rows of a table (HTML or ARIA) as arrays of cell texts.
+const TABLE_ROWS: &str = "function() { const cellText = (c) => (c.innerText || c.textContent || '').replace(/\\s+/g, ' ').trim(); let rows = this.rows ? Array.from(this.rows) : Array.from(this.querySelectorAll('[role=row]')); return rows.map((r) => { const cells = r.cells ? Array.from(r.cells) : Array.from(r.querySelectorAll('[role=cell],[role=gridcell],[role=columnheader],[role=rowheader]')); return cells.map(cellText); }); }";
+
+async fn extract_table<B: Browser>(
+    session: &mut Session,
+    browser: &B,
+    ctx: &Context,
+    cmd: &Command,
+    args: &Args,
+) -> Result<String, String> {
+    expect_flags(cmd, args, &["--format", "-n"])?;
+    let target = at_most_one(cmd, args)?
+        .ok_or("extract_table: which table? usage: extract_table <name|path> [--format markdown|csv] (find --type table lists them)")?;
+    let format = args.value("--format").unwrap_or("markdown");
+    if !matches!(format, "markdown" | "md" | "csv") {
+        return Err(format!(
+            "extract_table: unknown --format '{format}'; use markdown or csv"
+        ));
+    }
+    let limit = number(cmd, args, "-n")?;
+    let page = open(session, browser, ctx, "extract_table").await?;
+    let (id, _) = page.entry_at(session, "extract_table", Some(&target))?;
+    let entry = page.entry(id)?;
+    if !matches!(
+        entry.role.to_lowercase().as_str(),
+        "table" | "grid" | "treegrid" | "layouttable"
+    ) {
+        return Err(format!(
+            "extract_table: {} is a {}, not a table (find --type table lists the tables)",
+            entry.name, entry.role
+        ));
+    }
+    let rows: Vec<Vec<String>> = serde_json::from_value(
+        call_on(browser, page.id, entry, TABLE_ROWS, &[])
+            .await
+            .map_err(|e| format!("extract_table: {e}"))?,
+    )
+    .unwrap_or_default();
+    let rows: Vec<Vec<String>> = rows
+        .into_iter()
+        .take(limit.map(|n| n + 1).unwrap_or(usize::MAX))
+        .collect();
+    if rows.is_empty() {
+        return Ok("(empty table)".into());
+    }
+    Ok(if format == "csv" {
+        table_csv(&rows)
+    } else {
+        table_markdown(&rows)
+    })
+}
+
+/// Markdown table; the first row is the header, short rows are padded.
+pub(crate) fn table_markdown(rows: &[Vec<String>]) -> String {
+    let width = rows.iter().map(Vec::len).max().unwrap_or(0).max(1);
+    let line = |row: &Vec<String>| {
+        let cells: Vec<String> = (0..width)
+            .map(|i| {
+                row.get(i)
+                    .map(|c| c.replace('|', "\\|"))
+                    .unwrap_or_default()
+            })
+            .collect();
+        format!("| {} |", cells.join(" | "))
+    };
+    let mut lines = vec![line(&rows[0])];
+    lines.push(format!("|{}", " --- |".repeat(width)));
+    lines.extend(rows[1..].iter().map(line));
+    join_lines(lines)
+}
+
+/// CSV with every cell quoted.
+pub(crate) fn table_csv(rows: &[Vec<String>]) -> String {
+    join_lines(
+        rows.iter()
+            .map(|row| {
+                row.iter()
+                    .map(|c| format!("\"{}\"", c.replace('"', "\"\"")))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .collect(),
+    )
+}

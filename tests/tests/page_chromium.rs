@@ -1,0 +1,490 @@
+//! Page commands end to end: headless Chromium runs the built extension, fixture pages from
+//! `tests/fixtures/pages/` are served on 127.0.0.1, and commands go through the real server.
+//!
+//! Covered: entering a tab (AX Nodes/Iframes), ls/cd/pwd/cat/text/read/tree/find/grep inside
+//! a page, extract_links, extract_table as markdown and csv, a login form filled with
+//! `submit` on a framework-controlled input and the result page read back, a link followed
+//! with `click`, script-inserted content seen by `ls`/`find` without `refresh`, `wait` for
+//! late content, an inner scrolling list advanced with `scroll`, `key Enter` on a background
+//! tab, screenshot, whoami, a tab outside the domain allowlist refused for reading, and a
+//! page on 127.0.0.1 embedding a frame from localhost on another port (out of process) whose
+//! content is listed under its iframe directory.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use domshell_tests::{eventually, Chromium, ServerOptions, ServerProcess, TEST_TOKEN};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+fn pages_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/pages")
+}
+
+/// Serves `tests/fixtures/pages/<name>` (query strings ignored; `CROSS_ORIGIN` in a page
+/// replaced by `cross_origin`) and answers 404 otherwise. Every connection is answered and
+/// closed; the task ends with the test's runtime.
+async fn fixture_server(cross_origin: String) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let cross_origin = cross_origin.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let mut len = 0;
+                while len < buf.len() {
+                    match socket.read(&mut buf[len..]).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => len += n,
+                    }
+                    if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
+                        break;
+                    }
+                }
+                let request = String::from_utf8_lossy(&buf[..len]);
+                let path = request.split_whitespace().nth(1).unwrap_or("/");
+                let name = path.split('?').next().unwrap_or("").trim_start_matches('/');
+                let file = (!name.contains("..") && !name.is_empty())
+                    .then(|| std::fs::read_to_string(pages_dir().join(name)).ok())
+                    .flatten()
+                    .map(|page| page.replace("CROSS_ORIGIN", &cross_origin).into_bytes());
+                let response = match file {
+                    Some(body) => {
+                        let mut head = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            body.len()
+                        )
+                        .into_bytes();
+                        head.extend(body);
+                        head
+                    }
+                    None => {
+                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                            .to_vec()
+                    }
+                };
+                let _ = socket.write_all(&response).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    addr
+}
+
+struct Rig {
+    server: ServerProcess,
+    chromium: Chromium,
+    base: String,
+    other: String,
+}
+
+impl Rig {
+    async fn start() -> Rig {
+        Rig::start_with(ServerOptions::default().silence_limit_ms).await
+    }
+
+    /// `silence_limit_ms`: mapping a very large tree keeps the worker busy for a while (it
+    /// answers no ping meanwhile); the server's default limit is a minute.
+    async fn start_with(silence_limit_ms: u64) -> Rig {
+        let server = ServerProcess::start(ServerOptions {
+            extra_args: vec!["--allow-all".into(), "--domains".into(), "127.0.0.1".into()],
+            connect_grace_ms: Some(10_000),
+            silence_limit_ms,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let chromium = Chromium::launch_built_extension()
+            .await
+            .expect("Chromium with the built extension (apt-get install -y chromium; cargo xtask build-extension)");
+        let settings = json!({
+            "bridge_enabled": true,
+            "bridge_token": TEST_TOKEN,
+            "bridge_port": server.port(),
+            "bridge_alarm_period_ms": 1_000,
+        });
+        eventually(Duration::from_secs(10), Duration::from_millis(100), || {
+            chromium.set_storage(settings.clone())
+        })
+        .await
+        .expect("extension settings stored");
+        server
+            .wait_for_link_state("connected", Duration::from_secs(10))
+            .await
+            .expect("the extension connects");
+        // Frames come from `localhost` on another port: cross-site, so out of process.
+        let frames = fixture_server(String::new()).await;
+        let other = format!("http://localhost:{}", frames.port());
+        let pages = fixture_server(other.clone()).await;
+        Rig {
+            server,
+            chromium,
+            base: format!("http://127.0.0.1:{}", pages.port()),
+            other,
+        }
+    }
+
+    /// Runs a command; returns (ok, output) and prints it for the record.
+    async fn run(&self, command: &str) -> (bool, String) {
+        let started = std::time::Instant::now();
+        let (status, body) = self.server.execute(command, Some(20_000)).await.unwrap();
+        assert_eq!(status, 200, "{command}: {body}");
+        let ok = body["ok"].as_bool().unwrap_or(false);
+        let output = body["output"].as_str().unwrap_or_default().to_string();
+        eprintln!(
+            "$ {command}  [{:.0} ms, ok={ok}]\n{}\n",
+            started.elapsed().as_secs_f64() * 1000.0,
+            output.chars().take(600).collect::<String>()
+        );
+        (ok, output)
+    }
+
+    async fn ok(&self, command: &str) -> String {
+        let (ok, out) = self.run(command).await;
+        assert!(ok, "`{command}` failed: {out}");
+        out
+    }
+
+    async fn err(&self, command: &str) -> String {
+        let (ok, out) = self.run(command).await;
+        assert!(!ok, "`{command}` should fail: {out}");
+        out
+    }
+}
+
+fn tab_id_from(opened: &str) -> i64 {
+    opened
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("✓ Opened new tab "))
+        .and_then(|rest| rest.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no tab id in {opened:?}"))
+}
+
+/// The path of the first `find` result line (`[x] main/form/x_btn (button) …`).
+fn first_path(found: &str) -> String {
+    found
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or_else(|| panic!("no result in {found:?}"))
+        .trim_end_matches('/')
+        .to_string()
+}
+
+#[tokio::test]
+async fn reading_a_page_and_its_table() {
+    let rig = Rig::start().await;
+    let opened = rig.ok(&format!("open {}/table.html", rig.base)).await;
+    assert!(opened.contains("AX Nodes: "), "{opened}");
+    assert!(opened.contains("Iframes: 0"), "{opened}");
+    let id = tab_id_from(&opened);
+    let entered = rig.ok(&format!("cd ~/tabs/{id}")).await;
+    assert!(
+        entered.starts_with(&format!("✓ Entered tab {id}")),
+        "{entered}"
+    );
+    assert!(entered.contains("AX Nodes: "), "{entered}");
+
+    let root = rig.ok("ls").await;
+    assert!(root.lines().any(|l| l.ends_with('/')), "{root}");
+    let table = first_path(&rig.ok("find --type table").await);
+    let markdown = rig.ok(&format!("extract_table {table}")).await;
+    assert!(
+        markdown.starts_with("| Model | Org | Context | Action |\r\n| --- | --- | --- | --- |\r\n| Alpha | North Lab | 8k | Details |"),
+        "{markdown}"
+    );
+    let csv = rig
+        .ok(&format!("extract_table {table} --format csv -n 1"))
+        .await;
+    assert_eq!(
+        csv,
+        "\"Model\",\"Org\",\"Context\",\"Action\"\r\n\"Alpha\",\"North Lab\",\"8k\",\"Details\""
+    );
+    // cd is all-or-nothing and names what exists.
+    let dir = table.split('/').next().unwrap().to_string();
+    rig.ok(&format!("cd {dir}")).await;
+    assert_eq!(rig.ok("pwd").await, format!("~/tabs/{id}/{dir}"));
+    let missing = rig.err("cd nowhere").await;
+    assert!(
+        missing.starts_with("cd: nowhere: No such directory"),
+        "{missing}"
+    );
+    assert_eq!(rig.ok("pwd").await, format!("~/tabs/{id}/{dir}"));
+    let long = rig.ok("ls -l").await;
+    assert!(long.contains("[d] table"), "{long}");
+    let meta = rig.ok("ls -l --meta --text -n 1 --type table").await;
+    assert!(
+        meta.contains("<table>") && meta.contains("\"Language models Model Org"),
+        "{meta}"
+    );
+    let content = rig.ok("find \"128k\" --content --type cell").await;
+    assert!(content.contains("(cell)"), "{content}");
+    let count = rig.ok("ls --count").await;
+    assert!(count.contains(" total ("), "{count}");
+    let tree = rig.ok("tree 2").await;
+    assert!(tree.contains("├── ") || tree.contains("└── "), "{tree}");
+    let grep = rig.ok("grep -r alpha").await;
+    assert!(grep.to_lowercase().contains("alpha"), "{grep}");
+    let read = rig.ok("read -d 1").await;
+    assert!(read.lines().count() > 1, "{read}");
+    let details = first_path(&rig.ok("find details --type btn").await);
+    let cat = rig.ok(&format!("cat {details}")).await;
+    assert!(cat.contains("Role:") && cat.contains("<button>"), "{cat}");
+    let text = rig.ok("text").await;
+    assert!(
+        text.contains("Alpha") && text.contains("North Lab"),
+        "{text}"
+    );
+    rig.ok(&format!("cd ~/tabs/{id}")).await;
+    let json: serde_json::Value =
+        serde_json::from_str(&rig.ok(&format!("ls ~/tabs/{id}/{dir} --json")).await).unwrap();
+    assert!(json["total"].as_u64().unwrap() >= 1, "{json}");
+
+    // A tab outside the allowlist is listed but cannot be read.
+    let mut browser = rig.chromium.browser_cdp().await.unwrap();
+    browser
+        .send(
+            "Target.createTarget",
+            json!({ "url": format!("{}/table.html", rig.other) }),
+        )
+        .await
+        .unwrap();
+    let tabs = eventually(
+        Duration::from_secs(5),
+        Duration::from_millis(100),
+        || async {
+            let out = rig.ok("tabs").await;
+            if out.contains("localhost") {
+                Ok(out)
+            } else {
+                Err(out)
+            }
+        },
+    )
+    .await
+    .unwrap();
+    let outside = tabs
+        .lines()
+        .find(|l| l.contains("localhost"))
+        .and_then(|l| l.trim().trim_start_matches('*').split_whitespace().next())
+        .unwrap()
+        .to_string();
+    let refused = rig.err(&format!("cd ~/tabs/{outside}")).await;
+    assert!(refused.contains("allowlist"), "{refused}");
+}
+
+#[tokio::test]
+async fn interacting_with_forms_links_scripts_and_scrolling() {
+    let rig = Rig::start().await;
+
+    // A login form on a framework-controlled input, submitted, result page read back.
+    rig.ok(&format!("open {}/login.html", rig.base)).await;
+    let user = first_path(&rig.ok("find username --type input").await);
+    let pass = first_path(&rig.ok("find password --type input").await);
+    rig.ok(&format!("focus {pass}")).await;
+    assert_eq!(rig.ok("type s3cret").await, "✓ Typed 6 characters");
+    let submitted = rig.ok(&format!("submit {user} ada --submit sign_in")).await;
+    assert!(
+        submitted.starts_with("✓ Submitted: typed \"ada\""),
+        "{submitted}"
+    );
+    let welcome = eventually(
+        Duration::from_secs(5),
+        Duration::from_millis(200),
+        || async {
+            let found = rig.ok("find welcome").await;
+            if found.contains("Welcome, ada") {
+                Ok(found)
+            } else {
+                Err(found)
+            }
+        },
+    )
+    .await
+    .expect("the result page shows the submitted user");
+    assert!(welcome.contains("(heading)"), "{welcome}");
+
+    // Script-inserted content, a late arrival, hidden and script text, and a link.
+    rig.ok(&format!("navigate {}/spa.html", rig.base)).await;
+    let visible = rig.ok("text").await;
+    assert!(visible.contains("First item"), "{visible}");
+    assert!(!visible.contains("This text is hidden"), "{visible}");
+    assert!(!visible.contains("never shown by text"), "{visible}");
+    let links = rig.ok("extract_links").await;
+    assert!(links.contains("[Go to welcome]("), "{links}");
+    let with_links = rig.ok("text --links").await;
+    assert!(
+        with_links.contains(&format!(
+            "[Go to welcome]({}/welcome.html?user=link)",
+            rig.base
+        )),
+        "{with_links}"
+    );
+    assert!(with_links.contains("\r\nFirst item\r\n"), "{with_links}");
+    let clicked = rig.ok("click load_more").await;
+    assert!(clicked.starts_with("✓ Clicked: load_more"), "{clicked}");
+    let found = rig.ok("find inserted").await;
+    assert!(found.contains("Inserted item"), "{found}");
+    let waited = rig.ok("wait late --timeout 5").await;
+    assert!(waited.starts_with("✓ Found after "), "{waited}");
+    // A DOM change nobody announced (another script, not a command) is noticed by ls.
+    rig.ok("ls").await;
+    let target = rig
+        .chromium
+        .targets()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.kind == "page" && t.url.ends_with("/spa.html"))
+        .expect("the spa page target");
+    let mut page = domshell_tests::CdpClient::connect(&target.ws_url)
+        .await
+        .unwrap();
+    page.send(
+        "Runtime.evaluate",
+        json!({ "expression": "document.querySelector('main').insertAdjacentHTML('beforeend', '<button>Injected later</button>')" }),
+    )
+    .await
+    .unwrap();
+    drop(page);
+    let noticed = rig.ok("ls").await;
+    assert!(noticed.starts_with("(tree auto-refreshed, "), "{noticed}");
+    let injected = rig.ok("find injected --type button").await;
+    assert!(injected.contains("injected_later"), "{injected}");
+    let followed = rig.ok("click go_to_welcome").await;
+    assert!(
+        followed.starts_with("✓ Clicked: go_to_welcome"),
+        "{followed}"
+    );
+    let listed = rig.ok("ls -r").await;
+    assert!(
+        listed.contains("(page changed") || listed.contains("(tree auto-refreshed"),
+        "{listed}"
+    );
+    let heading = rig.ok("find welcome --type heading").await;
+    assert!(heading.contains("Welcome, link"), "{heading}");
+
+    // An inner scrolling list.
+    rig.ok(&format!("navigate {}/scroll.html", rig.base)).await;
+    let scrolled = rig.ok("scroll down 2").await;
+    assert!(scrolled.contains("(inner container)"), "{scrolled}");
+    assert!(!scrolled.contains("Position: 0/"), "{scrolled}");
+    let back_up = rig.ok("scroll up").await;
+    assert!(
+        back_up.starts_with("✓ Scrolled up 1 viewport(s) (inner container)"),
+        "{back_up}"
+    );
+
+    // key Enter on a background tab.
+    let keys = tab_id_from(&rig.ok(&format!("open {}/keys.html", rig.base)).await);
+    let query = first_path(&rig.ok("find query --type input").await);
+    rig.ok(&format!("submit {query} hello --submit {query}"))
+        .await;
+    rig.ok(&format!("open {}/table.html", rig.base)).await;
+    rig.ok(&format!("cd ~/tabs/{keys}")).await;
+    rig.ok(&format!("focus {query}")).await;
+    let pressed = rig.ok("key Enter").await;
+    assert!(pressed.starts_with("✓ Pressed Enter"), "{pressed}");
+    let status_dir = first_path(&rig.ok("find --type status").await);
+    let status = rig.ok(&format!("text {status_dir}")).await;
+    assert!(status.contains("Key: Enter"), "{status}");
+    assert!(status.contains("searched hello"), "{status}");
+
+    let shot = rig.ok("screenshot").await;
+    assert!(
+        shot.starts_with("__SCREENSHOT_BASE64__iVBOR"),
+        "{}",
+        &shot[..40.min(shot.len())]
+    );
+    let mut browser = rig.chromium.browser_cdp().await.unwrap();
+    browser
+        .send(
+            "Storage.setCookies",
+            json!({ "cookies": [{ "name": "session_id", "value": "topsecret", "domain": "127.0.0.1", "path": "/", "expires": 4102444800i64 }] }),
+        )
+        .await
+        .unwrap();
+    let who = rig.ok("whoami").await;
+    assert!(
+        who.contains("Status: Authenticated\r\nVia: session_id"),
+        "{who}"
+    );
+    // Chrome caps cookie lifetimes (400 days), so only the shape of the date is known.
+    assert!(who.contains("Expires: 20") && who.contains(" UTC"), "{who}");
+    assert!(
+        !who.contains("topsecret"),
+        "cookie values are never shown: {who}"
+    );
+}
+
+#[tokio::test]
+async fn an_out_of_process_frame_is_listed_under_its_iframe() {
+    let rig = Rig::start().await;
+    let opened = rig.ok(&format!("open {}/frame_cross.html", rig.base)).await;
+    assert!(opened.contains("Iframes: 1"), "{opened}");
+    // The frame may attach a moment after the page loads; the next read picks it up.
+    let found = eventually(
+        Duration::from_secs(5),
+        Duration::from_millis(200),
+        || async {
+            let found = rig.ok("find subscribe --type button").await;
+            if found.contains("subscribe") {
+                Ok(found)
+            } else {
+                rig.ok("refresh").await;
+                Err(found)
+            }
+        },
+    )
+    .await
+    .expect("the out-of-process frame's button is found");
+    let path = first_path(&found);
+    let iframe = first_path(&rig.ok("find --type iframe").await);
+    assert!(
+        path.starts_with(&format!("{iframe}/")),
+        "{path} under {iframe}"
+    );
+    rig.ok(&format!("cd {iframe}")).await;
+    let listed = rig.ok("ls -r").await;
+    assert!(listed.contains("partner_menu"), "{listed}");
+    let links = rig.ok("extract_links").await;
+    assert!(links.contains("[Offers]("), "{links}");
+}
+
+/// On a page of about 12,000 accessibility nodes: an unchanged page is not re-read, a DOM
+/// change is. Prints what each step took (figures for the record, never asserted).
+#[tokio::test]
+async fn a_large_page_is_read_once_until_it_changes() {
+    let rig = Rig::start_with(10_000).await;
+    let timed = |command: &'static str| {
+        let rig = &rig;
+        async move {
+            let started = std::time::Instant::now();
+            let out = rig.ok(command).await;
+            (out, started.elapsed())
+        }
+    };
+    let opened = rig.ok(&format!("open {}/big.html", rig.base)).await;
+    let nodes: usize = opened
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("AX Nodes: "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{opened}"));
+    assert!(nodes > 10_000, "{opened}");
+    let (first, first_took) = timed("find --type link -n 3").await;
+    assert_eq!(first.lines().count(), 3, "{first}");
+    let (kept, kept_took) = timed("ls").await;
+    assert!(
+        !kept.contains("refreshed"),
+        "an unchanged page is not re-read: {kept}"
+    );
+    let (_, added_took) = timed("click add_1_btn").await;
+    let (changed, changed_took) = timed("ls").await;
+    assert!(changed.starts_with("(tree auto-refreshed, "), "{changed}");
+    eprintln!(
+        "figures ({nodes} AX nodes): find on the kept tree {first_took:?}, ls on the kept tree {kept_took:?}, click {added_took:?}, ls after the click (full re-read) {changed_took:?}"
+    );
+}
