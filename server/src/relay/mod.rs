@@ -297,7 +297,17 @@ impl Relay {
     /// Answer everything in flight: the backend that would have answered is gone.
     fn fail_in_flight(&mut self, why: &str) {
         let hint = "The domshell server this one was attached to went away; this server has already re-connected or taken over. Send the request again; a browser action may or may not have happened, so check the page before repeating it.";
-        for (_, (id, method, _)) in self.in_flight.drain() {
+        // The host's own `initialize` is not failed: it is sent again to the next backend
+        // (see `switch`), so a host that started while an owner died still gets its session.
+        let lost: Vec<(Value, String)> = self
+            .in_flight
+            .values()
+            .filter(|(_, method, _)| method != "initialize")
+            .map(|(id, method, _)| (id.clone(), method.clone()))
+            .collect();
+        self.in_flight
+            .retain(|_, (_, method, _)| method == "initialize");
+        for (id, method) in lost {
             let data =
                 json!({"reason": "owner_lost", "retryable": true, "hint": hint, "detail": why});
             let reply = if method == "tools/call" {
@@ -410,13 +420,23 @@ impl Relay {
         }
     }
 
+    /// Whether the host's `initialize` is still unanswered.
+    fn host_awaits(&self, initialize: &Value) -> bool {
+        initialize
+            .get("id")
+            .is_some_and(|id| self.in_flight.contains_key(&id.to_string()))
+    }
+
     fn switch(&mut self, next: Backend) {
         let tools_changed =
             matches!(self.backend, Backend::Degraded(_)) != matches!(next, Backend::Degraded(_));
         self.gen += 1;
         tracing::info!(role = next.label(), gen = self.gen, "relay backend");
         self.backend = next;
-        if let Some(initialize) = self.initialize.clone() {
+        if let Some(initialize) = self.initialize.clone().filter(|i| self.host_awaits(i)) {
+            // The host still waits for its own `initialize`: the new backend answers it.
+            self.dispatch(initialize);
+        } else if let Some(initialize) = self.initialize.clone() {
             let id = json!(format!("domshell-relay-reinit-{}", self.gen));
             let mut replay = initialize;
             replay["id"] = id.clone();
