@@ -389,3 +389,112 @@ async fn when_the_owner_dies_in_flight_calls_are_answered_and_the_proxy_takes_ov
     assert_ne!(status["pid"], killed_pid, "{status}");
     assert_eq!(status["role"], "owner", "{status}");
 }
+
+#[tokio::test]
+async fn when_the_owner_dies_under_two_proxies_one_takes_over_and_the_other_reattaches() {
+    let py = python().await;
+    let mut owner = ServerProcess::start(ServerOptions::default())
+        .await
+        .expect("owner starts");
+    let port = owner.port();
+    let fake = FakeExtension::connect(&owner.bridge_url(), FakeOptions::default())
+        .await
+        .expect("fake extension on the owner");
+    owner
+        .wait_for_link_state("connected", Duration::from_secs(5))
+        .await
+        .unwrap();
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let mut drivers = Vec::new();
+    for (host, dir) in dirs.iter().enumerate() {
+        let plan = json!({
+            "transport": contender(dir.path(), port),
+            "protocol": "legacy",
+            "timeout_ms": 60_000,
+            "steps": [
+                {"op": "initialize"},
+                call("before", &format!("echo before {host}")),
+                // Two calls in flight per host when the owner dies.
+                {"op": "parallel", "steps": [
+                    call("in_flight_a", &format!("sleep 20{host}01")),
+                    call("in_flight_b", &format!("sleep 20{host}02")),
+                ], "label": "in_flight"},
+                call("after", &format!("echo after {host}")),
+                status("status"),
+            ],
+        });
+        let py = py.clone();
+        drivers.push(tokio::spawn(async move {
+            py.run_driver(&plan, DRIVER_TIMEOUT).await
+        }));
+    }
+    for host in 0..2 {
+        for n in 1..=2 {
+            let wanted = format!("sleep 20{host}0{n}");
+            fake.wait_for_frame(
+                move |f| matches!(f, Frame::Execute { command, .. } if *command == wanted),
+                Duration::from_secs(30),
+            )
+            .await
+            .expect("every long call reached the owner's extension");
+        }
+    }
+    let killed_pid = owner.pid();
+    owner.kill().expect("SIGKILL the owner");
+    let bridge = format!("ws://127.0.0.1:{port}/bridge");
+    let _fake2 = eventually(Duration::from_secs(15), Duration::from_millis(100), || {
+        let bridge = bridge.clone();
+        async move {
+            FakeExtension::connect(&bridge, FakeOptions::default())
+                .await
+                .map_err(|e| e.to_string())
+        }
+    })
+    .await
+    .expect("the extension reconnects to the new owner");
+    let mut runs = Vec::new();
+    for driver in drivers {
+        let run = driver.await.unwrap().unwrap();
+        run.ensure_ok()
+            .unwrap_or_else(|e| panic!("{e:#}\n{}", run.failure_report()));
+        runs.push(run);
+    }
+    let mut unanswered = 0;
+    let mut roles = Vec::new();
+    let mut owner_pids = Vec::new();
+    for (host, run) in runs.iter().enumerate() {
+        for sub in step(run, "in_flight")["results"].as_array().unwrap() {
+            if sub["ok"] != true || sub["structured_content"]["reason"] != "owner_lost" {
+                unanswered += 1;
+            }
+        }
+        assert_eq!(
+            text(step(run, "after")),
+            format!("after {host}\n[lane: shared]")
+        );
+        let status = &step(run, "status")["structured_content"];
+        assert_ne!(status["pid"], killed_pid, "{status}");
+        owner_pids.push(status["pid"].clone());
+        roles.push(
+            status["this_process"]["role"]
+                .as_str()
+                .unwrap_or("?")
+                .to_string(),
+        );
+        assert_eq!(status["this_process"]["owner_changes"], 1, "{status}");
+    }
+    assert_eq!(
+        unanswered, 0,
+        "every in-flight call gets an owner_lost answer"
+    );
+    roles.sort();
+    assert_eq!(
+        roles,
+        ["owner", "proxy"],
+        "one proxy took over, the other re-attached"
+    );
+    assert_eq!(
+        owner_pids[0], owner_pids[1],
+        "both hosts name the new owner"
+    );
+}
