@@ -218,6 +218,11 @@ fn squatter(serve: usize) -> (u16, std::thread::JoinHandle<()>, Arc<AtomicUsize>
         for stream in listener.incoming().take(serve) {
             counter.fetch_add(1, Ordering::SeqCst);
             if let Ok(mut s) = stream {
+                // Read the request first: hanging up on unread data would reset the
+                // connection before the prober sees the banner.
+                let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+                let mut request = [0u8; 1024];
+                let _ = s.read(&mut request);
                 let _ = s.write_all(b"SSH-2.0-NotDomshell\r\n");
             }
         }
@@ -228,8 +233,9 @@ fn squatter(serve: usize) -> (u16, std::thread::JoinHandle<()>, Arc<AtomicUsize>
 #[tokio::test]
 async fn a_foreign_program_on_the_port_is_explained_then_healed_in_place() {
     let py = python().await;
-    // Two probes (start, first heal), then the squatter leaves.
-    let (port, squatter, seen) = squatter(2);
+    // Three probes (start, two heals: the host has 4 s to see the degraded server even on a
+    // loaded machine), then the squatter leaves.
+    let (port, squatter, seen) = squatter(3);
     let dir = tempfile::tempdir().unwrap();
     let plan = json!({
         "transport": contender(dir.path(), port),
@@ -405,6 +411,7 @@ async fn when_the_owner_dies_under_two_proxies_one_takes_over_and_the_other_reat
         .await
         .unwrap();
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let barriers = tempfile::tempdir().unwrap();
     let mut drivers = Vec::new();
     for (host, dir) in dirs.iter().enumerate() {
         let plan = json!({
@@ -419,8 +426,15 @@ async fn when_the_owner_dies_under_two_proxies_one_takes_over_and_the_other_reat
                     call("in_flight_a", &format!("sleep 20{host}01")),
                     call("in_flight_b", &format!("sleep 20{host}02")),
                 ], "label": "in_flight"},
+                // The new call goes once the extension is back (the test says when).
+                {"op": "barrier", "dir": barriers.path().display().to_string(),
+                 "name": "extension_back", "count": 3, "timeout_ms": 30_000},
                 call("after", &format!("echo after {host}")),
                 status("status"),
+                // Neither host leaves (closing its server, maybe the new owner) before both
+                // have made their new call.
+                {"op": "barrier", "dir": barriers.path().display().to_string(),
+                 "name": "done", "count": 2, "timeout_ms": 30_000},
             ],
         });
         let py = py.clone();
@@ -441,6 +455,7 @@ async fn when_the_owner_dies_under_two_proxies_one_takes_over_and_the_other_reat
     }
     let killed_pid = owner.pid();
     owner.kill().expect("SIGKILL the owner");
+    let killed_at = std::time::Instant::now();
     let bridge = format!("ws://127.0.0.1:{port}/bridge");
     let _fake2 = eventually(Duration::from_secs(15), Duration::from_millis(100), || {
         let bridge = bridge.clone();
@@ -452,6 +467,8 @@ async fn when_the_owner_dies_under_two_proxies_one_takes_over_and_the_other_reat
     })
     .await
     .expect("the extension reconnects to the new owner");
+    eprintln!("extension back {:?} after the kill", killed_at.elapsed());
+    std::fs::write(barriers.path().join("extension_back.test"), b"").unwrap();
     let mut runs = Vec::new();
     for driver in drivers {
         let run = driver.await.unwrap().unwrap();
@@ -470,7 +487,9 @@ async fn when_the_owner_dies_under_two_proxies_one_takes_over_and_the_other_reat
         }
         assert_eq!(
             text(step(run, "after")),
-            format!("after {host}\n[lane: shared]")
+            format!("after {host}\n[lane: shared]"),
+            "{}",
+            run.failure_report()
         );
         let status = &step(run, "status")["structured_content"];
         assert_ne!(status["pid"], killed_pid, "{status}");
@@ -497,4 +516,40 @@ async fn when_the_owner_dies_under_two_proxies_one_takes_over_and_the_other_reat
         owner_pids[0], owner_pids[1],
         "both hosts name the new owner"
     );
+}
+
+#[tokio::test]
+async fn an_owner_without_its_extension_is_attached_to_not_taken_over() {
+    let py = python().await;
+    // Healthy, but the browser is closed: no extension has ever connected.
+    let mut owner = ServerProcess::start(ServerOptions::default())
+        .await
+        .expect("owner starts");
+    let dir = tempfile::tempdir().unwrap();
+    let plan = json!({
+        "transport": contender(dir.path(), owner.port()),
+        "protocol": "legacy",
+        "timeout_ms": 30_000,
+        "steps": [
+            {"op": "initialize"},
+            {"op": "list_tools", "label": "tools"},
+            status("status"),
+            {"op": "sleep", "ms": 3_000},
+            status("later"),
+        ],
+    });
+    let run = py.run_driver(&plan, DRIVER_TIMEOUT).await.unwrap();
+    run.ensure_ok()
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", run.failure_report()));
+    assert_eq!(run.tool_names(), ["domshell_execute", "domshell_status"]);
+    for label in ["status", "later"] {
+        let status = &step(&run, label)["structured_content"];
+        assert_eq!(status["pid"], owner.pid(), "{status}");
+        assert_ne!(status["link"]["state"], "connected", "{status}");
+        assert_eq!(status["this_process"]["role"], "proxy", "{status}");
+        assert_eq!(status["this_process"]["owner_changes"], 0, "{status}");
+    }
+    assert!(owner.is_running(), "the owner was left alone");
+    let health = owner.health().await.expect("the owner still answers");
+    assert_eq!(health["state"], "ready", "{health}");
 }
