@@ -394,6 +394,31 @@ async fn when_the_owner_dies_in_flight_calls_are_answered_and_the_proxy_takes_ov
     let status = &step(&run, "status")["structured_content"];
     assert_ne!(status["pid"], killed_pid, "{status}");
     assert_eq!(status["role"], "owner", "{status}");
+    assert_eq!(
+        status["this_process"]["session_state"], "active",
+        "{status}"
+    );
+    // The host heard what happened, in order: its session reconnecting, then the takeover.
+    let events = relay_events(&run);
+    let reconnecting = events
+        .iter()
+        .position(|d| d["event"] == "session_state" && d["state"] == "reconnecting");
+    let took_over = events
+        .iter()
+        .position(|d| d["event"] == "role_changed" && d["from"] == "proxy" && d["to"] == "owner");
+    assert!(
+        matches!((reconnecting, took_over), (Some(r), Some(t)) if r < t),
+        "{events:?}"
+    );
+}
+
+/// The `data` of the relay's `notifications/message` to its host, in arrival order.
+fn relay_events(run: &DriverRun) -> Vec<Value> {
+    run.logs()
+        .iter()
+        .filter(|l| l["logger"] == "domshell.relay")
+        .map(|l| l["data"].clone())
+        .collect()
 }
 
 #[tokio::test]
@@ -501,6 +526,23 @@ async fn when_the_owner_dies_under_two_proxies_one_takes_over_and_the_other_reat
                 .to_string(),
         );
         assert_eq!(status["this_process"]["owner_changes"], 1, "{status}");
+        assert_eq!(
+            status["this_process"]["session_state"], "active",
+            "{status}"
+        );
+        let states: Vec<Value> = relay_events(run)
+            .into_iter()
+            .filter(|d| d["event"] == "session_state")
+            .map(|d| d["state"].clone())
+            .collect();
+        // The proxy that re-attached made a new session with the new owner and said so.
+        if status["this_process"]["role"] == "proxy" {
+            assert_eq!(
+                states,
+                [json!("reconnecting"), json!("connecting"), json!("active")],
+                "{status}"
+            );
+        }
     }
     assert_eq!(
         unanswered, 0,
