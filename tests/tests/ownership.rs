@@ -595,3 +595,70 @@ async fn an_owner_without_its_extension_is_attached_to_not_taken_over() {
     let health = owner.health().await.expect("the owner still answers");
     assert_eq!(health["state"], "ready", "{health}");
 }
+
+#[tokio::test]
+async fn a_session_the_owner_forgot_is_reported_expired_and_made_again() {
+    let py = python().await;
+    // The owner drops idle MCP sessions after 1.5 s.
+    let owner = ServerProcess::start(ServerOptions {
+        extra_args: vec!["--session-idle-ttl-ms".into(), "1500".into()],
+        ..Default::default()
+    })
+    .await
+    .expect("owner starts");
+    let _fake = FakeExtension::connect(&owner.bridge_url(), FakeOptions::default())
+        .await
+        .expect("fake extension on the owner");
+    let dir = tempfile::tempdir().unwrap();
+    let plan = json!({
+        "transport": contender(dir.path(), owner.port()),
+        "protocol": "legacy",
+        "timeout_ms": 40_000,
+        "steps": [
+            {"op": "initialize"},
+            call("before", "echo before"),
+            {"op": "sleep", "ms": 5_000},
+            // Sent into a session the owner no longer knows: answered, retryable.
+            call("into_expired", "echo lost"),
+            call("after", "echo after"),
+            status("status"),
+        ],
+    });
+    let run = py.run_driver(&plan, DRIVER_TIMEOUT).await.unwrap();
+    run.ensure_ok()
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", run.failure_report()));
+    assert_eq!(text(step(&run, "before")), "before\n[lane: shared]");
+    let into_expired = step(&run, "into_expired");
+    assert!(
+        text(into_expired) == "lost\n[lane: shared]"
+            || into_expired["structured_content"]["retryable"] == true,
+        "{into_expired}"
+    );
+    assert_eq!(text(step(&run, "after")), "after\n[lane: shared]");
+    let states: Vec<Value> = relay_events(&run)
+        .into_iter()
+        .filter(|d| d["event"] == "session_state")
+        .map(|d| d["state"].clone())
+        .collect();
+    // The owner forgets the idle session again every 1.5 s while the host sleeps: each time
+    // the host hears the same four states, ending active.
+    assert!(!states.is_empty(), "{}", run.failure_report());
+    for cycle in states.chunks(4) {
+        assert_eq!(
+            cycle,
+            [
+                json!("expired"),
+                json!("reconnecting"),
+                json!("connecting"),
+                json!("active")
+            ],
+            "{states:?}"
+        );
+    }
+    let status = &step(&run, "status")["structured_content"];
+    assert_eq!(status["pid"], owner.pid(), "{status}");
+    assert_eq!(
+        status["this_process"]["session_state"], "active",
+        "{status}"
+    );
+}

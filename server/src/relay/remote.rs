@@ -256,9 +256,28 @@ impl Ctx {
                 return;
             }
             if ctx.read_sse(response, false).await {
-                ctx.lost("the owner closed its event stream".into());
+                ctx.stream_ended().await;
             }
         });
+    }
+
+    /// The owner ended the GET stream: it either went away or ended our session (an idle
+    /// session expired, the owner restarted it). A ping on the session tells which.
+    async fn stream_ended(&self) {
+        let ping = serde_json::json!({"jsonrpc": "2.0", "id": "domshell-relay-session-check", "method": "ping"});
+        match self
+            .request(reqwest::Method::POST)
+            .header("Content-Type", "application/json")
+            .body(ping.to_string())
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+        {
+            Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => {
+                let _ = self.events.send(Event::SessionExpired(self.gen));
+            }
+            _ => self.lost("the owner closed its event stream".into()),
+        }
     }
 }
 
