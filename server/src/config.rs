@@ -178,6 +178,15 @@ pub struct ServeArgs {
     /// Write {"bridge_port": N, "pid": N} to this file once listening (for supervisors and tests).
     #[arg(long, value_name = "PATH")]
     pub ready_file: Option<PathBuf>,
+
+    /// Exit (status 70) when the async runtime has not run for this long, so a wedged owner
+    /// frees the port for another server. 0 turns the watchdog off.
+    #[arg(long, env = "DOMSHELL_WATCHDOG_MS", default_value_t = 15_000)]
+    pub watchdog_ms: u64,
+
+    /// Test hook: wedge the runtime this long after start.
+    #[arg(long, hide = true)]
+    pub stall_runtime_after_ms: Option<u64>,
 }
 
 impl ServeArgs {

@@ -8,6 +8,7 @@ mod election;
 mod health;
 mod host_check;
 mod http;
+mod hygiene;
 mod init;
 mod mcp;
 mod pipeline;
@@ -57,6 +58,15 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    if let Command::Serve(args) = &cli.command {
+        if args.watchdog_ms > 0 {
+            let limit = std::time::Duration::from_millis(args.watchdog_ms);
+            if let Err(e) = hygiene::start_watchdog(&runtime, limit) {
+                eprintln!("domshell: {e:#}");
+                return std::process::ExitCode::FAILURE;
+            }
+        }
+    }
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve(*args).await,
@@ -91,6 +101,15 @@ fn init_logging() {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    if let Some(ms) = args.stall_runtime_after_ms {
+        hygiene::stall_runtime_after(std::time::Duration::from_millis(ms));
+    }
+    // A stdio server belongs to the host that started it: when that process dies, so do we,
+    // even if a leaked copy of the stdin pipe keeps it open.
+    let host_gone = CancellationToken::new();
+    if args.transport == config::Transport::Stdio {
+        hygiene::watch_parent(host_gone.clone());
+    }
     // Binding the bridge port first is the ownership lock: the kernel frees it whatever way
     // its holder dies, so there is no lock file to go stale.
     let listener = match TcpListener::bind((args.host.as_str(), args.ws_port)).await {
@@ -99,7 +118,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             if e.kind() == std::io::ErrorKind::AddrInUse
                 && args.transport == config::Transport::Stdio =>
         {
-            return attach(args).await;
+            return attach(args, host_gone).await;
         }
         Err(e) => {
             return Err(e).with_context(|| {
@@ -130,6 +149,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         _ = shutdown_signal() => tracing::info!("signal received: shutting down"),
         // The host closed stdin: it is done with us.
         _ = stdio_done.cancelled() => tracing::info!("the MCP client closed stdio: shutting down"),
+        _ = host_gone.cancelled() => {}
         Some(result) = services.servers.join_next() => {
             if let Ok(Err(e)) = result {
                 tracing::error!("listener failed: {e}");
@@ -142,7 +162,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 /// The bridge port is held: serve this host through a relay to the owner, or explain the
 /// conflict over MCP (and to stderr) while retrying, taking the port over when it frees up.
-async fn attach(args: ServeArgs) -> anyhow::Result<()> {
+async fn attach(args: ServeArgs, host_gone: CancellationToken) -> anyhow::Result<()> {
     use std::io::IsTerminal;
     let holder = relay::inspect(&args.host, args.ws_port).await;
     if std::io::stdin().is_terminal() {
@@ -186,7 +206,7 @@ async fn attach(args: ServeArgs) -> anyhow::Result<()> {
             })
         })
     });
-    let shutdown = CancellationToken::new();
+    let shutdown = host_gone;
     let on_signal = shutdown.clone();
     tokio::spawn(async move {
         shutdown_signal().await;

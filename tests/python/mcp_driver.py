@@ -38,6 +38,10 @@ Plan (every key except "transport" is optional):
         {"op": "ping"},
         {"op": "list_resources"}, {"op": "list_prompts"},
         {"op": "sleep", "ms": 100},
+        {"op": "barrier", "dir": "/tmp/x", "name": "seen", "count": 10, "timeout_ms": 30000},
+                                                  # touch dir/name.<pid>, then wait until
+                                                  # `count` files name.* exist there: lines
+                                                  # up several drivers (and the test) at a point
         {"op": "parallel", "steps": [ ...steps run concurrently... ]}
       ]
     }
@@ -110,6 +114,7 @@ STEP_OPS = (
     "list_resources",
     "list_prompts",
     "sleep",
+    "barrier",
     "parallel",
 )
 
@@ -215,6 +220,12 @@ def validate_step(step: Any, where: str) -> None:
         raise PlanError(f"{where}: set_logging_level needs a string \"level\"")
     if op == "sleep" and not isinstance(step.get("ms"), (int, float)):
         raise PlanError(f"{where}: sleep needs a number \"ms\"")
+    if op == "barrier" and not (
+        isinstance(step.get("dir"), str)
+        and isinstance(step.get("name"), str)
+        and isinstance(step.get("count"), int)
+    ):
+        raise PlanError(f"{where}: barrier needs a string \"dir\", a string \"name\" and an int \"count\"")
     if op == "parallel":
         subs = step.get("steps")
         if not isinstance(subs, list) or not subs:
@@ -542,6 +553,22 @@ class Driver:
         import anyio
 
         await anyio.sleep(step["ms"] / 1000.0)
+
+    async def step_barrier(self, step: dict[str, Any], record: dict[str, Any]) -> None:
+        import anyio
+
+        directory, name, count = step["dir"], step["name"], step["count"]
+        with open(os.path.join(directory, f"{name}.{os.getpid()}"), "w", encoding="utf-8"):
+            pass
+        deadline = time.monotonic() + step.get("timeout_ms", 30_000) / 1000.0
+        while True:
+            arrived = [f for f in os.listdir(directory) if f.startswith(name + ".")]
+            record["arrived"] = len(arrived)
+            if len(arrived) >= count:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"barrier {name}: {len(arrived)} of {count} arrived")
+            await anyio.sleep(0.05)
 
     async def step_parallel(self, step: dict[str, Any], record: dict[str, Any]) -> None:
         import anyio

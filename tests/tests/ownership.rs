@@ -218,6 +218,11 @@ fn squatter(serve: usize) -> (u16, std::thread::JoinHandle<()>, Arc<AtomicUsize>
         for stream in listener.incoming().take(serve) {
             counter.fetch_add(1, Ordering::SeqCst);
             if let Ok(mut s) = stream {
+                // Read the request first: hanging up on unread data would reset the
+                // connection before the prober sees the banner.
+                let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+                let mut request = [0u8; 1024];
+                let _ = s.read(&mut request);
                 let _ = s.write_all(b"SSH-2.0-NotDomshell\r\n");
             }
         }
@@ -228,8 +233,9 @@ fn squatter(serve: usize) -> (u16, std::thread::JoinHandle<()>, Arc<AtomicUsize>
 #[tokio::test]
 async fn a_foreign_program_on_the_port_is_explained_then_healed_in_place() {
     let py = python().await;
-    // Two probes (start, first heal), then the squatter leaves.
-    let (port, squatter, seen) = squatter(2);
+    // Three probes (start, two heals: the host has 4 s to see the degraded server even on a
+    // loaded machine), then the squatter leaves.
+    let (port, squatter, seen) = squatter(3);
     let dir = tempfile::tempdir().unwrap();
     let plan = json!({
         "transport": contender(dir.path(), port),
@@ -388,4 +394,271 @@ async fn when_the_owner_dies_in_flight_calls_are_answered_and_the_proxy_takes_ov
     let status = &step(&run, "status")["structured_content"];
     assert_ne!(status["pid"], killed_pid, "{status}");
     assert_eq!(status["role"], "owner", "{status}");
+    assert_eq!(
+        status["this_process"]["session_state"], "active",
+        "{status}"
+    );
+    // The host heard what happened, in order: its session reconnecting, then the takeover.
+    let events = relay_events(&run);
+    let reconnecting = events
+        .iter()
+        .position(|d| d["event"] == "session_state" && d["state"] == "reconnecting");
+    let took_over = events
+        .iter()
+        .position(|d| d["event"] == "role_changed" && d["from"] == "proxy" && d["to"] == "owner");
+    assert!(
+        matches!((reconnecting, took_over), (Some(r), Some(t)) if r < t),
+        "{events:?}"
+    );
+}
+
+/// The `data` of the relay's `notifications/message` to its host, in arrival order.
+fn relay_events(run: &DriverRun) -> Vec<Value> {
+    run.logs()
+        .iter()
+        .filter(|l| l["logger"] == "domshell.relay")
+        .map(|l| l["data"].clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn when_the_owner_dies_under_two_proxies_one_takes_over_and_the_other_reattaches() {
+    let py = python().await;
+    let mut owner = ServerProcess::start(ServerOptions::default())
+        .await
+        .expect("owner starts");
+    let port = owner.port();
+    let fake = FakeExtension::connect(&owner.bridge_url(), FakeOptions::default())
+        .await
+        .expect("fake extension on the owner");
+    owner
+        .wait_for_link_state("connected", Duration::from_secs(5))
+        .await
+        .unwrap();
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let barriers = tempfile::tempdir().unwrap();
+    let mut drivers = Vec::new();
+    for (host, dir) in dirs.iter().enumerate() {
+        let plan = json!({
+            "transport": contender(dir.path(), port),
+            "protocol": "legacy",
+            "timeout_ms": 60_000,
+            "steps": [
+                {"op": "initialize"},
+                call("before", &format!("echo before {host}")),
+                // Two calls in flight per host when the owner dies.
+                {"op": "parallel", "steps": [
+                    call("in_flight_a", &format!("sleep 20{host}01")),
+                    call("in_flight_b", &format!("sleep 20{host}02")),
+                ], "label": "in_flight"},
+                // The new call goes once the extension is back (the test says when).
+                {"op": "barrier", "dir": barriers.path().display().to_string(),
+                 "name": "extension_back", "count": 3, "timeout_ms": 30_000},
+                call("after", &format!("echo after {host}")),
+                status("status"),
+                // Neither host leaves (closing its server, maybe the new owner) before both
+                // have made their new call.
+                {"op": "barrier", "dir": barriers.path().display().to_string(),
+                 "name": "done", "count": 2, "timeout_ms": 30_000},
+            ],
+        });
+        let py = py.clone();
+        drivers.push(tokio::spawn(async move {
+            py.run_driver(&plan, DRIVER_TIMEOUT).await
+        }));
+    }
+    for host in 0..2 {
+        for n in 1..=2 {
+            let wanted = format!("sleep 20{host}0{n}");
+            fake.wait_for_frame(
+                move |f| matches!(f, Frame::Execute { command, .. } if *command == wanted),
+                Duration::from_secs(30),
+            )
+            .await
+            .expect("every long call reached the owner's extension");
+        }
+    }
+    let killed_pid = owner.pid();
+    owner.kill().expect("SIGKILL the owner");
+    let killed_at = std::time::Instant::now();
+    let bridge = format!("ws://127.0.0.1:{port}/bridge");
+    let _fake2 = eventually(Duration::from_secs(15), Duration::from_millis(100), || {
+        let bridge = bridge.clone();
+        async move {
+            FakeExtension::connect(&bridge, FakeOptions::default())
+                .await
+                .map_err(|e| e.to_string())
+        }
+    })
+    .await
+    .expect("the extension reconnects to the new owner");
+    eprintln!("extension back {:?} after the kill", killed_at.elapsed());
+    std::fs::write(barriers.path().join("extension_back.test"), b"").unwrap();
+    let mut runs = Vec::new();
+    for driver in drivers {
+        let run = driver.await.unwrap().unwrap();
+        run.ensure_ok()
+            .unwrap_or_else(|e| panic!("{e:#}\n{}", run.failure_report()));
+        runs.push(run);
+    }
+    let mut unanswered = 0;
+    let mut roles = Vec::new();
+    let mut owner_pids = Vec::new();
+    for (host, run) in runs.iter().enumerate() {
+        for sub in step(run, "in_flight")["results"].as_array().unwrap() {
+            if sub["ok"] != true || sub["structured_content"]["reason"] != "owner_lost" {
+                unanswered += 1;
+            }
+        }
+        assert_eq!(
+            text(step(run, "after")),
+            format!("after {host}\n[lane: shared]"),
+            "{}",
+            run.failure_report()
+        );
+        let status = &step(run, "status")["structured_content"];
+        assert_ne!(status["pid"], killed_pid, "{status}");
+        owner_pids.push(status["pid"].clone());
+        roles.push(
+            status["this_process"]["role"]
+                .as_str()
+                .unwrap_or("?")
+                .to_string(),
+        );
+        assert_eq!(status["this_process"]["owner_changes"], 1, "{status}");
+        assert_eq!(
+            status["this_process"]["session_state"], "active",
+            "{status}"
+        );
+        let states: Vec<Value> = relay_events(run)
+            .into_iter()
+            .filter(|d| d["event"] == "session_state")
+            .map(|d| d["state"].clone())
+            .collect();
+        // The proxy that re-attached made a new session with the new owner and said so.
+        if status["this_process"]["role"] == "proxy" {
+            assert_eq!(
+                states,
+                [json!("reconnecting"), json!("connecting"), json!("active")],
+                "{status}"
+            );
+        }
+    }
+    assert_eq!(
+        unanswered, 0,
+        "every in-flight call gets an owner_lost answer"
+    );
+    roles.sort();
+    assert_eq!(
+        roles,
+        ["owner", "proxy"],
+        "one proxy took over, the other re-attached"
+    );
+    assert_eq!(
+        owner_pids[0], owner_pids[1],
+        "both hosts name the new owner"
+    );
+}
+
+#[tokio::test]
+async fn an_owner_without_its_extension_is_attached_to_not_taken_over() {
+    let py = python().await;
+    // Healthy, but the browser is closed: no extension has ever connected.
+    let mut owner = ServerProcess::start(ServerOptions::default())
+        .await
+        .expect("owner starts");
+    let dir = tempfile::tempdir().unwrap();
+    let plan = json!({
+        "transport": contender(dir.path(), owner.port()),
+        "protocol": "legacy",
+        "timeout_ms": 30_000,
+        "steps": [
+            {"op": "initialize"},
+            {"op": "list_tools", "label": "tools"},
+            status("status"),
+            {"op": "sleep", "ms": 3_000},
+            status("later"),
+        ],
+    });
+    let run = py.run_driver(&plan, DRIVER_TIMEOUT).await.unwrap();
+    run.ensure_ok()
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", run.failure_report()));
+    assert_eq!(run.tool_names(), ["domshell_execute", "domshell_status"]);
+    for label in ["status", "later"] {
+        let status = &step(&run, label)["structured_content"];
+        assert_eq!(status["pid"], owner.pid(), "{status}");
+        assert_ne!(status["link"]["state"], "connected", "{status}");
+        assert_eq!(status["this_process"]["role"], "proxy", "{status}");
+        assert_eq!(status["this_process"]["owner_changes"], 0, "{status}");
+    }
+    assert!(owner.is_running(), "the owner was left alone");
+    let health = owner.health().await.expect("the owner still answers");
+    assert_eq!(health["state"], "ready", "{health}");
+}
+
+#[tokio::test]
+async fn a_session_the_owner_forgot_is_reported_expired_and_made_again() {
+    let py = python().await;
+    // The owner drops idle MCP sessions after 1.5 s.
+    let owner = ServerProcess::start(ServerOptions {
+        extra_args: vec!["--session-idle-ttl-ms".into(), "1500".into()],
+        ..Default::default()
+    })
+    .await
+    .expect("owner starts");
+    let _fake = FakeExtension::connect(&owner.bridge_url(), FakeOptions::default())
+        .await
+        .expect("fake extension on the owner");
+    let dir = tempfile::tempdir().unwrap();
+    let plan = json!({
+        "transport": contender(dir.path(), owner.port()),
+        "protocol": "legacy",
+        "timeout_ms": 40_000,
+        "steps": [
+            {"op": "initialize"},
+            call("before", "echo before"),
+            {"op": "sleep", "ms": 5_000},
+            // Sent into a session the owner no longer knows: answered, retryable.
+            call("into_expired", "echo lost"),
+            call("after", "echo after"),
+            status("status"),
+        ],
+    });
+    let run = py.run_driver(&plan, DRIVER_TIMEOUT).await.unwrap();
+    run.ensure_ok()
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", run.failure_report()));
+    assert_eq!(text(step(&run, "before")), "before\n[lane: shared]");
+    let into_expired = step(&run, "into_expired");
+    assert!(
+        text(into_expired) == "lost\n[lane: shared]"
+            || into_expired["structured_content"]["retryable"] == true,
+        "{into_expired}"
+    );
+    assert_eq!(text(step(&run, "after")), "after\n[lane: shared]");
+    let states: Vec<Value> = relay_events(&run)
+        .into_iter()
+        .filter(|d| d["event"] == "session_state")
+        .map(|d| d["state"].clone())
+        .collect();
+    // The owner forgets the idle session again every 1.5 s while the host sleeps: each time
+    // the host hears the same four states, ending active.
+    assert!(!states.is_empty(), "{}", run.failure_report());
+    for cycle in states.chunks(4) {
+        assert_eq!(
+            cycle,
+            [
+                json!("expired"),
+                json!("reconnecting"),
+                json!("connecting"),
+                json!("active")
+            ],
+            "{states:?}"
+        );
+    }
+    let status = &step(&run, "status")["structured_content"];
+    assert_eq!(status["pid"], owner.pid(), "{status}");
+    assert_eq!(
+        status["this_process"]["session_state"], "active",
+        "{status}"
+    );
 }

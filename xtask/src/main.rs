@@ -8,6 +8,7 @@
 //! - `image` — the static musl server in a `FROM scratch` container image ([`image`]);
 //! - `package` — the `.mcpb` bundle and the extension zip ([`package`]);
 //! - `bench-heartbeat` — heartbeat figures with real Chromium, printed;
+//! - `bench-ownership` — takeover and spawn-storm figures for many hosts on one port, printed;
 //! - `bench-mcp` — MCP round-trip, memory and start-up figures next to DOMShell 2.0.10, printed.
 //!
 //! Nothing is installed by hand: rustup fetches the pinned toolchain and its targets from
@@ -37,6 +38,9 @@ fn main() -> std::process::ExitCode {
         Some("package") => package::package(),
         Some("bench-heartbeat") => bench_heartbeat(&args[1..]),
         Some("bench-mcp") => bench_mcp(&args[1..]),
+        Some("bench-ownership") => {
+            run_bench("bench-ownership", &args[1..], "the ownership benchmark")
+        }
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
@@ -48,6 +52,7 @@ fn main() -> std::process::ExitCode {
                  image [--tag NAME]  build the static server and its container image with podman\n  \
                  package           write the .mcpb bundle, the extension zips and server.json into target/package\n  \
                  bench-heartbeat [--trials N]  print heartbeat figures measured with real Chromium\n  \
+                 bench-ownership [--trials N]  print takeover and spawn-storm figures (fake extension)\n  \
                  bench-mcp [ARGS..]  print MCP latency/memory/start-up figures next to DOMShell 2.0.10 (ARGS: bench-mcp --help)"
             );
             return std::process::ExitCode::from(2);

@@ -46,6 +46,48 @@ pub enum Event {
     HostClosed,
     FromBackend(Gen, Value),
     BackendLost(Gen, String),
+    /// The owner no longer knows the host's MCP session (it restarted or expired it).
+    SessionExpired(Gen),
+}
+
+/// The host's MCP session as this relay sees it, across owners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionState {
+    /// A backend was chosen; the host's `initialize` is being replayed to it.
+    Connecting,
+    /// The backend holds a session for the host.
+    Active,
+    /// The backend was lost; electing or attaching again.
+    Reconnecting,
+    /// The owner did not resume the session; a new one is being made.
+    Expired,
+}
+
+impl SessionState {
+    pub fn label(self) -> &'static str {
+        match self {
+            SessionState::Connecting => "connecting",
+            SessionState::Active => "active",
+            SessionState::Reconnecting => "reconnecting",
+            SessionState::Expired => "expired",
+        }
+    }
+}
+
+/// MCP log levels in order of severity (RFC 5424 names, as MCP uses them).
+const LOG_LEVELS: [&str; 8] = [
+    "debug",
+    "info",
+    "notice",
+    "warning",
+    "error",
+    "critical",
+    "alert",
+    "emergency",
+];
+
+fn log_rank(level: &str) -> usize {
+    LOG_LEVELS.iter().position(|l| *l == level).unwrap_or(0)
 }
 
 /// Services this process started after winning the port.
@@ -153,6 +195,9 @@ struct Relay {
     reinit: Option<String>,
     /// Host messages held back until the replayed `initialize` is answered.
     held: VecDeque<Value>,
+    session_state: SessionState,
+    /// The least severe log level the host asked for (`logging/setLevel`).
+    host_log_level: usize,
     shutdown: CancellationToken,
 }
 
@@ -180,6 +225,8 @@ pub async fn run(
         in_flight: HashMap::new(),
         reinit: None,
         held: VecDeque::new(),
+        session_state: SessionState::Connecting,
+        host_log_level: 0,
         shutdown: shutdown.clone(),
     };
     let first = relay.backend_for(initial).await;
@@ -194,6 +241,10 @@ pub async fn run(
                 Some(Event::FromHost(message)) => relay.on_host_message(message),
                 Some(Event::FromBackend(gen, message)) if gen == relay.gen => relay.on_backend_message(message),
                 Some(Event::BackendLost(gen, why)) if gen == relay.gen => relay.lost(why).await,
+                Some(Event::SessionExpired(gen)) if gen == relay.gen => {
+                    relay.set_session_state(SessionState::Expired, "the owner no longer knows this host's MCP session; starting a new one");
+                    relay.lost("the owner did not resume this host's MCP session".into()).await;
+                }
                 Some(_) => {}
             },
             _ = heal.tick(), if matches!(relay.backend, Backend::Degraded(_)) => relay.heal().await,
@@ -223,6 +274,11 @@ impl Relay {
         match method.as_deref() {
             Some("initialize") => self.initialize = Some(message.clone()),
             Some("notifications/initialized") => self.host_initialized = true,
+            Some("logging/setLevel") => {
+                if let Some(level) = message.pointer("/params/level").and_then(Value::as_str) {
+                    self.host_log_level = log_rank(level);
+                }
+            }
             _ => {}
         }
         if let (Some(id), Some(method)) = (message.get("id"), &method) {
@@ -261,16 +317,24 @@ impl Relay {
                     // Our replayed initialize was answered: the new backend now holds a
                     // session for the host; release what the host sent meanwhile.
                     self.reinit = None;
+                    self.set_session_state(
+                        SessionState::Active,
+                        "session made with the new backend",
+                    );
                     self.dispatch(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
                     while let Some(held) = self.held.pop_front() {
                         self.dispatch(held);
                     }
                     return;
                 }
-                if let Some((_, _, Some(tool))) = self.in_flight.remove(&key) {
-                    if tool == "domshell_status" {
+                match self.in_flight.remove(&key) {
+                    Some((_, _, Some(tool))) if tool == "domshell_status" => {
                         self.annotate_status(&mut message);
                     }
+                    Some((_, method, _)) if method == "initialize" => {
+                        self.session_state = SessionState::Active;
+                    }
+                    _ => {}
                 }
             }
         }
@@ -285,6 +349,7 @@ impl Relay {
             "client_id": self.config.host_meta.client_id,
             "shell_session": self.config.host_meta.session_key(),
             "owner_changes": self.gen.saturating_sub(1),
+            "session_state": self.session_state.label(),
         });
         if let Some(structured) = message
             .pointer_mut("/result/structuredContent")
@@ -297,7 +362,17 @@ impl Relay {
     /// Answer everything in flight: the backend that would have answered is gone.
     fn fail_in_flight(&mut self, why: &str) {
         let hint = "The domshell server this one was attached to went away; this server has already re-connected or taken over. Send the request again; a browser action may or may not have happened, so check the page before repeating it.";
-        for (_, (id, method, _)) in self.in_flight.drain() {
+        // The host's own `initialize` is not failed: it is sent again to the next backend
+        // (see `switch`), so a host that started while an owner died still gets its session.
+        let lost: Vec<(Value, String)> = self
+            .in_flight
+            .values()
+            .filter(|(_, method, _)| method != "initialize")
+            .map(|(id, method, _)| (id.clone(), method.clone()))
+            .collect();
+        self.in_flight
+            .retain(|_, (_, method, _)| method == "initialize");
+        for (id, method) in lost {
             let data =
                 json!({"reason": "owner_lost", "retryable": true, "hint": hint, "detail": why});
             let reply = if method == "tools/call" {
@@ -320,6 +395,7 @@ impl Relay {
     async fn lost(&mut self, why: String) {
         tracing::warn!(role = self.backend.label(), "backend lost: {why}");
         self.fail_in_flight(&why);
+        self.set_session_state(SessionState::Reconnecting, &why);
         // Replayed-initialize state belongs to the lost backend.
         self.reinit = None;
         let held: Vec<Value> = self.held.drain(..).collect();
@@ -410,17 +486,65 @@ impl Relay {
         }
     }
 
+    /// Whether the host's `initialize` is still unanswered.
+    fn host_awaits(&self, initialize: &Value) -> bool {
+        initialize
+            .get("id")
+            .is_some_and(|id| self.in_flight.contains_key(&id.to_string()))
+    }
+
+    /// Log a change of the host's session state and tell the host.
+    fn set_session_state(&mut self, state: SessionState, detail: &str) {
+        if self.session_state == state {
+            return;
+        }
+        self.session_state = state;
+        tracing::info!(state = state.label(), "MCP session: {detail}");
+        let level = match state {
+            SessionState::Active | SessionState::Connecting => "info",
+            SessionState::Reconnecting | SessionState::Expired => "warning",
+        };
+        self.notify_host(
+            level,
+            json!({"event": "session_state", "state": state.label(),
+                   "role": self.backend.label(), "detail": detail}),
+        );
+    }
+
+    /// A `notifications/message` to the host, once it may receive them and wants this level.
+    fn notify_host(&self, level: &str, data: Value) {
+        if !self.host_initialized || log_rank(level) < self.host_log_level {
+            return;
+        }
+        self.write(json!({"jsonrpc": "2.0", "method": "notifications/message",
+                          "params": {"level": level, "logger": "domshell.relay", "data": data}}));
+    }
+
     fn switch(&mut self, next: Backend) {
         let tools_changed =
             matches!(self.backend, Backend::Degraded(_)) != matches!(next, Backend::Degraded(_));
+        let from = self.backend.label();
         self.gen += 1;
         tracing::info!(role = next.label(), gen = self.gen, "relay backend");
         self.backend = next;
-        if let Some(initialize) = self.initialize.clone() {
+        if self.gen > 1 && from != self.backend.label() {
+            let to = self.backend.label();
+            tracing::info!(from, to, "this server's role changed");
+            self.notify_host(
+                "notice",
+                json!({"event": "role_changed", "from": from, "to": to, "pid": std::process::id(),
+                       "port": self.config.port}),
+            );
+        }
+        if let Some(initialize) = self.initialize.clone().filter(|i| self.host_awaits(i)) {
+            // The host still waits for its own `initialize`: the new backend answers it.
+            self.dispatch(initialize);
+        } else if let Some(initialize) = self.initialize.clone() {
             let id = json!(format!("domshell-relay-reinit-{}", self.gen));
             let mut replay = initialize;
             replay["id"] = id.clone();
             self.reinit = Some(id.to_string());
+            self.set_session_state(SessionState::Connecting, "replaying the host's initialize");
             self.dispatch(replay);
         }
         if tools_changed && self.host_initialized {

@@ -5,8 +5,8 @@
 //! It owns the HTTP side of one MCP session with the owner: the `Mcp-Session-Id` and
 //! protocol-version headers, the bearer token, JSON and SSE response bodies, and the GET
 //! stream for server-initiated messages. It reports the owner as lost when a request cannot
-//! reach it, the GET stream ends, or the owner no longer knows the session (404): it must
-//! not retry or re-initialize by itself — the relay decides that.
+//! reach it or the GET stream ends, and the session as expired when the owner no longer
+//! knows it (404): it must not retry or re-initialize by itself — the relay decides that.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -141,7 +141,8 @@ impl Ctx {
         let status = response.status();
         if status == reqwest::StatusCode::NOT_FOUND && had_session && !is_initialize {
             // The owner does not know our session: it is not the owner we initialized with.
-            return self.lost("the owner no longer knows this MCP session".into());
+            let _ = self.events.send(Event::SessionExpired(self.gen));
+            return;
         }
         if is_initialize {
             if let Some(id) = response
@@ -255,9 +256,28 @@ impl Ctx {
                 return;
             }
             if ctx.read_sse(response, false).await {
-                ctx.lost("the owner closed its event stream".into());
+                ctx.stream_ended().await;
             }
         });
+    }
+
+    /// The owner ended the GET stream: it either went away or ended our session (an idle
+    /// session expired, the owner restarted it). A ping on the session tells which.
+    async fn stream_ended(&self) {
+        let ping = serde_json::json!({"jsonrpc": "2.0", "id": "domshell-relay-session-check", "method": "ping"});
+        match self
+            .request(reqwest::Method::POST)
+            .header("Content-Type", "application/json")
+            .body(ping.to_string())
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+        {
+            Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => {
+                let _ = self.events.send(Event::SessionExpired(self.gen));
+            }
+            _ => self.lost("the owner closed its event stream".into()),
+        }
     }
 }
 

@@ -1,0 +1,141 @@
+//! End to end with the real extension in headless Chromium: two stdio hosts attached to one
+//! owner, the owner SIGKILLed; one host's server takes over, the other re-attaches, the real
+//! extension redials the same port and lands on the new owner, and a real browser command
+//! through each host succeeds. Fails (never skips) when Chromium or the built extension is
+//! missing.
+
+use std::time::{Duration, Instant};
+
+use domshell_tests::python::PythonEnv;
+use domshell_tests::server::server_binary;
+use domshell_tests::{eventually, Chromium, ServerOptions, ServerProcess, TEST_TOKEN};
+use serde_json::{json, Value};
+
+fn host_transport(dir: &std::path::Path, port: u16) -> Value {
+    json!({
+        "type": "stdio",
+        "command": server_binary().expect("server binary").display().to_string(),
+        "args": ["serve", "--ws-port", port.to_string(), "--token", TEST_TOKEN,
+                 "--connect-grace-ms", "20000", "--no-audit"],
+        "env": {
+            "XDG_CONFIG_HOME": dir.display().to_string(),
+            "XDG_STATE_HOME": dir.display().to_string(),
+            "DOMSHELL_LOG": "debug",
+        },
+    })
+}
+
+fn tabs(label: &str) -> Value {
+    json!({"op": "call_tool", "name": "domshell_execute", "arguments": {"command": "tabs"}, "label": label})
+}
+
+#[tokio::test]
+async fn the_real_extension_follows_the_takeover_and_both_hosts_work() {
+    let py = tokio::task::spawn_blocking(PythonEnv::ensure)
+        .await
+        .expect("venv task")
+        .expect("a Python venv with the mcp SDK");
+    let chromium = Chromium::launch_built_extension()
+        .await
+        .expect("Chromium with the built extension (apt-get install -y chromium)");
+    let mut owner = ServerProcess::start(ServerOptions {
+        connect_grace_ms: Some(20_000),
+        ..Default::default()
+    })
+    .await
+    .expect("owner starts");
+    let port = owner.port();
+    let settings =
+        json!({"bridge_token": TEST_TOKEN, "bridge_port": port, "bridge_alarm_period_ms": 1000});
+    eventually(Duration::from_secs(10), Duration::from_millis(100), || {
+        chromium.set_storage(settings.clone())
+    })
+    .await
+    .expect("extension settings written");
+    owner
+        .wait_for_link_state("connected", Duration::from_secs(20))
+        .await
+        .expect("the real extension connects to the owner");
+
+    let barriers = tempfile::tempdir().unwrap();
+    let barrier = |name: &str, count: usize| {
+        json!({"op": "barrier", "dir": barriers.path().display().to_string(),
+               "name": name, "count": count, "timeout_ms": 60_000, "label": name})
+    };
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let mut drivers = Vec::new();
+    for dir in &dirs {
+        let plan = json!({
+            "transport": host_transport(dir.path(), port),
+            "protocol": "legacy",
+            "timeout_ms": 100_000,
+            "steps": [
+                {"op": "initialize"},
+                tabs("before"),
+                // Both hosts attached and served; the test kills the owner, then lets them go.
+                barrier("attached", 3),
+                tabs("after"),
+                {"op": "call_tool", "name": "domshell_status", "arguments": {}, "label": "status"},
+                barrier("done", 2),
+            ],
+        });
+        let py = py.clone();
+        drivers.push(tokio::spawn(async move {
+            py.run_driver(&plan, Duration::from_secs(110)).await
+        }));
+    }
+    let arrived = || {
+        std::fs::read_dir(barriers.path())
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while arrived() < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(arrived(), 2, "both hosts were served by the first owner");
+    let killed_pid = owner.pid();
+    owner.kill().expect("SIGKILL the owner");
+    let killed_at = Instant::now();
+    std::fs::write(barriers.path().join("attached.test"), b"").unwrap();
+
+    let mut runs = Vec::new();
+    for driver in drivers {
+        let run = driver.await.expect("driver task").expect("driver ran");
+        run.ensure_ok()
+            .unwrap_or_else(|e| panic!("{e:#}\n{}", run.failure_report()));
+        runs.push(run);
+    }
+    eprintln!(
+        "both hosts had a real tab list again {:?} after the kill",
+        killed_at.elapsed()
+    );
+    let mut roles = Vec::new();
+    let mut owners = Vec::new();
+    for run in &runs {
+        for label in ["before", "after"] {
+            let step = run.step(label).expect("step");
+            assert_eq!(step["is_error"], false, "{step}");
+            let text = step["text"].as_str().unwrap_or("");
+            assert!(text.contains("about:blank"), "the real tab list: {text}");
+        }
+        let status = &run.step("status").expect("status")["structured_content"];
+        assert_ne!(status["pid"], killed_pid, "{status}");
+        assert_eq!(status["link"]["state"], "connected", "{status}");
+        assert_eq!(
+            status["link"]["extension_version"],
+            env!("CARGO_PKG_VERSION"),
+            "{status}"
+        );
+        roles.push(
+            status["this_process"]["role"]
+                .as_str()
+                .unwrap_or("?")
+                .to_string(),
+        );
+        owners.push(status["pid"].clone());
+    }
+    roles.sort();
+    assert_eq!(roles, ["owner", "proxy"]);
+    assert_eq!(owners[0], owners[1], "both hosts name the new owner");
+}
