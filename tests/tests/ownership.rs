@@ -83,10 +83,13 @@ fn text(step: &Value) -> &str {
 #[tokio::test]
 async fn a_second_server_attaches_to_the_owner() {
     let py = python().await;
-    let owner = ServerProcess::start(ServerOptions::default())
-        .await
-        .expect("owner starts");
-    let _fake = FakeExtension::connect(&owner.bridge_url(), FakeOptions::default())
+    let owner = ServerProcess::start(ServerOptions {
+        extra_args: vec!["--progress-interval-ms".into(), "100".into()],
+        ..Default::default()
+    })
+    .await
+    .expect("owner starts");
+    let fake = FakeExtension::connect(&owner.bridge_url(), FakeOptions::default())
         .await
         .expect("fake extension on the owner");
     owner
@@ -103,6 +106,10 @@ async fn a_second_server_attaches_to_the_owner() {
             {"op": "list_tools", "label": "tools"},
             call("pwd", "pwd"),
             call("multi", "echo one\necho two"),
+            {"op": "call_tool", "name": "domshell_execute", "label": "progress", "progress": true,
+             "arguments": {"command": "sleep 700"}},
+            {"op": "call_tool", "name": "domshell_execute", "label": "cancel", "cancel_after_ms": 300,
+             "arguments": {"command": "sleep 5000"}},
             status("status"),
         ],
     });
@@ -112,6 +119,30 @@ async fn a_second_server_attaches_to_the_owner() {
     assert_eq!(run.tool_names(), ["domshell_execute", "domshell_status"]);
     assert_eq!(text(step(&run, "pwd")), "~\n[lane: shared]");
     assert!(text(step(&run, "multi")).contains("$ echo two\ntwo"));
+    // Progress and cancellation pass through the relay both ways.
+    let progress = step(&run, "progress");
+    assert_eq!(progress["is_error"], false, "{progress}");
+    assert!(
+        progress["progress"].as_array().map_or(0, Vec::len) >= 2,
+        "progress notifications from the owner reach the host: {progress}"
+    );
+    assert_eq!(step(&run, "cancel")["cancelled"], true);
+    let Frame::Execute { id, .. } = fake
+        .wait_for_frame(
+            |f| matches!(f, Frame::Execute { command, .. } if command == "sleep 5000"),
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap()
+    else {
+        unreachable!()
+    };
+    fake.wait_for_frame(
+        |f| matches!(f, Frame::Cancel { id: c } if *c == id),
+        Duration::from_secs(3),
+    )
+    .await
+    .expect("the host's cancellation reaches the extension through the relay");
     // The owner answers: its pid, its link to the extension.
     let status = &step(&run, "status")["structured_content"];
     assert_eq!(status["pid"], owner.pid(), "{status}");
@@ -372,7 +403,7 @@ async fn when_the_owner_dies_in_flight_calls_are_answered_and_the_proxy_takes_ov
     owner.kill().expect("SIGKILL the owner");
     // The browser's extension redials the same port and lands on the new owner.
     let bridge = format!("ws://127.0.0.1:{port}/bridge");
-    let _fake2 = eventually(Duration::from_secs(15), Duration::from_millis(100), || {
+    let fake2 = eventually(Duration::from_secs(15), Duration::from_millis(100), || {
         let bridge = bridge.clone();
         async move {
             FakeExtension::connect(&bridge, FakeOptions::default())
@@ -385,6 +416,20 @@ async fn when_the_owner_dies_in_flight_calls_are_answered_and_the_proxy_takes_ov
     let run = driver.await.unwrap().unwrap();
     run.ensure_ok()
         .unwrap_or_else(|e| panic!("{e:#}\n{}", run.failure_report()));
+    // The host's shell session is the same one on the new owner: the extension keeps its
+    // place (cwd, tab, history) across the change of owner.
+    let session_of = |fake: &FakeExtension, wanted: &str| {
+        fake.received().into_iter().find_map(|f| match f {
+            Frame::Execute {
+                command, session, ..
+            } if command == wanted => Some(session),
+            _ => None,
+        })
+    };
+    let before_session = session_of(&fake, "echo before").expect("`before` ran on the old owner");
+    let after_session = session_of(&fake2, "echo after").expect("`after` ran on the new owner");
+    assert_eq!(before_session, after_session);
+    assert!(before_session.starts_with("host:"), "{before_session}");
     assert_eq!(text(step(&run, "before")), "before\n[lane: shared]");
     let lost = step(&run, "in_flight");
     assert_eq!(lost["is_error"], true, "{lost}");
