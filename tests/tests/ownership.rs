@@ -685,21 +685,30 @@ async fn a_session_the_owner_forgot_is_reported_expired_and_made_again() {
         .filter(|d| d["event"] == "session_state")
         .map(|d| d["state"].clone())
         .collect();
-    // The owner forgets the idle session again every 1.5 s while the host sleeps: each time
-    // the host hears the same four states, ending active.
+    // The owner forgets the idle session again every 1.5 s while the host sleeps. Each time
+    // the host hears its session expire and be made again; a call that reaches the owner
+    // first (404 on the forgotten session) skips straight to reconnecting. Every cycle ends
+    // active.
     assert!(!states.is_empty(), "{}", run.failure_report());
-    for cycle in states.chunks(4) {
-        assert_eq!(
-            cycle,
-            [
-                json!("expired"),
-                json!("reconnecting"),
-                json!("connecting"),
-                json!("active")
-            ],
-            "{states:?}"
-        );
+    let expired = [
+        json!("expired"),
+        json!("reconnecting"),
+        json!("connecting"),
+        json!("active"),
+    ];
+    let mut rest: &[Value] = &states;
+    let mut expirations = 0;
+    while !rest.is_empty() {
+        if rest.starts_with(&expired) {
+            expirations += 1;
+            rest = &rest[4..];
+        } else if rest.starts_with(&expired[1..]) {
+            rest = &rest[3..];
+        } else {
+            panic!("unexpected session states {states:?}");
+        }
     }
+    assert!(expirations >= 1, "{states:?}");
     let status = &step(&run, "status")["structured_content"];
     assert_eq!(status["pid"], owner.pid(), "{status}");
     assert_eq!(
