@@ -8,7 +8,8 @@
 //! late content, an inner scrolling list advanced with `scroll`, `key Enter` on a background
 //! tab, screenshot, whoami, a tab outside the domain allowlist refused for reading, and a
 //! page on 127.0.0.1 embedding a frame from localhost on another port (out of process) whose
-//! content is listed under its iframe directory.
+//! content is listed under its iframe directory; `select` on a drop-down, read back, and a
+//! wrong value refused with the options listed.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -486,5 +487,48 @@ async fn a_large_page_is_read_once_until_it_changes() {
     assert!(changed.starts_with("(tree auto-refreshed, "), "{changed}");
     eprintln!(
         "figures ({nodes} AX nodes): find on the kept tree {first_took:?}, ls on the kept tree {kept_took:?}, click {added_took:?}, ls after the click (full re-read) {changed_took:?}"
+    );
+}
+
+/// `select` on a real drop-down: the page's own value changes (read back from the DOM and
+/// through `cat`), and a value that matches no option is refused with the options listed.
+#[tokio::test]
+async fn select_changes_a_drop_down_and_lists_the_options_of_a_wrong_value() {
+    let rig = Rig::start().await;
+    rig.ok(&format!("open {}/form.html", rig.base)).await;
+    let country = first_path(&rig.ok("find --type select").await);
+    let chosen = rig.ok(&format!("select {country} japan")).await;
+    assert_eq!(chosen, "✓ Selected: Japan (value=Japan)");
+
+    let target = rig
+        .chromium
+        .targets()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.kind == "page" && t.url.ends_with("/form.html"))
+        .expect("the form page target");
+    let mut page = domshell_tests::CdpClient::connect(&target.ws_url)
+        .await
+        .unwrap();
+    let read_back = page
+        .send(
+            "Runtime.evaluate",
+            json!({ "expression": "document.getElementById('country').value", "returnByValue": true }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(read_back["result"]["value"], "Japan", "{read_back}");
+    drop(page);
+    let shown = rig.ok(&format!("cat {country}")).await;
+    assert!(shown.contains("Japan"), "{shown}");
+
+    let refused = rig.err(&format!("select {country} Peru")).await;
+    assert!(
+        refused.starts_with("select: no option 'Peru' in ")
+            && refused.ends_with(
+                "Options: France (value=France), Germany (value=Germany), Japan (value=Japan)"
+            ),
+        "{refused}"
     );
 }
