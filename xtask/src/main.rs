@@ -9,7 +9,8 @@
 //! - `package` — the `.mcpb` bundle and the extension zip ([`package`]);
 //! - `bench-heartbeat` — heartbeat figures with real Chromium, printed;
 //! - `bench-ownership` — takeover and spawn-storm figures for many hosts on one port, printed;
-//! - `bench-mcp` — MCP round-trip, memory and start-up figures next to DOMShell 2.0.10, printed.
+//! - `bench-mcp` — MCP round-trip, memory and start-up figures next to DOMShell 2.0.10, printed;
+//! - `bench-shell` — shell command timings on generated pages in real Chromium, printed.
 //!
 //! Nothing is installed by hand: rustup fetches the pinned toolchain and its targets from
 //! `rust-toolchain.toml`, the WebAssembly bindings are generated in-process, and the system
@@ -38,6 +39,7 @@ fn main() -> std::process::ExitCode {
         Some("package") => package::package(),
         Some("bench-heartbeat") => bench_heartbeat(&args[1..]),
         Some("bench-mcp") => bench_mcp(&args[1..]),
+        Some("bench-shell") => bench_shell(&args[1..]),
         Some("bench-ownership") => {
             run_bench("bench-ownership", &args[1..], "the ownership benchmark")
         }
@@ -53,7 +55,8 @@ fn main() -> std::process::ExitCode {
                  package           write the .mcpb bundle, the extension zips and server.json into target/package\n  \
                  bench-heartbeat [--trials N]  print heartbeat figures measured with real Chromium\n  \
                  bench-ownership [--trials N]  print takeover and spawn-storm figures (fake extension)\n  \
-                 bench-mcp [ARGS..]  print MCP latency/memory/start-up figures next to DOMShell 2.0.10 (ARGS: bench-mcp --help)"
+                 bench-mcp [ARGS..]  print MCP latency/memory/start-up figures next to DOMShell 2.0.10 (ARGS: bench-mcp --help)\n  \
+                 bench-shell [--trials N]  print shell command timings on 1k/10k/50k-node pages in real Chromium"
             );
             return std::process::ExitCode::from(2);
         }
@@ -292,6 +295,14 @@ fn bench_heartbeat(args: &[String]) -> Result<()> {
 fn bench_mcp(args: &[String]) -> Result<()> {
     // A fake extension stands in for the browser: the server is all this benchmark needs.
     run_bench("bench-mcp", args, "the MCP benchmark")
+}
+
+fn bench_shell(args: &[String]) -> Result<()> {
+    build_extension()?;
+    run_bench("bench-shell", args, "the shell benchmark")?;
+    // The mapping alone, natively, on the recorded large page: what the worker spends of the
+    // figures above once CDP has answered.
+    run_bench("bench-ax-map", &[], "the mapping benchmark")
 }
 
 /// Build the release server, then run the benchmark binary `bin` of the test crate against it.
