@@ -63,6 +63,19 @@ fn contender_with(dir: &std::path::Path, port: u16, extra: &[&str]) -> Value {
     })
 }
 
+/// An owner started with `opts`, with a fake extension connected to it.
+async fn owner_with_extension(opts: ServerOptions) -> (ServerProcess, FakeExtension) {
+    let owner = ServerProcess::start(opts).await.expect("owner starts");
+    let fake = FakeExtension::connect(&owner.bridge_url(), FakeOptions::default())
+        .await
+        .expect("fake extension on the owner");
+    owner
+        .wait_for_link_state("connected", Duration::from_secs(5))
+        .await
+        .expect("the owner sees its extension");
+    (owner, fake)
+}
+
 fn call(label: &str, command: &str) -> Value {
     json!({"op": "call_tool", "name": "domshell_execute", "arguments": {"command": command}, "label": label})
 }
@@ -83,19 +96,11 @@ fn text(step: &Value) -> &str {
 #[tokio::test]
 async fn a_second_server_attaches_to_the_owner() {
     let py = python().await;
-    let owner = ServerProcess::start(ServerOptions {
+    let (owner, fake) = owner_with_extension(ServerOptions {
         extra_args: vec!["--progress-interval-ms".into(), "100".into()],
         ..Default::default()
     })
-    .await
-    .expect("owner starts");
-    let fake = FakeExtension::connect(&owner.bridge_url(), FakeOptions::default())
-        .await
-        .expect("fake extension on the owner");
-    owner
-        .wait_for_link_state("connected", Duration::from_secs(5))
-        .await
-        .unwrap();
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let plan = json!({
         "transport": contender(dir.path(), owner.port()),
@@ -157,16 +162,7 @@ async fn a_second_server_attaches_to_the_owner() {
 async fn each_attached_host_keeps_its_own_rails() {
     let py = python().await;
     // A read-only owner; the host that attaches allowed its agent to write.
-    let owner = ServerProcess::start(ServerOptions::default())
-        .await
-        .expect("owner starts");
-    let _fake = FakeExtension::connect(&owner.bridge_url(), FakeOptions::default())
-        .await
-        .expect("fake extension on the owner");
-    owner
-        .wait_for_link_state("connected", Duration::from_secs(5))
-        .await
-        .unwrap();
+    let (owner, _fake) = owner_with_extension(ServerOptions::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let plan = json!({
         "transport": contender_with(dir.path(), owner.port(), &["--allow-write", "--domains", "example.com"]),
@@ -368,17 +364,8 @@ async fn an_incompatible_owner_is_a_version_mismatch() {
 #[tokio::test]
 async fn when_the_owner_dies_in_flight_calls_are_answered_and_the_proxy_takes_over() {
     let py = python().await;
-    let mut owner = ServerProcess::start(ServerOptions::default())
-        .await
-        .expect("owner starts");
+    let (mut owner, fake) = owner_with_extension(ServerOptions::default()).await;
     let port = owner.port();
-    let fake = FakeExtension::connect(&owner.bridge_url(), FakeOptions::default())
-        .await
-        .expect("fake extension on the owner");
-    owner
-        .wait_for_link_state("connected", Duration::from_secs(5))
-        .await
-        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let plan = json!({
         "transport": contender(dir.path(), port),
@@ -469,17 +456,8 @@ fn relay_events(run: &DriverRun) -> Vec<Value> {
 #[tokio::test]
 async fn when_the_owner_dies_under_two_proxies_one_takes_over_and_the_other_reattaches() {
     let py = python().await;
-    let mut owner = ServerProcess::start(ServerOptions::default())
-        .await
-        .expect("owner starts");
+    let (mut owner, fake) = owner_with_extension(ServerOptions::default()).await;
     let port = owner.port();
-    let fake = FakeExtension::connect(&owner.bridge_url(), FakeOptions::default())
-        .await
-        .expect("fake extension on the owner");
-    owner
-        .wait_for_link_state("connected", Duration::from_secs(5))
-        .await
-        .unwrap();
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
     let barriers = tempfile::tempdir().unwrap();
     let mut drivers = Vec::new();
