@@ -330,6 +330,34 @@ impl Browser for ChromeBrowser {
         from_js(result, method)
     }
 
+    async fn cdp_text(
+        &self,
+        id: i64,
+        session: Option<&str>,
+        method: &str,
+        params: Value,
+    ) -> Result<String, BrowserError> {
+        let target = match session {
+            Some(session) => to_js(&json!({ "tabId": id, "sessionId": session })),
+            None => debuggee(id),
+        };
+        let promise = debugger_send_command(&target, method, &to_js(&params));
+        let result = call(promise, CALL_TIMEOUT_MS, method).await?;
+        if result.is_undefined() || result.is_null() {
+            return Ok("null".into());
+        }
+        // V8 serialises in native code; converting the object property by property across
+        // the WebAssembly boundary costs seconds on a large page.
+        js_sys::JSON::stringify(&result)
+            .ok()
+            .and_then(|text| text.as_string())
+            .ok_or_else(|| BrowserError(format!("the answer of {method} is not JSON")))
+    }
+
+    fn monotonic_ms(&self) -> f64 {
+        performance_now().max(0.0)
+    }
+
     fn frame_sessions(&self, id: i64) -> Vec<FrameSession> {
         FRAME_SESSIONS.with(|f| f.borrow().get(&id).cloned().unwrap_or_default())
     }

@@ -427,6 +427,7 @@ async fn run_jobs(session: String, mut state: Session, mut job: Job) {
     loop {
         let reply = shell::execute(&mut state, &ChromeBrowser, &job.ctx, &job.command).await;
         state.last_used_ms = js_sys::Date::now() as u64;
+        publish_last_tree_read(&job.ctx.pages);
         reply_later(job.gen, job.id, reply.ok, reply.output);
         let (next, keep) = SESSIONS.with(|t| t.borrow_mut().finish(&session, state.clone()));
         if keep {
@@ -438,6 +439,20 @@ async fn run_jobs(session: String, mut state: Session, mut job: Job) {
                 job = next_job;
             }
             None => break,
+        }
+    }
+}
+
+/// `globalThis.domshell.lastTreeRead`: where the last tree read spent its time, for anyone
+/// inspecting the worker in DevTools (and the shell benchmark).
+fn publish_last_tree_read(pages: &PageCache) {
+    let Some(read) = pages.last_read() else {
+        return;
+    };
+    let global = js_sys::global();
+    if let Ok(status) = js_sys::Reflect::get(&global, &"domshell".into()) {
+        if status.is_object() {
+            let _ = js_sys::Reflect::set(&status, &"lastTreeRead".into(), &to_js(&read));
         }
     }
 }

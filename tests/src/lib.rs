@@ -11,9 +11,12 @@ pub mod bounded;
 pub mod chromium;
 pub mod conformance;
 pub mod container;
+pub mod domshell_peer;
 pub mod fake_extension;
 pub mod fault_proxy;
 pub mod install;
+pub mod mcp_client;
+pub mod process;
 pub mod python;
 pub mod server;
 

@@ -129,6 +129,28 @@ pub trait Browser {
         method: &str,
         params: serde_json::Value,
     ) -> Result<serde_json::Value, BrowserError>;
+    /// One DevTools Protocol call (in the tab, or in a child `session`) whose reply comes back
+    /// as JSON text. For replies too large to cross into WebAssembly value by value: a page's
+    /// accessibility tree is tens of megabytes, and text is decoded at once straight into the
+    /// types that need it. By default it serialises what the value-returning calls answer.
+    async fn cdp_text(
+        &self,
+        id: i64,
+        session: Option<&str>,
+        method: &str,
+        params: serde_json::Value,
+    ) -> Result<String, BrowserError> {
+        let reply = match session {
+            Some(session) => self.cdp_in_session(id, session, method, params).await?,
+            None => self.cdp(id, method, params).await?,
+        };
+        Ok(reply.to_string())
+    }
+    /// Milliseconds on a clock that never jumps, to time the work the kernel reports on (a
+    /// tree read). Without one, every duration reads 0.
+    fn monotonic_ms(&self) -> f64 {
+        0.0
+    }
     /// The out-of-process frames of the tab the glue knows sessions for.
     fn frame_sessions(&self, id: i64) -> Vec<FrameSession>;
     async fn navigation_history(&self, id: i64) -> Result<NavigationHistory, BrowserError>;

@@ -17,10 +17,11 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::browser::{Browser, LoadMark};
-use crate::ax::{ChildFrame, Entry, FrameNodes, PageSnapshot, Vfs};
+use crate::ax::{AxNode, ChildFrame, Entry, FrameNodes, PageSnapshot, Vfs};
 
 /// Installs (once per document) a mutation counter and returns `{doc, n}`: a token of this
 /// document and how many DOM changes it has seen. Attributes are limited to those that
@@ -73,6 +74,7 @@ struct CachedPage {
 pub struct PageCache {
     pages: Rc<RefCell<HashMap<i64, CachedPage>>>,
     clock: Rc<std::cell::Cell<u64>>,
+    last_read: Rc<RefCell<Option<TreeRead>>>,
 }
 
 /// What [`PageCache::tree`] did to get a current tree.
@@ -95,7 +97,38 @@ pub struct PageTree {
     pub frames: usize,
 }
 
+/// How the last tree read went: where the time went and how much came over. Diagnostics for
+/// people and benchmarks (the worker shows it as `domshell.lastTreeRead`); no command depends
+/// on it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TreeRead {
+    pub tab: i64,
+    /// Accessibility nodes read, all frames.
+    pub ax_nodes: usize,
+    /// JSON text received for the trees, in bytes.
+    pub bytes: usize,
+    /// DevTools calls, the browser building the trees included.
+    pub fetch_ms: f64,
+    /// Decoding the JSON text into nodes.
+    pub decode_ms: f64,
+    /// Mapping the nodes to the filesystem.
+    pub map_ms: f64,
+}
+
+/// `Accessibility.getFullAXTree`'s reply; only the nodes are read.
+#[derive(Deserialize)]
+struct AxTreeReply {
+    #[serde(default)]
+    nodes: Vec<AxNode>,
+}
+
 impl PageCache {
+    /// How the most recent tree read of any tab went (`None` before the first).
+    pub fn last_read(&self) -> Option<TreeRead> {
+        self.last_read.borrow().clone()
+    }
+
     /// Forget the tree of `tab`'s page as of now: the next read refetches it. Called after
     /// every interaction and navigation.
     pub fn invalidate(&self, tab: i64) {
@@ -149,7 +182,8 @@ impl PageCache {
             Some(_) => Fresh::Refreshed,
             None => Fresh::Loaded,
         };
-        let (vfs, unreadable_frames) = fetch(browser, tab).await?;
+        let (vfs, unreadable_frames, read) = fetch(browser, tab).await?;
+        *self.last_read.borrow_mut() = Some(read);
         let vfs = Rc::new(vfs);
         let frames = vfs.frame_count() + unreadable_frames;
         let mut pages = self.pages.borrow_mut();
@@ -203,8 +237,13 @@ async fn probe<B: Browser>(browser: &B, tab: i64) -> Option<Probe> {
 
 /// Reads the main frame's tree and every child frame (same-process ones through the tab,
 /// out-of-process ones through their sessions), and maps them.
-/// Returns the mapped page and how many child frames could not be read here.
-async fn fetch<B: Browser>(browser: &B, tab: i64) -> Result<(Vfs, usize), String> {
+/// Returns the mapped page, how many child frames could not be read here, and how the read
+/// went.
+async fn fetch<B: Browser>(browser: &B, tab: i64) -> Result<(Vfs, usize, TreeRead), String> {
+    let mut read = TreeRead {
+        tab,
+        ..TreeRead::default()
+    };
     let call = |method: &'static str, params: Value| async move {
         browser.cdp(tab, method, params).await.map_err(|e| {
             format!("reading the page failed at {method}: {e}. Run `refresh` to retry.")
@@ -219,9 +258,9 @@ async fn fetch<B: Browser>(browser: &B, tab: i64) -> Result<(Vfs, usize), String
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let main = call("Accessibility.getFullAXTree", json!({})).await?;
-    let main_nodes = serde_json::from_value(main["nodes"].clone())
-        .map_err(|e| format!("the page's accessibility tree is unreadable: {e}"))?;
+    let main_nodes = read_ax_tree(browser, tab, None, json!({}), &mut read)
+        .await
+        .map_err(|e| format!("reading the page failed at Accessibility.getFullAXTree: {e}. Run `refresh` to retry."))?;
 
     let mut children = Vec::new();
     collect_child_frames(&frame_tree["frameTree"], &main_frame, &mut children);
@@ -257,25 +296,13 @@ async fn fetch<B: Browser>(browser: &B, tab: i64) -> Result<(Vfs, usize), String
             .ok()
             .and_then(|o| o["backendNodeId"].as_i64());
         let session = sessions.iter().find(|s| s.frame_id == frame_id);
-        let reply = match session {
-            Some(s) => {
-                browser
-                    .cdp_in_session(tab, &s.session_id, "Accessibility.getFullAXTree", json!({}))
-                    .await
-            }
-            None => {
-                browser
-                    .cdp(
-                        tab,
-                        "Accessibility.getFullAXTree",
-                        json!({ "frameId": frame_id }),
-                    )
-                    .await
-            }
+        let (session_id, params) = match session {
+            Some(s) => (Some(s.session_id.as_str()), json!({})),
+            None => (None, json!({ "frameId": frame_id })),
         };
-        let nodes = reply
-            .ok()
-            .and_then(|n| serde_json::from_value(n["nodes"].clone()).ok());
+        let nodes = read_ax_tree(browser, tab, session_id, params, &mut read)
+            .await
+            .ok();
         match nodes {
             Some(nodes) => frames.push(ChildFrame {
                 frame_id,
@@ -287,6 +314,8 @@ async fn fetch<B: Browser>(browser: &B, tab: i64) -> Result<(Vfs, usize), String
             None => unreadable += 1,
         }
     }
+    read.ax_nodes = main_nodes.len() + frames.iter().map(|f| f.nodes.len()).sum::<usize>();
+    let mapping = browser.monotonic_ms();
     let vfs = Vfs::from_page(PageSnapshot {
         url,
         main: FrameNodes {
@@ -296,7 +325,31 @@ async fn fetch<B: Browser>(browser: &B, tab: i64) -> Result<(Vfs, usize), String
         frames,
     })
     .map_err(|e| format!("mapping the page failed: {e}"))?;
-    Ok((vfs, unreadable))
+    read.map_ms = browser.monotonic_ms() - mapping;
+    Ok((vfs, unreadable, read))
+}
+
+/// One frame's `Accessibility.getFullAXTree`, received as text and decoded straight into
+/// nodes; adds its size and timings to `read`.
+async fn read_ax_tree<B: Browser>(
+    browser: &B,
+    tab: i64,
+    session: Option<&str>,
+    params: Value,
+    read: &mut TreeRead,
+) -> Result<Vec<AxNode>, String> {
+    let started = browser.monotonic_ms();
+    let text = browser
+        .cdp_text(tab, session, "Accessibility.getFullAXTree", params)
+        .await
+        .map_err(|e| e.to_string())?;
+    let received = browser.monotonic_ms();
+    read.fetch_ms += received - started;
+    read.bytes += text.len();
+    let reply: AxTreeReply = serde_json::from_str(&text)
+        .map_err(|e| format!("the accessibility tree is unreadable: {e}"))?;
+    read.decode_ms += browser.monotonic_ms() - received;
+    Ok(reply.nodes)
 }
 
 /// `(frame id, parent frame id)` of every frame below `node` of `Page.getFrameTree`.

@@ -114,6 +114,30 @@ fn entering_a_tab_reads_its_tree_and_counts_nodes_and_frames() {
 }
 
 #[test]
+fn a_tree_read_reports_its_size_and_node_count() {
+    let mut sh = Shell::in_form();
+    let read =
+        sh.c.pages
+            .last_read()
+            .expect("entering the tab read its tree");
+    assert_eq!(read.tab, 101);
+    let expected: usize = serde_json::from_str::<serde_json::Value>(FORM).unwrap()["main"]["nodes"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(read.ax_nodes, expected);
+    assert!(read.bytes > 1000, "{read:?}");
+    // The fake has no clock: durations are zero, never negative or missing.
+    assert_eq!(
+        (read.fetch_ms, read.decode_ms, read.map_ms),
+        (0.0, 0.0, 0.0)
+    );
+    // A kept tree is not a read.
+    sh.ok("ls");
+    assert_eq!(sh.c.pages.last_read(), Some(read));
+}
+
+#[test]
 fn ls_lists_the_page_and_keeps_the_tree_while_nothing_changes() {
     let mut sh = Shell::in_form();
     let root = sh.ok("ls");

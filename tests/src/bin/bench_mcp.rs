@@ -21,33 +21,22 @@
 
 // Helper modules live beside this file in bench_mcp/ (not in src/bin/, where Cargo would take
 // each for a binary of its own).
-#[path = "bench_mcp/peer.rs"]
-mod peer;
-#[path = "bench_mcp/process.rs"]
-mod process;
+#[path = "bench_mcp/fake_peer.rs"]
+mod fake_peer;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use domshell_tests::domshell_peer as peer;
+use domshell_tests::mcp_client::{self, check_protocol, client_config, Client, PROTOCOL_VERSION};
+use domshell_tests::process::{self, Child};
 use domshell_tests::{server::server_binary, FakeExtension, FakeOptions, TEST_TOKEN};
-use rmcp::model::{
-    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation,
-    JsonObject, ProtocolVersion,
-};
-use rmcp::service::{Peer, RunningService};
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::model::{CallToolRequestParams, CallToolResult, JsonObject};
+use rmcp::service::Peer;
 use rmcp::{RoleClient, ServiceExt};
 use serde_json::json;
 
-use crate::process::Child;
-
-/// The protocol era both servers are driven in. DOMShell 2.0.10 (TS SDK 1.x) speaks the
-/// 2025 revisions with `Mcp-Session-Id` sessions; domshell also speaks the stateless
-/// 2026-07-28 revision, which would not be a like-for-like comparison. 2025-11-25 is the newest
-/// revision both implement, and the run fails if either server negotiates anything else.
-pub const PROTOCOL_VERSION: &str = "2025-11-25";
 /// Bound on one tool call; a call that takes this long means something is broken.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bound on a server's start-up (Node with a cold disk cache can take a few seconds).
@@ -138,29 +127,6 @@ fn parse_args() -> Result<Options> {
     Ok(opts)
 }
 
-type Client = RunningService<RoleClient, ClientConfig>;
-
-fn client_config() -> ClientConfig {
-    ClientConfig::new(
-        ClientCapabilities::default(),
-        Implementation::new("domshell-bench-mcp", env!("CARGO_PKG_VERSION")),
-    )
-    .with_protocol_version(ProtocolVersion::V_2025_11_25)
-}
-
-/// The negotiated version must be the one asked for, or the comparison is not like for like.
-fn check_protocol(client: &Client, server: &str) -> Result<()> {
-    let info = client
-        .peer_info()
-        .with_context(|| format!("{server}: no initialize result"))?;
-    anyhow::ensure!(
-        info.protocol_version.as_str() == PROTOCOL_VERSION,
-        "{server} negotiated protocol {} instead of {PROTOCOL_VERSION}",
-        info.protocol_version
-    );
-    Ok(())
-}
-
 /// How the benchmark reaches one server's MCP.
 enum Endpoint {
     /// A fresh session (own HTTP client, own connections) per [`Endpoint::open`].
@@ -201,21 +167,10 @@ impl Endpoint {
             } => {
                 let mut owned = Vec::with_capacity(n);
                 for _ in 0..n {
-                    let mut http = reqwest013::Client::builder().no_proxy();
-                    if !keep_alive {
-                        http = http.pool_max_idle_per_host(0);
-                    }
-                    let http = http.build().context("building the HTTP client")?;
-                    let config = StreamableHttpClientTransportConfig::with_uri(url.clone())
-                        .auth_header(token.clone());
-                    let transport = StreamableHttpClientTransport::with_client(http, config);
-                    let client =
-                        tokio::time::timeout(SESSION_TIMEOUT, client_config().serve(transport))
-                            .await
-                            .with_context(|| format!("{server}: initialize timed out"))?
-                            .with_context(|| format!("{server}: initialize over HTTP"))?;
-                    check_protocol(&client, server)?;
-                    owned.push(client);
+                    owned.push(
+                        mcp_client::connect_http(url, token, *keep_alive, server, SESSION_TIMEOUT)
+                            .await?,
+                    );
                 }
                 let peers = owned.iter().map(|c| c.peer().clone()).collect();
                 Ok(Sessions { peers, owned })
@@ -689,12 +644,12 @@ async fn bench_peer(
     let mut kept = None;
     for trial in 0..opts.start_trials {
         let dir = run_dir(root, "domshell-2.0.10", trial)?;
-        let server = peer::start(install, &dir, TEST_TOKEN, http).await?;
+        let server = peer::start(install, &dir, TEST_TOKEN, &[], http).await?;
         starts.push(server.start);
         kept = Some(server);
     }
     let mut server = kept.context("no start trial ran")?;
-    let fake = peer::Fake::connect(server.ws_port, TEST_TOKEN).await?;
+    let fake = fake_peer::Fake::connect(server.ws_port, TEST_TOKEN).await?;
     let endpoint = Endpoint::Http {
         url: server.mcp_url(),
         token: TEST_TOKEN.into(),

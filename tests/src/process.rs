@@ -1,4 +1,4 @@
-//! Server processes for bench-mcp and what is read about them: a guard that kills its child
+//! Server processes for the benchmarks and what is read about them: a guard that kills its child
 //! when dropped and keeps the tail of its stderr, free loopback ports, resident memory and CPU
 //! time from /proc, and the readiness probe that times "process start → serving".
 //!
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 
-use crate::PROTOCOL_VERSION;
+use crate::mcp_client::PROTOCOL_VERSION;
 
 /// Lines of a child's stderr kept for error messages.
 const STDERR_LINES: usize = 60;

@@ -1,25 +1,21 @@
-//! DOMShell 2.0.10, the Node/TypeScript server domshell replaces, as the benchmark's point of
-//! comparison: installed from npm at bench time into a temp dir, started with its own flags on
-//! free loopback ports, and fed by a tiny fake extension that speaks its wire protocol
-//! (peer spec §4: `ws://127.0.0.1:<port>?token=<token>`, `HELLO`, `EXECUTE` → `RESULT`).
+//! DOMShell 2.0.10, the Node/TypeScript server domshell replaces, as the benchmarks' point of
+//! comparison: installed from npm at bench time into a temp dir and started with its own flags
+//! on free loopback ports. `bench-mcp` feeds it a fake extension; `bench-shell` connects
+//! DOMShell's own built extension to it in real Chromium.
 //!
-//! It owns that install (removed with the temp dir) and the fake's socket. It must not change
+//! It owns that install (removed with the temp dir) and the server process. It must not change
 //! DOMShell (no patching, no pinning of its dependencies beyond what its package.json says:
 //! the figures are those of `npm install @apireno/domshell@2.0.10` as a user gets it), and must
 //! not reach anything but the npm registry and 127.0.0.1.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use domshell_tests::bounded;
-use futures_util::{SinkExt, StreamExt};
-use serde_json::{json, Value};
-use tokio::task::AbortHandle;
-use tokio_tungstenite::tungstenite::Message;
+use serde_json::Value;
+
+use crate::bounded;
 
 use crate::process::{self, Child};
 
@@ -29,8 +25,6 @@ pub const VERSION: &str = "2.0.10";
 const MIN_NODE_MAJOR: u32 = 18;
 /// A cold `npm install` of the package and its 130-odd dependencies takes ~10 s.
 const INSTALL_TIMEOUT: Duration = Duration::from_secs(300);
-/// What the lane-era extension (1.3.5, the newest the 2.0.10 server knows) announces.
-const FAKE_HELLO: &str = r#"{"type":"HELLO","version":"1.3.5","capabilities":["grouping"]}"#;
 
 /// An installed DOMShell and the versions npm resolved for it.
 pub struct Install {
@@ -131,7 +125,7 @@ impl Install {
                     );
                 }
                 eprintln!(
-                    "bench-mcp: installed {PACKAGE}@{VERSION} in {:.1} s",
+                    "installed {PACKAGE}@{VERSION} in {:.1} s",
                     started.elapsed().as_secs_f64()
                 );
                 (dir, Some(temp))
@@ -185,11 +179,12 @@ impl Server {
 
 /// Start DOMShell the way its README does (`domshell --token T`, here with `--port` for the
 /// extension socket and `--mcp-port` for HTTP MCP), its audit log in `run_dir`; returns once
-/// it answers `initialize`.
+/// it answers `initialize`. `extra_args` go after those (e.g. `--allow-write`).
 pub async fn start(
     install: &Install,
     run_dir: &Path,
     token: &str,
+    extra_args: &[&str],
     http: &reqwest::Client,
 ) -> Result<Server> {
     let mut attempt = 0;
@@ -207,6 +202,7 @@ pub async fn start(
             .args(["--token", token])
             .arg("--log-file")
             .arg(run_dir.join("audit.log"))
+            .args(extra_args)
             .current_dir(run_dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null());
@@ -243,111 +239,4 @@ pub async fn start(
             Err(e) => return Err(e),
         }
     }
-}
-
-/// What DOMShell sent the fake extension.
-#[derive(Default)]
-pub struct FakeStats {
-    pub executes: AtomicU64,
-    pub session_starts: AtomicU64,
-    pub session_ends: AtomicU64,
-    pub other: AtomicU64,
-    pub ended: Mutex<Option<String>>,
-}
-
-/// A stand-in for DOMShell's extension (1.3.5): dials with `?token=`, says `HELLO`, answers
-/// every `EXECUTE` at once with `RESULT {id, result: "~", groupId: null}`, ignores the rest.
-/// Dropping it drops the socket.
-pub struct Fake {
-    pub stats: Arc<FakeStats>,
-    task: AbortHandle,
-}
-
-impl Fake {
-    pub async fn connect(ws_port: u16, token: &str) -> Result<Fake> {
-        let url = format!("ws://127.0.0.1:{ws_port}/?token={token}");
-        let (mut ws, _) = tokio::time::timeout(
-            Duration::from_secs(5),
-            tokio_tungstenite::connect_async(url.as_str()),
-        )
-        .await
-        .context("dialing DOMShell's extension socket timed out")?
-        .context("dialing DOMShell's extension socket")?;
-        ws.send(Message::Text(FAKE_HELLO.into()))
-            .await
-            .context("sending HELLO")?;
-        let stats = Arc::new(FakeStats::default());
-        let task = tokio::spawn(answer(ws, stats.clone())).abort_handle();
-        Ok(Fake { stats, task })
-    }
-
-    /// Why the socket ended, if it did (e.g. close 4001 for a wrong token).
-    pub fn ended(&self) -> Option<String> {
-        self.stats
-            .ended
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-}
-
-impl Drop for Fake {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn answer(
-    mut ws: tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
-    stats: Arc<FakeStats>,
-) {
-    let end = |why: String| {
-        *stats.ended.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
-    };
-    while let Some(message) = ws.next().await {
-        let text = match message {
-            Ok(Message::Text(text)) => text,
-            Ok(Message::Close(frame)) => {
-                end(format!("closed by DOMShell: {frame:?}"));
-                return;
-            }
-            Ok(_) => continue,
-            Err(e) => {
-                end(format!("socket error: {e}"));
-                return;
-            }
-        };
-        let Ok(frame) = serde_json::from_str::<Value>(text.as_str()) else {
-            stats.other.fetch_add(1, Ordering::Relaxed);
-            continue;
-        };
-        match frame["type"].as_str() {
-            Some("EXECUTE") => {
-                stats.executes.fetch_add(1, Ordering::Relaxed);
-                // Answered inline, before the next frame is read: "at once".
-                let reply =
-                    json!({"type": "RESULT", "id": frame["id"], "result": "~", "groupId": null});
-                if ws
-                    .send(Message::Text(reply.to_string().into()))
-                    .await
-                    .is_err()
-                {
-                    end("socket closed while answering".into());
-                    return;
-                }
-            }
-            Some("SESSION_START") => {
-                stats.session_starts.fetch_add(1, Ordering::Relaxed);
-            }
-            Some("SESSION_END") => {
-                stats.session_ends.fetch_add(1, Ordering::Relaxed);
-            }
-            _ => {
-                stats.other.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
-    end("socket ended".into());
 }
