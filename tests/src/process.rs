@@ -232,3 +232,23 @@ pub async fn time_to_serving(
         tokio::time::sleep(PROBE_INTERVAL).await;
     }
 }
+
+/// Resolves on SIGINT or SIGTERM, so a benchmark can drop its guards (stopping every process
+/// it started) instead of dying with them running.
+pub async fn interrupted() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(mut int), Ok(mut term)) => {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

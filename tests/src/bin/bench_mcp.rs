@@ -986,32 +986,13 @@ fn print_environment(opts: &Options) -> Result<()> {
     Ok(())
 }
 
-/// SIGINT or SIGTERM.
-async fn interrupted() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) {
-        (Ok(mut int), Ok(mut term)) => {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-            }
-        }
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
-}
-
 #[tokio::main]
 async fn main() -> Result<()> {
     // On Ctrl-C the benchmark future is dropped, so every process guard still kills its child
     // (a plain exit on the signal would leave the HTTP servers running).
     tokio::select! {
         result = bench() => result,
-        _ = interrupted() => bail!("interrupted; every server started was stopped"),
+        _ = process::interrupted() => bail!("interrupted; every server started was stopped"),
     }
 }
 

@@ -1,23 +1,38 @@
-//! `cargo xtask bench-shell [--trials N]`: how long shell commands take end to end, measured
-//! with the release server and real headless Chromium running the built extension.
+//! `cargo xtask bench-shell [--trials N] [--peer-extension DIR | --no-peer] [--peer-dir DIR]`:
+//! how long shell commands take end to end, measured with the release server and real headless
+//! Chromium running the built extension, next to DOMShell 2.0.10 (its npm server and its own
+//! built extension) driven the same way in the same run.
 //!
-//! Pages of about 1k, 10k and 50k DOM nodes are generated here and served on 127.0.0.1.
-//! Commands go through the server's debug route (`POST /debug/execute`), so each figure is
-//! the whole path: HTTP → server → WebSocket → worker (WASM) → CDP → Chromium and back.
-//! Per page and trial it times entering the tab (`open`: attach and read the tree), `ls`,
-//! `find --type link`, `text main`, and `click` on a button that adds a row followed by the
-//! next `ls` (which re-reads the changed page). It also prints the size of the extension's
-//! WASM, raw and gzipped. It prints median/min/max; it asserts nothing about speed.
+//! Pages of about 1k, 10k and 50k DOM nodes are generated here and served on 127.0.0.1. Every
+//! command is a `tools/call domshell_execute` from an rmcp client over streamable HTTP, so each
+//! figure is the whole path an MCP host sees: HTTP → server → WebSocket → extension → CDP →
+//! Chromium and back. Per page and trial it times entering the tab (`open`: attach and read the
+//! tree), `ls`, `find --type link`, `text` of the main landmark, and `click` on a button that
+//! adds a row followed by the next `ls` (which re-reads the changed page). For domshell it also
+//! reads the worker's own account of each tree read (`domshell.lastTreeRead`: CDP, decoding,
+//! mapping in WebAssembly) and prints the size of the extension's WASM, raw and gzipped.
+//!
+//! DOMShell runs when its built extension is found (`--peer-extension`, else a sibling
+//! checkout's `shared/peers/domshell/extension`); its server is installed from npm into a temp
+//! dir. The two browsers run one after the other, never at once, so neither slows the other.
+//! It prints median/min/max and the ratios; it asserts nothing about speed and fails only when
+//! domshell breaks. A DOMShell command that fails is counted and shown, not fatal: that is a
+//! finding. It must not talk to anything but 127.0.0.1 (the npm install aside), and every
+//! process it starts stops with it.
 
 use std::io::Write;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use domshell_tests::domshell_peer as peer;
+use domshell_tests::mcp_client::{self, Client};
 use domshell_tests::{
     eventually, workspace_root, Chromium, ServerOptions, ServerProcess, TEST_TOKEN,
 };
+use rmcp::model::JsonObject;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -27,7 +42,15 @@ const DEFAULT_TRIALS: usize = 5;
 const PAGE_SIZES: [usize; 3] = [1_000, 10_000, 50_000];
 /// DOM nodes per list item: `li`, `a`, its text, a space, `button`, its text.
 const NODES_PER_ITEM: usize = 6;
-const COMMAND_TIMEOUT_MS: u64 = 60_000;
+/// The server's budget for one command (a 50k-node page takes seconds to read).
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+/// Bound on one tool call as the client sees it: above both servers' own budgets.
+const CALL_BOUND: Duration = Duration::from_secs(180);
+/// Bound on opening an MCP session.
+const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
+/// Where DOMShell's built extension is looked for when no `--peer-extension` is given,
+/// relative to the workspace.
+const PEER_EXTENSION_SIBLING: &str = "../shared/peers/domshell/extension";
 
 /// A page of `items` list items (a link and a button each) under a heading, and one button
 /// that appends a row so a click changes the tree. Returns the HTML and its DOM node count.
@@ -99,14 +122,44 @@ async fn serve_pages(pages: Arc<Vec<String>>) -> Result<SocketAddr> {
     Ok(addr)
 }
 
+/// The server behind a rig, kept so it lives as long as the rig.
+enum ServerHandle {
+    Ours { _process: ServerProcess },
+    Peer { _process: peer::Server },
+}
+
+/// One side of the comparison: an MCP session on a server whose extension runs in its own
+/// Chromium. Field order is drop order: the session closes, then the browser, then the server.
 struct Rig {
-    server: ServerProcess,
-    // Held so the browser lives as long as the benchmark; dropping it stops Chromium.
-    _chromium: Chromium,
+    name: &'static str,
+    client: Client,
+    /// DOMShell's server treats its extension as a legacy client and wants an explicit lane.
+    group_id: Option<&'static str>,
+    chromium: Chromium,
+    _server: ServerHandle,
+}
+
+/// Control sequences DOMShell's extension leaves in its output (colours).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            chars.next();
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 impl Rig {
-    async fn start() -> Result<Rig> {
+    async fn ours() -> Result<Rig> {
         let server = ServerProcess::start(ServerOptions {
             extra_args: vec![
                 "--allow-write".into(),
@@ -114,9 +167,10 @@ impl Rig {
                 "127.0.0.1".into(),
             ],
             connect_grace_ms: Some(10_000),
-            // Mapping a 50k-node page keeps the worker busy (no pings answered meanwhile).
+            // Production timings: the benchmark measures what users get.
+            ping_interval_ms: 20_000,
             silence_limit_ms: 60_000,
-            command_timeout_ms: Some(COMMAND_TIMEOUT_MS),
+            command_timeout_ms: Some(COMMAND_TIMEOUT.as_millis() as u64),
             ..Default::default()
         })
         .await
@@ -128,7 +182,6 @@ impl Rig {
             "bridge_enabled": true,
             "bridge_token": TEST_TOKEN,
             "bridge_port": server.port(),
-            "bridge_alarm_period_ms": 1_000,
         });
         eventually(Duration::from_secs(10), Duration::from_millis(100), || {
             chromium.set_storage(settings.clone())
@@ -139,45 +192,166 @@ impl Rig {
             .wait_for_link_state("connected", Duration::from_secs(10))
             .await
             .context("waiting for the extension to connect")?;
+        let client = mcp_client::connect_http(
+            &server.http_url("/mcp"),
+            TEST_TOKEN,
+            true,
+            "domshell",
+            SESSION_TIMEOUT,
+        )
+        .await?;
         Ok(Rig {
-            server,
-            _chromium: chromium,
+            name: "domshell",
+            client,
+            group_id: None,
+            chromium,
+            _server: ServerHandle::Ours { _process: server },
         })
     }
 
-    /// Runs a command through the debug route; returns its output and how long it took.
-    async fn run(&self, command: &str) -> Result<(String, Duration)> {
-        let started = Instant::now();
-        let (status, body) = self
-            .server
-            .execute(command, Some(COMMAND_TIMEOUT_MS))
+    async fn peer(install: &peer::Install, extension: &Path, run_dir: &Path) -> Result<Rig> {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .context("building the probe's HTTP client")?;
+        // `--allow-write` is what `open` and `click` need there.
+        let server = peer::start(install, run_dir, TEST_TOKEN, &["--allow-write"], &http).await?;
+        let chromium = Chromium::launch(extension).await.with_context(|| {
+            format!("Chromium with DOMShell's extension {}", extension.display())
+        })?;
+        chromium
+            .wait_for_any_extension_worker(Duration::from_secs(20))
             .await
-            .with_context(|| format!("running `{command}`"))?;
-        let took = started.elapsed();
-        let output = body["output"].as_str().unwrap_or_default().to_string();
-        if status != 200 || body["ok"].as_bool() != Some(true) {
-            bail!("`{command}` failed (HTTP {status}): {body}");
+            .context("DOMShell's service worker")?;
+        let settings = json!({
+            "ws_enabled": true,
+            "ws_token": TEST_TOKEN,
+            "ws_port": server.ws_port,
+        });
+        // Right after the worker appears, `chrome` may not be defined in it yet.
+        eventually(Duration::from_secs(15), Duration::from_millis(100), || {
+            chromium.set_storage(settings.clone())
+        })
+        .await
+        .context("storing DOMShell's settings")?;
+        let browser = &chromium;
+        eventually(
+            Duration::from_secs(20),
+            Duration::from_millis(100),
+            || async move {
+                let stored = browser.get_storage().await?;
+                anyhow::ensure!(
+                    stored["ws_status"] == "connected",
+                    "ws_status {}",
+                    stored["ws_status"]
+                );
+                Ok(())
+            },
+        )
+        .await
+        .context("waiting for DOMShell's extension to connect to its server")?;
+        let client = mcp_client::connect_http(
+            &server.mcp_url(),
+            TEST_TOKEN,
+            true,
+            "DOMShell 2.0.10",
+            SESSION_TIMEOUT,
+        )
+        .await?;
+        Ok(Rig {
+            name: "DOMShell 2.0.10",
+            client,
+            group_id: Some("shared"),
+            chromium,
+            _server: ServerHandle::Peer { _process: server },
+        })
+    }
+
+    /// Runs a command through `domshell_execute`; returns its text and how long it took.
+    async fn run(&self, command: &str) -> Result<(String, Duration)> {
+        let mut arguments = JsonObject::new();
+        arguments.insert("command".into(), command.into());
+        if let Some(group) = self.group_id {
+            arguments.insert("group_id".into(), group.into());
         }
-        Ok((output, took))
+        let started = Instant::now();
+        let result = mcp_client::execute(&self.client, arguments, CALL_BOUND)
+            .await
+            .with_context(|| format!("{}: `{command}`", self.name))?;
+        let took = started.elapsed();
+        let text = strip_ansi(&mcp_client::text_of(&result));
+        if result.is_error == Some(true) {
+            bail!("{}: `{command}` failed: {text:.400}", self.name);
+        }
+        Ok((text, took))
+    }
+
+    /// The worker's account of its last tree read (domshell only).
+    async fn last_tree_read(&self) -> Option<TreeRead> {
+        let value = self
+            .chromium
+            .evaluate_in_worker("globalThis.domshell && globalThis.domshell.lastTreeRead")
+            .await
+            .ok()?;
+        serde_json::from_value(value).ok()
     }
 }
 
-#[derive(Default)]
-struct Samples {
-    enter: Vec<Duration>,
-    ls: Vec<Duration>,
-    find_links: Vec<Duration>,
-    text_main: Vec<Duration>,
-    click: Vec<Duration>,
-    ls_after_click: Vec<Duration>,
+/// `domshell.lastTreeRead` as the worker publishes it.
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TreeRead {
+    ax_nodes: usize,
+    bytes: usize,
+    fetch_ms: f64,
+    decode_ms: f64,
+    map_ms: f64,
 }
 
-fn tab_id_from(opened: &str) -> Result<i64> {
-    opened
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("✓ Opened new tab "))
-        .and_then(|rest| rest.trim().parse().ok())
-        .with_context(|| format!("no tab id in the output of open: {opened:?}"))
+/// What one trial measures, in the order it runs.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Step {
+    Enter,
+    Ls,
+    FindLinks,
+    TextMain,
+    Click,
+    LsAfterClick,
+}
+
+const STEPS: [(Step, &str); 6] = [
+    (Step::Enter, "`open <url>` (attach + tree)"),
+    (Step::Ls, "`ls`"),
+    (Step::FindLinks, "`find --type link`"),
+    (Step::TextMain, "`text` of the main landmark"),
+    (Step::Click, "`click` on a button that adds a row"),
+    (
+        Step::LsAfterClick,
+        "the next `ls` (re-reads the changed page)",
+    ),
+];
+
+/// One rig's figures on one page.
+#[derive(Default)]
+struct Samples {
+    steps: Vec<(Step, Duration)>,
+    failures: Vec<String>,
+    ax_nodes: Option<usize>,
+    reads_on_enter: Vec<TreeRead>,
+    reads_after_click: Vec<TreeRead>,
+}
+
+impl Samples {
+    fn of(&self, step: Step) -> Vec<Duration> {
+        let mut v: Vec<Duration> = self
+            .steps
+            .iter()
+            .filter(|(s, _)| *s == step)
+            .map(|(_, d)| *d)
+            .collect();
+        v.sort();
+        v
+    }
 }
 
 fn ax_nodes_from(entered: &str) -> Option<usize> {
@@ -187,51 +361,210 @@ fn ax_nodes_from(entered: &str) -> Option<usize> {
         .and_then(|n| n.trim().parse().ok())
 }
 
+/// The main landmark's directory in an `ls` of the tab root: `main` here, `main_<AX id>` in
+/// DOMShell (it names unnamed containers by node id).
+fn main_dir(listing: &str) -> Result<String> {
+    listing
+        .lines()
+        .map(|l| l.trim().trim_start_matches("[d]").trim())
+        .find(|name| name.starts_with("main") && name.ends_with('/'))
+        .map(|name| name.trim_end_matches('/').to_string())
+        .with_context(|| format!("no main landmark in the listing {listing:.300}"))
+}
+
 /// The path of the first `find` result line (`[x] main/add_a_row_btn (button) …`).
 fn first_path(found: &str) -> Result<String> {
     found
         .lines()
-        .next()
+        .map(str::trim)
+        .find(|l| l.starts_with("[x]"))
         .and_then(|l| l.split_whitespace().nth(1))
         .map(|p| p.trim_end_matches('/').to_string())
-        .with_context(|| format!("no result in {found:?}"))
+        .with_context(|| format!("no result in {found:.300}"))
 }
 
-async fn trial(rig: &Rig, url: &str, samples: &mut Samples) -> Result<Option<usize>> {
-    let (opened, enter) = rig.run(&format!("open {url}")).await?;
-    let tab = tab_id_from(&opened)?;
-    samples.enter.push(enter);
-    let (_, ls) = rig.run("ls").await?;
-    samples.ls.push(ls);
-    let (_, find) = rig.run("find --type link").await?;
-    samples.find_links.push(find);
-    let (_, text) = rig.run("text main").await?;
-    samples.text_main.push(text);
-    let (found, _) = rig.run("find \"Add a row\" --type button").await?;
-    let button = first_path(&found)?;
-    let (_, click) = rig.run(&format!("click {button}")).await?;
-    samples.click.push(click);
-    let (_, after) = rig.run("ls").await?;
-    samples.ls_after_click.push(after);
-    rig.run(&format!("close {tab}")).await?;
-    Ok(ax_nodes_from(&opened))
+async fn trial(rig: &Rig, url: &str, samples: &mut Samples) -> Result<()> {
+    let mut timed = Vec::new();
+    let (opened, took) = rig.run(&format!("open {url}")).await?;
+    timed.push((Step::Enter, took));
+    samples.ax_nodes = ax_nodes_from(&opened).or(samples.ax_nodes);
+    let read_on_enter = rig.last_tree_read().await;
+    let result = async {
+        let (listing, took) = rig.run("ls").await?;
+        timed.push((Step::Ls, took));
+        let main = main_dir(&listing)?;
+        let (links, took) = rig.run("find --type link").await?;
+        anyhow::ensure!(
+            links.to_lowercase().contains("item_1_link"),
+            "`find --type link` did not list item 1: {links:.300}"
+        );
+        timed.push((Step::FindLinks, took));
+        let (text, took) = rig.run(&format!("text {main}")).await?;
+        anyhow::ensure!(
+            text.contains("Item 1"),
+            "`text {main}` does not hold the list: {text:.300}"
+        );
+        timed.push((Step::TextMain, took));
+        let (found, _) = rig.run("find add_a_row --type button").await?;
+        let button = first_path(&found)?;
+        let (_, took) = rig.run(&format!("click {button}")).await?;
+        timed.push((Step::Click, took));
+        let (_, took) = rig.run("ls").await?;
+        timed.push((Step::LsAfterClick, took));
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    // The tab is closed whatever happened, so the next trial starts from the same state.
+    let closed = rig.run("close").await;
+    result?;
+    closed?;
+    // Only whole trials count: a partial one would skew the medians towards the fast steps.
+    samples.steps.extend(timed);
+    if let Some(read) = read_on_enter {
+        samples.reads_on_enter.push(read);
+    }
+    Ok(())
+}
+
+async fn trial_after_click_read(rig: &Rig, samples: &mut Samples) {
+    // `close` does not read a tree, so the last read is still the one after the click.
+    if let Some(read) = rig.last_tree_read().await {
+        samples.reads_after_click.push(read);
+    }
+}
+
+/// All trials of every page on one rig. domshell failing is an error; DOMShell failing is
+/// recorded.
+async fn bench_rig(rig: &Rig, urls: &[String], trials: usize, fatal: bool) -> Result<Vec<Samples>> {
+    let mut all = Vec::new();
+    for url in urls {
+        let mut samples = Samples::default();
+        for t in 0..trials {
+            eprintln!(
+                "bench-shell: {} on {url}, trial {}/{trials}…",
+                rig.name,
+                t + 1
+            );
+            match trial(rig, url, &mut samples).await {
+                Ok(()) => trial_after_click_read(rig, &mut samples).await,
+                Err(e) if !fatal => {
+                    eprintln!("bench-shell: {} failed: {e:#}", rig.name);
+                    samples.failures.push(format!("{e:#}"));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        all.push(samples);
+    }
+    Ok(all)
 }
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn print_row(what: &str, samples: &mut [Duration]) {
-    samples.sort();
-    let median = samples.get(samples.len() / 2).copied().unwrap_or_default();
-    let min = samples.first().copied().unwrap_or_default();
-    let max = samples.last().copied().unwrap_or_default();
+fn median(sorted: &[Duration]) -> Option<Duration> {
+    sorted.get(sorted.len() / 2).copied()
+}
+
+/// `median (min–max)`, or why there is nothing.
+fn cell(sorted: &[Duration]) -> String {
+    match (median(sorted), sorted.first(), sorted.last()) {
+        (Some(m), Some(lo), Some(hi)) if sorted.len() > 1 => {
+            format!("{} ({}–{})", fmt_ms(m), fmt_ms(*lo), fmt_ms(*hi))
+        }
+        (Some(m), _, _) => fmt_ms(m),
+        _ => "—".into(),
+    }
+}
+
+fn fmt_ms(d: Duration) -> String {
+    let v = ms(d);
+    if v >= 100.0 {
+        format!("{v:.0} ms")
+    } else {
+        format!("{v:.1} ms")
+    }
+}
+
+fn ratio(ours: &[Duration], theirs: &[Duration]) -> String {
+    match (median(ours), median(theirs)) {
+        (Some(a), Some(b)) if !b.is_zero() => {
+            let r = ms(a) / ms(b);
+            if r >= 0.1 {
+                format!("{r:.2}×")
+            } else {
+                format!("{r:.3}×")
+            }
+        }
+        _ => "—".into(),
+    }
+}
+
+fn median_f64(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+fn describe_reads(what: &str, reads: &[TreeRead]) {
+    if reads.is_empty() {
+        return;
+    }
     println!(
-        "  {what:<24} median {:>9.1} ms   min {:>9.1} ms   max {:>9.1} ms",
-        ms(median),
-        ms(min),
-        ms(max)
+        "  domshell tree read {what} (median of {}): CDP {:.0} ms, decode {:.0} ms, mapping in WASM {:.1} ms; {} AX nodes, {:.1} MB of JSON",
+        reads.len(),
+        median_f64(reads.iter().map(|r| r.fetch_ms).collect()),
+        median_f64(reads.iter().map(|r| r.decode_ms).collect()),
+        median_f64(reads.iter().map(|r| r.map_ms).collect()),
+        reads[0].ax_nodes,
+        reads[0].bytes as f64 / 1e6,
     );
+}
+
+/// One table per page: each step for both, and the ratio of the medians.
+fn print_page(title: &str, ours: &Samples, theirs: Option<&Samples>) {
+    println!();
+    println!("{title}");
+    println!();
+    match theirs {
+        Some(_) => {
+            println!("| command | domshell | DOMShell 2.0.10 | domshell ÷ DOMShell |");
+            println!("| --- | ---: | ---: | ---: |");
+        }
+        None => {
+            println!("| command | domshell |");
+            println!("| --- | ---: |");
+        }
+    }
+    for (step, label) in STEPS {
+        let a = ours.of(step);
+        match theirs {
+            Some(t) => {
+                let b = t.of(step);
+                println!(
+                    "| {label} | {} | {} | {} |",
+                    cell(&a),
+                    cell(&b),
+                    ratio(&a, &b)
+                );
+            }
+            None => println!("| {label} | {} |", cell(&a)),
+        }
+    }
+    describe_reads("on `open`", &ours.reads_on_enter);
+    describe_reads("after the click", &ours.reads_after_click);
+    if let Some(t) = theirs {
+        if let Some(n) = t.ax_nodes {
+            println!("  DOMShell counted {n} AX nodes on this page.");
+        }
+        if !t.failures.is_empty() {
+            println!(
+                "  DOMShell failed {} trial(s); first failure: {}",
+                t.failures.len(),
+                t.failures[0]
+            );
+        }
+    }
 }
 
 fn print_wasm_size() -> Result<()> {
@@ -253,50 +586,148 @@ fn print_wasm_size() -> Result<()> {
     Ok(())
 }
 
-fn parse_trials() -> Result<usize> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.as_slice() {
-        [] => Ok(DEFAULT_TRIALS),
-        [flag, n] if flag == "--trials" => {
-            let n: usize = n
-                .parse()
-                .with_context(|| format!("--trials {n}: not a number"))?;
-            anyhow::ensure!(n > 0, "--trials must be at least 1");
-            Ok(n)
+struct Options {
+    trials: usize,
+    /// DOMShell's built extension, when it is to run.
+    peer_extension: Option<PathBuf>,
+    /// An npm prefix holding DOMShell already (skips the install).
+    peer_dir: Option<PathBuf>,
+    /// Where the extension was looked for when none was found (for the message).
+    peer_missing: Option<String>,
+}
+
+const USAGE: &str =
+    "usage: bench-shell [--trials N] [--peer-extension DIR | --no-peer] [--peer-dir NPM_PREFIX]";
+
+fn parse_args() -> Result<Options> {
+    let mut trials = DEFAULT_TRIALS;
+    let mut peer_extension = None;
+    let mut peer_dir = None;
+    let mut no_peer = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--trials" => {
+                let n = args.next().context("--trials needs a number")?;
+                trials = n
+                    .parse()
+                    .with_context(|| format!("--trials {n}: not a number"))?;
+                anyhow::ensure!(trials > 0, "--trials must be at least 1");
+            }
+            "--peer-extension" => {
+                peer_extension = Some(PathBuf::from(
+                    args.next().context("--peer-extension needs a directory")?,
+                ))
+            }
+            "--peer-dir" => {
+                peer_dir = Some(PathBuf::from(
+                    args.next().context("--peer-dir needs a directory")?,
+                ))
+            }
+            "--no-peer" => no_peer = true,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument {other}\n{USAGE}"),
         }
-        _ => bail!("usage: bench-shell [--trials N]"),
     }
+    let mut peer_missing = None;
+    if no_peer {
+        peer_extension = None;
+    } else if let Some(dir) = &peer_extension {
+        anyhow::ensure!(
+            dir.join("manifest.json").is_file(),
+            "--peer-extension {}: no manifest.json there",
+            dir.display()
+        );
+    } else {
+        let sibling = workspace_root().join(PEER_EXTENSION_SIBLING);
+        if sibling.join("manifest.json").is_file() {
+            peer_extension = Some(sibling);
+        } else {
+            peer_missing = Some(PEER_EXTENSION_SIBLING.to_string());
+        }
+    }
+    Ok(Options {
+        trials,
+        peer_extension,
+        peer_dir,
+        peer_missing,
+    })
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let trials = parse_trials()?;
+    // On Ctrl-C the benchmark future is dropped, so every guard still stops its process.
+    tokio::select! {
+        result = bench() => result,
+        _ = domshell_tests::process::interrupted() => bail!("interrupted; every process started was stopped"),
+    }
+}
+
+async fn bench() -> Result<()> {
+    let opts = parse_args()?;
     let generated: Vec<(String, usize)> = PAGE_SIZES.iter().map(|&n| generate_page(n)).collect();
     let pages = Arc::new(generated.iter().map(|(html, _)| html.clone()).collect());
     let addr = serve_pages(pages).await?;
-    let rig = Rig::start().await?;
+    let urls: Vec<String> = (0..generated.len())
+        .map(|i| format!("http://{addr}/page-{i}.html"))
+        .collect();
+    // Installed before anything is measured, so a failing npm costs no browser time.
+    let install = match &opts.peer_extension {
+        Some(_) => Some(peer::Install::get(opts.peer_dir.clone()).await?),
+        None => None,
+    };
+
+    let ours = {
+        let rig = Rig::ours().await?;
+        bench_rig(&rig, &urls, opts.trials, true).await?
+    };
+    let theirs = match (&opts.peer_extension, &install) {
+        (Some(extension), Some(install)) => {
+            let run_dir = tempfile::Builder::new()
+                .prefix("domshell-bench-shell-")
+                .tempdir()
+                .context("creating a temp dir for DOMShell's audit log")?;
+            let rig = Rig::peer(install, extension, run_dir.path()).await?;
+            Some(bench_rig(&rig, &urls, opts.trials, false).await?)
+        }
+        _ => None,
+    };
+
+    println!();
     println!(
-        "bench-shell: {trials} trial(s) per page, release server, headless Chromium with the built extension"
+        "bench-shell: {} trial(s) per page; release server; headless Chromium; every command a tools/call over streamable HTTP (rmcp, protocol {})",
+        opts.trials,
+        mcp_client::PROTOCOL_VERSION
     );
     print_wasm_size()?;
+    match (&install, &opts.peer_missing) {
+        (Some(install), _) => println!(
+            "DOMShell: server {} {} from npm (node {}), its extension from {}",
+            peer::PACKAGE,
+            peer::VERSION,
+            install.node_version,
+            opts.peer_extension
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        ),
+        (None, Some(looked)) => println!(
+            "DOMShell: not run (no built extension at {looked} next to the workspace; pass --peer-extension DIR)"
+        ),
+        (None, None) => println!("DOMShell: not run (--no-peer)"),
+    }
     for (i, (html, dom_nodes)) in generated.iter().enumerate() {
-        let url = format!("http://{addr}/page-{i}.html");
-        let mut samples = Samples::default();
-        let mut ax_nodes = None;
-        for _ in 0..trials {
-            ax_nodes = trial(&rig, &url, &mut samples).await?;
-        }
-        println!(
-            "page of {dom_nodes} DOM nodes ({} KiB HTML, {} AX nodes):",
+        let title = format!(
+            "page of {dom_nodes} DOM nodes ({} KiB of HTML, {} AX nodes):",
             html.len() / 1024,
-            ax_nodes.map_or_else(|| "?".to_string(), |n| n.to_string())
+            ours[i]
+                .ax_nodes
+                .map_or_else(|| "?".to_string(), |n| n.to_string())
         );
-        print_row("open (attach + tree)", &mut samples.enter);
-        print_row("ls", &mut samples.ls);
-        print_row("find --type link", &mut samples.find_links);
-        print_row("text main", &mut samples.text_main);
-        print_row("click (adds a row)", &mut samples.click);
-        print_row("ls after the click", &mut samples.ls_after_click);
+        print_page(&title, &ours[i], theirs.as_ref().map(|t| &t[i]));
     }
     Ok(())
 }
@@ -317,5 +748,35 @@ mod tests {
             );
             assert!(html.contains(">Add a row</button>"));
         }
+    }
+
+    #[test]
+    fn outputs_of_both_shells_are_parsed() {
+        assert_eq!(
+            strip_ansi("\u{1b}[32m✓ Opened new tab\u{1b}[0m\r\n  AX Nodes: 12"),
+            "✓ Opened new tab\r\n  AX Nodes: 12"
+        );
+        assert_eq!(
+            ax_nodes_from("✓ Opened new tab 7\r\n  AX Nodes: 1505\r\n"),
+            Some(1505)
+        );
+        assert_eq!(main_dir("[d] main/\n[x] skip_link").unwrap(), "main");
+        assert_eq!(main_dir("  banner/\n  main_13/\n").unwrap(), "main_13");
+        assert!(main_dir("(empty directory)").is_err());
+        assert_eq!(
+            first_path("[x] main_13/add_a_row_btn (button)  \"Add a row\"").unwrap(),
+            "main_13/add_a_row_btn"
+        );
+        assert!(first_path("No matches for 'x'").is_err());
+    }
+
+    #[test]
+    fn ratios_and_cells_read_well() {
+        let ms = Duration::from_millis;
+        assert_eq!(ratio(&[ms(5)], &[ms(10)]), "0.50×");
+        assert_eq!(ratio(&[ms(1)], &[ms(100)]), "0.010×");
+        assert_eq!(ratio(&[ms(1)], &[]), "—");
+        assert_eq!(cell(&[ms(2), ms(3), ms(250)]), "3.0 ms (2.0 ms–250 ms)");
+        assert_eq!(cell(&[]), "—");
     }
 }
