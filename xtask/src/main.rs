@@ -10,7 +10,8 @@
 //! - `bench-heartbeat` — heartbeat figures with real Chromium, printed;
 //! - `bench-ownership` — takeover and spawn-storm figures for many hosts on one port, printed;
 //! - `bench-mcp` — MCP round-trip, memory and start-up figures next to DOMShell 2.0.10, printed;
-//! - `bench-shell` — shell command timings on generated pages in real Chromium, printed.
+//! - `bench-shell` — shell command timings on generated pages in real Chromium, next to
+//!   DOMShell 2.0.10 with its own extension when that is at hand, printed with ratios.
 //!
 //! Nothing is installed by hand: rustup fetches the pinned toolchain and its targets from
 //! `rust-toolchain.toml`, the WebAssembly bindings are generated in-process, and the system
@@ -56,7 +57,7 @@ fn main() -> std::process::ExitCode {
                  bench-heartbeat [--trials N]  print heartbeat figures measured with real Chromium\n  \
                  bench-ownership [--trials N]  print takeover and spawn-storm figures (fake extension)\n  \
                  bench-mcp [ARGS..]  print MCP latency/memory/start-up figures next to DOMShell 2.0.10 (ARGS: bench-mcp --help)\n  \
-                 bench-shell [--trials N]  print shell command timings on 1k/10k/50k-node pages in real Chromium"
+                 bench-shell [ARGS..]  print shell command timings on 1k/10k/50k-node pages in real Chromium next to DOMShell 2.0.10 (ARGS: bench-shell --help)"
             );
             return std::process::ExitCode::from(2);
         }
