@@ -7,7 +7,7 @@ use std::path::Path;
 
 use domshell_extension::ax::{
     AxNode, AxValue, EntryId, EntryKind, FindQuery, ListOptions, MapError, NodeRef, PageSnapshot,
-    PathContext, PathError, Resolved, TypeFilter, Vfs,
+    PathContext, PathError, Resolved, TypeFilter, Update, Vfs,
 };
 use serde_json::json;
 
@@ -1071,4 +1071,167 @@ fn malformed_trees_map_without_panicking() {
         vfs.replace_subtree("", vec![raw("zz", "main", &[])]),
         Err(MapError::Unanchored { .. })
     ));
+}
+
+/// `page` with `edit` applied to its main frame's nodes.
+fn edited(page: &PageSnapshot, edit: impl FnOnce(&mut Vec<AxNode>)) -> PageSnapshot {
+    let mut page = page.clone();
+    edit(&mut page.main.nodes);
+    page
+}
+
+fn node_mut<'a>(nodes: &'a mut [AxNode], id: &str) -> &'a mut AxNode {
+    nodes.iter_mut().find(|n| n.node_id == id).unwrap()
+}
+
+fn node_of(page: &PageSnapshot, id: &str) -> AxNode {
+    page.main
+        .nodes
+        .iter()
+        .find(|n| n.node_id == id)
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn a_partial_update_gives_the_filesystem_a_full_read_gives() {
+    let page = load("landmarks");
+    let vfs = Vfs::from_page(page.clone()).unwrap();
+    let list_ax = vfs
+        .entry(at(&vfs, "/banner/primary/list"))
+        .unwrap()
+        .ax_node_id
+        .clone();
+    let first_item = node_of(&page, &list_ax).child_ids[0].clone();
+
+    // Script appends <li><a>World</a></li>: the list's child list and the new subtree.
+    let appended = edited(&page, |nodes| {
+        node_mut(nodes, &list_ax).child_ids.push("n1".into());
+        nodes.push(text_node("n1", &list_ax, "listitem", "", &["n2"]));
+        nodes.push(text_node("n2", "n1", "link", "World", &["n3"]));
+        nodes.push(text_node("n3", "n2", "StaticText", "World", &[]));
+    });
+    let mut vfs = Vfs::from_page(page.clone()).unwrap();
+    let rebuilt = vfs
+        .apply_update(
+            "",
+            Update {
+                subtrees: vec![subtree(&appended, "n1")],
+                nodes: vec![node_of(&appended, &list_ax)],
+            },
+        )
+        .unwrap();
+    assert_eq!(rebuilt, vec![at(&vfs, "/banner/primary/list")]);
+    assert_eq!(outline(&vfs), outline(&map_page(appended.clone())));
+
+    // The first item is removed again: only the list is read again.
+    let removed = edited(&appended, |nodes| {
+        node_mut(nodes, &list_ax)
+            .child_ids
+            .retain(|c| *c != first_item);
+        let gone: Vec<String> = subtree(&appended, &first_item)
+            .into_iter()
+            .map(|n| n.node_id)
+            .collect();
+        nodes.retain(|n| !gone.contains(&n.node_id));
+    });
+    vfs.apply_update(
+        "",
+        Update {
+            subtrees: Vec::new(),
+            nodes: vec![node_of(&removed, &list_ax)],
+        },
+    )
+    .unwrap();
+    assert_eq!(outline(&vfs), outline(&map_page(removed)));
+}
+
+#[test]
+fn a_text_change_renames_the_link_and_item_that_take_their_name_from_it() {
+    let page = load("landmarks");
+    let vfs = Vfs::from_page(page.clone()).unwrap();
+    let list = at(&vfs, "/banner/primary/list");
+    let item = vfs.children(list)[0];
+    let link_ax = vfs.children(item)[0];
+    let link_ax = vfs.entry(link_ax).unwrap().ax_node_id.clone();
+    let link = node_of(&page, &link_ax);
+    let item_ax = link.parent_id.clone().unwrap();
+    // The item's ancestors up to the list are what a change in the link re-reads.
+    let link_backend = link.backend_dom_node_id.unwrap();
+    let item_backend = node_of(&page, &item_ax).backend_dom_node_id.unwrap();
+    assert_eq!(
+        vfs.ancestors_to_refresh("", &[link_backend]),
+        vec![item_backend],
+        "the walk stops at the list"
+    );
+
+    // The link's text becomes "Weather": the link and the item are named from it.
+    let renamed = edited(&page, |nodes| {
+        let rename = |n: &mut AxNode| {
+            if let Some(v) = n.name.as_mut() {
+                v.value = Some(json!("Weather"));
+            }
+        };
+        rename(node_mut(nodes, &link_ax));
+        for id in node_of(&page, &link_ax).child_ids {
+            rename(node_mut(nodes, &id));
+        }
+    });
+    let mut vfs = Vfs::from_page(page.clone()).unwrap();
+    vfs.apply_update(
+        "",
+        Update {
+            subtrees: vec![subtree(&renamed, &link_ax)],
+            nodes: vec![node_of(&renamed, &item_ax)],
+        },
+    )
+    .unwrap();
+    assert_eq!(outline(&vfs), outline(&map_page(renamed)));
+    assert!(
+        names(&vfs, list).contains(&"weather".to_string()),
+        "{:?}",
+        names(&vfs, list)
+    );
+}
+
+#[test]
+fn a_partial_update_that_does_not_cover_the_change_is_refused() {
+    let page = load("landmarks");
+    let mut vfs = Vfs::from_page(page.clone()).unwrap();
+    // A subtree whose root and parent were never read has no place.
+    let err = vfs
+        .apply_update(
+            "",
+            Update {
+                subtrees: vec![vec![text_node("x1", "x0", "button", "Go", &[])]],
+                nodes: Vec::new(),
+            },
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, MapError::Unanchored { ref node, .. } if node == "x1"),
+        "{err:?}"
+    );
+    // A parent that now lists a child nobody read.
+    let list_ax = vfs
+        .entry(at(&vfs, "/banner/primary/list"))
+        .unwrap()
+        .ax_node_id
+        .clone();
+    let mut list = node_of(&page, &list_ax);
+    list.child_ids.push("never-read".into());
+    let err = vfs
+        .apply_update(
+            "",
+            Update {
+                subtrees: Vec::new(),
+                nodes: vec![list],
+            },
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, MapError::Unanchored { ref node, .. } if node == "never-read"),
+        "{err:?}"
+    );
+    assert!(vfs.apply_update("nope", Update::default()).is_err());
 }

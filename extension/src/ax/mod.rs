@@ -25,4 +25,4 @@ pub use listing::{Counts, FindQuery, Found, ListError, ListOptions, ListPage, Ty
 pub use paths::{PathContext, PathError, Resolved};
 pub use roles::EntryKind;
 pub use store::NodeRef;
-pub use vfs::{Entry, EntryId, MapError, Vfs, MAX_ENTRIES};
+pub use vfs::{Entry, EntryId, MapError, Update, Vfs, MAX_ENTRIES};

@@ -145,6 +145,51 @@ pub const NAMED_BY_ROLE: &[&str] = &[
     "IframePresentational",
 ];
 
+/// Structural containers: their accessible name never comes from their content, so a change
+/// inside them cannot rename them or anything above them. Re-reading the ancestors of a
+/// change stops at the first of these.
+pub const NAME_BOUNDARIES: &[&str] = &[
+    "list",
+    "table",
+    "grid",
+    "treegrid",
+    "tree",
+    "tablist",
+    "tabpanel",
+    "menu",
+    "menubar",
+    "listbox",
+    "radiogroup",
+    "toolbar",
+    "feed",
+    "log",
+    "status",
+    "timer",
+    "main",
+    "navigation",
+    "banner",
+    "contentinfo",
+    "complementary",
+    "region",
+    "form",
+    "search",
+    "dialog",
+    "alertdialog",
+    "document",
+    "application",
+    "article",
+    "figure",
+    "rowgroup",
+    "WebArea",
+    "RootWebArea",
+    "Iframe",
+    "IframePresentational",
+];
+
+pub fn is_name_boundary(role: &str) -> bool {
+    NAME_BOUNDARIES.contains(&role)
+}
+
 pub fn is_container(role: &str) -> bool {
     CONTAINER_ROLES.contains(&role)
 }

@@ -320,6 +320,14 @@ impl Store {
         memo.get(&key).copied().unwrap_or(0)
     }
 
+    /// Remove `(frame, id)` and its descendants from the store.
+    pub fn remove_subtree(&mut self, frame: usize, id: &str) {
+        self.remove_descendants(frame, id);
+        if let Some(store) = self.frames.get_mut(frame) {
+            store.nodes.remove(id);
+        }
+    }
+
     /// Remove the descendants of `(frame, id)` (not the node itself) from the store.
     pub fn remove_descendants(&mut self, frame: usize, id: &str) {
         let Some(store) = self.frames.get_mut(frame) else {

@@ -71,6 +71,21 @@ pub enum MapError {
     Unanchored { frame: String, node: String },
 }
 
+/// A partial re-read of one frame after DOM changes (see [`Vfs::apply_update`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Update {
+    /// Whole subtrees read again (e.g. `Accessibility.queryAXTree` on a changed element):
+    /// each replaces the old descendants of its root(s).
+    pub subtrees: Vec<Vec<AxNode>>,
+    /// Single nodes read again (`getPartialAXTree` without relatives): a parent whose child
+    /// list changed (children it no longer lists are forgotten), or an ancestor whose name
+    /// may follow its content.
+    pub nodes: Vec<AxNode>,
+}
+
+/// Bound on ancestors re-read above one change (see [`Vfs::ancestors_to_refresh`]).
+pub const MAX_REFRESHED_ANCESTORS: usize = 8;
+
 /// A page's filesystem. Build it with [`Vfs::from_page`]; keep it up to date with
 /// [`Vfs::replace_subtree`], [`Vfs::add_nodes`] and [`Vfs::attach_frame`].
 pub struct Vfs {
@@ -278,6 +293,160 @@ impl Vfs {
                 })?;
         self.remap(anchor);
         Ok(anchor)
+    }
+
+    /// For DOM nodes that changed (their backend ids), the backend ids of the ancestors whose
+    /// accessible names may follow their content: each changed node's ancestors up to the
+    /// first structural container ([`roles::NAME_BOUNDARIES`]), at most
+    /// [`MAX_REFRESHED_ANCESTORS`] each, without the changed nodes themselves. Changed nodes
+    /// unknown to the mapping (just inserted) contribute nothing: their parent changed too.
+    pub fn ancestors_to_refresh(&self, frame_id: &str, changed: &[i64]) -> Vec<i64> {
+        let Some(frame) = self.store.frame_index(frame_id) else {
+            return Vec::new();
+        };
+        let store = &self.store.frames[frame];
+        let wanted: HashSet<i64> = changed.iter().copied().collect();
+        let starts: Vec<&AxNode> = store
+            .nodes
+            .values()
+            .filter(|n| n.backend_dom_node_id.is_some_and(|b| wanted.contains(&b)))
+            .collect();
+        let mut out: Vec<i64> = Vec::new();
+        for start in starts {
+            let mut current = start.parent_id.clone();
+            for _ in 0..MAX_REFRESHED_ANCESTORS {
+                let Some(node) = current.as_deref().and_then(|id| store.nodes.get(id)) else {
+                    break;
+                };
+                if roles::is_name_boundary(node.role()) {
+                    break;
+                }
+                if let Some(backend) = node.backend_dom_node_id {
+                    if !wanted.contains(&backend) && !out.contains(&backend) {
+                        out.push(backend);
+                    }
+                }
+                current = node.parent_id.clone();
+            }
+        }
+        out
+    }
+
+    /// Apply a partial re-read of `frame_id` ([`Update`]) and rebuild the directories that
+    /// show what changed; entries elsewhere keep their names and handles. Returns the rebuilt
+    /// directories. On `Err` the filesystem may be half updated and must be read again whole:
+    /// the update did not cover the change (a subtree whose place is unknown, a child that
+    /// was never read).
+    pub fn apply_update(
+        &mut self,
+        frame_id: &str,
+        update: Update,
+    ) -> Result<Vec<EntryId>, MapError> {
+        let frame = self
+            .store
+            .frame_index(frame_id)
+            .ok_or_else(|| MapError::UnknownFrame(frame_id.to_string()))?;
+        let unanchored = |node: &str| MapError::Unanchored {
+            frame: frame_id.to_string(),
+            node: node.to_string(),
+        };
+        // Where each subtree hangs: a root already mapped, or a new root under a known parent.
+        let mut roots: Vec<String> = Vec::new();
+        for nodes in &update.subtrees {
+            let ids: HashSet<&str> = nodes.iter().map(|n| n.node_id.as_str()).collect();
+            for node in nodes {
+                if node.node_id.is_empty()
+                    || node.parent_id.as_deref().is_some_and(|p| ids.contains(p))
+                {
+                    continue;
+                }
+                let known = self.store.node(frame, &node.node_id).is_some();
+                let parent_known = node
+                    .parent_id
+                    .as_deref()
+                    .is_some_and(|p| self.store.node(frame, p).is_some());
+                if !known && !parent_known {
+                    return Err(unanchored(&node.node_id));
+                }
+                roots.push(node.node_id.clone());
+            }
+        }
+        // Children a re-read parent no longer lists are gone (or moved, and then re-read
+        // below with their new parent).
+        for node in &update.nodes {
+            let dropped: Vec<String> = self
+                .store
+                .node(frame, &node.node_id)
+                .map(|old| {
+                    old.child_ids
+                        .iter()
+                        .filter(|c| !node.child_ids.contains(c))
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            for child in dropped {
+                self.store.remove_subtree(frame, &child);
+            }
+        }
+        for root in &roots {
+            self.store.remove_descendants(frame, root);
+        }
+        let mut touched: Vec<String> = roots.clone();
+        let mut upserted: Vec<String> = Vec::new();
+        for nodes in update.subtrees {
+            upserted.extend(nodes.iter().map(|n| n.node_id.clone()));
+            self.store.frames[frame].upsert(nodes);
+        }
+        for node in &update.nodes {
+            touched.push(node.node_id.clone());
+            upserted.push(node.node_id.clone());
+        }
+        self.store.frames[frame].upsert(update.nodes);
+        for id in &upserted {
+            let Some(node) = self.store.node(frame, id) else {
+                continue;
+            };
+            if let Some(missing) = node
+                .child_ids
+                .iter()
+                .find(|c| self.store.node(frame, c).is_none())
+            {
+                return Err(unanchored(missing));
+            }
+        }
+        let mut anchors: Vec<EntryId> = Vec::new();
+        for id in &touched {
+            let anchor = self
+                .nearest_entry(frame, id)
+                .ok_or_else(|| unanchored(id))?;
+            if !anchors.contains(&anchor) {
+                anchors.push(anchor);
+            }
+        }
+        // Rebuilding a directory rebuilds everything below it: keep only the outermost.
+        let outermost: Vec<EntryId> = anchors
+            .iter()
+            .copied()
+            .filter(|&a| !self.has_ancestor_in(a, &anchors))
+            .collect();
+        for &anchor in &outermost {
+            self.remap(anchor);
+        }
+        Ok(outermost)
+    }
+
+    fn has_ancestor_in(&self, id: EntryId, set: &[EntryId]) -> bool {
+        let mut current = self.entry(id).and_then(|e| e.parent);
+        let mut steps = 0usize;
+        while let Some(at) = current {
+            steps += 1;
+            if set.contains(&at) || steps > MAX_ANCESTOR_STEPS {
+                return set.contains(&at);
+            }
+            current = self.entry(at).and_then(|e| e.parent);
+        }
+        false
     }
 
     /// Add nodes fetched on demand (the answer of `getChildAXNodes` for a pending node)
