@@ -532,3 +532,84 @@ async fn select_changes_a_drop_down_and_lists_the_options_of_a_wrong_value() {
         "{refused}"
     );
 }
+
+/// After a change, a partial re-read (what changed, the elements acted on, the parents whose
+/// child lists changed, the ancestors named after their content, the fields labelled by a
+/// changed element) gives exactly the filesystem a whole read gives; too many changes at once
+/// fall back to a whole read.
+#[tokio::test]
+async fn a_partial_re_read_after_a_change_equals_a_whole_read() {
+    let rig = Rig::start().await;
+    rig.ok(&format!("open {}/changes.html", rig.base)).await;
+    // The whole filesystem, with the fields' values and the boxes' states.
+    let dump = || async {
+        let mut all = rig.ok("read -d 40").await;
+        for fields in ["find --type checkbox", "find --type input"] {
+            all.push('\n');
+            all.push_str(&rig.ok(fields).await);
+        }
+        all
+    };
+    let original = dump().await;
+    let last_read = || async {
+        rig.chromium
+            .evaluate_in_worker("globalThis.domshell.lastTreeRead")
+            .await
+            .unwrap()
+    };
+    // (what to do, whether it is re-read in part, a name only the changed page shows)
+    let scenarios: [(&str, bool, &str); 11] = [
+        ("click append_item_btn", true, "item_4_link"),
+        ("click remove_two_btn", true, ""),
+        ("click rename_first_link_btn", true, "uno"),
+        ("click toggle_details_btn", true, "inner_action_btn"),
+        ("click relabel_search_btn", true, "find_input"),
+        ("click retitle_save_btn", true, "store_btn"),
+        ("click exact_match_chk", true, "checked=true"),
+        ("type hello", true, "hello"),
+        ("click move_last_item_btn", true, ""),
+        ("click replace_notes_btn", true, "new_notes"),
+        ("click flood_btn", false, "t0 [paragraph]"),
+    ];
+    let mut previous = original;
+    for (action, partial, shows) in scenarios {
+        let target = action.split_whitespace().nth(1).unwrap_or_default();
+        let action = if action.starts_with("type") {
+            let field = first_path(&rig.ok("find --type textbox").await);
+            rig.ok(&format!("focus {field}")).await;
+            action.to_string()
+        } else {
+            let path = first_path(&rig.ok(&format!("find {target}")).await);
+            format!("click {path}")
+        };
+        rig.ok(&action).await;
+        let changed = dump().await;
+        let read = last_read().await;
+        assert_eq!(
+            read["partial"], partial,
+            "{action}: how the change was read: {read}"
+        );
+        if partial {
+            assert!(
+                read["axNodes"].as_u64().unwrap_or(u64::MAX) < 100,
+                "{action}: only what changed is read: {read}"
+            );
+        } else {
+            assert!(read["notPartial"].is_string(), "{action}: {read}");
+        }
+        assert_ne!(changed, previous, "{action} changed the page");
+        if !shows.is_empty() {
+            assert!(
+                changed.contains(shows),
+                "{action}: no {shows} in\n{changed}"
+            );
+        }
+        rig.ok("refresh").await;
+        let whole = dump().await;
+        assert_eq!(
+            changed, whole,
+            "{action}: the partial re-read differs from a whole read"
+        );
+        previous = whole;
+    }
+}

@@ -295,6 +295,19 @@ impl Vfs {
         Ok(anchor)
     }
 
+    /// Whether node `ax_node_id` of `frame_id` is in the mapped page (shown or not).
+    pub fn has_node(&self, frame_id: &str, ax_node_id: &str) -> bool {
+        self.store
+            .frame_index(frame_id)
+            .is_some_and(|frame| self.store.node(frame, ax_node_id).is_some())
+    }
+
+    /// The backend DOM node id of node `ax_node_id` of `frame_id`, if it is mapped and has one.
+    pub fn backend_of(&self, frame_id: &str, ax_node_id: &str) -> Option<i64> {
+        let frame = self.store.frame_index(frame_id)?;
+        self.store.node(frame, ax_node_id)?.backend_dom_node_id
+    }
+
     /// For DOM nodes that changed (their backend ids), the backend ids of the ancestors whose
     /// accessible names may follow their content: each changed node's ancestors up to the
     /// first structural container ([`roles::NAME_BOUNDARIES`]), at most
@@ -352,6 +365,7 @@ impl Vfs {
         };
         // Where each subtree hangs: a root already mapped, or a new root under a known parent.
         let mut roots: Vec<String> = Vec::new();
+        let mut new_roots: Vec<(String, String)> = Vec::new();
         for nodes in &update.subtrees {
             let ids: HashSet<&str> = nodes.iter().map(|n| n.node_id.as_str()).collect();
             for node in nodes {
@@ -367,6 +381,9 @@ impl Vfs {
                     .is_some_and(|p| self.store.node(frame, p).is_some());
                 if !known && !parent_known {
                     return Err(unanchored(&node.node_id));
+                }
+                if let (false, Some(parent)) = (known, node.parent_id.as_ref()) {
+                    new_roots.push((node.node_id.clone(), parent.clone()));
                 }
                 roots.push(node.node_id.clone());
             }
@@ -413,6 +430,16 @@ impl Vfs {
                 .find(|c| self.store.node(frame, c).is_none())
             {
                 return Err(unanchored(missing));
+            }
+        }
+        // A subtree new to the mapping must be listed by its parent, read again with it.
+        for (root, parent) in &new_roots {
+            let listed = self
+                .store
+                .node(frame, parent)
+                .is_some_and(|p| p.child_ids.contains(root));
+            if !listed {
+                return Err(unanchored(root));
             }
         }
         let mut anchors: Vec<EntryId> = Vec::new();

@@ -118,18 +118,30 @@ fn one_name(cmd: &Command, args: &Args) -> Result<String, String> {
     }
 }
 
-/// After an interaction: the tree is stale, and if the tab started loading a new page, wait
-/// for it (bounded) so the next command reads the new page.
-async fn settle<B: Browser>(browser: &B, ctx: &Context, tab: i64, before: LoadMark) {
-    ctx.pages.invalidate(tab);
+/// After an interaction: if the tab started loading a new page, wait for it (bounded) so the
+/// next command reads the new page whole; else the next read re-reads what changed, the
+/// elements acted on (`acted_on`, backend DOM node ids) included.
+async fn settle<B: Browser>(
+    browser: &B,
+    ctx: &Context,
+    tab: i64,
+    before: LoadMark,
+    acted_on: &[Option<i64>],
+) {
     let loading = match browser.tab(tab).await {
         Ok(Some(t)) => t.status.as_deref() == Some("loading") || t.pending_url.is_some(),
         _ => false,
     };
     if loading || browser.load_mark(tab) != before {
+        ctx.pages.invalidate(tab);
         let _ = browser
             .wait_for_load(tab, Some(before), ctx.load_timeout_ms)
             .await;
+        return;
+    }
+    ctx.pages.touched(tab, None);
+    for &id in acted_on {
+        ctx.pages.touched(tab, id);
     }
 }
 
@@ -192,7 +204,7 @@ async fn click_cmd<B: Browser>(
     let how = click_entry(browser, &page, &entry)
         .await
         .map_err(|e| format!("click: {e}"))?;
-    settle(browser, ctx, page.id, before).await;
+    settle(browser, ctx, page.id, before, &[entry.backend_node_id]).await;
     Ok(format!(
         "✓ Clicked: {} ({}){how}\r\n(tree will auto-refresh on next command)",
         entry.name, entry.role
@@ -220,7 +232,7 @@ async fn focus<B: Browser>(
     )
     .await
     .map_err(|e| format!("focus: {e}"))?;
-    ctx.pages.invalidate(page.id);
+    ctx.pages.touched(page.id, entry.backend_node_id);
     Ok(format!("✓ Focused: {}", entry.name))
 }
 
@@ -298,7 +310,7 @@ async fn type_text<B: Browser>(
             }
         }
     }
-    settle(browser, ctx, page.id, before).await;
+    settle(browser, ctx, page.id, before, &[]).await;
     Ok(format!("✓ Typed {typed} characters"))
 }
 
@@ -553,7 +565,7 @@ async fn key<B: Browser>(
             did.as_str().unwrap_or("dispatched")
         )
     };
-    settle(browser, ctx, page.id, before).await;
+    settle(browser, ctx, page.id, before, &[]).await;
     Ok(reply)
 }
 
@@ -593,7 +605,7 @@ async fn single_char<B: Browser>(
             did.as_str().unwrap_or("dispatched")
         )
     };
-    settle(browser, ctx, page.id, before).await;
+    settle(browser, ctx, page.id, before, &[]).await;
     Ok(reply)
 }
 
@@ -645,7 +657,17 @@ async fn submit<B: Browser>(
             did.as_str().unwrap_or("pressed Enter").to_string()
         }
     };
-    settle(browser, ctx, page.id, before).await;
+    settle(
+        browser,
+        ctx,
+        page.id,
+        before,
+        &[
+            field.backend_node_id,
+            button.as_ref().and_then(|b| b.backend_node_id),
+        ],
+    )
+    .await;
     Ok(format!(
         "✓ Submitted: typed \"{value}\" into {}, then {then}",
         field.name
@@ -696,7 +718,7 @@ async fn select<B: Browser>(
             list.join(", ")
         ));
     }
-    ctx.pages.invalidate(page.id);
+    ctx.pages.touched(page.id, entry.backend_node_id);
     Ok(format!(
         "✓ Selected: {} (value={})",
         result["text"].as_str().unwrap_or(""),
@@ -740,7 +762,7 @@ async fn scroll<B: Browser>(
         )
         .await
         .map_err(|e| format!("scroll: {e}"))?;
-        ctx.pages.invalidate(page.id);
+        ctx.pages.touched(page.id, entry.backend_node_id);
         return Ok(format!("✓ Scrolled to {}", entry.name));
     };
     let times: f64 = match words.get(1) {
@@ -767,7 +789,7 @@ async fn scroll<B: Browser>(
         .await
         .map_err(|e| format!("scroll: {e}"))?
     };
-    ctx.pages.invalidate(page.id);
+    ctx.pages.touched(page.id, None);
     let top = position["top"].as_f64().unwrap_or_default();
     let height = position["height"].as_f64().unwrap_or_default();
     let view = position["view"].as_f64().unwrap_or_default();
@@ -789,8 +811,9 @@ async fn scroll<B: Browser>(
 
 /// JS: resolves when the page's DOM changes or after `ms`, with the milliseconds waited.
 fn wait_for_change(ms: u64) -> String {
+    let key = super::page::PAGE_STATE_KEY;
     format!(
-        "new Promise((done) => {{ const t0 = performance.now(); const s = window[Symbol.for('domshell.mutations')]; const start = s ? s.n : 0; const finish = () => done({{ waited: performance.now() - t0, changed: !!s && s.n !== start }}); const obs = new MutationObserver(() => {{ obs.disconnect(); clearTimeout(timer); setTimeout(finish, 50); }}); obs.observe(document, {{ subtree: true, childList: true, characterData: true, attributes: true }}); const timer = setTimeout(() => {{ obs.disconnect(); finish(); }}, {ms}); }})"
+        "new Promise((done) => {{ const t0 = performance.now(); const s = window[Symbol.for('{key}')]; const start = s ? s.n : 0; const finish = () => done({{ waited: performance.now() - t0, changed: !!s && s.n !== start }}); const obs = new MutationObserver(() => {{ obs.disconnect(); clearTimeout(timer); setTimeout(finish, 50); }}); obs.observe(document, {{ subtree: true, childList: true, characterData: true, attributes: true }}); const timer = setTimeout(() => {{ obs.disconnect(); finish(); }}, {ms}); }})"
     )
 }
 

@@ -21,27 +21,98 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::browser::{Browser, LoadMark};
-use crate::ax::{AxNode, ChildFrame, Entry, FrameNodes, PageSnapshot, Vfs};
+use crate::ax::{AxNode, ChildFrame, Entry, FrameNodes, PageSnapshot, Update, Vfs};
 
-/// Installs (once per document) a mutation counter and returns `{doc, n}`: a token of this
-/// document and how many DOM changes it has seen. Attributes are limited to those that
-/// change what the accessibility tree shows, so animations do not force refetches.
+/// The page-side state's key (`window[Symbol.for(KEY)]`), shared with the commands that
+/// wait for changes.
+pub(crate) const PAGE_STATE_KEY: &str = "domshell.page.v2";
+
+/// Installs (once per document) the page-side change tracker and returns `{doc, n, over,
+/// hidden}`: a token of this document, how many changes it has seen, whether they were too
+/// many to track one by one, and whether the tab is in the background. Changed elements are remembered (at most 64, then `over`): the parents
+/// whose child lists changed (`lists`), and the elements whose subtree must be read again
+/// (`sub`: added elements, parents of changed text, elements whose attributes or form state
+/// changed). Attributes are limited to those that change what the accessibility tree shows.
 const PROBE: &str = r#"(() => {
-  const key = Symbol.for('domshell.mutations');
-  let state = window[key];
-  if (!state) {
-    state = { doc: Math.random().toString(36).slice(2) + Date.now().toString(36), n: 0 };
+  const key = Symbol.for('__KEY__');
+  let s = window[key];
+  if (!s) {
+    s = { doc: Math.random().toString(36).slice(2) + Date.now().toString(36), n: 0,
+      sub: new Set(), lists: new Set(), over: false };
+    const note = (set, node) => {
+      if (s.over || !node) return;
+      const el = node.nodeType === 1 ? node : node.parentElement;
+      if (!el || s.sub.size + s.lists.size >= 64) { s.over = true; s.sub.clear(); s.lists.clear(); return; }
+      set.add(el);
+    };
     try {
-      new MutationObserver((records) => { state.n += records.length; }).observe(document, {
+      new MutationObserver((records) => {
+        s.n += records.length;
+        for (const r of records) {
+          if (r.type !== 'childList') { note(s.sub, r.target); continue; }
+          note(s.lists, r.target);
+          for (const added of r.addedNodes) note(s.sub, added.nodeType === 1 ? added : r.target);
+        }
+      }).observe(document, {
         subtree: true, childList: true, characterData: true, attributes: true,
         attributeFilter: ['hidden', 'aria-hidden', 'aria-label', 'aria-expanded', 'aria-checked',
           'aria-selected', 'disabled', 'open', 'href', 'role', 'style', 'class', 'value', 'alt', 'title'],
       });
-    } catch (e) { state.n = -1; }
-    Object.defineProperty(window, key, { value: state });
+      for (const type of ['input', 'change']) {
+        addEventListener(type, (e) => { s.n += 1; note(s.sub, e.composedPath()[0]); }, true);
+      }
+    } catch (e) { s.n = -1; }
+    Object.defineProperty(window, key, { value: s });
   }
-  return { doc: state.doc, n: state.n };
+  return { doc: s.doc, n: s.n, over: s.over, hidden: document.visibilityState === 'hidden' };
 })()"#;
+
+/// Hands over (and forgets) the changed elements: an array of the outermost elements whose
+/// subtrees must be read again, then the parents whose child lists changed, then a string
+/// `kinds:` + one letter per element (`s`, `l`). Elements whose labels or descriptions come
+/// from a changed element (`<label>`, `aria-labelledby`, `aria-describedby`) are added, as
+/// is the focused element after an interaction (`__ACTIVE__`). A string (why not) when the
+/// page cannot say: the page must then be read whole.
+const TAKE: &str = r#"(() => {
+  const s = window[Symbol.for('__KEY__')];
+  if (!s) return 'the change tracker is not installed';
+  if (s.over) return 'they were too many to track';
+  const sub = [...s.sub].filter((e) => e.isConnected);
+  const lists = [...s.lists].filter((e) => e.isConnected);
+  s.sub.clear(); s.lists.clear();
+  const active = document.activeElement;
+  if (__ACTIVE__ && active && active !== document.body && active !== document.documentElement) sub.push(active);
+  const named = new Map();
+  for (const el of document.querySelectorAll('[aria-labelledby],[aria-describedby]')) {
+    const ids = `${el.getAttribute('aria-labelledby') || ''} ${el.getAttribute('aria-describedby') || ''}`;
+    for (const id of ids.split(/\s+/)) if (id) { if (!named.has(id)) named.set(id, []); named.get(id).push(el); }
+  }
+  for (const e of [...sub, ...lists]) {
+    for (let a = e, i = 0; a && i < 32; a = a.parentElement, i++) {
+      if (a.id && named.has(a.id)) sub.push(...named.get(a.id));
+      if (a.tagName === 'LABEL' && a.control) sub.push(a.control);
+    }
+  }
+  const all = [...new Set(sub)];
+  const outer = all.filter((e) => !all.some((o) => o !== e && o.contains(e)));
+  const parents = [...new Set(lists)].filter((e) => !outer.some((o) => o.contains(e)));
+  if (outer.length + parents.length > 64) return 'they were too many to track';
+  return [...outer, ...parents, 'kinds:' + 's'.repeat(outer.length) + 'l'.repeat(parents.length)];
+})()"#;
+
+/// Forgets the changed elements before the page is read whole (the read covers them).
+const RESET: &str = r#"(() => {
+  const s = window[Symbol.for('__KEY__')];
+  if (s) { s.sub.clear(); s.lists.clear(); s.over = false; }
+  return true;
+})()"#;
+
+/// Remote objects handed over by [`TAKE`] live in this group until released.
+const OBJECT_GROUP: &str = "domshell-changes";
+
+fn page_js(template: &str) -> String {
+    template.replace("__KEY__", PAGE_STATE_KEY)
+}
 
 /// Bound on child frames read per page (ad-heavy pages can have hundreds).
 const MAX_FRAMES: usize = 50;
@@ -54,6 +125,11 @@ pub const MAX_KEPT_PAGES: usize = 8;
 struct Probe {
     doc: String,
     mutations: i64,
+    /// Too many changes to re-read them one by one.
+    overflow: bool,
+    /// The tab is in the background: Chromium defers the accessibility work of a partial
+    /// read there (and every later call of the tab waits behind it), so it is read whole.
+    hidden: bool,
 }
 
 #[derive(Debug)]
@@ -62,6 +138,10 @@ struct CachedPage {
     load_mark: LoadMark,
     probe: Option<Probe>,
     stale: bool,
+    /// A command acted on the page since it was read ([`PageCache::touched`]).
+    interacted: bool,
+    /// Backend DOM node ids of the elements acted on since the page was read.
+    touched: Vec<i64>,
     /// Child frames seen in the frame tree whose nodes could not be read from this target.
     unreadable_frames: usize,
     /// When it was last used, in [`PageCache`] ticks.
@@ -104,6 +184,8 @@ pub struct PageTree {
 #[serde(rename_all = "camelCase")]
 pub struct TreeRead {
     pub tab: i64,
+    /// Only what changed was read again (else the whole page).
+    pub partial: bool,
     /// Accessibility nodes read, all frames.
     pub ax_nodes: usize,
     /// JSON text received for the trees, in bytes.
@@ -114,6 +196,10 @@ pub struct TreeRead {
     pub decode_ms: f64,
     /// Mapping the nodes to the filesystem.
     pub map_ms: f64,
+    /// The whole read, start to end (for a partial read: finding what changed included).
+    pub total_ms: f64,
+    /// Why a page that changed was read whole rather than in part, when it was tried.
+    pub not_partial: Option<String>,
 }
 
 /// `Accessibility.getFullAXTree`'s reply; only the nodes are read.
@@ -129,8 +215,22 @@ impl PageCache {
         self.last_read.borrow().clone()
     }
 
-    /// Forget the tree of `tab`'s page as of now: the next read refetches it. Called after
-    /// every interaction and navigation.
+    /// A command acted on `tab`'s page (clicked, typed, scrolled), on the element with this
+    /// backend DOM node id when there is one: the next read re-reads what changed, that
+    /// element included, instead of the whole page.
+    pub fn touched(&self, tab: i64, backend_node_id: Option<i64>) {
+        if let Some(page) = self.pages.borrow_mut().get_mut(&tab) {
+            page.interacted = true;
+            if let Some(id) = backend_node_id {
+                if !page.touched.contains(&id) {
+                    page.touched.push(id);
+                }
+            }
+        }
+    }
+
+    /// Forget the tree of `tab`'s page as of now: the next read refetches it whole. Called
+    /// after navigations.
     pub fn invalidate(&self, tab: i64) {
         if let Some(page) = self.pages.borrow_mut().get_mut(&tab) {
             page.stale = true;
@@ -150,62 +250,100 @@ impl PageCache {
         next
     }
 
-    /// The tree of `tab`, refetched only if the page changed since it was read.
+    /// The tree of `tab`, read again only if the page changed since it was read: in part
+    /// when the page could say what changed, else whole.
     pub async fn tree<B: Browser>(&self, browser: &B, tab: i64) -> Result<PageTree, String> {
         let probe = probe(browser, tab).await;
         let load_mark = browser.load_mark(tab);
         let tick = self.tick();
-        let kept = {
-            let mut pages = self.pages.borrow_mut();
-            pages.get_mut(&tab).map(|page| {
-                page.used = tick;
-                let current = !page.stale
-                    && page.load_mark == load_mark
-                    && probe.is_some()
-                    && page.probe == probe
-                    && probe.as_ref().is_some_and(|p| p.mutations >= 0);
-                (
-                    current,
-                    page.vfs.clone(),
-                    page.vfs.frame_count() + page.unreadable_frames,
-                )
-            })
-        };
+        let kept = self.pages.borrow_mut().remove(&tab);
+        let mut not_partial = None;
         let fresh = match kept {
-            Some((true, vfs, frames)) => {
-                return Ok(PageTree {
-                    vfs,
-                    fresh: Fresh::Kept,
-                    frames,
-                })
+            Some(mut page) => {
+                page.used = tick;
+                match plan(&page, load_mark, probe.as_ref()) {
+                    Plan::Keep => return Ok(self.keep(tab, page, Fresh::Kept)),
+                    Plan::Partial => {
+                        let result = match Rc::get_mut(&mut page.vfs) {
+                            Some(vfs) => {
+                                update(browser, tab, vfs, page.interacted, &page.touched).await
+                            }
+                            // Another command holds this tree right now: leave it be.
+                            None => Err("the tree is in use".to_string()),
+                        };
+                        match result {
+                            Ok(read) => {
+                                page.probe = probe;
+                                page.interacted = false;
+                                page.touched.clear();
+                                let fresh = match read {
+                                    Some(read) => {
+                                        *self.last_read.borrow_mut() = Some(read);
+                                        Fresh::Refreshed
+                                    }
+                                    None => Fresh::Kept,
+                                };
+                                return Ok(self.keep(tab, page, fresh));
+                            }
+                            Err(why) => {
+                                not_partial = Some(why);
+                                Fresh::Refreshed
+                            }
+                        }
+                    }
+                    Plan::Full => Fresh::Refreshed,
+                    Plan::TooManyChanges => {
+                        not_partial = Some("more changes than the page tracks one by one".into());
+                        Fresh::Refreshed
+                    }
+                    Plan::Background => {
+                        not_partial = Some("the tab is in the background".into());
+                        Fresh::Refreshed
+                    }
+                }
             }
-            Some(_) => Fresh::Refreshed,
             None => Fresh::Loaded,
         };
-        let (vfs, unreadable_frames, read) = fetch(browser, tab).await?;
+        // Changes seen from here on are re-read next time; the read below covers earlier ones.
+        let _ = browser
+            .cdp(
+                tab,
+                "Runtime.evaluate",
+                json!({ "expression": page_js(RESET), "returnByValue": true, "silent": true }),
+            )
+            .await;
+        let (vfs, unreadable_frames, mut read) = fetch(browser, tab).await?;
+        read.not_partial = not_partial;
         *self.last_read.borrow_mut() = Some(read);
-        let vfs = Rc::new(vfs);
-        let frames = vfs.frame_count() + unreadable_frames;
+        let page = CachedPage {
+            vfs: Rc::new(vfs),
+            load_mark,
+            probe,
+            stale: false,
+            interacted: false,
+            touched: Vec::new(),
+            unreadable_frames,
+            used: tick,
+        };
+        Ok(self.keep(tab, page, fresh))
+    }
+
+    /// Put `page` (back) in the cache, dropping the least recently used beyond the bound.
+    fn keep(&self, tab: i64, page: CachedPage, fresh: Fresh) -> PageTree {
+        let tree = PageTree {
+            vfs: page.vfs.clone(),
+            fresh,
+            frames: page.vfs.frame_count() + page.unreadable_frames,
+        };
         let mut pages = self.pages.borrow_mut();
-        pages.insert(
-            tab,
-            CachedPage {
-                vfs: vfs.clone(),
-                load_mark,
-                probe,
-                stale: false,
-                unreadable_frames,
-                used: tick,
-            },
-        );
+        pages.insert(tab, page);
         while pages.len() > MAX_KEPT_PAGES {
             let Some(oldest) = pages.iter().min_by_key(|(_, p)| p.used).map(|(t, _)| *t) else {
                 break;
             };
             pages.remove(&oldest);
         }
-        drop(pages);
-        Ok(PageTree { vfs, fresh, frames })
+        tree
     }
 
     /// Read the tree again whatever the cache says (`refresh`, navigation).
@@ -224,7 +362,7 @@ async fn probe<B: Browser>(browser: &B, tab: i64) -> Option<Probe> {
         .cdp(
             tab,
             "Runtime.evaluate",
-            json!({ "expression": PROBE, "returnByValue": true, "silent": true }),
+            json!({ "expression": page_js(PROBE), "returnByValue": true, "silent": true }),
         )
         .await
         .ok()?;
@@ -232,7 +370,233 @@ async fn probe<B: Browser>(browser: &B, tab: i64) -> Option<Probe> {
     Some(Probe {
         doc: value["doc"].as_str()?.to_string(),
         mutations: value["n"].as_i64()?,
+        overflow: value["over"].as_bool().unwrap_or(false),
+        hidden: value["hidden"].as_bool().unwrap_or(false),
     })
+}
+
+/// What a kept tree needs before a command uses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    /// Nothing changed.
+    Keep,
+    /// The same document changed, and it kept track of where: re-read those parts.
+    Partial,
+    /// A new document, a load, a navigation: read it whole.
+    Full,
+    /// More changes than the page tracks one by one: read it whole.
+    TooManyChanges,
+    /// A background tab changed: read it whole (see [`Probe::hidden`]).
+    Background,
+}
+
+fn plan(page: &CachedPage, load_mark: LoadMark, probe: Option<&Probe>) -> Plan {
+    let (Some(now), Some(then)) = (probe, page.probe.as_ref()) else {
+        return Plan::Full;
+    };
+    if page.stale || page.load_mark != load_mark || now.doc != then.doc || now.mutations < 0 {
+        return Plan::Full;
+    }
+    if now.mutations == then.mutations && !page.interacted {
+        return Plan::Keep;
+    }
+    if now.overflow {
+        return Plan::TooManyChanges;
+    }
+    if now.hidden {
+        return Plan::Background;
+    }
+    Plan::Partial
+}
+
+/// Re-read what changed in the main frame since the last read: the subtrees of the changed
+/// elements (and of `touched`, the elements commands acted on), the parents whose child
+/// lists changed, and the ancestors whose names may follow; then apply them to `vfs`.
+/// `Ok(None)` when nothing had changed after all. Any `Err` means: read the page whole
+/// (`vfs` may then be half updated).
+async fn update<B: Browser>(
+    browser: &B,
+    tab: i64,
+    vfs: &mut Vfs,
+    interacted: bool,
+    touched: &[i64],
+) -> Result<Option<TreeRead>, String> {
+    let started = browser.monotonic_ms();
+    let frame_id = vfs
+        .entry(vfs.root())
+        .map(|e| e.frame_id.clone())
+        .unwrap_or_default();
+    let (mut subtrees, parents) = changed_elements(browser, tab, interacted).await?;
+    // Elements from here on were acted on but not reported changed by the page.
+    let reported = subtrees.len();
+    for &id in touched {
+        if !subtrees.contains(&id) {
+            subtrees.push(id);
+        }
+    }
+    if subtrees.is_empty() && parents.is_empty() {
+        return Ok(None);
+    }
+    let changed: Vec<i64> = subtrees.iter().chain(&parents).copied().collect();
+    let mut singles = parents.clone();
+    for id in vfs.ancestors_to_refresh(&frame_id, &changed) {
+        if !singles.contains(&id) {
+            singles.push(id);
+        }
+    }
+    let mut read = TreeRead {
+        tab,
+        partial: true,
+        ..TreeRead::default()
+    };
+    let mut update = Update::default();
+    for (i, &id) in subtrees.iter().enumerate() {
+        let params = json!({ "backendNodeId": id });
+        let acted_on_only = i >= reported;
+        match read_nodes(browser, tab, "Accessibility.queryAXTree", params, &mut read).await {
+            // An element acted on may be gone (a "remove" button removes itself; Chromium
+            // then answers with nodes of no place in the page): its parent's changed child
+            // list says so.
+            Ok(nodes) if acted_on_only && !placed(vfs, &frame_id, &nodes) => {}
+            Ok(nodes) if !nodes.is_empty() => update.subtrees.push(nodes),
+            Ok(_) => {}
+            Err(_) if acted_on_only => {}
+            Err(e) => return Err(e),
+        }
+    }
+    // A subtree that was not in the page before (a hidden element shown) must be listed by
+    // its parent: read the parent again too.
+    for nodes in &update.subtrees {
+        let Some(root) = nodes.first() else { continue };
+        if vfs.has_node(&frame_id, &root.node_id) {
+            continue;
+        }
+        let parent = root
+            .parent_id
+            .as_deref()
+            .and_then(|p| vfs.backend_of(&frame_id, p));
+        if let Some(parent) = parent {
+            if !singles.contains(&parent) {
+                singles.push(parent);
+            }
+        }
+    }
+    for &id in &singles {
+        let params = json!({ "backendNodeId": id, "fetchRelatives": false });
+        let nodes = read_nodes(
+            browser,
+            tab,
+            "Accessibility.getPartialAXTree",
+            params,
+            &mut read,
+        )
+        .await?;
+        // A node the page no longer has (an ancestor removed with its subtree) comes back
+        // as a node of no place; its parent's changed child list covers it.
+        update.nodes.extend(
+            nodes
+                .into_iter()
+                .filter(|n| vfs.has_node(&frame_id, &n.node_id)),
+        );
+    }
+    read.ax_nodes = update.subtrees.iter().map(Vec::len).sum::<usize>() + update.nodes.len();
+    let mapping = browser.monotonic_ms();
+    vfs.apply_update(&frame_id, update)
+        .map_err(|e| format!("the partial re-read does not fit the tree: {e}"))?;
+    read.map_ms = browser.monotonic_ms() - mapping;
+    read.total_ms = browser.monotonic_ms() - started;
+    Ok(Some(read))
+}
+
+/// Whether the first of `nodes` (a subtree's root) or its parent is in the mapped page.
+fn placed(vfs: &Vfs, frame_id: &str, nodes: &[AxNode]) -> bool {
+    nodes.first().is_some_and(|root| {
+        vfs.has_node(frame_id, &root.node_id)
+            || root
+                .parent_id
+                .as_deref()
+                .is_some_and(|p| vfs.has_node(frame_id, p))
+    })
+}
+
+/// The backend DOM node ids of the elements [`TAKE`] hands over: `(subtrees, parents)`.
+async fn changed_elements<B: Browser>(
+    browser: &B,
+    tab: i64,
+    interacted: bool,
+) -> Result<(Vec<i64>, Vec<i64>), String> {
+    let cdp = |method: &'static str, params: Value| async move {
+        browser
+            .cdp(tab, method, params)
+            .await
+            .map_err(|e| format!("{method}: {e}"))
+    };
+    let expression = page_js(TAKE).replace("__ACTIVE__", if interacted { "true" } else { "false" });
+    let taken = cdp(
+        "Runtime.evaluate",
+        json!({ "expression": expression, "objectGroup": OBJECT_GROUP, "silent": true }),
+    )
+    .await?;
+    let Some(array) = taken["result"]["objectId"].as_str() else {
+        let why = match (
+            taken["exceptionDetails"]["exception"]["description"].as_str(),
+            taken["result"]["value"].as_str(),
+        ) {
+            (Some(error), _) => format!("listing them failed: {error:.200}"),
+            (None, Some(reason)) => reason.to_string(),
+            (None, None) => format!("unexpected answer {:.200}", taken.to_string()),
+        };
+        return Err(format!("the page could not say what changed: {why}"));
+    };
+    let result = async {
+        let props = cdp(
+            "Runtime.getProperties",
+            json!({ "objectId": array, "ownProperties": true }),
+        )
+        .await?;
+        let mut elements: Vec<(usize, String)> = Vec::new();
+        let mut kinds = String::new();
+        for prop in props["result"].as_array().into_iter().flatten() {
+            let Some(index) = prop["name"].as_str().and_then(|n| n.parse::<usize>().ok()) else {
+                continue;
+            };
+            match (
+                prop["value"]["objectId"].as_str(),
+                prop["value"]["value"].as_str(),
+            ) {
+                (Some(object), _) => elements.push((index, object.to_string())),
+                (None, Some(text)) => kinds = text.trim_start_matches("kinds:").to_string(),
+                _ => {}
+            }
+        }
+        elements.sort();
+        if elements.len() != kinds.len() {
+            return Err("the page's list of changes is malformed".to_string());
+        }
+        let mut subtrees = Vec::new();
+        let mut parents = Vec::new();
+        for ((_, object), kind) in elements.iter().zip(kinds.chars()) {
+            let described = cdp("DOM.describeNode", json!({ "objectId": object })).await?;
+            let backend = described["node"]["backendNodeId"]
+                .as_i64()
+                .ok_or("DOM.describeNode gave no backendNodeId")?;
+            if kind == 'l' {
+                parents.push(backend);
+            } else {
+                subtrees.push(backend);
+            }
+        }
+        Ok((subtrees, parents))
+    }
+    .await;
+    let _ = browser
+        .cdp(
+            tab,
+            "Runtime.releaseObjectGroup",
+            json!({ "objectGroup": OBJECT_GROUP }),
+        )
+        .await;
+    result
 }
 
 /// Reads the main frame's tree and every child frame (same-process ones through the tab,
@@ -240,6 +604,7 @@ async fn probe<B: Browser>(browser: &B, tab: i64) -> Option<Probe> {
 /// Returns the mapped page, how many child frames could not be read here, and how the read
 /// went.
 async fn fetch<B: Browser>(browser: &B, tab: i64) -> Result<(Vfs, usize, TreeRead), String> {
+    let started = browser.monotonic_ms();
     let mut read = TreeRead {
         tab,
         ..TreeRead::default()
@@ -326,6 +691,7 @@ async fn fetch<B: Browser>(browser: &B, tab: i64) -> Result<(Vfs, usize, TreeRea
     })
     .map_err(|e| format!("mapping the page failed: {e}"))?;
     read.map_ms = browser.monotonic_ms() - mapping;
+    read.total_ms = browser.monotonic_ms() - started;
     Ok((vfs, unreadable, read))
 }
 
@@ -338,11 +704,41 @@ async fn read_ax_tree<B: Browser>(
     params: Value,
     read: &mut TreeRead,
 ) -> Result<Vec<AxNode>, String> {
+    read_nodes_in(
+        browser,
+        tab,
+        session,
+        "Accessibility.getFullAXTree",
+        params,
+        read,
+    )
+    .await
+}
+
+/// An `Accessibility` call of the main frame that answers `{nodes}`.
+async fn read_nodes<B: Browser>(
+    browser: &B,
+    tab: i64,
+    method: &str,
+    params: Value,
+    read: &mut TreeRead,
+) -> Result<Vec<AxNode>, String> {
+    read_nodes_in(browser, tab, None, method, params, read).await
+}
+
+async fn read_nodes_in<B: Browser>(
+    browser: &B,
+    tab: i64,
+    session: Option<&str>,
+    method: &str,
+    params: Value,
+    read: &mut TreeRead,
+) -> Result<Vec<AxNode>, String> {
     let started = browser.monotonic_ms();
     let text = browser
-        .cdp_text(tab, session, "Accessibility.getFullAXTree", params)
+        .cdp_text(tab, session, method, params)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| format!("{method}: {e}"))?;
     let received = browser.monotonic_ms();
     read.fetch_ms += received - started;
     read.bytes += text.len();
