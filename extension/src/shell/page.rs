@@ -1,13 +1,17 @@
 //! The page tree of each attached tab: fetching it (main frame, same-process and
 //! out-of-process child frames, stitched under their `Iframe`) through the
-//! [`Browser`] port, keeping it between commands, and knowing when it went stale.
+//! [`Browser`] port, keeping it between commands, and knowing when and where it went stale.
 //!
-//! A tree is kept per tab in a [`PageCache`] the glue holds for the worker's lifetime. It is
-//! refetched only when something changed: the tab loaded again (its load mark moved), the
-//! document is a new one, a command interacted with the page ([`PageCache::invalidate`]), or
-//! a page-side mutation counter moved. The counter is a `MutationObserver` installed by the
-//! first probe and read with one `Runtime.evaluate` per command, so script-inserted content
-//! (single-page apps) shows without refetching the whole tree on every command.
+//! A tree is kept per tab in a [`PageCache`] the glue holds for the worker's lifetime. A
+//! page-side tracker (a `MutationObserver` plus `input`/`change` listeners, installed by the
+//! first probe and read with one `Runtime.evaluate` per command) counts changes and
+//! remembers the changed elements. The tree is kept while nothing changed; after a change or
+//! an interaction ([`PageCache::touched`]) only what changed is read again (the changed
+//! subtrees, the parents whose child lists changed, the ancestors named after their content,
+//! the fields a changed label names) and applied with [`Vfs::apply_update`]; after a load, a
+//! new document, too many changes, a change in a background tab, or an update that does not
+//! fit, the page is read whole. So script-inserted content (single-page apps) shows without
+//! refetching the whole tree on every command.
 //!
 //! It also owns the DOM helpers that page commands share (resolving an entry to a JS object,
 //! calling a function on it). It must not format command output beyond the notices of
