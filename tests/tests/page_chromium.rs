@@ -9,7 +9,10 @@
 //! tab, screenshot, whoami, a tab outside the domain allowlist refused for reading, and a
 //! page on 127.0.0.1 embedding a frame from localhost on another port (out of process) whose
 //! content is listed under its iframe directory; `select` on a drop-down, read back, and a
-//! wrong value refused with the options listed.
+//! wrong value refused with the options listed; after every kind of change (append, remove,
+//! text, visibility, label, aria-labelledby, checkbox, typing, move, innerHTML), a partial
+//! re-read equal to a whole read, and a whole read after too many changes or after acting
+//! inside a frame.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -612,4 +615,29 @@ async fn a_partial_re_read_after_a_change_equals_a_whole_read() {
         );
         previous = whole;
     }
+}
+
+/// The change tracker watches the main document only: acting inside a frame makes the next
+/// read a whole one, so what a click or typing changed in the frame shows.
+#[tokio::test]
+async fn changes_made_inside_a_frame_show_after_acting_there() {
+    let rig = Rig::start().await;
+    rig.ok(&format!("open {}/frame_changes.html", rig.base))
+        .await;
+    let button = first_path(&rig.ok("find add_a_line").await);
+    rig.ok(&format!("click {button}")).await;
+    let found = rig.ok("find line_added").await;
+    assert!(found.contains("line_added_in_the_frame"), "{found}");
+    let read = rig
+        .chromium
+        .evaluate_in_worker("globalThis.domshell.lastTreeRead")
+        .await
+        .unwrap();
+    assert_eq!(read["partial"], false, "{read}");
+
+    let field = first_path(&rig.ok("find --type textbox").await);
+    rig.ok(&format!("focus {field}")).await;
+    rig.ok("type 4242").await;
+    let fields = rig.ok("find --type textbox").await;
+    assert!(fields.contains("4242"), "{fields}");
 }

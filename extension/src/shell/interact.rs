@@ -119,15 +119,15 @@ fn one_name(cmd: &Command, args: &Args) -> Result<String, String> {
 }
 
 /// After an interaction: if the tab started loading a new page, wait for it (bounded) so the
-/// next command reads the new page whole; else the next read re-reads what changed, the
-/// elements acted on (`acted_on`, backend DOM node ids) included.
+/// next command reads the new page whole; else tell the cache what was acted on ([`touch`]).
 async fn settle<B: Browser>(
     browser: &B,
     ctx: &Context,
-    tab: i64,
+    page: &OpenPage,
     before: LoadMark,
-    acted_on: &[Option<i64>],
+    acted_on: &[&Entry],
 ) {
+    let tab = page.id;
     let loading = match browser.tab(tab).await {
         Ok(Some(t)) => t.status.as_deref() == Some("loading") || t.pending_url.is_some(),
         _ => false,
@@ -139,9 +139,32 @@ async fn settle<B: Browser>(
             .await;
         return;
     }
-    ctx.pages.touched(tab, None);
-    for &id in acted_on {
-        ctx.pages.touched(tab, id);
+    touch(ctx, page, acted_on);
+}
+
+/// Tell the page cache a command acted on the page, on `acted_on` (none: on whatever has the
+/// focus): the next read re-reads what changed, those elements included. The page-side
+/// tracker watches the main document only, so acting inside a child frame, or on the focus
+/// of a page that has frames, makes the next read a whole one.
+fn touch(ctx: &Context, page: &OpenPage, acted_on: &[&Entry]) {
+    let main_frame = page
+        .vfs()
+        .entry(page.vfs().root())
+        .map(|r| r.frame_id.as_str())
+        .unwrap_or("");
+    let in_child_frame = |e: &&Entry| !e.frame_id.is_empty() && e.frame_id != main_frame;
+    let unseen = if acted_on.is_empty() {
+        page.vfs().frame_count() > 0
+    } else {
+        acted_on.iter().any(in_child_frame)
+    };
+    if unseen {
+        ctx.pages.invalidate(page.id);
+        return;
+    }
+    ctx.pages.touched(page.id, None);
+    for entry in acted_on {
+        ctx.pages.touched(page.id, entry.backend_node_id);
     }
 }
 
@@ -204,7 +227,7 @@ async fn click_cmd<B: Browser>(
     let how = click_entry(browser, &page, &entry)
         .await
         .map_err(|e| format!("click: {e}"))?;
-    settle(browser, ctx, page.id, before, &[entry.backend_node_id]).await;
+    settle(browser, ctx, &page, before, &[&entry]).await;
     Ok(format!(
         "✓ Clicked: {} ({}){how}\r\n(tree will auto-refresh on next command)",
         entry.name, entry.role
@@ -232,7 +255,7 @@ async fn focus<B: Browser>(
     )
     .await
     .map_err(|e| format!("focus: {e}"))?;
-    ctx.pages.touched(page.id, entry.backend_node_id);
+    touch(ctx, &page, &[&entry]);
     Ok(format!("✓ Focused: {}", entry.name))
 }
 
@@ -310,7 +333,7 @@ async fn type_text<B: Browser>(
             }
         }
     }
-    settle(browser, ctx, page.id, before, &[]).await;
+    settle(browser, ctx, &page, before, &[]).await;
     Ok(format!("✓ Typed {typed} characters"))
 }
 
@@ -565,7 +588,7 @@ async fn key<B: Browser>(
             did.as_str().unwrap_or("dispatched")
         )
     };
-    settle(browser, ctx, page.id, before, &[]).await;
+    settle(browser, ctx, &page, before, &[]).await;
     Ok(reply)
 }
 
@@ -605,7 +628,7 @@ async fn single_char<B: Browser>(
             did.as_str().unwrap_or("dispatched")
         )
     };
-    settle(browser, ctx, page.id, before, &[]).await;
+    settle(browser, ctx, &page, before, &[]).await;
     Ok(reply)
 }
 
@@ -657,17 +680,8 @@ async fn submit<B: Browser>(
             did.as_str().unwrap_or("pressed Enter").to_string()
         }
     };
-    settle(
-        browser,
-        ctx,
-        page.id,
-        before,
-        &[
-            field.backend_node_id,
-            button.as_ref().and_then(|b| b.backend_node_id),
-        ],
-    )
-    .await;
+    let acted_on: Vec<&Entry> = std::iter::once(&field).chain(button.as_ref()).collect();
+    settle(browser, ctx, &page, before, &acted_on).await;
     Ok(format!(
         "✓ Submitted: typed \"{value}\" into {}, then {then}",
         field.name
@@ -718,7 +732,7 @@ async fn select<B: Browser>(
             list.join(", ")
         ));
     }
-    ctx.pages.touched(page.id, entry.backend_node_id);
+    touch(ctx, &page, &[&entry]);
     Ok(format!(
         "✓ Selected: {} (value={})",
         result["text"].as_str().unwrap_or(""),
@@ -762,7 +776,7 @@ async fn scroll<B: Browser>(
         )
         .await
         .map_err(|e| format!("scroll: {e}"))?;
-        ctx.pages.touched(page.id, entry.backend_node_id);
+        touch(ctx, &page, &[&entry]);
         return Ok(format!("✓ Scrolled to {}", entry.name));
     };
     let times: f64 = match words.get(1) {
@@ -789,7 +803,7 @@ async fn scroll<B: Browser>(
         .await
         .map_err(|e| format!("scroll: {e}"))?
     };
-    ctx.pages.touched(page.id, None);
+    touch(ctx, &page, &[]);
     let top = position["top"].as_f64().unwrap_or_default();
     let height = position["height"].as_f64().unwrap_or_default();
     let view = position["view"].as_f64().unwrap_or_default();
