@@ -5,7 +5,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -255,6 +255,70 @@ fn squatter(serve: usize) -> (u16, std::thread::JoinHandle<()>, Arc<AtomicUsize>
         }
     });
     (port, handle, seen)
+}
+
+/// A program on the port that accepts connections and never says a word (every probe of it
+/// waits out its timeouts), until `stop` is set or two minutes pass.
+fn silent_squatter() -> (u16, Arc<AtomicBool>, std::thread::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("squatter binds");
+    listener
+        .set_nonblocking(true)
+        .expect("non-blocking listener");
+    let port = listener.local_addr().unwrap().port();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = stop.clone();
+    let handle = std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        let mut held = Vec::new();
+        while !stopped.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
+            match listener.accept() {
+                Ok((stream, _)) => held.push(stream),
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    });
+    (port, stop, handle)
+}
+
+/// While degraded, tries for the port run in the background: a holder that never answers
+/// (each probe of it lasts seconds) does not hold up the replies to the host.
+#[tokio::test]
+async fn a_silent_holder_does_not_hold_up_degraded_replies() {
+    let py = python().await;
+    let (port, stop, squatter) = silent_squatter();
+    let dir = tempfile::tempdir().unwrap();
+    let mut steps = vec![json!({"op": "initialize"})];
+    for i in 0..10 {
+        steps.push(call(&format!("call_{i}"), "tabs"));
+        steps.push(json!({"op": "sleep", "ms": 400}));
+    }
+    let plan = json!({
+        "transport": contender(dir.path(), port),
+        "protocol": "legacy",
+        "timeout_ms": 60_000,
+        "steps": steps,
+    });
+    let run = py.run_driver(&plan, DRIVER_TIMEOUT).await.unwrap();
+    stop.store(true, Ordering::SeqCst);
+    squatter.join().unwrap();
+    run.ensure_ok()
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", run.failure_report()));
+    // Ten calls over about 5 s span at least one try for the port (every 2 s), and a try
+    // of a silent holder lasts about 4 s; a reply that waited for it would take seconds.
+    for i in 0..10 {
+        let answered = step(&run, &format!("call_{i}"));
+        assert_eq!(answered["is_error"], true, "{answered}");
+        assert_eq!(
+            answered["structured_content"]["reason"], "owner_unresponsive",
+            "{answered}"
+        );
+        let took = answered["elapsed_ms"].as_f64().unwrap_or(f64::MAX);
+        assert!(
+            took < 1_500.0,
+            "call_{i} waited {took} ms:\n{}",
+            run.failure_report()
+        );
+    }
 }
 
 #[tokio::test]

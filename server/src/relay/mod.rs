@@ -7,8 +7,8 @@
 //! vanished) every request in flight is answered at once with a retryable error, the relay
 //! races for the port (exactly one contender binds it and becomes the owner in-process), the
 //! others attach to the winner, and the host's cached `initialize` is replayed so its session
-//! continues. While degraded, it keeps trying and heals in place, telling the host that the
-//! tool list changed.
+//! continues. While degraded, it keeps trying in the background (its replies never wait for
+//! a probe) and heals in place, telling the host that the tool list changed.
 //!
 //! It owns message routing, the in-flight table and the re-election loop. It must not
 //! interpret tool calls (the backend does) or start the owner's services itself (the
@@ -48,6 +48,16 @@ pub enum Event {
     BackendLost(Gen, String),
     /// The owner no longer knows the host's MCP session (it restarted or expired it).
     SessionExpired(Gen),
+    /// A try for the port, made in the background while degraded, has its answer.
+    HealTried(Attempt),
+}
+
+/// What one try for the port found.
+pub enum Attempt {
+    /// The port was free and is now ours.
+    Bound(TcpListener),
+    /// Someone holds it.
+    Held(Holder),
 }
 
 /// The host's MCP session as this relay sees it, across owners.
@@ -162,6 +172,24 @@ pub async fn inspect(host: &str, port: u16) -> Holder {
     holder
 }
 
+/// Bind the port, or find out who holds it.
+async fn try_for_port(host: &str, port: u16) -> Attempt {
+    // Spread simultaneous contenders a little so one binds before the others probe.
+    let jitter = u64::from(std::process::id()) % 250;
+    tokio::time::sleep(Duration::from_millis(jitter)).await;
+    if let Ok(listener) = TcpListener::bind((host, port)).await {
+        return Attempt::Bound(listener);
+    }
+    let holder = inspect(host, port).await;
+    if holder == Holder::Gone {
+        // Freed between bind and probe: one more try.
+        if let Ok(listener) = TcpListener::bind((host, port)).await {
+            return Attempt::Bound(listener);
+        }
+    }
+    Attempt::Held(holder)
+}
+
 enum Backend {
     Local(Local),
     Remote(Remote),
@@ -198,6 +226,8 @@ struct Relay {
     session_state: SessionState,
     /// The least severe log level the host asked for (`logging/setLevel`).
     host_log_level: usize,
+    /// A heal attempt is probing in the background.
+    healing: bool,
     shutdown: CancellationToken,
 }
 
@@ -227,6 +257,7 @@ pub async fn run(
         held: VecDeque::new(),
         session_state: SessionState::Connecting,
         host_log_level: 0,
+        healing: false,
         shutdown: shutdown.clone(),
     };
     let first = relay.backend_for(initial).await;
@@ -245,9 +276,10 @@ pub async fn run(
                     relay.set_session_state(SessionState::Expired, "the owner no longer knows this host's MCP session; starting a new one");
                     relay.lost("the owner did not resume this host's MCP session".into()).await;
                 }
+                Some(Event::HealTried(attempt)) => relay.heal_tried(attempt).await,
                 Some(_) => {}
             },
-            _ = heal.tick(), if matches!(relay.backend, Backend::Degraded(_)) => relay.heal().await,
+            _ = heal.tick(), if matches!(relay.backend, Backend::Degraded(_)) && !relay.healing => relay.start_heal(),
         }
     }
     if let Some(owned) = relay.owned.take() {
@@ -406,8 +438,32 @@ impl Relay {
         }
     }
 
-    async fn heal(&mut self) {
-        let next = self.elect().await;
+    /// Try for the port in the background: probing a holder that does not answer takes
+    /// seconds, and the degraded replies must not wait for it.
+    fn start_heal(&mut self) {
+        self.healing = true;
+        let (host, port) = (self.config.host.clone(), self.config.port);
+        let events = self.events.clone();
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            let attempt = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                attempt = try_for_port(&host, port) => attempt,
+            };
+            let _ = events.send(Event::HealTried(attempt));
+        });
+    }
+
+    async fn heal_tried(&mut self, attempt: Attempt) {
+        self.healing = false;
+        // The backend changed meanwhile (e.g. a re-election): a listener won is dropped.
+        if !matches!(self.backend, Backend::Degraded(_)) {
+            return;
+        }
+        let next = match attempt {
+            Attempt::Bound(listener) => self.become_owner(listener).await,
+            Attempt::Held(holder) => self.backend_from_holder(holder),
+        };
         if !matches!(next, Backend::Degraded(_)) {
             tracing::info!(role = next.label(), "the port conflict is resolved");
             self.switch(next);
@@ -418,23 +474,9 @@ impl Relay {
 
     /// Race for the port; attach to whoever won otherwise.
     async fn elect(&mut self) -> Backend {
-        // Spread simultaneous contenders a little so one binds before the others probe.
-        let jitter = u64::from(std::process::id()) % 250;
-        tokio::time::sleep(Duration::from_millis(jitter)).await;
-        match TcpListener::bind((self.config.host.as_str(), self.config.port)).await {
-            Ok(listener) => self.become_owner(listener).await,
-            Err(_) => {
-                let holder = inspect(&self.config.host, self.config.port).await;
-                if holder == Holder::Gone {
-                    // Freed between bind and probe: one more try.
-                    if let Ok(listener) =
-                        TcpListener::bind((self.config.host.as_str(), self.config.port)).await
-                    {
-                        return self.become_owner(listener).await;
-                    }
-                }
-                self.backend_from_holder(holder)
-            }
+        match try_for_port(&self.config.host, self.config.port).await {
+            Attempt::Bound(listener) => self.become_owner(listener).await,
+            Attempt::Held(holder) => self.backend_from_holder(holder),
         }
     }
 
