@@ -301,6 +301,7 @@ impl Rig {
 #[derive(Debug, Clone, Copy, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct TreeRead {
+    partial: bool,
     ax_nodes: usize,
     bytes: usize,
     fetch_ms: f64,
@@ -510,8 +511,15 @@ fn describe_reads(what: &str, reads: &[TreeRead]) {
     if reads.is_empty() {
         return;
     }
+    let how = if reads.iter().all(|r| r.partial) {
+        "re-read in part"
+    } else if reads.iter().any(|r| r.partial) {
+        "read whole or in part"
+    } else {
+        "read whole"
+    };
     println!(
-        "  domshell tree read {what} (median of {}): CDP {:.0} ms, decode {:.0} ms, mapping in WASM {:.1} ms; {} AX nodes, {:.1} MB of JSON",
+        "  domshell tree {how} {what} (median of {}): CDP {:.0} ms, decode {:.0} ms, mapping in WASM {:.1} ms; {} AX nodes, {:.1} MB of JSON",
         reads.len(),
         median_f64(reads.iter().map(|r| r.fetch_ms).collect()),
         median_f64(reads.iter().map(|r| r.decode_ms).collect()),
