@@ -133,6 +133,24 @@ fn debuggee(tab: i64) -> JsValue {
     to_js(&json!({ "tabId": tab }))
 }
 
+/// One Chrome DevTools Protocol call on an attached tab (or in one of its child sessions),
+/// bounded by `timeout_ms`; `None` when Chrome answers nothing.
+async fn send(
+    tab: i64,
+    session: Option<&str>,
+    method: &str,
+    params: &Value,
+    timeout_ms: u64,
+) -> Result<Option<JsValue>, BrowserError> {
+    let target = match session {
+        Some(session) => to_js(&json!({ "tabId": tab, "sessionId": session })),
+        None => debuggee(tab),
+    };
+    let promise = debugger_send_command(&target, method, &to_js(params));
+    let result = call(promise, timeout_ms, method).await?;
+    Ok((!result.is_undefined() && !result.is_null()).then_some(result))
+}
+
 /// One Chrome DevTools Protocol call on an attached tab, bounded by `timeout_ms`.
 pub async fn cdp(
     tab: i64,
@@ -140,12 +158,10 @@ pub async fn cdp(
     params: Value,
     timeout_ms: u64,
 ) -> Result<Value, BrowserError> {
-    let promise = debugger_send_command(&debuggee(tab), method, &to_js(&params));
-    let result = call(promise, timeout_ms, method).await?;
-    if result.is_undefined() || result.is_null() {
-        return Ok(Value::Null);
+    match send(tab, None, method, &params, timeout_ms).await? {
+        Some(result) => from_js(result, method),
+        None => Ok(Value::Null),
     }
-    from_js(result, method)
 }
 
 /// `chrome.debugger.onDetach`: Chrome ended this extension's session on a tab.
@@ -321,13 +337,10 @@ impl Browser for ChromeBrowser {
         method: &str,
         params: Value,
     ) -> Result<Value, BrowserError> {
-        let target = to_js(&json!({ "tabId": id, "sessionId": session_id }));
-        let promise = debugger_send_command(&target, method, &to_js(&params));
-        let result = call(promise, CALL_TIMEOUT_MS, method).await?;
-        if result.is_undefined() || result.is_null() {
-            return Ok(Value::Null);
+        match send(id, Some(session_id), method, &params, CALL_TIMEOUT_MS).await? {
+            Some(result) => from_js(result, method),
+            None => Ok(Value::Null),
         }
-        from_js(result, method)
     }
 
     async fn cdp_text(
@@ -337,15 +350,9 @@ impl Browser for ChromeBrowser {
         method: &str,
         params: Value,
     ) -> Result<String, BrowserError> {
-        let target = match session {
-            Some(session) => to_js(&json!({ "tabId": id, "sessionId": session })),
-            None => debuggee(id),
-        };
-        let promise = debugger_send_command(&target, method, &to_js(&params));
-        let result = call(promise, CALL_TIMEOUT_MS, method).await?;
-        if result.is_undefined() || result.is_null() {
+        let Some(result) = send(id, session, method, &params, CALL_TIMEOUT_MS).await? else {
             return Ok("null".into());
-        }
+        };
         // V8 serialises in native code; converting the object property by property across
         // the WebAssembly boundary costs seconds on a large page.
         js_sys::JSON::stringify(&result)
