@@ -261,61 +261,47 @@ impl PageCache {
         let load_mark = browser.load_mark(tab);
         let tick = self.tick();
         let kept = self.pages.borrow_mut().remove(&tab);
+        // Changes the page tracked in this document are covered by a whole read below.
+        let tracked = kept
+            .as_ref()
+            .and_then(|p| p.probe.as_ref())
+            .zip(probe.as_ref())
+            .is_some_and(|(then, now)| then.doc == now.doc);
         let mut not_partial = None;
         let fresh = match kept {
+            None => Fresh::Loaded,
             Some(mut page) => {
                 page.used = tick;
                 match plan(&page, load_mark, probe.as_ref()) {
                     Plan::Keep => return Ok(self.keep(tab, page, Fresh::Kept)),
-                    Plan::Partial => {
-                        let result = match Rc::get_mut(&mut page.vfs) {
-                            Some(vfs) => {
-                                update(browser, tab, vfs, page.interacted, &page.touched).await
-                            }
-                            // Another command holds this tree right now: leave it be.
-                            None => Err("the tree is in use".to_string()),
-                        };
-                        match result {
-                            Ok(read) => {
-                                page.probe = probe;
-                                page.interacted = false;
-                                page.touched.clear();
-                                let fresh = match read {
-                                    Some(read) => {
-                                        *self.last_read.borrow_mut() = Some(read);
-                                        Fresh::Refreshed
-                                    }
-                                    None => Fresh::Kept,
-                                };
-                                return Ok(self.keep(tab, page, fresh));
-                            }
-                            Err(why) => {
-                                not_partial = Some(why);
-                                Fresh::Refreshed
-                            }
+                    Plan::Partial => match self.update_in_place(browser, tab, &mut page).await {
+                        Ok(fresh) => {
+                            page.probe = probe;
+                            return Ok(self.keep(tab, page, fresh));
                         }
-                    }
-                    Plan::Full => Fresh::Refreshed,
-                    Plan::TooManyChanges => {
-                        not_partial = Some("more changes than the page tracks one by one".into());
-                        Fresh::Refreshed
-                    }
-                    Plan::Background => {
-                        not_partial = Some("the tab is in the background".into());
+                        Err(why) => {
+                            not_partial = Some(why);
+                            Fresh::Refreshed
+                        }
+                    },
+                    Plan::Whole(why) => {
+                        not_partial = why.map(str::to_string);
                         Fresh::Refreshed
                     }
                 }
             }
-            None => Fresh::Loaded,
         };
-        // Changes seen from here on are re-read next time; the read below covers earlier ones.
-        let _ = browser
-            .cdp(
-                tab,
-                "Runtime.evaluate",
-                json!({ "expression": page_js(RESET), "returnByValue": true, "silent": true }),
-            )
-            .await;
+        if tracked {
+            // Changes seen from here on are re-read next time; the read below covers the
+            // earlier ones.
+            let _ = browser
+                .cdp(
+                    tab,
+                    "Runtime.evaluate",
+                    json!({ "expression": page_js(RESET), "returnByValue": true, "silent": true }),
+                )
+                .await;
+        }
         let (vfs, unreadable_frames, mut read) = fetch(browser, tab).await?;
         read.not_partial = not_partial;
         *self.last_read.borrow_mut() = Some(read);
@@ -330,6 +316,28 @@ impl PageCache {
             used: tick,
         };
         Ok(self.keep(tab, page, fresh))
+    }
+
+    /// Re-read what changed of `page` into its tree ([`update`]); `Err` says why the page
+    /// must be read whole instead.
+    async fn update_in_place<B: Browser>(
+        &self,
+        browser: &B,
+        tab: i64,
+        page: &mut CachedPage,
+    ) -> Result<Fresh, String> {
+        // Another command holding this tree right now keeps it as it is.
+        let vfs = Rc::get_mut(&mut page.vfs).ok_or("the tree is in use")?;
+        let read = update(browser, tab, vfs, page.interacted, &page.touched).await?;
+        page.interacted = false;
+        page.touched.clear();
+        Ok(match read {
+            Some(read) => {
+                *self.last_read.borrow_mut() = Some(read);
+                Fresh::Refreshed
+            }
+            None => Fresh::Kept,
+        })
     }
 
     /// Put `page` (back) in the cache, dropping the least recently used beyond the bound.
@@ -386,29 +394,27 @@ enum Plan {
     Keep,
     /// The same document changed, and it kept track of where: re-read those parts.
     Partial,
-    /// A new document, a load, a navigation: read it whole.
-    Full,
-    /// More changes than the page tracks one by one: read it whole.
-    TooManyChanges,
-    /// A background tab changed: read it whole (see [`Probe::hidden`]).
-    Background,
+    /// Read the page whole: a new document, a load, a navigation, or (with the reason) a
+    /// change that cannot be re-read in part.
+    Whole(Option<&'static str>),
 }
 
 fn plan(page: &CachedPage, load_mark: LoadMark, probe: Option<&Probe>) -> Plan {
     let (Some(now), Some(then)) = (probe, page.probe.as_ref()) else {
-        return Plan::Full;
+        return Plan::Whole(None);
     };
     if page.stale || page.load_mark != load_mark || now.doc != then.doc || now.mutations < 0 {
-        return Plan::Full;
+        return Plan::Whole(None);
     }
     if now.mutations == then.mutations && !page.interacted {
         return Plan::Keep;
     }
     if now.overflow {
-        return Plan::TooManyChanges;
+        return Plan::Whole(Some("more changes than the page tracks one by one"));
     }
     if now.hidden {
-        return Plan::Background;
+        // See `Probe::hidden`.
+        return Plan::Whole(Some("the tab is in the background"));
     }
     Plan::Partial
 }
@@ -457,7 +463,16 @@ async fn update<B: Browser>(
     for (i, &id) in subtrees.iter().enumerate() {
         let params = json!({ "backendNodeId": id });
         let acted_on_only = i >= reported;
-        match read_nodes(browser, tab, "Accessibility.queryAXTree", params, &mut read).await {
+        match read_nodes(
+            browser,
+            tab,
+            None,
+            "Accessibility.queryAXTree",
+            params,
+            &mut read,
+        )
+        .await
+        {
             // An element acted on may be gone (a "remove" button removes itself; Chromium
             // then answers with nodes of no place in the page): its parent's changed child
             // list says so.
@@ -490,6 +505,7 @@ async fn update<B: Browser>(
         let nodes = read_nodes(
             browser,
             tab,
+            None,
             "Accessibility.getPartialAXTree",
             params,
             &mut read,
@@ -627,9 +643,20 @@ async fn fetch<B: Browser>(browser: &B, tab: i64) -> Result<(Vfs, usize, TreeRea
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let main_nodes = read_ax_tree(browser, tab, None, json!({}), &mut read)
-        .await
-        .map_err(|e| format!("reading the page failed at Accessibility.getFullAXTree: {e}. Run `refresh` to retry."))?;
+    let main_nodes = read_nodes(
+        browser,
+        tab,
+        None,
+        "Accessibility.getFullAXTree",
+        json!({}),
+        &mut read,
+    )
+    .await
+    .map_err(|e| {
+        format!(
+            "reading the page failed at Accessibility.getFullAXTree: {e}. Run `refresh` to retry."
+        )
+    })?;
 
     let mut children = Vec::new();
     collect_child_frames(&frame_tree["frameTree"], &main_frame, &mut children);
@@ -669,9 +696,16 @@ async fn fetch<B: Browser>(browser: &B, tab: i64) -> Result<(Vfs, usize, TreeRea
             Some(s) => (Some(s.session_id.as_str()), json!({})),
             None => (None, json!({ "frameId": frame_id })),
         };
-        let nodes = read_ax_tree(browser, tab, session_id, params, &mut read)
-            .await
-            .ok();
+        let nodes = read_nodes(
+            browser,
+            tab,
+            session_id,
+            "Accessibility.getFullAXTree",
+            params,
+            &mut read,
+        )
+        .await
+        .ok();
         match nodes {
             Some(nodes) => frames.push(ChildFrame {
                 frame_id,
@@ -699,38 +733,10 @@ async fn fetch<B: Browser>(browser: &B, tab: i64) -> Result<(Vfs, usize, TreeRea
     Ok((vfs, unreadable, read))
 }
 
-/// One frame's `Accessibility.getFullAXTree`, received as text and decoded straight into
-/// nodes; adds its size and timings to `read`.
-async fn read_ax_tree<B: Browser>(
-    browser: &B,
-    tab: i64,
-    session: Option<&str>,
-    params: Value,
-    read: &mut TreeRead,
-) -> Result<Vec<AxNode>, String> {
-    read_nodes_in(
-        browser,
-        tab,
-        session,
-        "Accessibility.getFullAXTree",
-        params,
-        read,
-    )
-    .await
-}
-
-/// An `Accessibility` call of the main frame that answers `{nodes}`.
+/// An `Accessibility` call that answers `{nodes}` (in the tab, or in a child frame's
+/// `session`), received as text and decoded straight into nodes; adds its size and timings
+/// to `read`.
 async fn read_nodes<B: Browser>(
-    browser: &B,
-    tab: i64,
-    method: &str,
-    params: Value,
-    read: &mut TreeRead,
-) -> Result<Vec<AxNode>, String> {
-    read_nodes_in(browser, tab, None, method, params, read).await
-}
-
-async fn read_nodes_in<B: Browser>(
     browser: &B,
     tab: i64,
     session: Option<&str>,
