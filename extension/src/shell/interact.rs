@@ -211,6 +211,22 @@ async fn click_entry<B: Browser>(
     Ok(" (DOM click: the element's centre was covered, off-screen or in a frame)")
 }
 
+/// The page and the one element a flagless `<cmd> <name|path>` acts on.
+async fn named_entry<B: Browser>(
+    session: &mut Session,
+    browser: &B,
+    ctx: &Context,
+    cmd: &Command,
+    args: &Args,
+) -> Result<(OpenPage, Entry), String> {
+    expect_flags(cmd, args, &[])?;
+    let name = one_name(cmd, args)?;
+    let page = open(session, browser, ctx, &cmd.name).await?;
+    let id = target(&page, session, &cmd.name, &name, None)?;
+    let entry = page.entry(id)?.clone();
+    Ok((page, entry))
+}
+
 async fn click_cmd<B: Browser>(
     session: &mut Session,
     browser: &B,
@@ -218,11 +234,7 @@ async fn click_cmd<B: Browser>(
     cmd: &Command,
     args: &Args,
 ) -> Result<String, String> {
-    expect_flags(cmd, args, &[])?;
-    let name = one_name(cmd, args)?;
-    let page = open(session, browser, ctx, "click").await?;
-    let id = target(&page, session, "click", &name, None)?;
-    let entry = page.entry(id)?.clone();
+    let (page, entry) = named_entry(session, browser, ctx, cmd, args).await?;
     let before = browser.load_mark(page.id);
     let how = click_entry(browser, &page, &entry)
         .await
@@ -241,11 +253,7 @@ async fn focus<B: Browser>(
     cmd: &Command,
     args: &Args,
 ) -> Result<String, String> {
-    expect_flags(cmd, args, &[])?;
-    let name = one_name(cmd, args)?;
-    let page = open(session, browser, ctx, "focus").await?;
-    let id = target(&page, session, "focus", &name, None)?;
-    let entry = page.entry(id)?.clone();
+    let (page, entry) = named_entry(session, browser, ctx, cmd, args).await?;
     call_on(
         browser,
         page.id,
