@@ -20,6 +20,7 @@ use serde_json::Value;
 
 use crate::bounded;
 use crate::install::{target_dir, write_atomic, FileLock};
+use crate::strip_ansi;
 
 /// The pinned suite version (must match `tests/conformance/package.json`).
 pub const CONFORMANCE_VERSION: &str = "0.2.0-alpha.12";
@@ -712,26 +713,6 @@ fn origin_of(url: &str) -> anyhow::Result<String> {
         _ => authority.as_str(),
     };
     Ok(format!("{scheme}://{authority}"))
-}
-
-/// Remove ANSI escape sequences (the CLI colours its output unconditionally).
-fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' && chars.peek() == Some(&'[') {
-            chars.next();
-            // Parameters and intermediates, then one final byte in '@'..='~'.
-            for c in chars.by_ref() {
-                if ('@'..='~').contains(&c) {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// `server-<scenario>-<timestamp>` → `<scenario>`; the timestamp is an ISO date with `:` and

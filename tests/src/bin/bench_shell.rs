@@ -30,7 +30,7 @@ use anyhow::{bail, Context, Result};
 use domshell_tests::domshell_peer as peer;
 use domshell_tests::mcp_client::{self, Client};
 use domshell_tests::{
-    eventually, workspace_root, Chromium, ServerOptions, ServerProcess, TEST_TOKEN,
+    eventually, strip_ansi, workspace_root, Chromium, ServerOptions, ServerProcess, TEST_TOKEN,
 };
 use rmcp::model::JsonObject;
 use serde_json::json;
@@ -137,25 +137,6 @@ struct Rig {
     group_id: Option<&'static str>,
     chromium: Chromium,
     _server: ServerHandle,
-}
-
-/// Control sequences DOMShell's extension leaves in its output (colours).
-fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' && chars.peek() == Some(&'[') {
-            chars.next();
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 impl Rig {
