@@ -135,6 +135,8 @@ struct Rig {
     client: Client,
     /// DOMShell's server treats its extension as a legacy client and wants an explicit lane.
     group_id: Option<&'static str>,
+    /// Its worker publishes `domshell.lastTreeRead`.
+    reports_tree_reads: bool,
     chromium: Chromium,
     _server: ServerHandle,
 }
@@ -185,6 +187,7 @@ impl Rig {
             name: "domshell",
             client,
             group_id: None,
+            reports_tree_reads: true,
             chromium,
             _server: ServerHandle::Ours { _process: server },
         })
@@ -243,6 +246,7 @@ impl Rig {
             name: "DOMShell 2.0.10",
             client,
             group_id: Some("shared"),
+            reports_tree_reads: false,
             chromium,
             _server: ServerHandle::Peer { _process: server },
         })
@@ -267,8 +271,11 @@ impl Rig {
         Ok((text, took))
     }
 
-    /// The worker's account of its last tree read (domshell only).
+    /// The worker's account of its last tree read (domshell's worker publishes one).
     async fn last_tree_read(&self) -> Option<TreeRead> {
+        if !self.reports_tree_reads {
+            return None;
+        }
         let value = self
             .chromium
             .evaluate_in_worker("globalThis.domshell && globalThis.domshell.lastTreeRead")
@@ -405,14 +412,11 @@ async fn trial(rig: &Rig, url: &str, samples: &mut Samples) -> Result<()> {
     if let Some(read) = read_on_enter {
         samples.reads_on_enter.push(read);
     }
-    Ok(())
-}
-
-async fn trial_after_click_read(rig: &Rig, samples: &mut Samples) {
-    // `close` does not read a tree, so the last read is still the one after the click.
+    // `close` reads no tree: the last read is still the one after the click.
     if let Some(read) = rig.last_tree_read().await {
         samples.reads_after_click.push(read);
     }
+    Ok(())
 }
 
 /// All trials of every page on one rig. domshell failing is an error; DOMShell failing is
@@ -428,7 +432,7 @@ async fn bench_rig(rig: &Rig, urls: &[String], trials: usize, fatal: bool) -> Re
                 t + 1
             );
             match trial(rig, url, &mut samples).await {
-                Ok(()) => trial_after_click_read(rig, &mut samples).await,
+                Ok(()) => {}
                 Err(e) if !fatal => {
                     eprintln!("bench-shell: {} failed: {e:#}", rig.name);
                     samples.failures.push(format!("{e:#}"));
