@@ -617,8 +617,17 @@ async fn when_the_owner_dies_under_two_proxies_one_takes_over_and_the_other_reat
             status["this_process"]["session_state"], "active",
             "{status}"
         );
-        let states: Vec<Value> = relay_events(run)
-            .into_iter()
+        // Up to the status step: once past the "done" barrier the other host may leave and
+        // take the new owner with it, which this proxy then reports too.
+        let status_step = step(run, "status");
+        let until = status_step["started_ms"].as_f64().unwrap_or(f64::MAX)
+            + status_step["elapsed_ms"].as_f64().unwrap_or(0.0);
+        let states: Vec<Value> = run
+            .logs()
+            .iter()
+            .filter(|l| l["logger"] == "domshell.relay")
+            .filter(|l| l["t_ms"].as_f64().is_some_and(|t| t <= until))
+            .map(|l| &l["data"])
             .filter(|d| d["event"] == "session_state")
             .map(|d| d["state"].clone())
             .collect();
