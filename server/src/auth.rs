@@ -19,6 +19,20 @@ pub fn tokens_match(expected: &(impl AsRef<str> + ?Sized), presented: &str) -> b
     expected.len() == presented.len() && bool::from(expected.as_bytes().ct_eq(presented.as_bytes()))
 }
 
+/// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive), the one
+/// bearer parser of every route.
+pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+        .filter(|t| !t.is_empty())
+}
+
 /// Origins allowed to upgrade to the bridge WebSocket: only Chrome extension pages with one of
 /// the configured ids. Any web page can dial `ws://127.0.0.1:9876`, so this is a wall of its
 /// own, not a formality.
@@ -231,11 +245,24 @@ pub fn load_or_create_token(path: &Path) -> Result<(Secret, TokenOrigin), TokenE
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let token = random_hex(32)?;
-            write_private(path, &token).map_err(|source| TokenError::Write {
-                path: path.to_path_buf(),
-                source,
-            })?;
-            Ok((Secret(token), TokenOrigin::Generated))
+            match write_private(path, &token) {
+                Ok(()) => Ok((Secret(token), TokenOrigin::Generated)),
+                // Another server of this user generated it at the same moment: use theirs,
+                // so both agree on one secret.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let text =
+                        std::fs::read_to_string(path).map_err(|source| TokenError::Read {
+                            path: path.to_path_buf(),
+                            source,
+                        })?;
+                    check_private(path)?;
+                    Ok((Secret(text.trim().to_string()), TokenOrigin::Existing))
+                }
+                Err(source) => Err(TokenError::Write {
+                    path: path.to_path_buf(),
+                    source,
+                }),
+            }
         }
         Err(source) => Err(TokenError::Read {
             path: path.to_path_buf(),
@@ -244,10 +271,17 @@ pub fn load_or_create_token(path: &Path) -> Result<(Secret, TokenOrigin), TokenE
     }
 }
 
+/// Create `path` holding `contents`, readable by its owner only. The file appears whole or
+/// not at all (written aside, then hard-linked into place), so a server starting at the same
+/// moment never reads a half-written secret; `AlreadyExists` when someone else was first.
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
+    let suffix = random_hex(6).map_err(std::io::Error::other)?;
+    let mut aside = path.as_os_str().to_os_string();
+    aside.push(format!(".{}-{suffix}.tmp", std::process::id()));
+    let aside = PathBuf::from(aside);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -255,10 +289,15 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(path)?;
-    file.write_all(contents.as_bytes())?;
-    file.write_all(b"\n")?;
-    file.sync_all()
+    let written = (|| {
+        let mut file = options.open(&aside)?;
+        file.write_all(contents.as_bytes())?;
+        file.write_all(b"\n")?;
+        file.sync_all()?;
+        std::fs::hard_link(&aside, path)
+    })();
+    let _ = std::fs::remove_file(&aside);
+    written
 }
 
 #[cfg(test)]
@@ -382,6 +421,25 @@ mod tests {
         assert_eq!(t.blocked_for(2_000), Some(8_000));
         assert_eq!(t.blocked_for(9_999), Some(1));
         assert_eq!(t.blocked_for(10_000), None, "oldest failure expired");
+    }
+
+    #[test]
+    fn servers_generating_at_once_agree_on_one_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("relay-key");
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || load_or_create_token(&path).unwrap().0)
+            })
+            .collect();
+        let secrets: std::collections::HashSet<String> = handles
+            .into_iter()
+            .map(|h| h.join().unwrap().expose().to_string())
+            .collect();
+        assert_eq!(secrets.len(), 1, "one secret for all");
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "no temporary files left behind");
     }
 
     #[test]

@@ -26,6 +26,9 @@ pub enum Holder {
     Unresponsive,
     /// Something answers, but it is not domshell.
     Foreign { detail: String },
+    /// It says it is a domshell owner but could not prove this user's relay key (an
+    /// impostor holding the port, or a domshell of another user or container).
+    Unproven { detail: String },
     /// Nothing listens any more: the port is free to take.
     Gone,
 }
@@ -58,7 +61,12 @@ pub fn judge(health: &Value, ours: u32) -> Holder {
             .and_then(Value::as_str)
             .map(str::to_string),
     };
-    if info.protocol != Some(u64::from(ours)) {
+    // An owner that cannot run the relay handshake of this build is as incompatible as one
+    // with another bridge protocol: attaching would fail at its door.
+    let relay_protocol = health.get("relay_protocol").and_then(Value::as_u64);
+    if info.protocol != Some(u64::from(ours))
+        || relay_protocol != Some(u64::from(shared_protocol::RELAY_PROTOCOL_VERSION))
+    {
         return Holder::Incompatible(info);
     }
     match info.state.as_deref() {
@@ -197,7 +205,7 @@ mod tests {
     #[test]
     fn a_ready_compatible_owner_is_attached_to_even_without_an_extension() {
         let health = json!({"name": "domshell", "pid": 42, "server_version": "0.1.0",
-                            "protocol": 2, "state": "ready", "link": {"state": "waiting"}});
+                            "protocol": 2, "relay_protocol": 1, "state": "ready", "link": {"state": "waiting"}});
         assert_eq!(
             judge(&health, 2),
             Holder::Owner(OwnerInfo {
@@ -215,9 +223,16 @@ mod tests {
         assert!(
             matches!(judge(&base, 2), Holder::Incompatible(i) if i.version.as_deref() == Some("9.0.0"))
         );
-        let starting = json!({"name": "domshell", "protocol": 2, "state": "starting"});
+        let starting =
+            json!({"name": "domshell", "protocol": 2, "relay_protocol": 1, "state": "starting"});
         assert!(matches!(judge(&starting, 2), Holder::Starting(_)));
-        let draining = json!({"name": "domshell", "protocol": 2, "state": "draining"});
+        let draining =
+            json!({"name": "domshell", "protocol": 2, "relay_protocol": 1, "state": "draining"});
+        let before_relay_door = json!({"name": "domshell", "protocol": 2, "state": "ready"});
+        assert!(matches!(
+            judge(&before_relay_door, 2),
+            Holder::Incompatible(_)
+        ));
         assert_eq!(judge(&draining, 2), Holder::Unresponsive);
         assert!(matches!(
             judge(&json!({"status": "ok"}), 2),

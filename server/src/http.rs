@@ -1,5 +1,5 @@
 //! The bridge listener's HTTP routes: the extension's WebSocket upgrade (`/bridge`), `/health`,
-//! and the optional debug request route.
+//! the relay door's challenge (`/relay/challenge`), and the optional debug request route.
 //!
 //! It owns the extension's admission to the upgrade (its Origin rule) and the JSON shapes of
 //! these routes; it must not hold link state of its own: everything comes from the [`Bridge`].
@@ -7,27 +7,37 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State, WebSocketUpgrade};
+use axum::extract::{DefaultBodyLimit, Request, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use shared_protocol::BRIDGE_PATH;
+use shared_protocol::frame::Secret;
+use shared_protocol::{BRIDGE_PATH, RELAY_CHALLENGE_PATH};
 
-use crate::auth::tokens_match;
 use crate::bridge::Bridge;
 use crate::mcp::transport::{BearerGate, BearerVerdict, BEARER_MAX_FAILURES, BEARER_WINDOW};
 use crate::pipeline::{Call, Failure};
+use crate::relay_door::{ChallengeRequest, RelayDoor};
 
 #[derive(Clone)]
 pub struct AppState {
     pub bridge: Bridge,
     pub shared: std::sync::Arc<crate::mcp::McpShared>,
-    /// Serve `POST /debug/execute` (a test and troubleshooting hook, token-protected).
+    /// Serve `POST /debug/execute` (a test and troubleshooting hook, MCP-token-protected).
     pub debug_api: bool,
+    /// The MCP token (the debug route's bearer).
+    pub mcp_token: Secret,
+    /// Where relays ask for a challenge; `None`: this owner admits no relays.
+    pub relay_door: Option<Arc<RelayDoor>>,
 }
+
+/// Largest body of a challenge request: a nonce and an identity.
+const MAX_CHALLENGE_BODY_BYTES: usize = 1024;
+/// Longest call budget the debug route accepts.
+const MAX_DEBUG_TIMEOUT_MS: u64 = crate::config::MAX_TIMING_MS;
 
 /// Only `/health`, for a second (MCP) listener.
 pub fn health_router(state: AppState) -> Router {
@@ -39,11 +49,16 @@ pub fn health_router(state: AppState) -> Router {
 pub fn router(state: AppState) -> Router {
     let mut router = Router::new()
         .route(BRIDGE_PATH, get(upgrade))
-        .route("/health", get(health));
+        .route("/health", get(health))
+        .route(
+            RELAY_CHALLENGE_PATH,
+            post(relay_challenge).layer(DefaultBodyLimit::max(MAX_CHALLENGE_BODY_BYTES)),
+        );
     if state.debug_api {
-        // Wrong bearer tokens are throttled before the route checks the token itself.
+        // Every bearer guess is counted before the route runs anything.
         let gate = Arc::new(BearerGate::new(
-            state.bridge.config().token.clone(),
+            state.mcp_token.clone(),
+            Some(state.bridge.config().token.clone()),
             BEARER_WINDOW,
             BEARER_MAX_FAILURES,
         ));
@@ -65,7 +80,11 @@ async fn throttle_bearer(
         BearerVerdict::Allowed => next.run(request).await,
         BearerVerdict::WrongToken => refuse(
             StatusCode::UNAUTHORIZED,
-            "send the server token as `Authorization: Bearer <token>`".into(),
+            "send the server's MCP token as `Authorization: Bearer <token>` (`domshell token mcp` prints it)".into(),
+        ),
+        BearerVerdict::ExtensionToken => refuse(
+            StatusCode::UNAUTHORIZED,
+            "that is the extension's token; this route takes the MCP token (`domshell token mcp` prints it)".into(),
         ),
         BearerVerdict::Throttled { retry_after_ms } => {
             let seconds = retry_after_ms.div_ceil(1000).max(1);
@@ -108,9 +127,36 @@ async fn upgrade(
         .on_upgrade(move |socket| bridge.tracked_connection(socket))
 }
 
-/// `/health`: the same document the `domshell_status` tool returns.
+/// `/health`: the owner's identity, state and link, small whatever clients send (see
+/// `McpShared::health`).
 async fn health(State(app): State<AppState>) -> Json<serde_json::Value> {
-    Json(app.shared.status())
+    Json(app.shared.health())
+}
+
+/// `POST /relay/challenge`: the owner's half of a relay's attachment (see
+/// [`crate::relay_door`]).
+async fn relay_challenge(State(app): State<AppState>, body: axum::body::Bytes) -> Response {
+    let Some(door) = &app.relay_door else {
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this domshell owner admits no relays: it has no relay key (its log says why)".into(),
+        );
+    };
+    let request: ChallengeRequest = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(e) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "a challenge request is {{\"nonce\": <64 hex>, \"identity\": <name>}}: {e}"
+                ),
+            )
+        }
+    };
+    match door.challenge(&request) {
+        Ok(answer) => Json(answer).into_response(),
+        Err(e) => refuse(StatusCode::BAD_REQUEST, format!("{e:#}")),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -136,20 +182,12 @@ fn default_session() -> String {
 /// `POST /debug/execute`: the same pipeline as `domshell_execute` (split, check, audit,
 /// execute), answered as JSON. `ok`/`output` describe the call as a whole; `lines` has
 /// each line's own result.
-async fn debug_execute(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    Json(body): Json<DebugExecute>,
-) -> Response {
-    let presented = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if !tokens_match(&app.bridge.config().token, presented) {
+async fn debug_execute(State(app): State<AppState>, Json(body): Json<DebugExecute>) -> Response {
+    // The bearer was checked (and counted) by the layer in front of this route.
+    if let Some(ms) = body.timeout_ms.filter(|ms| *ms > MAX_DEBUG_TIMEOUT_MS) {
         return refuse(
-            StatusCode::UNAUTHORIZED,
-            "send the server token as `Authorization: Bearer <token>`".into(),
+            StatusCode::BAD_REQUEST,
+            format!("timeout_ms {ms} is too long: at most {MAX_DEBUG_TIMEOUT_MS} is accepted"),
         );
     }
     let started = Instant::now();

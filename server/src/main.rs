@@ -4,16 +4,19 @@
 mod auth;
 mod bridge;
 mod config;
+mod credentials;
 mod election;
 mod health;
 mod host_check;
 mod http;
 mod hygiene;
 mod init;
+mod labels;
 mod mcp;
 mod pipeline;
 mod policy;
 mod relay;
+mod relay_door;
 
 use std::future::IntoFuture;
 
@@ -71,9 +74,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Serve(args) => serve(*args).await,
             Command::Token(args) => {
-                let (token, _) =
-                    config::resolve_token(args.token.as_ref(), args.token_file.as_deref())?;
-                println!("{}", token.expose());
+                println!("{}", args.secret()?.expose());
                 Ok(())
             }
             Command::Health(_) | Command::Init(_) => Ok(()),
@@ -180,20 +181,36 @@ async fn attach(args: ServeArgs, host_gone: CancellationToken) -> anyhow::Result
         };
         anyhow::bail!("{text}");
     }
-    let token = args.bridge_config()?.token;
+    // The flags are checked as an owner would check them: this process may become one.
+    args.bridge_config()?;
     let pid = std::process::id();
+    let relay_key = args.relay_key().map_err(|e| format!("{e:#}"));
+    if let Err(why) = &relay_key {
+        tracing::warn!("no relay key, so this server cannot attach to another: {why}");
+    }
+    let audit = match args.audit_path()? {
+        Some(path) => Some(std::sync::Arc::new(
+            policy::audit::AuditLog::open(&path, args.audit_max_bytes).with_context(|| {
+                format!(
+                    "opening the audit log {} (or pass --no-audit)",
+                    path.display()
+                )
+            })?,
+        )),
+        None => None,
+    };
     let config = relay::RelayConfig {
         host: args.host.clone(),
         port: args.ws_port,
-        token,
+        relay_key,
         heal_interval: std::time::Duration::from_secs(2),
         // One shell session for this host across every owner it is served by.
-        host_meta: mcp::HostMeta {
-            shell_session: format!("stdio-{pid}-{}", auth::random_hex(6)?),
+        me: relay::RelayIdentity {
+            identity: format!("stdio-{pid}-{}", auth::random_hex(6)?),
             client_id: format!("stdio-proxy/{pid}"),
             policy: args.policy_config(),
-            audit_log: args.audit_path()?,
         },
+        audit,
     };
     let starter_args = std::sync::Arc::new(args);
     let starter: relay::OwnerStarter = std::sync::Arc::new(move |listener| {
@@ -227,7 +244,15 @@ struct Services {
 /// Everything an owner serves on the bridge listener it holds (and on `--mcp-port`).
 async fn start_services(args: &ServeArgs, listener: TcpListener) -> anyhow::Result<Services> {
     let bridge_config = args.bridge_config()?;
-    let token = bridge_config.token.clone();
+    let mcp_token = args.mcp_token(&bridge_config.token)?;
+    // Without a relay key the owner still serves everything else; relays are told why.
+    let relay_door = match args.relay_key() {
+        Ok(key) => Some(std::sync::Arc::new(relay_door::RelayDoor::new(key))),
+        Err(e) => {
+            tracing::warn!("this owner admits no relays (stdio servers of other MCP hosts cannot attach): {e:#}");
+            None
+        }
+    };
     let local = listener.local_addr().context("reading the bound address")?;
     let mcp_listener = match args.mcp_port {
         Some(port) => Some(
@@ -273,15 +298,19 @@ async fn start_services(args: &ServeArgs, listener: TcpListener) -> anyhow::Resu
         allowed_hosts: args.mcp_allowed_hosts(),
         allowed_origins: args.mcp_allowed_origins(),
         session_idle_ttl: std::time::Duration::from_millis(args.session_idle_ttl_ms),
-        token,
+        token: mcp_token.clone(),
+        bridge_token: bridge.config().token.clone(),
+        relay_door: relay_door.clone(),
     };
     if http_options.allowed_hosts.is_empty() {
-        tracing::warn!(host = %args.host, "Host header validation is off because the server does not listen on loopback; pass --allowed-host to restrict it");
+        tracing::warn!(host = %args.host, "Host header validation is off (--allowed-host '*'): any Host is accepted");
     }
     let app = http::AppState {
         bridge: bridge.clone(),
         shared: shared.clone(),
         debug_api: args.debug_api,
+        mcp_token,
+        relay_door,
     };
     // One Host/Origin check in front of every route of both listeners.
     let guard =

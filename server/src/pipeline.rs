@@ -1,7 +1,7 @@
 //! The one path a command takes from any entry point (the `domshell_execute` tool, the
 //! debug route) to the extension: split the input into lines, check each line with the
-//! policy, record it in the audit log, execute it over the bridge — in that order, under
-//! one budget for the whole call.
+//! policy, record it in the audit log (before it runs, and its outcome after), execute it
+//! over the bridge — in that order, under one budget for the whole call.
 //!
 //! It owns the rules of a call: the call parameters that act like commands (`initial_url`,
 //! `group_id: "new"`) are checked with, and travel on, the first line that is sent, and only
@@ -19,6 +19,9 @@ use crate::bridge::{Bridge, BridgeError, ExecuteRequest};
 use crate::policy::audit::{AuditEntry, AuditLog};
 use crate::policy::{CallParams, Policy};
 
+/// Longest budget a call is given, whatever it asked for: 7 days.
+pub const MAX_BUDGET_SECS: u64 = 7 * 24 * 60 * 60;
+
 /// The lane of a call that named none: the caller's own session.
 pub const SHARED_LANE: &str = "shared";
 
@@ -29,12 +32,12 @@ pub struct Pipeline {
     pub audit: Option<std::sync::Arc<AuditLog>>,
 }
 
-/// The rails a host chose for its agent (tiers, domains, audit log) when it differs from
-/// this server's own: an attached host keeps its own policy on the owner.
+/// The rails granted to an admitted relay's host (tiers, domains) when they differ from this
+/// server's own. Its commands are still recorded in this server's audit log; the relay
+/// records them in its host's log itself.
 #[derive(Debug)]
 pub struct Rails {
     pub policy: Policy,
-    pub audit: Option<std::sync::Arc<AuditLog>>,
 }
 
 /// One call: one or more command lines and the parameters that come with them.
@@ -183,11 +186,13 @@ impl Pipeline {
             return Err(empty_input_failure());
         }
         let rails = call.rails.clone();
-        let (policy, audit) = match &rails {
-            Some(r) => (&r.policy, r.audit.as_deref()),
-            None => (&self.policy, self.audit.as_deref()),
-        };
-        let deadline = Instant::now() + call.budget;
+        let policy = rails.as_ref().map_or(&self.policy, |r| &r.policy);
+        let audit = self.audit.as_deref();
+        // A budget no clock can add is as good as none; it must not panic.
+        let now = Instant::now();
+        let deadline = now
+            .checked_add(call.budget)
+            .unwrap_or_else(|| now + Duration::from_secs(MAX_BUDGET_SECS));
         let mut lane_params = LaneParams::new(&call);
         let mut results: Vec<LineResult> = Vec::with_capacity(lines.len());
         let mut lane: Option<String> = None;
@@ -282,6 +287,18 @@ impl Pipeline {
                 allowed_domains: policy.domains().to_vec(),
             };
             let sent_params = matches!(lane_params, LaneParams::Create { .. });
+            // Recorded before it runs: a server killed mid-command still leaves a trace of
+            // what it was doing. The outcome follows in a second record.
+            audit_line(
+                audit,
+                &call.session,
+                line,
+                tier,
+                "started",
+                started,
+                None,
+                &audit_params,
+            );
             let result = self.bridge.execute(request, cancel).await;
             if sent_params {
                 // The lane (or the initial page) was asked for once; it is never minted again.

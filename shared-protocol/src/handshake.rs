@@ -112,6 +112,73 @@ pub fn verify(token: &str, role: Role, server: &Nonce, extension: &Nonce, proof:
         .is_ok()
 }
 
+/// Which side of a relay attachment a proof speaks for: the owner of the bridge port, or a
+/// stdio server that relays its MCP host to it. The labels are distinct from the bridge's
+/// so that no proof made for one door is accepted at the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelayRole {
+    Owner,
+    Relay,
+}
+
+impl RelayRole {
+    fn label(self) -> &'static [u8] {
+        match self {
+            RelayRole::Owner => b"relay-owner",
+            RelayRole::Relay => b"relay-client",
+        }
+    }
+}
+
+fn relay_mac(
+    key: &str,
+    role: RelayRole,
+    owner: &Nonce,
+    relay: &Nonce,
+    identity: &str,
+) -> Hmac<Sha256> {
+    let mut mac = mac(key);
+    mac.update(role.label());
+    mac.update(&owner.0);
+    mac.update(&relay.0);
+    // The identity is length-prefixed so that no two (identity, nonce) splits collide.
+    mac.update(&(identity.len() as u64).to_be_bytes());
+    mac.update(identity.as_bytes());
+    mac
+}
+
+/// The proof `role` sends when a relay with `identity` attaches: HMAC-SHA256(relay key,
+/// label ‖ owner nonce ‖ relay nonce ‖ identity). The owner answers the relay's nonce first,
+/// so a program holding the port is found out before the relay sends anything secret.
+pub fn relay_proof(
+    key: &str,
+    role: RelayRole,
+    owner: &Nonce,
+    relay: &Nonce,
+    identity: &str,
+) -> Proof {
+    let bytes = relay_mac(key, role, owner, relay, identity)
+        .finalize()
+        .into_bytes();
+    let mut out = [0u8; PROOF_BYTES];
+    out.copy_from_slice(&bytes);
+    Proof(out)
+}
+
+/// Whether `proof` is what `role` must send for this attachment; constant time in the proof.
+pub fn verify_relay_proof(
+    key: &str,
+    role: RelayRole,
+    owner: &Nonce,
+    relay: &Nonce,
+    identity: &str,
+    proof: &Proof,
+) -> bool {
+    relay_mac(key, role, owner, relay, identity)
+        .verify_slice(&proof.0)
+        .is_ok()
+}
+
 /// A short fingerprint of a token (HMAC under a label of its own), so the extension can
 /// remember *which* token the server refused without keeping a second copy of it.
 pub fn token_tag(token: &str) -> String {
@@ -371,6 +438,41 @@ mod tests {
             proof: claim.proof,
         };
         assert!(!forged.is_valid(TOKEN, &ns));
+    }
+
+    #[test]
+    fn relay_proofs_bind_role_nonces_identity_and_key_and_differ_from_bridge_proofs() {
+        let (owner, relay) = (Nonce([1; NONCE_BYTES]), Nonce([2; NONCE_BYTES]));
+        let id = "stdio-42-abcdef";
+        let proof = relay_proof(TOKEN, RelayRole::Relay, &owner, &relay, id);
+        assert!(verify_relay_proof(
+            TOKEN,
+            RelayRole::Relay,
+            &owner,
+            &relay,
+            id,
+            &proof
+        ));
+        let other_key = "fedcba9876543210fedcba9876543210";
+        for (key, role, o, r, who) in [
+            (other_key, RelayRole::Relay, owner, relay, id),
+            (TOKEN, RelayRole::Owner, owner, relay, id),
+            (TOKEN, RelayRole::Relay, relay, owner, id),
+            (TOKEN, RelayRole::Relay, owner, Nonce([3; NONCE_BYTES]), id),
+            (TOKEN, RelayRole::Relay, owner, relay, "stdio-42-abcdeg"),
+        ] {
+            assert!(!verify_relay_proof(key, role, &o, &r, who, &proof));
+        }
+        // The owner's answer is never the relay's, and neither is a bridge proof.
+        assert_ne!(
+            relay_proof(TOKEN, RelayRole::Owner, &owner, &relay, id),
+            proof
+        );
+        assert_ne!(prove(TOKEN, Role::Server, &owner, &relay), proof);
+        assert_ne!(
+            relay_proof(TOKEN, RelayRole::Owner, &owner, &relay, ""),
+            prove(TOKEN, Role::Server, &owner, &relay)
+        );
     }
 
     #[test]

@@ -30,6 +30,13 @@ pub const DEFAULT_BRIDGE_PORT: u16 = 9876;
 /// Path of the WebSocket endpoint on the bridge listener.
 pub const BRIDGE_PATH: &str = "/bridge";
 
+/// Version of the attach handshake between domshell servers (a stdio server relaying its
+/// host to the owner of the bridge port); the owner publishes it on `/health`.
+pub const RELAY_PROTOCOL_VERSION: u32 = 1;
+
+/// Route on the owner's bridge listener where a relay asks for a challenge.
+pub const RELAY_CHALLENGE_PATH: &str = "/relay/challenge";
+
 /// How often the server sends `PING` by default.
 pub const DEFAULT_PING_INTERVAL_MS: u64 = 20_000;
 

@@ -20,7 +20,7 @@ mod status;
 mod tools;
 pub mod transport;
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -38,14 +38,13 @@ use serde_json::Value;
 
 use self::notifications::{forward_link_events, LogListener};
 use self::results::error_result;
-use self::sessions::SessionInfo;
-use self::sessions::{reap_idle_stateless_sessions, SessionGuard};
-pub use self::sessions::{HostMeta, HOST_META_KEY};
+use self::sessions::{reap_idle_stateless_sessions, SessionGuard, SessionTable};
 use self::tools::{execute_tool, status_tool, ExecuteArgs, INSTRUCTIONS};
 use crate::bridge::Bridge;
 use crate::pipeline::{Failure, Pipeline, Rails};
 use crate::policy::audit::AuditLog;
 use crate::policy::Policy;
+use crate::relay_door::RelayGrant;
 
 /// Settings of the MCP layer that are not the bridge's.
 #[derive(Debug, Clone)]
@@ -89,16 +88,8 @@ pub struct McpShared {
     /// Wall-clock start, for `/health`.
     pub started_at_wall: std::time::SystemTime,
     state: Mutex<OwnerState>,
-    sessions: AtomicUsize,
-    /// Shell sessions of stateless (2026-07-28) clients, keyed by client identity, with the
-    /// time of their last call; ended by the idle reaper.
-    stateless: Mutex<std::collections::HashMap<String, Instant>>,
-    /// Clients to tell about link changes, by session key.
-    listeners: Mutex<std::collections::HashMap<String, LogListener>>,
-    /// MCP sessions with their client and state, by session key, for the status document.
-    registry: Mutex<std::collections::HashMap<String, SessionInfo>>,
-    /// Audit logs of attached hosts, by path, shared by their sessions.
-    host_audits: Mutex<std::collections::HashMap<std::path::PathBuf, Arc<AuditLog>>>,
+    /// Every per-session map (listing, log listeners, stateless clients), bounded.
+    pub(super) sessions: SessionTable,
 }
 
 impl McpShared {
@@ -119,23 +110,11 @@ impl McpShared {
             started_at: Instant::now(),
             started_at_wall: std::time::SystemTime::now(),
             state: Mutex::new(OwnerState::Starting),
-            sessions: AtomicUsize::new(0),
-            stateless: Mutex::new(Default::default()),
-            listeners: Mutex::new(Default::default()),
-            registry: Mutex::new(Default::default()),
-            host_audits: Mutex::new(Default::default()),
+            sessions: SessionTable::default(),
         });
         tokio::spawn(forward_link_events(Arc::downgrade(&shared), link_events));
         tokio::spawn(reap_idle_stateless_sessions(Arc::downgrade(&shared)));
         shared
-    }
-
-    /// Note a call in a stateless client's shell session.
-    fn touch_stateless(&self, key: &str) {
-        self.stateless
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key.to_string(), Instant::now());
     }
 
     pub fn state(&self) -> OwnerState {
@@ -147,48 +126,7 @@ impl McpShared {
     }
 
     pub fn mcp_sessions(&self) -> usize {
-        self.sessions.load(Ordering::SeqCst)
-    }
-
-    fn listeners(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, LogListener>> {
-        self.listeners.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn registry(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, SessionInfo>> {
-        self.registry.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The rails an attached host asked for. Its audit log is opened once per path; when it
-    /// cannot be opened, the owner's own log records the session instead of none.
-    fn rails_for(&self, host: &HostMeta) -> Arc<Rails> {
-        let audit = match &host.audit_log {
-            None => None,
-            Some(path) => {
-                let mut logs = self.host_audits.lock().unwrap_or_else(|p| p.into_inner());
-                match logs.get(path) {
-                    Some(log) => Some(log.clone()),
-                    None => match AuditLog::open(path, crate::policy::audit::DEFAULT_MAX_BYTES) {
-                        Ok(log) => {
-                            let log = Arc::new(log);
-                            logs.insert(path.clone(), log.clone());
-                            Some(log)
-                        }
-                        Err(e) => {
-                            tracing::warn!(path = %path.display(), "cannot open an attached host's audit log ({e}); using this server's");
-                            self.pipeline.audit.clone()
-                        }
-                    },
-                }
-            }
-        };
-        Arc::new(Rails {
-            policy: Policy::new(host.policy.clone()),
-            audit,
-        })
+        self.sessions.active()
     }
 }
 
@@ -198,8 +136,11 @@ pub struct DomshellMcp {
     shared: Arc<McpShared>,
     session: Arc<SessionGuard>,
     log_level: Arc<Mutex<LoggingLevel>>,
-    /// The rails of an attached host; `None`: this server's own.
+    /// The rails of an admitted relay's host; `None`: this server's own.
     rails: Arc<Mutex<Option<Arc<Rails>>>>,
+    /// A grant made by this process itself (the relay's in-process backend after a
+    /// takeover), adopted at `initialize` instead of one from the admission layer.
+    preset_grant: Option<RelayGrant>,
 }
 
 impl DomshellMcp {
@@ -209,6 +150,7 @@ impl DomshellMcp {
         Self {
             session: Arc::new(SessionGuard {
                 key: Mutex::new(key),
+                gen: AtomicU64::new(0),
                 shared: shared.clone(),
                 counted: AtomicBool::new(false),
                 used: AtomicBool::new(false),
@@ -216,6 +158,16 @@ impl DomshellMcp {
             shared,
             log_level: Arc::new(Mutex::new(LoggingLevel::Info)),
             rails: Arc::new(Mutex::new(None)),
+            preset_grant: None,
+        }
+    }
+
+    /// The handler for this process's own relay host, which needs no admission: it is the
+    /// same process, with the same rails.
+    pub fn for_own_host(shared: Arc<McpShared>, grant: RelayGrant) -> Self {
+        Self {
+            preset_grant: Some(grant),
+            ..Self::new(shared)
         }
     }
 }
@@ -347,10 +299,8 @@ impl ServerHandler for DomshellMcp {
         request: InitializeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<InitializeResult, McpError> {
-        let client = format!(
-            "{}/{}",
-            request.client_info.name, request.client_info.version
-        );
+        let client =
+            crate::labels::client_label(&request.client_info.name, &request.client_info.version);
         self.adopt_host(&context, client);
         context.peer.set_peer_info(request.clone());
         self.negotiate_initialize(&request)
@@ -358,11 +308,11 @@ impl ServerHandler for DomshellMcp {
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
         if !self.session.counted.swap(true, Ordering::SeqCst) {
-            self.shared.sessions.fetch_add(1, Ordering::SeqCst);
+            self.shared.sessions.count_active(1);
         }
-        self.mark_active();
-        self.shared.listeners().insert(
-            self.session.key(),
+        self.shared.sessions.activate(
+            &self.session.key(),
+            self.session.gen.load(Ordering::SeqCst),
             LogListener {
                 peer: context.peer.clone(),
                 level: self.log_level.clone(),

@@ -46,20 +46,24 @@ pub(super) async fn forward_link_events(
                        "hint": "The extension reconnects by itself; commands wait briefly for it."}),
             ),
         };
-        let targets: Vec<(String, Peer<RoleServer>)> = shared
+        let targets: Vec<(String, u64, Peer<RoleServer>)> = shared
+            .sessions
             .listeners()
             .iter()
-            .filter(|(_, l)| {
+            .filter(|(_, (_, l))| {
                 level_at_least(level, *l.level.lock().unwrap_or_else(|p| p.into_inner()))
             })
-            .map(|(key, l)| (key.clone(), l.peer.clone()))
+            .map(|(key, (gen, l))| (key.clone(), *gen, l.peer.clone()))
             .collect();
-        for (key, peer) in targets {
+        for (key, gen, peer) in targets {
             let param =
                 LoggingMessageNotificationParam::new(level, data.clone()).with_logger("domshell");
             if peer.notify_logging_message(param).await.is_err() {
                 // Closed transport: forget it.
-                shared.listeners().remove(&key);
+                shared
+                    .sessions
+                    .listeners()
+                    .retain(|k, (g, _)| !(k == &key && *g == gen));
             }
         }
     }

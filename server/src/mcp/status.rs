@@ -11,8 +11,18 @@ use serde_json::{json, Value};
 use super::McpShared;
 
 impl McpShared {
-    /// The status document: the same object `GET /health` serves.
+    /// The status document: `/health`'s, plus every listed session.
     pub fn status(&self) -> Value {
+        let mut status = self.health();
+        if let Some(object) = status.as_object_mut() {
+            object.insert("sessions".into(), Value::Object(self.sessions.listing()));
+        }
+        status
+    }
+
+    /// What `GET /health` serves: identity, state, link and policy — small by construction
+    /// (no per-session data), so what clients send cannot make it large.
+    pub fn health(&self) -> Value {
         let link = self.pipeline.bridge.health();
         let remediation = remediation(&link, self.config.bridge_port);
         let connected_since = link.connected_for_ms.map(|ms| {
@@ -24,6 +34,7 @@ impl McpShared {
             "name": "domshell",
             "server_version": env!("CARGO_PKG_VERSION"),
             "protocol": shared_protocol::PROTOCOL_VERSION,
+            "relay_protocol": shared_protocol::RELAY_PROTOCOL_VERSION,
             "pid": std::process::id(),
             "role": "owner",
             "state": self.state().as_str(),
@@ -34,7 +45,6 @@ impl McpShared {
             "link": link,
             "connected_since": connected_since,
             "mcp_sessions": self.mcp_sessions(),
-            "sessions": self.registry().clone(),
             "policy": self.pipeline.policy.describe(),
             "remediation": remediation,
         })

@@ -113,9 +113,10 @@ impl DomshellMcp {
         args: ExecuteArgs,
         context: &RequestContext<RoleServer>,
     ) -> CallToolResult {
+        let session = self.call_session(context);
         let call = Call {
             rails: self.rails.lock().ok().and_then(|r| r.clone()),
-            session: self.session_key(context),
+            session: session.key.clone(),
             input: args.command,
             group_id: args.group_id,
             initial_url: args.initial_url,
@@ -132,6 +133,13 @@ impl DomshellMcp {
         let on_line = move |index: usize, line: &str| reporter.line(index, line);
         let outcome = self.shared.pipeline.run(call, &context.ct, &on_line).await;
         progress.finish();
+        if session.ephemeral {
+            self.shared
+                .pipeline
+                .bridge
+                .close_session(&session.key, std::time::Duration::ZERO)
+                .await;
+        }
         match outcome {
             Ok(outcome) => compose(outcome),
             Err(failure) => error_result(

@@ -94,6 +94,20 @@ impl Conflict {
                     ],
                 }
             }
+            Holder::Unproven { detail } => Self {
+                reason: "port_held_unproven",
+                port,
+                holder_pid: None,
+                holder_version: None,
+                summary: format!(
+                    "Port {port} is held by something that could not prove it is domshell: {detail}. Nothing was sent to it."
+                ),
+                remediations: vec![
+                    format!("Find what listens on port {port} (`ss -ltnp 'sport = :{port}'`). If it is not domshell, stop it: this server takes the port over by itself within seconds."),
+                    "If it is a domshell of another user or in a container, it cannot prove this user's relay key (the relay-key file next to the token): run the MCP host against it over HTTP with its MCP token instead, or give it this user's relay key file.".into(),
+                    other_port.clone(),
+                ],
+            },
             Holder::Owner(_) | Holder::Gone => Self {
                 reason: "owner_unresponsive",
                 port,

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Event, Gen};
 use crate::mcp::{DomshellMcp, McpShared};
+use crate::relay_door::RelayGrant;
 
 /// Largest JSON-RPC line buffered in the pipe before the writer waits.
 const PIPE_BYTES: usize = 1 << 20;
@@ -26,6 +27,7 @@ impl Local {
     pub fn start(
         gen: Gen,
         shared: Arc<McpShared>,
+        grant: RelayGrant,
         events: mpsc::UnboundedSender<Event>,
         shutdown: CancellationToken,
     ) -> Self {
@@ -34,7 +36,8 @@ impl Local {
         let (our_read, mut our_write) = tokio::io::split(ours);
         let server_events = events.clone();
         tokio::spawn(async move {
-            let handler = DomshellMcp::new(shared);
+            // The host keeps its shell session (`host:<identity>`) and its rails here too.
+            let handler = DomshellMcp::for_own_host(shared, grant);
             match handler
                 .serve_with_ct((server_read, server_write), shutdown)
                 .await

@@ -14,6 +14,8 @@
 //! interpret tool calls (the backend does) or start the owner's services itself (the
 //! [`OwnerStarter`] from `main` does).
 
+mod attach;
+mod audit;
 mod degraded;
 mod local;
 mod remote;
@@ -31,11 +33,16 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+pub use self::attach::RelayIdentity;
+use self::attach::{authenticate, AttachError};
+use self::audit::HostAudit;
 pub use self::degraded::Conflict;
 use self::local::Local;
 use self::remote::{Remote, Target};
 use crate::election::{probe, Holder};
-use crate::mcp::{HostMeta, McpShared, HOST_META_KEY};
+use crate::mcp::McpShared;
+use crate::policy::audit::AuditLog;
+use crate::relay_door::{HostClaim, RelayGrant};
 
 /// Backend generation: events of a replaced backend are ignored.
 pub type Gen = u64;
@@ -56,7 +63,9 @@ pub enum Event {
 pub enum Attempt {
     /// The port was free and is now ours.
     Bound(TcpListener),
-    /// Someone holds it.
+    /// A domshell owner holds it and proved the relay key: the claim for `initialize`.
+    Attached(HostClaim),
+    /// Someone else holds it.
     Held(Holder),
 }
 
@@ -119,33 +128,32 @@ pub type OwnerStarter = Arc<
 pub struct RelayConfig {
     pub host: String,
     pub port: u16,
-    pub token: Secret,
+    /// The key this user's servers share; `Err`: why this server has none (it then cannot
+    /// attach, and says so).
+    pub relay_key: Result<Secret, String>,
     /// How often a degraded relay tries again.
     pub heal_interval: Duration,
-    /// This host's stable shell-session key and rails, carried to every owner.
-    pub host_meta: HostMeta,
+    /// This host's identity (stable shell session) and rails, carried to every owner.
+    pub me: RelayIdentity,
+    /// This host's audit log, written here while another process owns the port.
+    pub audit: Option<Arc<AuditLog>>,
 }
 
 impl RelayConfig {
     fn target(&self) -> Target {
         Target {
             url: format!("http://{}:{}/mcp", self.host, self.port),
-            token: self.token.clone(),
-            client_id: self.host_meta.client_id.clone(),
+            client_id: self.me.client_id.clone(),
         }
     }
 
-    /// The host's `initialize` with this relay's description of the host in `_meta`.
-    fn with_host_meta(&self, mut initialize: Value) -> Value {
-        if let Some(params) = initialize.get_mut("params").and_then(Value::as_object_mut) {
-            let meta = params.entry("_meta").or_insert_with(|| json!({}));
-            if let (Some(meta), Ok(host)) =
-                (meta.as_object_mut(), serde_json::to_value(&self.host_meta))
-            {
-                meta.insert(HOST_META_KEY.to_string(), host);
-            }
+    /// What this process grants its own host when it owns the port itself.
+    fn own_grant(&self) -> RelayGrant {
+        RelayGrant {
+            identity: self.me.identity.clone(),
+            client_id: self.me.client_id.clone(),
+            policy: self.me.policy.clone(),
         }
-        initialize
     }
 }
 
@@ -172,8 +180,10 @@ pub async fn inspect(host: &str, port: u16) -> Holder {
     holder
 }
 
-/// Bind the port, or find out who holds it.
-async fn try_for_port(host: &str, port: u16) -> Attempt {
+/// Bind the port, or find out who holds it; an owner must prove the relay key before this
+/// relay tells it anything.
+async fn try_for_port(config: &RelayConfig) -> Attempt {
+    let (host, port) = (config.host.as_str(), config.port);
     // Spread simultaneous contenders a little so one binds before the others probe.
     let jitter = u64::from(std::process::id()) % 250;
     tokio::time::sleep(Duration::from_millis(jitter)).await;
@@ -187,7 +197,36 @@ async fn try_for_port(host: &str, port: u16) -> Attempt {
             return Attempt::Bound(listener);
         }
     }
-    Attempt::Held(holder)
+    attach_to(config, holder).await
+}
+
+/// A holder that says it is a domshell owner is asked to prove it.
+async fn attach_to(config: &RelayConfig, holder: Holder) -> Attempt {
+    if !matches!(holder, Holder::Owner(_)) {
+        return Attempt::Held(holder);
+    }
+    let key = match &config.relay_key {
+        Ok(key) => key,
+        Err(why) => {
+            return Attempt::Held(Holder::Unproven {
+                detail: format!("this server cannot prove it is this user's: {why}"),
+            })
+        }
+    };
+    match authenticate(&config.host, config.port, key, &config.me).await {
+        Ok(claim) => Attempt::Attached(claim),
+        Err(AttachError::Unproven(detail)) | Err(AttachError::Refused(detail)) => {
+            tracing::warn!(
+                "the holder of port {} is not believed: {detail}",
+                config.port
+            );
+            Attempt::Held(Holder::Unproven { detail })
+        }
+        Err(AttachError::Unreachable(detail)) => {
+            tracing::debug!("relay challenge of port {}: {detail}", config.port);
+            Attempt::Held(Holder::Unresponsive)
+        }
+    }
 }
 
 enum Backend {
@@ -228,6 +267,8 @@ struct Relay {
     host_log_level: usize,
     /// A heal attempt is probing in the background.
     healing: bool,
+    /// The host's audit records, kept here while a remote owner runs its calls.
+    host_audit: Option<HostAudit>,
     shutdown: CancellationToken,
 }
 
@@ -258,8 +299,16 @@ pub async fn run(
         session_state: SessionState::Connecting,
         host_log_level: 0,
         healing: false,
+        host_audit: None,
         shutdown: shutdown.clone(),
     };
+    relay.host_audit = relay.config.audit.clone().map(|log| {
+        HostAudit::new(
+            log,
+            crate::policy::Policy::new(relay.config.me.policy.clone()),
+            relay.own_grant_session(),
+        )
+    });
     let first = relay.backend_for(initial).await;
     relay.switch(first);
     let mut heal = tokio::time::interval(relay.config.heal_interval);
@@ -298,11 +347,6 @@ impl Relay {
             .get("method")
             .and_then(Value::as_str)
             .map(str::to_string);
-        let message = if method.as_deref() == Some("initialize") {
-            self.config.with_host_meta(message)
-        } else {
-            message
-        };
         match method.as_deref() {
             Some("initialize") => self.initialize = Some(message.clone()),
             Some("notifications/initialized") => self.host_initialized = true,
@@ -328,10 +372,22 @@ impl Relay {
         self.dispatch(message);
     }
 
+    fn own_grant_session(&self) -> String {
+        self.config.own_grant().shell_session()
+    }
+
     fn dispatch(&mut self, message: Value) {
         match &self.backend {
             Backend::Local(local) => local.send(message),
-            Backend::Remote(remote) => remote.send(message),
+            Backend::Remote(remote) => {
+                // The owner runs it; this host's own log is written here.
+                if message.get("method").and_then(Value::as_str) == Some("tools/call") {
+                    if let Some(audit) = &mut self.host_audit {
+                        audit.on_call(&message);
+                    }
+                }
+                remote.send(message)
+            }
             Backend::Degraded(conflict) => {
                 for reply in conflict.answer(&message) {
                     self.on_backend_message(reply);
@@ -343,6 +399,9 @@ impl Relay {
     fn on_backend_message(&mut self, mut message: Value) {
         let is_response = message.get("method").is_none();
         if is_response {
+            if let Some(audit) = &mut self.host_audit {
+                audit.on_answer(&message);
+            }
             if let Some(id) = message.get("id") {
                 let key = id.to_string();
                 if self.reinit.as_deref() == Some(key.as_str()) {
@@ -378,8 +437,8 @@ impl Relay {
         let this = json!({
             "role": self.backend.label(),
             "pid": std::process::id(),
-            "client_id": self.config.host_meta.client_id,
-            "shell_session": self.config.host_meta.session_key(),
+            "client_id": self.config.me.client_id,
+            "shell_session": self.own_grant_session(),
             "owner_changes": self.gen.saturating_sub(1),
             "session_state": self.session_state.label(),
         });
@@ -442,13 +501,13 @@ impl Relay {
     /// seconds, and the degraded replies must not wait for it.
     fn start_heal(&mut self) {
         self.healing = true;
-        let (host, port) = (self.config.host.clone(), self.config.port);
+        let config = self.config.clone();
         let events = self.events.clone();
         let shutdown = self.shutdown.clone();
         tokio::spawn(async move {
             let attempt = tokio::select! {
                 _ = shutdown.cancelled() => return,
-                attempt = try_for_port(&host, port) => attempt,
+                attempt = try_for_port(&config) => attempt,
             };
             let _ = events.send(Event::HealTried(attempt));
         });
@@ -460,10 +519,7 @@ impl Relay {
         if !matches!(self.backend, Backend::Degraded(_)) {
             return;
         }
-        let next = match attempt {
-            Attempt::Bound(listener) => self.become_owner(listener).await,
-            Attempt::Held(holder) => self.backend_from_holder(holder),
-        };
+        let next = self.backend_from(attempt).await;
         if !matches!(next, Backend::Degraded(_)) {
             tracing::info!(role = next.label(), "the port conflict is resolved");
             self.switch(next);
@@ -474,28 +530,31 @@ impl Relay {
 
     /// Race for the port; attach to whoever won otherwise.
     async fn elect(&mut self) -> Backend {
-        match try_for_port(&self.config.host, self.config.port).await {
-            Attempt::Bound(listener) => self.become_owner(listener).await,
-            Attempt::Held(holder) => self.backend_from_holder(holder),
-        }
+        let attempt = try_for_port(&self.config).await;
+        self.backend_from(attempt).await
     }
 
     async fn backend_for(&mut self, initial: Holder) -> Backend {
         match initial {
             Holder::Gone => self.elect().await,
-            holder => self.backend_from_holder(holder),
+            holder => {
+                let attempt = attach_to(&self.config, holder).await;
+                self.backend_from(attempt).await
+            }
         }
     }
 
-    fn backend_from_holder(&self, holder: Holder) -> Backend {
-        match holder {
-            Holder::Owner(_) => Backend::Remote(Remote::new(
+    async fn backend_from(&mut self, attempt: Attempt) -> Backend {
+        match attempt {
+            Attempt::Bound(listener) => self.become_owner(listener).await,
+            Attempt::Attached(claim) => Backend::Remote(Remote::new(
                 self.gen + 1,
                 self.config.target(),
+                claim,
                 self.events.clone(),
             )),
-            other => {
-                let conflict = Conflict::from_holder(&other, self.config.port);
+            Attempt::Held(holder) => {
+                let conflict = Conflict::from_holder(&holder, self.config.port);
                 eprintln!("{}", conflict.text());
                 Backend::Degraded(conflict)
             }
@@ -512,6 +571,7 @@ impl Relay {
                 let backend = Backend::Local(Local::start(
                     self.gen + 1,
                     owned.shared.clone(),
+                    self.config.own_grant(),
                     self.events.clone(),
                     self.shutdown.child_token(),
                 ));

@@ -3,8 +3,9 @@
 //! changes) comes out of it.
 //!
 //! It owns the HTTP side of one MCP session with the owner: the `Mcp-Session-Id` and
-//! protocol-version headers, the bearer token, JSON and SSE response bodies, and the GET
-//! stream for server-initiated messages. It reports the owner as lost when a request cannot
+//! protocol-version headers, the relay's claim in the host's `initialize` (the owner proved
+//! the relay key before this backend was made; no bearer token is ever sent), JSON and SSE
+//! response bodies, and the GET stream for server-initiated messages. It reports the owner as lost when a request cannot
 //! reach it or the GET stream ends, and the session as expired when the owner no longer
 //! knows it (404): it must not retry or re-initialize by itself — the relay decides that.
 
@@ -16,13 +17,12 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::{Event, Gen};
-use shared_protocol::frame::Secret;
+use crate::relay_door::{HostClaim, HOST_META_KEY};
 
 /// How the relay reaches an owner.
 #[derive(Clone)]
 pub struct Target {
     pub url: String,
-    pub token: Secret,
     /// Sent as `X-Domshell-Client` so the owner can tell its proxies apart.
     pub client_id: String,
 }
@@ -36,13 +36,20 @@ struct Session {
 pub struct Remote {
     gen: Gen,
     target: Target,
+    /// The proof for this owner's challenge, presented with the host's `initialize` (once).
+    claim: Mutex<Option<HostClaim>>,
     http: reqwest::Client,
     session: Arc<Mutex<Session>>,
     events: mpsc::UnboundedSender<Event>,
 }
 
 impl Remote {
-    pub fn new(gen: Gen, target: Target, events: mpsc::UnboundedSender<Event>) -> Self {
+    pub fn new(
+        gen: Gen,
+        target: Target,
+        claim: HostClaim,
+        events: mpsc::UnboundedSender<Event>,
+    ) -> Self {
         // No proxies (loopback only) and no overall timeout: an SSE reply lasts as long as
         // the command; the owner's own call budget bounds it.
         let http = reqwest::Client::builder()
@@ -54,6 +61,7 @@ impl Remote {
         Self {
             gen,
             target,
+            claim: Mutex::new(Some(claim)),
             http,
             session: Arc::new(Mutex::new(Session {
                 id: None,
@@ -65,7 +73,13 @@ impl Remote {
     }
 
     /// Send one message from the host; what comes back is delivered as [`Event::FromBackend`].
-    pub fn send(&self, message: Value) {
+    pub fn send(&self, mut message: Value) {
+        if message.get("method").and_then(Value::as_str) == Some("initialize") {
+            let claim = self.claim.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(claim) = claim {
+                present(&mut message, &claim);
+            }
+        }
         let ctx = self.context();
         tokio::spawn(async move { ctx.post(message).await });
     }
@@ -78,6 +92,19 @@ impl Remote {
             session: self.session.clone(),
             events: self.events.clone(),
         }
+    }
+}
+
+/// Put `claim` in the `_meta` of an `initialize` (what the host sent there stays).
+fn present(initialize: &mut Value, claim: &HostClaim) {
+    let Some(params) = initialize.get_mut("params").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let meta = params
+        .entry("_meta")
+        .or_insert_with(|| serde_json::json!({}));
+    if let (Some(meta), Ok(claim)) = (meta.as_object_mut(), serde_json::to_value(claim)) {
+        meta.insert(HOST_META_KEY.to_string(), claim);
     }
 }
 
@@ -112,8 +139,7 @@ impl Ctx {
             .http
             .request(method, &self.target.url)
             .header("Accept", "application/json, text/event-stream")
-            .header("X-Domshell-Client", &self.target.client_id)
-            .bearer_auth(self.target.token.expose());
+            .header("X-Domshell-Client", &self.target.client_id);
         if let Some(id) = id {
             request = request.header("Mcp-Session-Id", id);
         }
