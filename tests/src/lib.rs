@@ -29,7 +29,7 @@ pub use fake_extension::{
     ConnectError, ExecuteCall, FakeExtension, FakeOptions, HandshakeRefused, Reply, ServerNotProven,
 };
 pub use fault_proxy::{Direction, FaultProxy};
-pub use server::{ServerOptions, ServerProcess, TEST_TOKEN};
+pub use server::{ServerOptions, ServerProcess, TEST_MCP_TOKEN, TEST_TOKEN};
 
 /// The Cargo workspace root (the parent of this crate's directory).
 pub fn workspace_root() -> PathBuf {

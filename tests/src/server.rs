@@ -16,6 +16,9 @@ use serde_json::Value;
 
 /// Token given to the server (and the fake extension) unless a test picks another.
 pub const TEST_TOKEN: &str = "domshell-test-token-0123456789abcdef";
+/// MCP bearer token given to the server unless a test picks another (HTTP MCP clients and
+/// the debug route present it).
+pub const TEST_MCP_TOKEN: &str = "domshell-test-mcp-token-0123456789abcdef";
 
 /// How long the server may take to write its ready file.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -29,6 +32,10 @@ pub struct ServerOptions {
     pub ws_port: u16,
     /// `None` lets the server generate and persist its own token (read back after start).
     pub token: Option<String>,
+    /// `None` lets the server generate and persist its own MCP token (read back after start).
+    pub mcp_token: Option<String>,
+    /// The relay key file; `None`: the server's own (generated in its config dir).
+    pub relay_key_file: Option<PathBuf>,
     pub ping_interval_ms: u64,
     pub silence_limit_ms: u64,
     pub connect_grace_ms: Option<u64>,
@@ -44,6 +51,8 @@ impl Default for ServerOptions {
         Self {
             ws_port: 0,
             token: Some(TEST_TOKEN.to_string()),
+            mcp_token: Some(TEST_MCP_TOKEN.to_string()),
+            relay_key_file: None,
             ping_interval_ms: 200,
             silence_limit_ms: 1_000,
             connect_grace_ms: None,
@@ -64,6 +73,7 @@ pub struct ServerProcess {
     _stdin: Option<ChildStdin>,
     port: u16,
     token: String,
+    mcp_token: String,
     opts: ServerOptions,
     stderr: Lines,
     stdout: Lines,
@@ -159,6 +169,12 @@ impl ServerProcess {
         if let Some(token) = &opts.token {
             cmd.args(["--token", token]);
         }
+        if let Some(token) = &opts.mcp_token {
+            cmd.args(["--mcp-token", token]);
+        }
+        if let Some(file) = &opts.relay_key_file {
+            cmd.arg("--relay-key-file").arg(file);
+        }
         if let Some(ms) = opts.connect_grace_ms {
             cmd.args(["--connect-grace-ms", &ms.to_string()]);
         }
@@ -205,6 +221,7 @@ impl ServerProcess {
             _stdin: stdin,
             port: 0,
             token: opts.token.clone().unwrap_or_default(),
+            mcp_token: opts.mcp_token.clone().unwrap_or_default(),
             opts,
             stderr,
             stdout,
@@ -217,6 +234,12 @@ impl ServerProcess {
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("reading the generated token {}", path.display()))?;
             server.token = text.trim().to_string();
+        }
+        if server.opts.mcp_token.is_none() {
+            let path = server.dir.path().join("domshell").join("mcp-token");
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading the generated MCP token {}", path.display()))?;
+            server.mcp_token = text.trim().to_string();
         }
         Ok(server)
     }
@@ -259,8 +282,22 @@ impl ServerProcess {
         self.child.id()
     }
 
+    /// The bridge token (what the extension proves it knows).
     pub fn token(&self) -> &str {
         &self.token
+    }
+
+    /// The MCP bearer token (what HTTP MCP clients and the debug route present).
+    pub fn mcp_token(&self) -> &str {
+        &self.mcp_token
+    }
+
+    /// The relay key file this server reads (relays that attach to it need the same).
+    pub fn relay_key_path(&self) -> PathBuf {
+        self.opts
+            .relay_key_file
+            .clone()
+            .unwrap_or_else(|| self.dir.path().join("domshell").join("relay-key"))
     }
 
     pub fn options(&self) -> &ServerOptions {
@@ -348,14 +385,14 @@ impl ServerProcess {
             .await
     }
 
-    /// `POST /debug/execute` with the server token. Returns the HTTP status and JSON body
-    /// whatever the status (errors are part of what tests assert).
+    /// `POST /debug/execute` with the server's MCP token. Returns the HTTP status and JSON
+    /// body whatever the status (errors are part of what tests assert).
     pub async fn execute(
         &self,
         command: &str,
         timeout_ms: Option<u64>,
     ) -> anyhow::Result<(u16, Value)> {
-        self.execute_as(&self.token, command, timeout_ms).await
+        self.execute_as(&self.mcp_token, command, timeout_ms).await
     }
 
     /// [`Self::execute`] presenting `token` instead of the server's.
@@ -383,13 +420,13 @@ impl ServerProcess {
         Ok((status, body))
     }
 
-    /// `POST /debug/execute` with the server token and a body of the caller's making (to
-    /// pass `group_id`, `initial_url`, `session`, …). Returns the status and JSON body.
+    /// `POST /debug/execute` with the server's MCP token and a body of the caller's making
+    /// (to pass `group_id`, `initial_url`, `session`, …). Returns the status and JSON body.
     pub async fn execute_body(&self, body: Value) -> anyhow::Result<(u16, Value)> {
         let response = self
             .http
             .post(self.http_url("/debug/execute"))
-            .bearer_auth(&self.token)
+            .bearer_auth(&self.mcp_token)
             .json(&body)
             .timeout(Duration::from_secs(60))
             .send()

@@ -4,7 +4,9 @@
 //! and the Host/Origin checks on every route.
 
 use domshell_tests::fake_extension::connect_raw;
-use domshell_tests::{FakeExtension, FakeOptions, ServerOptions, ServerProcess, TEST_TOKEN};
+use domshell_tests::{
+    FakeExtension, FakeOptions, ServerOptions, ServerProcess, TEST_MCP_TOKEN, TEST_TOKEN,
+};
 use shared_protocol::frame::Frame;
 
 async fn server() -> ServerProcess {
@@ -253,7 +255,7 @@ async fn every_route_refuses_foreign_hosts_and_origins() {
     let debug = client
         .post(server.http_url("/debug/execute"))
         .header("Host", "evil.example")
-        .bearer_auth(TEST_TOKEN)
+        .bearer_auth(TEST_MCP_TOKEN)
         .json(&serde_json::json!({"command": "pwd"}))
         .send()
         .await

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use domshell_tests::container::{test_image, Container};
 use domshell_tests::python::PythonEnv;
-use domshell_tests::{eventually, Chromium, TEST_TOKEN};
+use domshell_tests::{eventually, Chromium, TEST_MCP_TOKEN, TEST_TOKEN};
 use serde_json::{json, Value};
 
 /// The port ToolHive would pass as `--target-port` (it sets `MCP_PORT` to it).
@@ -97,7 +97,7 @@ async fn tabs_through_the_container(container: Container, reach: Reach) {
 
     let plan = json!({
         "transport": {"type": "http", "url": format!("http://127.0.0.1:{}/mcp", reach.mcp_port),
-                      "headers": {"Authorization": format!("Bearer {TEST_TOKEN}")}},
+                      "headers": {"Authorization": format!("Bearer {TEST_MCP_TOKEN}")}},
         "protocol": "legacy",
         "timeout_ms": 30_000,
         "steps": [
@@ -144,6 +144,8 @@ async fn published_ports_like_toolhive_bridge_networking() {
             format!("MCP_PORT={TARGET_PORT}"),
             "--env".into(),
             format!("DOMSHELL_TOKEN={TEST_TOKEN}"),
+            "--env".into(),
+            format!("DOMSHELL_MCP_TOKEN={TEST_MCP_TOKEN}"),
             // Ephemeral host ports on loopback only.
             "--publish".into(),
             format!("127.0.0.1::{TARGET_PORT}"),
@@ -180,6 +182,8 @@ async fn host_networking_like_toolhive_on_linux() {
             format!("DOMSHELL_WS_PORT={bridge_port}"),
             "--env".into(),
             format!("DOMSHELL_TOKEN={TEST_TOKEN}"),
+            "--env".into(),
+            format!("DOMSHELL_MCP_TOKEN={TEST_MCP_TOKEN}"),
         ],
         &strings(&["--connect-grace-ms", "15000"]),
     )
@@ -224,6 +228,21 @@ async fn without_a_token_the_image_keeps_a_generated_one_and_its_audit_log_in_da
             .unwrap()
             .trim(),
         token
+    );
+    // The MCP token is a secret of its own, kept beside it.
+    let out = container.exec(&["/domshell", "token", "mcp"]).unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let mcp_token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(mcp_token.len() >= 32, "a generated MCP token: {mcp_token:?}");
+    assert_ne!(mcp_token, token, "the MCP token is not the extension's");
+    container
+        .copy_out("/data/config/domshell/mcp-token", dir.path())
+        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("mcp-token"))
+            .unwrap()
+            .trim(),
+        mcp_token
     );
     container
         .copy_out("/data/state/domshell/audit.log", dir.path())

@@ -254,7 +254,7 @@ async fn official_server_scenarios_pass_except_missing_fixtures() -> anyhow::Res
             timeout: Duration::from_secs(180),
             ..ServerRunOptions::requirements(revision)
         }
-        .bearer(server.token());
+        .bearer(server.mcp_token());
         let report = suite
             .run_server_scenarios(&url, &opts)
             .await

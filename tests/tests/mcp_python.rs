@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use domshell_tests::python::{DriverRun, PythonEnv};
 use domshell_tests::server::server_binary;
 use domshell_tests::{
-    eventually, FakeExtension, FakeOptions, ServerOptions, ServerProcess, TEST_TOKEN,
+    eventually, FakeExtension, FakeOptions, ServerOptions, ServerProcess, TEST_MCP_TOKEN, TEST_TOKEN,
 };
 use serde_json::{json, Value};
 use shared_protocol::frame::Frame;
@@ -279,7 +279,7 @@ async fn http_sessions_with_the_python_sdk_in_both_protocol_eras() {
     let (server, fake) = http_server(&[]).await;
     for protocol in ["legacy", "modern"] {
         let plan = json!({
-            "transport": http_transport(&server, Some(TEST_TOKEN)),
+            "transport": http_transport(&server, Some(TEST_MCP_TOKEN)),
             "protocol": protocol,
             "timeout_ms": 30_000,
             "steps": [
@@ -356,7 +356,7 @@ impl RawMcp {
             .post(&self.url)
             .header("Accept", "application/json, text/event-stream")
             .header("Content-Type", "application/json")
-            .bearer_auth(TEST_TOKEN)
+            .bearer_auth(TEST_MCP_TOKEN)
             .json(&body);
         if let Some(id) = session {
             request = request
@@ -503,7 +503,7 @@ async fn calls_fail_fast_when_the_extension_is_gone_or_silent() {
     .await
     .unwrap();
     let plan = json!({
-        "transport": http_transport(&server, Some(TEST_TOKEN)),
+        "transport": http_transport(&server, Some(TEST_MCP_TOKEN)),
         "protocol": "legacy",
         "timeout_ms": 20_000,
         "steps": [
@@ -532,7 +532,7 @@ async fn calls_fail_fast_when_the_extension_is_gone_or_silent() {
         .unwrap();
     let server = Arc::new(server);
     let plan = json!({
-        "transport": http_transport(&server, Some(TEST_TOKEN)),
+        "transport": http_transport(&server, Some(TEST_MCP_TOKEN)),
         "protocol": "legacy",
         "timeout_ms": 20_000,
         "steps": [call_step("silent", "sleep 30000\npwd")],
@@ -629,7 +629,7 @@ async fn navigation_and_nested_commands_are_gated_by_tier() {
     let py = python().await;
     let (server, fake) = http_server(&[]).await;
     let plan = json!({
-        "transport": http_transport(&server, Some(TEST_TOKEN)),
+        "transport": http_transport(&server, Some(TEST_MCP_TOKEN)),
         "protocol": "legacy",
         "timeout_ms": 20_000,
         "steps": [
@@ -670,7 +670,7 @@ async fn the_domain_allowlist_applies_to_navigation_targets_and_travels_to_the_e
     let py = python().await;
     let (server, fake) = http_server(&["--allow-write", "--domains", "example.com"]).await;
     let plan = json!({
-        "transport": http_transport(&server, Some(TEST_TOKEN)),
+        "transport": http_transport(&server, Some(TEST_MCP_TOKEN)),
         "protocol": "legacy",
         "timeout_ms": 20_000,
         "steps": [

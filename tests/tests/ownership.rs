@@ -26,12 +26,19 @@ async fn python() -> PythonEnv {
         .expect("a Python venv with the mcp SDK (needs python3 and PyPI)")
 }
 
-/// A stdio `domshell serve` on `port`, as an MCP host would spawn it.
-fn contender(dir: &std::path::Path, port: u16) -> Value {
-    contender_with(dir, port, &[])
+/// A stdio `domshell serve` on `port`, as an MCP host would spawn it. `key` is the relay key
+/// file it shares with the other servers of the test, as one user's servers share
+/// `~/.config/domshell/relay-key`.
+fn contender(dir: &std::path::Path, port: u16, key: &std::path::Path) -> Value {
+    contender_with(dir, port, key, &[])
 }
 
-fn contender_with(dir: &std::path::Path, port: u16, extra: &[&str]) -> Value {
+fn contender_with(
+    dir: &std::path::Path,
+    port: u16,
+    key: &std::path::Path,
+    extra: &[&str],
+) -> Value {
     let mut args: Vec<String> = [
         "serve",
         "--ws-port",
@@ -50,6 +57,8 @@ fn contender_with(dir: &std::path::Path, port: u16, extra: &[&str]) -> Value {
     .collect();
     args.push("--audit-log".into());
     args.push(dir.join("audit.log").display().to_string());
+    args.push("--relay-key-file".into());
+    args.push(key.display().to_string());
     args.extend(extra.iter().map(|s| s.to_string()));
     json!({
         "type": "stdio",
@@ -103,7 +112,7 @@ async fn a_second_server_attaches_to_the_owner() {
     .await;
     let dir = tempfile::tempdir().unwrap();
     let plan = json!({
-        "transport": contender(dir.path(), owner.port()),
+        "transport": contender(dir.path(), owner.port(), &owner.relay_key_path()),
         "protocol": "legacy",
         "timeout_ms": 30_000,
         "steps": [
@@ -165,7 +174,7 @@ async fn each_attached_host_keeps_its_own_rails() {
     let (owner, _fake) = owner_with_extension(ServerOptions::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let plan = json!({
-        "transport": contender_with(dir.path(), owner.port(), &["--allow-write", "--domains", "example.com"]),
+        "transport": contender_with(dir.path(), owner.port(), &owner.relay_key_path(), &["--allow-write", "--domains", "example.com"]),
         "protocol": "legacy",
         "timeout_ms": 30_000,
         "steps": [
@@ -220,7 +229,7 @@ async fn each_attached_host_keeps_its_own_rails() {
         .await
         .expect("fake extension on the writing owner");
     let plan = json!({
-        "transport": contender(dir.path(), writer.port()),
+        "transport": contender(dir.path(), writer.port(), &writer.relay_key_path()),
         "protocol": "legacy",
         "timeout_ms": 30_000,
         "steps": [{"op": "initialize"}, call("click", "click x")],
@@ -293,7 +302,7 @@ async fn a_silent_holder_does_not_hold_up_degraded_replies() {
         steps.push(json!({"op": "sleep", "ms": 400}));
     }
     let plan = json!({
-        "transport": contender(dir.path(), port),
+        "transport": contender(dir.path(), port, &dir.path().join("relay-key")),
         "protocol": "legacy",
         "timeout_ms": 60_000,
         "steps": steps,
@@ -329,7 +338,7 @@ async fn a_foreign_program_on_the_port_is_explained_then_healed_in_place() {
     let (port, squatter, seen) = squatter(3);
     let dir = tempfile::tempdir().unwrap();
     let plan = json!({
-        "transport": contender(dir.path(), port),
+        "transport": contender(dir.path(), port, &dir.path().join("relay-key")),
         "protocol": "legacy",
         "timeout_ms": 40_000,
         "steps": [
@@ -408,7 +417,7 @@ async fn an_incompatible_owner_is_a_version_mismatch() {
     let (port, _responder) = incompatible_owner();
     let dir = tempfile::tempdir().unwrap();
     let plan = json!({
-        "transport": contender(dir.path(), port),
+        "transport": contender(dir.path(), port, &dir.path().join("relay-key")),
         "protocol": "legacy",
         "timeout_ms": 30_000,
         "steps": [
@@ -432,7 +441,7 @@ async fn when_the_owner_dies_in_flight_calls_are_answered_and_the_proxy_takes_ov
     let port = owner.port();
     let dir = tempfile::tempdir().unwrap();
     let plan = json!({
-        "transport": contender(dir.path(), port),
+        "transport": contender(dir.path(), port, &owner.relay_key_path()),
         "protocol": "legacy",
         "timeout_ms": 60_000,
         "steps": [
@@ -527,7 +536,7 @@ async fn when_the_owner_dies_under_two_proxies_one_takes_over_and_the_other_reat
     let mut drivers = Vec::new();
     for (host, dir) in dirs.iter().enumerate() {
         let plan = json!({
-            "transport": contender(dir.path(), port),
+            "transport": contender(dir.path(), port, &owner.relay_key_path()),
             "protocol": "legacy",
             "timeout_ms": 60_000,
             "steps": [
@@ -665,7 +674,7 @@ async fn an_owner_without_its_extension_is_attached_to_not_taken_over() {
         .expect("owner starts");
     let dir = tempfile::tempdir().unwrap();
     let plan = json!({
-        "transport": contender(dir.path(), owner.port()),
+        "transport": contender(dir.path(), owner.port(), &owner.relay_key_path()),
         "protocol": "legacy",
         "timeout_ms": 30_000,
         "steps": [
@@ -707,7 +716,7 @@ async fn a_session_the_owner_forgot_is_reported_expired_and_made_again() {
         .expect("fake extension on the owner");
     let dir = tempfile::tempdir().unwrap();
     let plan = json!({
-        "transport": contender(dir.path(), owner.port()),
+        "transport": contender(dir.path(), owner.port(), &owner.relay_key_path()),
         "protocol": "legacy",
         "timeout_ms": 40_000,
         "steps": [

@@ -11,12 +11,14 @@ use domshell_tests::server::server_binary;
 use domshell_tests::{eventually, Chromium, ServerOptions, ServerProcess, TEST_TOKEN};
 use serde_json::{json, Value};
 
-fn host_transport(dir: &std::path::Path, port: u16) -> Value {
+/// A host's stdio server; `key` is the relay key file all servers of the test share.
+fn host_transport(dir: &std::path::Path, port: u16, key: &std::path::Path) -> Value {
     json!({
         "type": "stdio",
         "command": server_binary().expect("server binary").display().to_string(),
         "args": ["serve", "--ws-port", port.to_string(), "--token", TEST_TOKEN,
-                 "--connect-grace-ms", "20000", "--no-audit"],
+                 "--connect-grace-ms", "20000", "--no-audit",
+                 "--relay-key-file", key.display().to_string()],
         "env": {
             "XDG_CONFIG_HOME": dir.display().to_string(),
             "XDG_STATE_HOME": dir.display().to_string(),
@@ -66,7 +68,7 @@ async fn the_real_extension_follows_the_takeover_and_both_hosts_work() {
     let mut drivers = Vec::new();
     for dir in &dirs {
         let plan = json!({
-            "transport": host_transport(dir.path(), port),
+            "transport": host_transport(dir.path(), port, &owner.relay_key_path()),
             "protocol": "legacy",
             "timeout_ms": 100_000,
             "steps": [

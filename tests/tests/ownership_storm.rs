@@ -21,7 +21,9 @@ fn free_port() -> u16 {
     listener.local_addr().expect("its address").port()
 }
 
-fn serve_args(dir: &std::path::Path, port: u16) -> Vec<String> {
+/// Arguments of one stdio server; `key` is the relay key file all of them share, as the
+/// servers of one user share `~/.config/domshell/relay-key`.
+fn serve_args(dir: &std::path::Path, key: &std::path::Path, port: u16) -> Vec<String> {
     let mut args: Vec<String> = [
         "serve",
         "--ws-port",
@@ -40,6 +42,8 @@ fn serve_args(dir: &std::path::Path, port: u16) -> Vec<String> {
     .collect();
     args.push("--audit-log".into());
     args.push(dir.join("audit.log").display().to_string());
+    args.push("--relay-key-file".into());
+    args.push(key.display().to_string());
     args
 }
 
@@ -56,9 +60,9 @@ fn status(label: &str) -> Value {
 }
 
 /// A stdio server started directly, so the test holds its pid and can kill it.
-fn short_lived(dir: &std::path::Path, port: u16) -> Child {
+fn short_lived(dir: &std::path::Path, key: &std::path::Path, port: u16) -> Child {
     let mut cmd = Command::new(server_binary().expect("server binary"));
-    cmd.args(serve_args(dir, port))
+    cmd.args(serve_args(dir, key, port))
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -127,6 +131,8 @@ async fn a_spawn_storm_elects_one_owner_and_serves_every_host() {
         .map(|_| tempfile::tempdir().unwrap())
         .collect();
     let barriers = tempfile::tempdir().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("relay-key");
     let barrier = |name: &str, count: usize| {
         json!({"op": "barrier", "dir": barriers.path().display().to_string(),
                "name": name, "count": count, "timeout_ms": 90_000, "label": name})
@@ -138,7 +144,7 @@ async fn a_spawn_storm_elects_one_owner_and_serves_every_host() {
             "transport": {
                 "type": "stdio",
                 "command": server_binary().expect("server binary").display().to_string(),
-                "args": serve_args(dir.path(), port),
+                "args": serve_args(dir.path(), &key, port),
                 "env": server_env(dir.path()),
             },
             "protocol": "legacy",
@@ -170,7 +176,7 @@ async fn a_spawn_storm_elects_one_owner_and_serves_every_host() {
         tokio::time::sleep(due.saturating_duration_since(Instant::now())).await;
         let children: Vec<(Child, Instant)> = wave
             .iter()
-            .map(|dir| (short_lived(dir.path(), port), Instant::now()))
+            .map(|dir| (short_lived(dir.path(), &key, port), Instant::now()))
             .collect();
         tokio::task::spawn_blocking(move || kill_within_200ms(children))
             .await

@@ -31,7 +31,9 @@ use anyhow::{bail, Context, Result};
 use domshell_tests::domshell_peer as peer;
 use domshell_tests::mcp_client::{self, check_protocol, client_config, Client, PROTOCOL_VERSION};
 use domshell_tests::process::{self, Child};
-use domshell_tests::{server::server_binary, FakeExtension, FakeOptions, TEST_TOKEN};
+use domshell_tests::{
+    server::server_binary, FakeExtension, FakeOptions, TEST_MCP_TOKEN, TEST_TOKEN,
+};
 use rmcp::model::{CallToolRequestParams, CallToolResult, JsonObject};
 use rmcp::service::Peer;
 use rmcp::{RoleClient, ServiceExt};
@@ -468,6 +470,7 @@ fn our_command(
         .args(["--host", "127.0.0.1"])
         .args(["--ws-port", &port.to_string()])
         .args(["--token", TEST_TOKEN])
+        .args(["--mcp-token", TEST_MCP_TOKEN])
         .arg("--audit-log")
         .arg(dir.join("audit.log"))
         .arg("--ready-file")
@@ -549,7 +552,7 @@ async fn bench_ours_http(
                 &mut child,
                 http,
                 &url,
-                TEST_TOKEN,
+                TEST_MCP_TOKEN,
                 started,
                 START_TIMEOUT,
             )
@@ -571,7 +574,7 @@ async fn bench_ours_http(
     let fake = connect_our_fake(port).await?;
     let endpoint = Endpoint::Http {
         url: format!("http://127.0.0.1:{port}/mcp"),
-        token: TEST_TOKEN.into(),
+        token: TEST_MCP_TOKEN.into(),
         keep_alive: opts.keep_alive,
         server: "domshell".into(),
     };

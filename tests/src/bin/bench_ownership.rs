@@ -36,7 +36,8 @@ struct Host {
 }
 
 impl Host {
-    fn spawn(port: u16, dir: &std::path::Path) -> Result<Host> {
+    /// A host's server in `dir`; every server of one trial shares the relay key in `key`.
+    fn spawn(port: u16, dir: &std::path::Path, key: &std::path::Path) -> Result<Host> {
         let mut child = Command::new(server_binary()?)
             .args([
                 "serve",
@@ -48,6 +49,8 @@ impl Host {
                 "3000",
                 "--no-audit",
             ])
+            .arg("--relay-key-file")
+            .arg(key)
             .env("XDG_CONFIG_HOME", dir)
             .env("XDG_STATE_HOME", dir)
             .env("DOMSHELL_LOG", "warn")
@@ -141,8 +144,10 @@ struct TakeoverTrial {
 }
 
 async fn takeover_trial(dir: &std::path::Path) -> Result<TakeoverTrial> {
+    let key = dir.join("relay-key");
     let mut owner = ServerProcess::start(ServerOptions {
         connect_grace_ms: Some(3_000),
+        relay_key_file: Some(key.clone()),
         ..Default::default()
     })
     .await?;
@@ -153,7 +158,7 @@ async fn takeover_trial(dir: &std::path::Path) -> Result<TakeoverTrial> {
         .await?;
     let mut hosts = Vec::new();
     for i in 0..2 {
-        let mut host = Host::spawn(port, &dir.join(format!("host{i}")))?;
+        let mut host = Host::spawn(port, &dir.join(format!("host{i}")), &key)?;
         host.initialize().await?;
         let id = host
             .call(
@@ -259,14 +264,15 @@ async fn takeover_trial(dir: &std::path::Path) -> Result<TakeoverTrial> {
 /// Owners seen in one spawn storm (1 is right), and how long until every host had its status.
 async fn storm_trial(dir: &std::path::Path) -> Result<(usize, Duration)> {
     let port = free_port()?;
+    let key = dir.join("relay-key");
     let started = Instant::now();
     let mut short_lived = Vec::new();
     for i in 0..STORM_SHORT_LIVED {
-        short_lived.push(Host::spawn(port, &dir.join(format!("short{i}")))?);
+        short_lived.push(Host::spawn(port, &dir.join(format!("short{i}")), &key)?);
     }
     let mut hosts = Vec::new();
     for i in 0..STORM_HOSTS {
-        hosts.push(Host::spawn(port, &dir.join(format!("storm{i}")))?);
+        hosts.push(Host::spawn(port, &dir.join(format!("storm{i}")), &key)?);
     }
     for (i, mut host) in short_lived.into_iter().enumerate() {
         let due = started + Duration::from_millis(40 + 60 * i as u64);

@@ -177,7 +177,7 @@ impl Rig {
             .context("waiting for the extension to connect")?;
         let client = mcp_client::connect_http(
             &server.http_url("/mcp"),
-            TEST_TOKEN,
+            server.mcp_token(),
             true,
             "domshell",
             SESSION_TIMEOUT,
