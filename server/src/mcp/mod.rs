@@ -363,10 +363,7 @@ impl ServerHandler for DomshellMcp {
         self.mark_active();
         self.shared.listeners().insert(
             self.session.key(),
-            LogListener {
-                peer: context.peer.clone(),
-                level: self.log_level.clone(),
-            },
+            LogListener::spawn(context.peer.clone(), self.log_level.clone()),
         );
     }
 }
