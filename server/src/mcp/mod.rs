@@ -241,14 +241,14 @@ impl ServerHandler for DomshellMcp {
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         Ok(ListToolsResult::with_all_items(vec![
-            execute_tool(),
+            execute_tool(self.shared.pipeline.policy.reads_only()),
             status_tool(),
         ]))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
         match name {
-            "domshell_execute" => Some(execute_tool()),
+            "domshell_execute" => Some(execute_tool(self.shared.pipeline.policy.reads_only())),
             "domshell_status" => Some(status_tool()),
             _ => None,
         }

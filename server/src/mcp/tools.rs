@@ -52,7 +52,10 @@ fn object_schema(schema: Value) -> Arc<rmcp::model::JsonObject> {
     }
 }
 
-pub(super) fn execute_tool() -> Tool {
+/// `domshell_execute` as a session sees it. `read_only`: its rails allow neither the write
+/// (or navigate) nor the sensitive tier, so no call can change anything and the annotations
+/// say so; otherwise a call may click, type or navigate.
+pub(super) fn execute_tool(read_only: bool) -> Tool {
     let schema = json!({
         "type": "object",
         "properties": {
@@ -84,8 +87,8 @@ pub(super) fn execute_tool() -> Tool {
     .with_title("Run browser shell commands")
     .annotate(
         ToolAnnotations::with_title("Run browser shell commands")
-            .read_only(false)
-            .destructive(true)
+            .read_only(read_only)
+            .destructive(!read_only)
             .idempotent(false)
             .open_world(true),
     )
@@ -146,10 +149,34 @@ impl DomshellMcp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::{Policy, PolicyConfig};
 
     #[test]
     fn instructions_stay_short() {
         assert!(INSTRUCTIONS.len() < 4_000, "{} chars", INSTRUCTIONS.len());
         assert!(INSTRUCTIONS.contains("help"));
+    }
+
+    #[test]
+    fn execute_is_read_only_exactly_when_the_rails_allow_reading_only() {
+        for (allow_write, allow_sensitive, read_only) in [
+            (false, false, true),
+            (true, false, false),
+            (false, true, false),
+            (true, true, false),
+        ] {
+            let policy = Policy::new(PolicyConfig {
+                allow_write,
+                allow_sensitive,
+                domains: vec!["example.com".into()],
+            });
+            assert_eq!(policy.reads_only(), read_only);
+            let tool = execute_tool(policy.reads_only());
+            let annotations = tool.annotations.clone().unwrap();
+            assert_eq!(annotations.read_only_hint, Some(read_only), "{tool:?}");
+            assert_eq!(annotations.destructive_hint, Some(!read_only), "{tool:?}");
+            assert_eq!(annotations.open_world_hint, Some(true));
+            assert_eq!(annotations.idempotent_hint, Some(false));
+        }
     }
 }
