@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 
 use super::progress::ProgressReporter;
 use super::results::{compose, error_result};
+use super::status::status_schema;
 use super::DomshellMcp;
 use crate::pipeline::Call;
 
@@ -100,6 +101,7 @@ pub(super) fn status_tool() -> Tool {
         "Report whether the browser extension is connected and healthy (link state, last heard, heartbeat round trip, reconnects, pending commands, sessions, versions) and what to do when it is not. Never touches the browser.",
         object_schema(json!({"type": "object", "properties": {}, "additionalProperties": false})),
     )
+    .with_raw_output_schema(object_schema(status_schema()))
     .with_title("domshell status")
     .annotate(
         ToolAnnotations::with_title("domshell status")
@@ -178,5 +180,13 @@ mod tests {
             assert_eq!(annotations.open_world_hint, Some(true));
             assert_eq!(annotations.idempotent_hint, Some(false));
         }
+    }
+
+    #[test]
+    fn status_declares_its_document_as_output_schema() {
+        let tool = status_tool();
+        let schema = Value::Object((*tool.output_schema.unwrap()).clone());
+        assert_eq!(schema, status_schema());
+        assert_eq!(schema["type"], "object");
     }
 }
