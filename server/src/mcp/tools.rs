@@ -150,8 +150,13 @@ impl DomshellMcp {
 
 #[cfg(test)]
 mod tests {
+    use rmcp::ServerHandler;
+
     use super::*;
+    use crate::election::Holder;
+    use crate::mcp::status::tests::test_shared;
     use crate::policy::{Policy, PolicyConfig};
+    use crate::relay::Conflict;
 
     #[test]
     fn instructions_stay_short() {
@@ -188,5 +193,24 @@ mod tests {
         let schema = Value::Object((*tool.output_schema.unwrap()).clone());
         assert_eq!(schema, status_schema());
         assert_eq!(schema["type"], "object");
+    }
+
+    fn degraded() -> Conflict {
+        Conflict::from_holder(&Holder::Unresponsive, 9876)
+    }
+
+    fn initialize(protocol: &str) -> Value {
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": protocol, "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"}}})
+    }
+
+    #[tokio::test]
+    async fn the_degraded_responder_declares_the_owners_capabilities() {
+        let owner = DomshellMcp::new(test_shared(PolicyConfig::default()));
+        let owners = serde_json::to_value(owner.get_info().capabilities).unwrap();
+        assert_eq!(owners["tools"]["listChanged"], true, "{owners}");
+        let reply = degraded().answer(&initialize("2025-11-25"));
+        assert_eq!(reply[0]["result"]["capabilities"], owners);
     }
 }
