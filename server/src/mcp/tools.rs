@@ -150,6 +150,7 @@ impl DomshellMcp {
 
 #[cfg(test)]
 mod tests {
+    use rmcp::model::InitializeRequestParams;
     use rmcp::ServerHandler;
 
     use super::*;
@@ -212,5 +213,29 @@ mod tests {
         assert_eq!(owners["tools"]["listChanged"], true, "{owners}");
         let reply = degraded().answer(&initialize("2025-11-25"));
         assert_eq!(reply[0]["result"]["capabilities"], owners);
+    }
+
+    #[tokio::test]
+    async fn the_degraded_responder_negotiates_the_protocol_like_the_owner() {
+        let owner = DomshellMcp::new(test_shared(PolicyConfig::default()));
+        let asked = rmcp::model::ProtocolVersion::KNOWN_VERSIONS
+            .iter()
+            .map(|v| v.as_str().to_string())
+            .chain(["2099-01-01", "2023-01-01", "draft"].map(String::from));
+        for protocol in asked {
+            let message = initialize(&protocol);
+            let params: InitializeRequestParams =
+                serde_json::from_value(message["params"].clone()).unwrap();
+            let owners = owner
+                .negotiate_initialize(&params)
+                .unwrap()
+                .protocol_version;
+            let reply = degraded().answer(&message);
+            assert_eq!(
+                reply[0]["result"]["protocolVersion"],
+                owners.as_str(),
+                "{protocol}"
+            );
+        }
     }
 }
