@@ -233,7 +233,10 @@ async fn without_a_token_the_image_keeps_a_generated_one_and_its_audit_log_in_da
     let out = container.exec(&["/domshell", "token", "mcp"]).unwrap();
     assert!(out.status.success(), "{out:?}");
     let mcp_token = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert!(mcp_token.len() >= 32, "a generated MCP token: {mcp_token:?}");
+    assert!(
+        mcp_token.len() >= 32,
+        "a generated MCP token: {mcp_token:?}"
+    );
     assert_ne!(mcp_token, token, "the MCP token is not the extension's");
     container
         .copy_out("/data/config/domshell/mcp-token", dir.path())

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use domshell_tests::python::{DriverRun, PythonEnv};
 use domshell_tests::server::server_binary;
 use domshell_tests::{
-    eventually, FakeExtension, FakeOptions, ServerOptions, ServerProcess, TEST_MCP_TOKEN, TEST_TOKEN,
+    eventually, FakeExtension, FakeOptions, ServerOptions, ServerProcess, TEST_MCP_TOKEN,
+    TEST_TOKEN,
 };
 use serde_json::{json, Value};
 use shared_protocol::frame::Frame;

@@ -172,11 +172,22 @@ impl DomshellMcp {
     }
 }
 
+impl DomshellMcp {
+    /// Whether this session's rails (a relay's host's, or this server's) allow reading only.
+    fn reads_only(&self) -> bool {
+        match &*self.rails.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(rails) => rails.policy.reads_only(),
+            None => self.shared.pipeline.policy.reads_only(),
+        }
+    }
+}
+
 impl ServerHandler for DomshellMcp {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(
             ServerCapabilities::builder()
                 .enable_tools()
+                .enable_tool_list_changed()
                 .enable_logging()
                 .build(),
         )
@@ -193,14 +204,14 @@ impl ServerHandler for DomshellMcp {
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         Ok(ListToolsResult::with_all_items(vec![
-            execute_tool(),
+            execute_tool(self.reads_only()),
             status_tool(),
         ]))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
         match name {
-            "domshell_execute" => Some(execute_tool()),
+            "domshell_execute" => Some(execute_tool(self.reads_only())),
             "domshell_status" => Some(status_tool()),
             _ => None,
         }
@@ -313,10 +324,7 @@ impl ServerHandler for DomshellMcp {
         self.shared.sessions.activate(
             &self.session.key(),
             self.session.gen.load(Ordering::SeqCst),
-            LogListener {
-                peer: context.peer.clone(),
-                level: self.log_level.clone(),
-            },
+            LogListener::spawn(context.peer.clone(), self.log_level.clone()),
         );
     }
 }

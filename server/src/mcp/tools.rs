@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 
 use super::progress::ProgressReporter;
 use super::results::{compose, error_result};
+use super::status::status_schema;
 use super::DomshellMcp;
 use crate::pipeline::Call;
 
@@ -52,7 +53,10 @@ fn object_schema(schema: Value) -> Arc<rmcp::model::JsonObject> {
     }
 }
 
-pub(super) fn execute_tool() -> Tool {
+/// `domshell_execute` as a session sees it. `read_only`: its rails allow neither the write
+/// (or navigate) nor the sensitive tier, so no call can change anything and the annotations
+/// say so; otherwise a call may click, type or navigate.
+pub(super) fn execute_tool(read_only: bool) -> Tool {
     let schema = json!({
         "type": "object",
         "properties": {
@@ -84,8 +88,8 @@ pub(super) fn execute_tool() -> Tool {
     .with_title("Run browser shell commands")
     .annotate(
         ToolAnnotations::with_title("Run browser shell commands")
-            .read_only(false)
-            .destructive(true)
+            .read_only(read_only)
+            .destructive(!read_only)
             .idempotent(false)
             .open_world(true),
     )
@@ -97,6 +101,7 @@ pub(super) fn status_tool() -> Tool {
         "Report whether the browser extension is connected and healthy (link state, last heard, heartbeat round trip, reconnects, pending commands, sessions, versions) and what to do when it is not. Never touches the browser.",
         object_schema(json!({"type": "object", "properties": {}, "additionalProperties": false})),
     )
+    .with_raw_output_schema(object_schema(status_schema()))
     .with_title("domshell status")
     .annotate(
         ToolAnnotations::with_title("domshell status")
@@ -153,11 +158,92 @@ impl DomshellMcp {
 
 #[cfg(test)]
 mod tests {
+    use rmcp::model::InitializeRequestParams;
+    use rmcp::ServerHandler;
+
     use super::*;
+    use crate::election::Holder;
+    use crate::mcp::status::tests::test_shared;
+    use crate::policy::{Policy, PolicyConfig};
+    use crate::relay::Conflict;
 
     #[test]
     fn instructions_stay_short() {
         assert!(INSTRUCTIONS.len() < 4_000, "{} chars", INSTRUCTIONS.len());
         assert!(INSTRUCTIONS.contains("help"));
+    }
+
+    #[test]
+    fn execute_is_read_only_exactly_when_the_rails_allow_reading_only() {
+        for (allow_write, allow_sensitive, read_only) in [
+            (false, false, true),
+            (true, false, false),
+            (false, true, false),
+            (true, true, false),
+        ] {
+            let policy = Policy::new(PolicyConfig {
+                allow_write,
+                allow_sensitive,
+                domains: vec!["example.com".into()],
+            });
+            assert_eq!(policy.reads_only(), read_only);
+            let tool = execute_tool(policy.reads_only());
+            let annotations = tool.annotations.clone().unwrap();
+            assert_eq!(annotations.read_only_hint, Some(read_only), "{tool:?}");
+            assert_eq!(annotations.destructive_hint, Some(!read_only), "{tool:?}");
+            assert_eq!(annotations.open_world_hint, Some(true));
+            assert_eq!(annotations.idempotent_hint, Some(false));
+        }
+    }
+
+    #[test]
+    fn status_declares_its_document_as_output_schema() {
+        let tool = status_tool();
+        let schema = Value::Object((*tool.output_schema.unwrap()).clone());
+        assert_eq!(schema, status_schema());
+        assert_eq!(schema["type"], "object");
+    }
+
+    fn degraded() -> Conflict {
+        Conflict::from_holder(&Holder::Unresponsive, 9876)
+    }
+
+    fn initialize(protocol: &str) -> Value {
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": protocol, "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"}}})
+    }
+
+    #[tokio::test]
+    async fn the_degraded_responder_declares_the_owners_capabilities() {
+        let owner = DomshellMcp::new(test_shared(PolicyConfig::default()));
+        let owners = serde_json::to_value(owner.get_info().capabilities).unwrap();
+        assert_eq!(owners["tools"]["listChanged"], true, "{owners}");
+        let reply = degraded().answer(&initialize("2025-11-25"));
+        assert_eq!(reply[0]["result"]["capabilities"], owners);
+    }
+
+    #[tokio::test]
+    async fn the_degraded_responder_negotiates_the_protocol_like_the_owner() {
+        let owner = DomshellMcp::new(test_shared(PolicyConfig::default()));
+        let asked = rmcp::model::ProtocolVersion::KNOWN_VERSIONS
+            .iter()
+            .map(|v| v.as_str().to_string())
+            .chain(["2099-01-01", "2023-01-01", "draft"].map(String::from));
+        for protocol in asked {
+            let message = initialize(&protocol);
+            let params: InitializeRequestParams =
+                serde_json::from_value(message["params"].clone()).unwrap();
+            let owners = owner
+                .negotiate_initialize(&params)
+                .unwrap()
+                .protocol_version;
+            let reply = degraded().answer(&message);
+            assert_eq!(
+                reply[0]["result"]["protocolVersion"],
+                owners.as_str(),
+                "{protocol}"
+            );
+        }
     }
 }

@@ -136,6 +136,12 @@ impl Policy {
         self.allowlist.entries()
     }
 
+    /// Whether every command this policy lets through only reads (no write, navigate or
+    /// sensitive tier), so clients may treat calls as read-only.
+    pub fn reads_only(&self) -> bool {
+        !self.config.allow_write && !self.config.allow_sensitive
+    }
+
     pub fn describe(&self) -> serde_json::Value {
         serde_json::json!({
             "allow_write": self.config.allow_write,

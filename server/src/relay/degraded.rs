@@ -4,15 +4,43 @@
 //! with `isError` and a structured explanation with ordered remediations, so the agent (and
 //! the person behind it) learns what is wrong instead of seeing a bare failure.
 //!
+//! To the host it is one more backend behind the relay, so it answers `initialize` as the
+//! owner's rmcp handler does: the same capabilities (tools with `listChanged`, logging) and
+//! the same protocol negotiation ([`negotiate_protocol`]); a method it does not serve is
+//! "method not found" (-32601), and notifications get no reply.
+//!
 //! It is pure: [`Conflict::answer`] maps a JSON-RPC message to the replies to send. It must
 //! not retry anything itself; the relay heals in place when the port frees up.
 
+use rmcp::model::{ErrorCode, ProtocolVersion};
 use serde_json::{json, Value};
 
 use crate::election::{Holder, OwnerInfo};
 
-/// Protocol revision offered when a client asks for one this responder does not know.
-const FALLBACK_PROTOCOL: &str = "2025-11-25";
+/// The protocol revision to answer an `initialize` asking for `requested` with, chosen as
+/// rmcp's server chooses it for the owner (a handler that keeps rmcp's defaults): the
+/// requested revision when rmcp knows it and it still has an `initialize` handshake, else
+/// the handler's default revision if that has one, else the newest known revision that
+/// does.
+fn negotiate_protocol(requested: Option<&str>) -> ProtocolVersion {
+    let known = ProtocolVersion::KNOWN_VERSIONS;
+    if let Some(version) = known
+        .iter()
+        .find(|v| Some(v.as_str()) == requested && v.has_initialize())
+    {
+        return version.clone();
+    }
+    let preferred = ProtocolVersion::default();
+    if preferred.has_initialize() {
+        return preferred;
+    }
+    known
+        .iter()
+        .filter(|v| v.has_initialize())
+        .max_by(|a, b| a.as_str().cmp(b.as_str()))
+        .cloned()
+        .unwrap_or(ProtocolVersion::LATEST_WITH_INITIALIZE)
+}
 
 /// Why this process can neither own the port nor attach to its owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,10 +203,9 @@ impl Conflict {
             "initialize" => {
                 let requested = message
                     .pointer("/params/protocolVersion")
-                    .and_then(Value::as_str)
-                    .unwrap_or(FALLBACK_PROTOCOL);
+                    .and_then(Value::as_str);
                 json!({
-                    "protocolVersion": requested,
+                    "protocolVersion": negotiate_protocol(requested).as_str(),
                     "capabilities": {"tools": {"listChanged": true}, "logging": {}},
                     "serverInfo": {"name": "domshell", "version": env!("CARGO_PKG_VERSION")},
                     "instructions": self.text(),
@@ -195,7 +222,11 @@ impl Conflict {
                 return vec![json!({
                     "jsonrpc": "2.0",
                     "id": id,
-                    "error": {"code": -32603, "message": self.text(), "data": self.data()},
+                    "error": {
+                        "code": ErrorCode::METHOD_NOT_FOUND.0,
+                        "message": format!("method not found: {method} (domshell is degraded: {})", self.summary),
+                        "data": self.data(),
+                    },
                 })]
             }
         };
@@ -258,6 +289,95 @@ mod tests {
         assert_eq!(other[0]["error"]["data"]["reason"], "port_in_use_foreign");
         assert!(c
             .answer(&json!({"jsonrpc": "2.0", "method": "notifications/cancelled"}))
+            .is_empty());
+        assert_eq!(
+            c.answer(
+                &json!({"jsonrpc": "2.0", "id": 6, "method": "logging/setLevel",
+                "params": {"level": "debug"}})
+            )[0]["result"],
+            json!({})
+        );
+    }
+
+    #[test]
+    fn initialize_negotiates_the_protocol_revision_as_rmcp_does() {
+        let newest = ProtocolVersion::LATEST_WITH_INITIALIZE;
+        let newest = newest.as_str();
+        let table: &[(Option<Value>, &str)] = &[
+            (Some(json!("2024-11-05")), "2024-11-05"),
+            (Some(json!("2025-03-26")), "2025-03-26"),
+            (Some(json!("2025-06-18")), "2025-06-18"),
+            (Some(json!("2025-11-25")), "2025-11-25"),
+            // Known, but without a handshake: there is nothing to agree to over initialize.
+            (Some(json!("2026-07-28")), newest),
+            (Some(json!("2099-01-01")), newest),
+            (Some(json!("2023-01-01")), newest),
+            (Some(json!("draft")), newest),
+            (Some(json!(20250618)), newest),
+            (None, newest),
+        ];
+        let c = foreign();
+        for (requested, expected) in table {
+            let mut params =
+                json!({"capabilities": {}, "clientInfo": {"name": "t", "version": "1"}});
+            if let Some(requested) = requested {
+                params["protocolVersion"] = requested.clone();
+            }
+            let reply = c.answer(
+                &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": params}),
+            );
+            assert_eq!(
+                reply[0]["result"]["protocolVersion"], *expected,
+                "{requested:?}"
+            );
+        }
+        // Every revision rmcp knows and can agree to over initialize is echoed.
+        for version in ProtocolVersion::KNOWN_VERSIONS {
+            let negotiated = negotiate_protocol(Some(version.as_str()));
+            assert_eq!(
+                negotiated == *version,
+                version.has_initialize(),
+                "{version}"
+            );
+            assert!(negotiated.has_initialize());
+        }
+    }
+
+    #[test]
+    fn unknown_requests_are_method_not_found_and_notifications_unanswered() {
+        let c = foreign();
+        for method in [
+            "resources/list",
+            "prompts/get",
+            "completion/complete",
+            "tasks/list",
+            "x/y",
+        ] {
+            let reply = c.answer(&json!({"jsonrpc": "2.0", "id": "r", "method": method}));
+            assert_eq!(reply.len(), 1, "{method}");
+            assert_eq!(reply[0]["id"], "r");
+            assert_eq!(reply[0]["error"]["code"], -32601, "{method}");
+            assert!(reply[0]["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(method));
+            assert!(reply[0].get("result").is_none());
+        }
+        for method in [
+            "notifications/cancelled",
+            "notifications/progress",
+            "notifications/roots/list_changed",
+            "notifications/whatever",
+        ] {
+            assert!(
+                c.answer(&json!({"jsonrpc": "2.0", "method": method}))
+                    .is_empty(),
+                "{method}"
+            );
+        }
+        // A response to a request of ours gets no reply either.
+        assert!(c
+            .answer(&json!({"jsonrpc": "2.0", "id": 9, "result": {}}))
             .is_empty());
     }
 
