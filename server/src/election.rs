@@ -127,8 +127,9 @@ impl From<HttpReadError> for ProbeError {
     }
 }
 
-/// Largest `/health` answer read; a document is a few hundred bytes.
-const MAX_HEALTH_BYTES: usize = 256 * 1024;
+/// Largest `/health` answer read; the owner's document is kept well below it, so anything
+/// larger is not an owner.
+const MAX_HEALTH_BYTES: usize = 64 * 1024;
 
 async fn get_health(host: &str, port: u16) -> Result<Value, ProbeError> {
     let mut stream = match tokio::net::TcpStream::connect((host, port)).await {
