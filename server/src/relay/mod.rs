@@ -17,6 +17,7 @@
 mod degraded;
 mod local;
 mod remote;
+mod sse;
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
