@@ -6,12 +6,15 @@
 //! to a healthy compatible owner or to explain the conflict (degraded mode).
 //!
 //! [`judge`] is pure; [`probe`] does the I/O (a raw HTTP/1.1 GET on loopback with short
-//! timeouts). This module must not bind ports or start services itself.
+//! timeouts, the answer read by [`crate::http_reader`]). This module must not bind ports or
+//! start services itself.
 
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
+
+use crate::http_reader::{self, HttpReadError, Response};
 
 /// What holds the port, as far as `/health` tells.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,8 +122,22 @@ enum ProbeError {
     NotHealth(String),
 }
 
-/// Largest `/health` answer read; a document is a few hundred bytes.
-const MAX_HEALTH_BYTES: usize = 256 * 1024;
+impl From<HttpReadError> for ProbeError {
+    fn from(e: HttpReadError) -> Self {
+        let detail = match e {
+            HttpReadError::Io(e) => return ProbeError::Io(e),
+            HttpReadError::TooLarge { .. } => "its /health answer is too large".into(),
+            HttpReadError::NotHttp(_) => "it does not speak HTTP".into(),
+            HttpReadError::NoResponse => "it closed the connection without answering".into(),
+            other => format!("its /health answer is not valid HTTP: {other}"),
+        };
+        ProbeError::NotHealth(detail)
+    }
+}
+
+/// Largest `/health` answer read; the owner's document is kept well below it, so anything
+/// larger is not an owner.
+const MAX_HEALTH_BYTES: usize = 64 * 1024;
 
 async fn get_health(host: &str, port: u16) -> Result<Value, ProbeError> {
     let mut stream = match tokio::net::TcpStream::connect((host, port)).await {
@@ -137,64 +154,29 @@ async fn get_health(host: &str, port: u16) -> Result<Value, ProbeError> {
         .write_all(request.as_bytes())
         .await
         .map_err(ProbeError::Io)?;
-    let mut raw = Vec::new();
-    let mut chunk = [0u8; 8192];
-    loop {
-        let n = stream.read(&mut chunk).await.map_err(ProbeError::Io)?;
-        if n == 0 {
-            break;
-        }
-        raw.extend_from_slice(&chunk[..n]);
-        if raw.len() > MAX_HEALTH_BYTES {
-            return Err(ProbeError::NotHealth(
-                "its /health answer is too large".into(),
-            ));
-        }
-    }
-    parse_response(&raw)
+    let response = http_reader::read_response(&mut stream, MAX_HEALTH_BYTES).await?;
+    health_document(&response)
 }
 
-/// Status line, headers, then a JSON body (plain or chunked).
-fn parse_response(raw: &[u8]) -> Result<Value, ProbeError> {
-    let text = String::from_utf8_lossy(raw);
-    let Some((head, body)) = text.split_once("\r\n\r\n") else {
-        return Err(ProbeError::NotHealth("it does not speak HTTP".into()));
-    };
-    let status_ok = head
-        .lines()
-        .next()
-        .is_some_and(|l| l.starts_with("HTTP/1.") && l.split_whitespace().nth(1) == Some("200"));
-    if !status_ok {
-        let first: String = head.lines().next().unwrap_or("").chars().take(80).collect();
+/// The JSON document of a `200` answer.
+fn health_document(response: &Response) -> Result<Value, ProbeError> {
+    if response.status != 200 {
+        let reason: String = response.reason.chars().take(60).collect();
         return Err(ProbeError::NotHealth(format!(
-            "GET /health answered `{first}`"
+            "GET /health answered `{} {reason}`",
+            response.status
         )));
     }
-    let chunked = head.lines().any(|l| {
-        let l = l.to_ascii_lowercase();
-        l.starts_with("transfer-encoding:") && l.contains("chunked")
-    });
-    let body = if chunked {
-        dechunk(body)
-    } else {
-        body.to_string()
-    };
-    serde_json::from_str(body.trim())
-        .map_err(|_| ProbeError::NotHealth("its /health answer is not JSON".into()))
-}
-
-fn dechunk(body: &str) -> String {
-    let mut out = String::new();
-    let mut rest = body;
-    while let Some((size_line, after)) = rest.split_once("\r\n") {
-        let size = usize::from_str_radix(size_line.trim(), 16).unwrap_or(0);
-        if size == 0 || after.len() < size {
-            break;
-        }
-        out.push_str(&after[..size]);
-        rest = after[size..].trim_start_matches("\r\n");
-    }
-    out
+    serde_json::from_str(response.body.trim()).map_err(|_| {
+        let detail = match response.header("content-type") {
+            Some(kind) => {
+                let kind: String = kind.chars().take(60).collect();
+                format!("its /health answer is not JSON; its content type is {kind}")
+            }
+            None => "its /health answer is not JSON".into(),
+        };
+        ProbeError::NotHealth(detail)
+    })
 }
 
 #[cfg(test)]
@@ -241,26 +223,89 @@ mod tests {
         assert!(matches!(judge(&json!([1, 2]), 2), Holder::Foreign { .. }));
     }
 
+    fn health_of(raw: &[u8]) -> Result<Value, ProbeError> {
+        health_document(&http_reader::parse(raw)?)
+    }
+
     #[test]
     fn http_answers_are_parsed_plain_and_chunked() {
         let plain =
             b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n{\"name\":\"domshell\"}";
-        assert_eq!(parse_response(plain).unwrap()["name"], "domshell");
+        assert_eq!(health_of(plain).unwrap()["name"], "domshell");
         let chunked =
             b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n7\r\n{\"a\":1}\r\n0\r\n\r\n";
-        assert_eq!(parse_response(chunked).unwrap()["a"], 1);
+        assert_eq!(health_of(chunked).unwrap()["a"], 1);
         assert!(matches!(
-            parse_response(b"HTTP/1.1 404 Not Found\r\n\r\nnope"),
+            health_of(b"HTTP/1.1 404 Not Found\r\n\r\nnope"),
             Err(ProbeError::NotHealth(d)) if d.contains("404")
         ));
         assert!(matches!(
-            parse_response(b"SSH-2.0-OpenSSH_9.2\r\n"),
-            Err(ProbeError::NotHealth(_))
+            health_of(b"SSH-2.0-OpenSSH_9.2\r\n"),
+            Err(ProbeError::NotHealth(d)) if d == "it does not speak HTTP"
         ));
         assert!(matches!(
-            parse_response(b"HTTP/1.1 200 OK\r\n\r\n<html>"),
-            Err(ProbeError::NotHealth(_))
+            health_of(b"HTTP/1.1 200 OK\r\ncontent-type: text/html\r\n\r\n<html>"),
+            Err(ProbeError::NotHealth(d)) if d.contains("not JSON") && d.contains("text/html")
         ));
+    }
+
+    /// Serves one connection with `answer` on an ephemeral port, then closes it.
+    async fn answer_once(answer: Vec<u8>) -> u16 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 1024];
+            let _ = tokio::io::AsyncReadExt::read(&mut socket, &mut request).await;
+            let _ = socket.write_all(&answer).await;
+        });
+        port
+    }
+
+    async fn probe_once(port: u16) -> Holder {
+        probe(
+            "127.0.0.1",
+            port,
+            1,
+            Duration::from_secs(5),
+            Duration::ZERO,
+            2,
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn a_chunked_answer_with_characters_split_across_chunks_is_judged() {
+        let document = r#"{"name":"domshell","protocol":2,"state":"ready","note":"é漢🎉"}"#;
+        let mut answer = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+        // One byte per chunk puts a boundary inside every multi-byte character.
+        for byte in document.bytes() {
+            answer.extend_from_slice(b"1\r\n");
+            answer.push(byte);
+            answer.extend_from_slice(b"\r\n");
+        }
+        answer.extend_from_slice(b"0\r\n\r\n");
+        let port = answer_once(answer).await;
+        assert!(matches!(probe_once(port).await, Holder::Owner(_)));
+    }
+
+    #[tokio::test]
+    async fn a_health_answer_over_the_cap_is_foreign() {
+        let body = format!(
+            r#"{{"name":"domshell","pad":"{}"}}"#,
+            "x".repeat(MAX_HEALTH_BYTES)
+        );
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let port = answer_once(answer.into_bytes()).await;
+        assert_eq!(
+            probe_once(port).await,
+            Holder::Foreign {
+                detail: "its /health answer is too large".into()
+            }
+        );
     }
 
     #[tokio::test]

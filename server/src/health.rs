@@ -2,16 +2,18 @@
 //! 1 otherwise — the container image's health check, since a `scratch` image has no curl.
 //!
 //! It owns only this client side: a minimal HTTP/1.1 GET over a plain TCP socket with a
-//! bounded wait. It must not print the health document to stdout unless asked (`--print`),
+//! bounded wait, the answer read by [`crate::http_reader`]. It must not print the health document to stdout unless asked (`--print`),
 //! must not retry (the container engine schedules retries), and must not speak to anything
 //! but the address it was given.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Args;
+
+use crate::http_reader;
 
 /// Where the health check looks when neither `--url` nor `--port` is given: `MCP_PORT` (the
 /// port a container host such as ToolHive assigned), else `DOMSHELL_WS_PORT`, else 9876.
@@ -99,26 +101,8 @@ impl Target {
     }
 }
 
-/// Status code and body of an HTTP/1.x response.
-pub fn parse_response(raw: &[u8]) -> anyhow::Result<(u16, String)> {
-    let text = String::from_utf8_lossy(raw);
-    let status_line = text.lines().next().unwrap_or_default();
-    let mut parts = status_line.split_whitespace();
-    let (Some(version), Some(code)) = (parts.next(), parts.next()) else {
-        bail!("not an HTTP response: {status_line:?}");
-    };
-    if !version.starts_with("HTTP/1.") {
-        bail!("not an HTTP/1 response: {status_line:?}");
-    }
-    let code = code
-        .parse()
-        .with_context(|| format!("bad status line {status_line:?}"))?;
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_string())
-        .unwrap_or_default();
-    Ok((code, body))
-}
+/// Largest answer read: a health document is a few KiB.
+const MAX_ANSWER_BYTES: usize = 1 << 20;
 
 fn fetch(target: &Target, timeout: Duration) -> anyhow::Result<(u16, String)> {
     let addrs: Vec<SocketAddr> = (target.host.as_str(), target.port)
@@ -148,13 +132,9 @@ fn fetch(target: &Target, timeout: Duration) -> anyhow::Result<(u16, String)> {
     stream
         .write_all(request.as_bytes())
         .context("sending the request")?;
-    let mut raw = Vec::new();
-    // Bounded: a health document is a few KiB; stop reading well past that.
-    stream
-        .take(1 << 20)
-        .read_to_end(&mut raw)
+    let response = http_reader::read_response_blocking(&mut stream, MAX_ANSWER_BYTES)
         .with_context(|| format!("reading the answer from {addr}"))?;
-    parse_response(&raw)
+    Ok((response.status, response.body))
 }
 
 /// Run the check; `Ok(true)` when the server answered 200.
@@ -190,6 +170,7 @@ pub fn run(args: &HealthArgs) -> anyhow::Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
 
     fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
         move |name| {
@@ -249,14 +230,18 @@ mod tests {
 
     #[test]
     fn responses_are_parsed_for_status_and_body() {
-        let (code, body) =
-            parse_response(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n{\"a\":1}")
-                .unwrap();
-        assert_eq!((code, body.as_str()), (200, "{\"a\":1}"));
-        let (code, _) = parse_response(b"HTTP/1.1 503 Service Unavailable\r\n\r\n").unwrap();
-        assert_eq!(code, 503);
-        assert!(parse_response(b"SSH-2.0-OpenSSH\r\n").is_err());
-        assert!(parse_response(b"").is_err());
+        let response = http_reader::parse(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n{\"a\":1}",
+        )
+        .unwrap();
+        assert_eq!(
+            (response.status, response.body.as_str()),
+            (200, "{\"a\":1}")
+        );
+        let response = http_reader::parse(b"HTTP/1.1 503 Service Unavailable\r\n\r\n").unwrap();
+        assert_eq!(response.status, 503);
+        assert!(http_reader::parse(b"SSH-2.0-OpenSSH\r\n").is_err());
+        assert!(http_reader::parse(b"").is_err());
     }
 
     #[test]
@@ -285,5 +270,31 @@ mod tests {
 
         // The listener is gone: nothing answers on that port now.
         assert!(!run(&args).unwrap());
+    }
+
+    #[test]
+    fn a_sized_answer_is_read_without_waiting_for_the_server_to_close() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (done, wait) = std::sync::mpsc::channel::<()>();
+        let server = std::thread::spawn(move || {
+            let (mut socket, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = socket.read(&mut buf).unwrap();
+            socket
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
+                .unwrap();
+            // Open until the check is over: reading to the close would time out.
+            let _ = wait.recv();
+        });
+        let args = HealthArgs {
+            url: None,
+            port: Some(port),
+            timeout_ms: 2_000,
+            print: false,
+        };
+        assert!(run(&args).unwrap());
+        done.send(()).unwrap();
+        server.join().unwrap();
     }
 }

@@ -9,6 +9,7 @@ mod election;
 mod health;
 mod host_check;
 mod http;
+mod http_reader;
 mod hygiene;
 mod init;
 mod labels;

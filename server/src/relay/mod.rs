@@ -19,6 +19,7 @@ mod audit;
 mod degraded;
 mod local;
 mod remote;
+mod sse;
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;

@@ -16,6 +16,7 @@ use futures_util::StreamExt;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+use super::sse::SseParser;
 use super::{Event, Gen};
 use crate::relay_door::{HostClaim, HOST_META_KEY};
 
@@ -304,50 +305,5 @@ impl Ctx {
             }
             _ => self.lost("the owner closed its event stream".into()),
         }
-    }
-}
-
-/// Server-sent events, fed in arbitrary chunks; yields the `data` of each complete event.
-#[derive(Default)]
-struct SseParser {
-    buffer: String,
-    data: Vec<String>,
-}
-
-impl SseParser {
-    fn feed(&mut self, chunk: &[u8]) -> Vec<String> {
-        self.buffer.push_str(&String::from_utf8_lossy(chunk));
-        let mut events = Vec::new();
-        while let Some(end) = self.buffer.find('\n') {
-            let line: String = self.buffer.drain(..=end).collect();
-            let line = line.trim_end_matches(['\n', '\r']);
-            if line.is_empty() {
-                let data = self.data.join("\n");
-                self.data.clear();
-                if !data.is_empty() {
-                    events.push(data);
-                }
-            } else if let Some(value) = line.strip_prefix("data:") {
-                self.data
-                    .push(value.strip_prefix(' ').unwrap_or(value).to_string());
-            }
-        }
-        events
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sse_events_are_reassembled_across_chunks() {
-        let mut p = SseParser::default();
-        assert!(p.feed(b"id: 1\ndata: {\"a\"").is_empty());
-        assert_eq!(p.feed(b":1}\n\ndata:\n\n"), vec!["{\"a\":1}".to_string()]);
-        assert_eq!(
-            p.feed(b"event: message\r\ndata: x\r\ndata: y\r\n\r\n"),
-            vec!["x\ny".to_string()]
-        );
     }
 }
