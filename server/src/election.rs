@@ -276,7 +276,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_chunked_answer_with_characters_split_across_chunks_is_judged() {
-        let document = r#"{"name":"domshell","protocol":2,"state":"ready","note":"é漢🎉"}"#;
+        let document =
+            r#"{"name":"domshell","protocol":2,"relay_protocol":1,"state":"ready","note":"é漢🎉"}"#;
         let mut answer = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
         // One byte per chunk puts a boundary inside every multi-byte character.
         for byte in document.bytes() {
