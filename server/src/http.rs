@@ -32,7 +32,13 @@ pub struct AppState {
     pub mcp_token: Secret,
     /// Where relays ask for a challenge; `None`: this owner admits no relays.
     pub relay_door: Option<Arc<RelayDoor>>,
+    /// Named shell sessions of the debug route, most recently used last.
+    pub debug_sessions: Arc<std::sync::Mutex<std::collections::VecDeque<String>>>,
 }
+
+/// Named debug-route sessions kept at most; using one more ends the least recently used
+/// one's shell session, so a caller cannot fill the extension with sessions.
+pub const MAX_DEBUG_SESSIONS: usize = 16;
 
 /// Largest body of a challenge request: a nonce and an identity.
 const MAX_CHALLENGE_BODY_BYTES: usize = 1024;
@@ -161,8 +167,9 @@ async fn relay_challenge(State(app): State<AppState>, body: axum::body::Bytes) -
 
 #[derive(Debug, Deserialize)]
 struct DebugExecute {
-    #[serde(default = "default_session")]
-    session: String,
+    /// A name for a shell session of its own (`debug:<name>`); default: the one `debug`.
+    #[serde(default)]
+    session: Option<String>,
     /// One or more commands, exactly as `domshell_execute` takes them.
     command: String,
     /// Budget of the whole call; default: the server's call budget.
@@ -175,8 +182,30 @@ struct DebugExecute {
     group_name: Option<String>,
 }
 
-fn default_session() -> String {
-    "debug".into()
+/// The shell session of a debug call: `debug`, or `debug:<name>` for a valid name, the
+/// least recently used of [`MAX_DEBUG_SESSIONS`] names ended when a new one comes.
+async fn debug_session(app: &AppState, name: Option<&str>) -> Result<String, String> {
+    let Some(name) = name.filter(|n| *n != "debug") else {
+        return Ok("debug".into());
+    };
+    if !crate::relay_door::valid_identity(name) || name.len() > 64 {
+        return Err("session names are 1–64 characters of letters, digits, '-', '_' or '.'".into());
+    }
+    let key = format!("debug:{name}");
+    let evicted = {
+        let mut recent = app.debug_sessions.lock().unwrap_or_else(|p| p.into_inner());
+        recent.retain(|k| k != &key);
+        recent.push_back(key.clone());
+        if recent.len() > MAX_DEBUG_SESSIONS {
+            recent.pop_front()
+        } else {
+            None
+        }
+    };
+    if let Some(evicted) = evicted {
+        app.bridge.close_session(&evicted, Duration::ZERO).await;
+    }
+    Ok(key)
 }
 
 /// `POST /debug/execute`: the same pipeline as `domshell_execute` (split, check, audit,
@@ -190,10 +219,14 @@ async fn debug_execute(State(app): State<AppState>, Json(body): Json<DebugExecut
             format!("timeout_ms {ms} is too long: at most {MAX_DEBUG_TIMEOUT_MS} is accepted"),
         );
     }
+    let session = match debug_session(&app, body.session.as_deref()).await {
+        Ok(session) => session,
+        Err(why) => return refuse(StatusCode::BAD_REQUEST, why),
+    };
     let started = Instant::now();
     let call = Call {
         rails: None,
-        session: body.session,
+        session,
         input: body.command,
         group_id: body.group_id,
         initial_url: body.initial_url,

@@ -14,15 +14,13 @@ mod hygiene;
 mod init;
 mod labels;
 mod mcp;
+mod owner;
 mod pipeline;
 mod policy;
 mod relay;
 mod relay_door;
 
-use std::future::IntoFuture;
-
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use clap::Parser;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -95,9 +93,13 @@ fn main() -> std::process::ExitCode {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("DOMSHELL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour only for a person at a terminal: Claude Desktop's MCP log file and container
+    // logs would otherwise be full of escape codes.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .with_target(false)
         .init();
 }
@@ -131,7 +133,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             })
         }
     };
-    let services = start_services(&args, listener).await?;
+    let services = owner::start_services(&args, listener).await?;
     let stdio_done = CancellationToken::new();
     if args.transport == config::Transport::Stdio {
         let (shared, shutdown, done) = (
@@ -158,7 +160,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
         }
     }
-    stop_services(services).await;
+    owner::stop_services(services).await;
     Ok(())
 }
 
@@ -217,10 +219,10 @@ async fn attach(args: ServeArgs, host_gone: CancellationToken) -> anyhow::Result
     let starter: relay::OwnerStarter = std::sync::Arc::new(move |listener| {
         let args = starter_args.clone();
         Box::pin(async move {
-            let services = start_services(&args, listener).await?;
+            let services = owner::start_services(&args, listener).await?;
             Ok(relay::Owned {
                 shared: services.shared.clone(),
-                stop: Box::pin(stop_services(services)),
+                stop: Box::pin(owner::stop_services(services)),
             })
         })
     });
@@ -232,174 +234,6 @@ async fn attach(args: ServeArgs, host_gone: CancellationToken) -> anyhow::Result
         on_signal.cancel();
     });
     relay::run(config, starter, holder, shutdown).await
-}
-
-/// The owner's services, running on their own tasks.
-struct Services {
-    shared: std::sync::Arc<mcp::McpShared>,
-    bridge: bridge::Bridge,
-    shutdown: CancellationToken,
-    servers: tokio::task::JoinSet<std::io::Result<()>>,
-}
-
-/// Everything an owner serves on the bridge listener it holds (and on `--mcp-port`).
-async fn start_services(args: &ServeArgs, listener: TcpListener) -> anyhow::Result<Services> {
-    let bridge_config = args.bridge_config()?;
-    let mcp_token = args.mcp_token(&bridge_config.token)?;
-    // Without a relay key the owner still serves everything else; relays are told why.
-    let relay_door = match args.relay_key() {
-        Ok(key) => Some(std::sync::Arc::new(relay_door::RelayDoor::new(key))),
-        Err(e) => {
-            tracing::warn!("this owner admits no relays (stdio servers of other MCP hosts cannot attach): {e:#}");
-            None
-        }
-    };
-    let local = listener.local_addr().context("reading the bound address")?;
-    let mcp_listener = match args.mcp_port {
-        Some(port) => Some(
-            TcpListener::bind((args.host.as_str(), port))
-                .await
-                .with_context(|| {
-                    format!(
-                        "cannot listen on {}:{port} for MCP (--mcp-port / MCP_PORT)",
-                        args.host
-                    )
-                })?,
-        ),
-        None => None,
-    };
-
-    let policy = policy::Policy::new(args.policy_config());
-    let audit = match args.audit_path()? {
-        Some(path) => Some(
-            policy::audit::AuditLog::open(&path, args.audit_max_bytes).with_context(|| {
-                format!(
-                    "opening the audit log {} (or pass --no-audit)",
-                    path.display()
-                )
-            })?,
-        ),
-        None => None,
-    };
-    let bridge = bridge::Bridge::new(bridge_config);
-    let shared = mcp::McpShared::new(
-        bridge.clone(),
-        policy,
-        audit,
-        mcp::McpConfig {
-            call_budget: std::time::Duration::from_millis(args.command_timeout_ms),
-            progress_interval: std::time::Duration::from_millis(args.progress_interval_ms.max(10)),
-            session_idle_ttl: std::time::Duration::from_millis(args.session_idle_ttl_ms),
-            transport: args.transport.label(),
-            bridge_port: local.port(),
-        },
-    );
-    let shutdown = CancellationToken::new();
-    let http_options = mcp::transport::HttpOptions {
-        allowed_hosts: args.mcp_allowed_hosts(),
-        allowed_origins: args.mcp_allowed_origins(),
-        session_idle_ttl: std::time::Duration::from_millis(args.session_idle_ttl_ms),
-        token: mcp_token.clone(),
-        bridge_token: bridge.config().token.clone(),
-        relay_door: relay_door.clone(),
-    };
-    if http_options.allowed_hosts.is_empty() {
-        tracing::warn!(host = %args.host, "Host header validation is off (--allowed-host '*'): any Host is accepted");
-    }
-    let app = http::AppState {
-        bridge: bridge.clone(),
-        shared: shared.clone(),
-        debug_api: args.debug_api,
-        mcp_token,
-        relay_door,
-    };
-    // One Host/Origin check in front of every route of both listeners.
-    let guard =
-        host_check::HostGuard::new(&http_options.allowed_hosts, &http_options.allowed_origins);
-    let router = guard
-        .clone()
-        .protect(http::router(app.clone()).merge(mcp::transport::router(
-            shared.clone(),
-            &http_options,
-            shutdown.child_token(),
-        )));
-
-    tracing::info!(
-        "listening on {local}: extension bridge ws://{local}{}, MCP http://{local}/mcp, health http://{local}/health (transport: {})",
-        shared_protocol::BRIDGE_PATH,
-        args.transport.label()
-    );
-    let mut servers = tokio::task::JoinSet::new();
-    let graceful = {
-        let shutdown = shutdown.clone();
-        move || {
-            let shutdown = shutdown.clone();
-            async move { shutdown.cancelled().await }
-        }
-    };
-    servers.spawn(
-        axum::serve(listener.tap_io(no_delay), router)
-            .with_graceful_shutdown(graceful())
-            .into_future(),
-    );
-    if let Some(mcp_listener) = mcp_listener {
-        let mcp_local = mcp_listener
-            .local_addr()
-            .context("reading the MCP address")?;
-        tracing::info!("MCP also on http://{mcp_local}/mcp");
-        let router = guard.protect(http::health_router(app).merge(mcp::transport::router(
-            shared.clone(),
-            &http_options,
-            shutdown.child_token(),
-        )));
-        servers.spawn(
-            axum::serve(mcp_listener.tap_io(no_delay), router)
-                .with_graceful_shutdown(graceful())
-                .into_future(),
-        );
-    }
-    if let Some(path) = &args.ready_file {
-        config::write_ready_file(path, local.port())
-            .with_context(|| format!("writing the ready file {}", path.display()))?;
-    }
-    shared.set_state(mcp::OwnerState::Ready);
-    Ok(Services {
-        shared,
-        bridge,
-        shutdown,
-        servers,
-    })
-}
-
-/// End the sessions, tell the extension (4006) and close the listeners.
-async fn stop_services(mut services: Services) {
-    services.shared.set_state(mcp::OwnerState::Draining);
-    // Sessions ended and the extension told (4006) before the sockets close.
-    services.bridge.shutdown();
-    if !services
-        .bridge
-        .connections_closed(std::time::Duration::from_secs(2))
-        .await
-    {
-        tracing::warn!("extension connections still open 2 s after the shutdown close");
-    }
-    services.shutdown.cancel();
-    let drain = async { while services.servers.join_next().await.is_some() {} };
-    if tokio::time::timeout(std::time::Duration::from_secs(3), drain)
-        .await
-        .is_err()
-    {
-        tracing::warn!("connections still open after 3 s; exiting anyway");
-    }
-}
-
-/// Replies go out in several small writes (SSE priming event, then the result); with Nagle's
-/// algorithm on, the second waits for the client's delayed ACK, about 40 ms per call on a
-/// kept-alive connection.
-fn no_delay(stream: &mut tokio::net::TcpStream) {
-    if let Err(e) = stream.set_nodelay(true) {
-        tracing::debug!("cannot set TCP_NODELAY: {e}");
-    }
 }
 
 async fn shutdown_signal() {

@@ -18,9 +18,17 @@ pub(super) struct ShellSession {
     pub(super) started_on: Option<u64>,
 }
 
+/// `SESSION_START`/`SESSION_END` frames waiting for their `ACK` at most. Past it the oldest
+/// is forgotten: its waiter goes on as if the connection had ended (a command then runs
+/// without the confirmation, which the extension does not need: it makes a session on first
+/// use), so an extension that never acknowledges cannot grow the table.
+pub const MAX_PENDING_ACKS: usize = 1024;
+
 /// A `SESSION_START`/`SESSION_END` waiting for its `ACK`.
 pub(super) struct PendingAck {
     pub(super) conn_id: u64,
+    /// Order of sending, to forget the oldest first.
+    seq: u64,
     session: String,
     starts: bool,
     /// Dropped unanswered when the connection ends, which wakes the waiter at once.
@@ -51,10 +59,23 @@ impl Bridge {
             }
         };
         if outbound.send(Outbound::Frame(frame)).is_ok() {
+            if state.pending_acks.len() >= MAX_PENDING_ACKS {
+                let oldest = state
+                    .pending_acks
+                    .iter()
+                    .min_by_key(|(_, ack)| ack.seq)
+                    .map(|(id, _)| id.clone());
+                if let Some(oldest) = oldest {
+                    tracing::warn!(id = %oldest, "the extension left {MAX_PENDING_ACKS} session frames unacknowledged; forgetting the oldest");
+                    state.pending_acks.remove(&oldest);
+                }
+            }
+            let seq = state.next_message_id;
             state.pending_acks.insert(
                 id,
                 PendingAck {
                     conn_id,
+                    seq,
                     session: session.to_string(),
                     starts,
                     reply,

@@ -391,3 +391,23 @@ async fn a_connection_after_shutdown_is_not_installed() {
     assert_eq!(b.install(tx, "late".into()), None);
     assert_eq!(b.health().state, LinkState::Waiting);
 }
+
+#[tokio::test]
+async fn unacknowledged_session_frames_are_bounded() {
+    let b = bridge(1_000, 1_000);
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let conn = b.install(tx, "test".into()).unwrap();
+    for i in 0..(super::sessions::MAX_PENDING_ACKS + 50) {
+        b.state().sessions.insert(
+            format!("s{i}"),
+            ShellSession {
+                started_on: Some(conn),
+            },
+        );
+        b.close_session(&format!("s{i}"), Duration::ZERO).await;
+    }
+    assert_eq!(
+        b.state().pending_acks.len(),
+        super::sessions::MAX_PENDING_ACKS
+    );
+}

@@ -90,6 +90,8 @@ pub struct McpShared {
     state: Mutex<OwnerState>,
     /// Every per-session map (listing, log listeners, stateless clients), bounded.
     pub(super) sessions: SessionTable,
+    /// Link events, until [`Self::spawn_background`] takes them.
+    link_events: Mutex<Option<tokio::sync::broadcast::Receiver<crate::bridge::LinkEvent>>>,
 }
 
 impl McpShared {
@@ -111,10 +113,39 @@ impl McpShared {
             started_at_wall: std::time::SystemTime::now(),
             state: Mutex::new(OwnerState::Starting),
             sessions: SessionTable::default(),
+            link_events: Mutex::new(Some(link_events)),
         });
-        tokio::spawn(forward_link_events(Arc::downgrade(&shared), link_events));
-        tokio::spawn(reap_idle_stateless_sessions(Arc::downgrade(&shared)));
         shared
+    }
+
+    /// Start the background tasks (link changes to clients, the idle-session reaper) on
+    /// `tracker`; they end when `stop` fires or this state is dropped.
+    pub fn spawn_background(
+        self: &Arc<Self>,
+        tracker: &tokio_util::task::TaskTracker,
+        stop: tokio_util::sync::CancellationToken,
+    ) {
+        let taken = self
+            .link_events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(events) = taken {
+            let (shared, stop) = (Arc::downgrade(self), stop.clone());
+            tracker.spawn(async move {
+                tokio::select! {
+                    _ = stop.cancelled() => {}
+                    _ = forward_link_events(shared, events) => {}
+                }
+            });
+        }
+        let shared = Arc::downgrade(self);
+        tracker.spawn(async move {
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = reap_idle_stateless_sessions(shared) => {}
+            }
+        });
     }
 
     pub fn state(&self) -> OwnerState {
