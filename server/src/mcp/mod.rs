@@ -102,7 +102,7 @@ impl McpShared {
         config: McpConfig,
     ) -> Arc<Self> {
         let link_events = bridge.subscribe_link_events();
-        let shared = Arc::new(Self {
+        Arc::new(Self {
             pipeline: Pipeline {
                 bridge,
                 policy,
@@ -114,8 +114,7 @@ impl McpShared {
             state: Mutex::new(OwnerState::Starting),
             sessions: SessionTable::default(),
             link_events: Mutex::new(Some(link_events)),
-        });
-        shared
+        })
     }
 
     /// Start the background tasks (link changes to clients, the idle-session reaper) on
