@@ -18,6 +18,7 @@ pub mod install;
 pub mod mcp_client;
 pub mod process;
 pub mod python;
+pub mod raw_mcp;
 pub mod server;
 
 use std::future::Future;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use domshell_tests::python::{DriverRun, PythonEnv};
+use domshell_tests::raw_mcp::RawMcp;
 use domshell_tests::server::server_binary;
 use domshell_tests::{
     eventually, FakeExtension, FakeOptions, ServerOptions, ServerProcess, TEST_MCP_TOKEN,
@@ -344,57 +345,13 @@ async fn http_tool_calls_need_the_token_but_discovery_does_not() {
     assert_eq!(fake.count("EXECUTE"), 0, "nothing ran without the token");
 }
 
-/// Minimal raw streamable-HTTP client for the session semantics the SDK hides.
-struct RawMcp {
-    http: reqwest::Client,
-    url: String,
-}
-
-impl RawMcp {
-    async fn post(&self, session: Option<&str>, body: Value) -> (u16, Option<String>, Value) {
-        let mut request = self
-            .http
-            .post(&self.url)
-            .header("Accept", "application/json, text/event-stream")
-            .header("Content-Type", "application/json")
-            .bearer_auth(TEST_MCP_TOKEN)
-            .json(&body);
-        if let Some(id) = session {
-            request = request
-                .header("Mcp-Session-Id", id)
-                .header("MCP-Protocol-Version", "2025-11-25");
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let session = response
-            .headers()
-            .get("mcp-session-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let text = response.text().await.unwrap_or_default();
-        // SSE: the JSON-RPC message is on a `data:` line; plain JSON otherwise.
-        let json = text
-            .lines()
-            .filter_map(|l| l.strip_prefix("data:"))
-            .map(str::trim)
-            .filter(|d| !d.is_empty())
-            .find_map(|d| serde_json::from_str(d).ok())
-            .or_else(|| serde_json::from_str(&text).ok())
-            .unwrap_or(Value::Null);
-        (status, session, json)
-    }
-}
-
 #[tokio::test]
 async fn http_session_ids_are_enforced_and_delete_ends_the_shell_session() {
     let (server, fake) = http_server(&[]).await;
-    let raw = RawMcp {
-        http: reqwest::Client::new(),
-        url: server.http_url("/mcp"),
-    };
+    let raw = RawMcp::new(server.http_url("/mcp"), Some(TEST_MCP_TOKEN));
     let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}});
-    let (status, session, body) = raw.post(None, init).await;
+    let (status, session, body) = raw.post(None, init).await.unwrap();
     assert_eq!(status, 200, "{body}");
     let session = session.expect("an Mcp-Session-Id");
     let (status, _, _) = raw
@@ -402,12 +359,13 @@ async fn http_session_ids_are_enforced_and_delete_ends_the_shell_session() {
             Some(&session),
             json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
         )
-        .await;
+        .await
+        .unwrap();
     assert!(status == 202 || status == 200, "{status}");
 
     let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
         "params": {"name": "domshell_execute", "arguments": {"command": "pwd"}}});
-    let (status, _, body) = raw.post(Some(&session), call.clone()).await;
+    let (status, _, body) = raw.post(Some(&session), call.clone()).await.unwrap();
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["result"]["content"][0]["text"], "~\n[lane: shared]");
     let Frame::SessionStart { session: shell, .. } = fake
@@ -422,10 +380,10 @@ async fn http_session_ids_are_enforced_and_delete_ends_the_shell_session() {
     };
 
     // An id the server never issued: 404, so the client knows to initialize again.
-    let (status, _, _) = raw.post(Some("not-a-session"), call.clone()).await;
+    let (status, _, _) = raw.post(Some("not-a-session"), call.clone()).await.unwrap();
     assert_eq!(status, 404);
     // No id on a non-initialize request: 400.
-    let (status, _, _) = raw.post(None, call.clone()).await;
+    let (status, _, _) = raw.post(None, call.clone()).await.unwrap();
     assert_eq!(status, 400);
 
     // DELETE ends the MCP session, and with it the shell session in the extension.
@@ -443,7 +401,7 @@ async fn http_session_ids_are_enforced_and_delete_ends_the_shell_session() {
     )
     .await
     .expect("SESSION_END for the deleted session");
-    let (status, _, _) = raw.post(Some(&session), call).await;
+    let (status, _, _) = raw.post(Some(&session), call).await.unwrap();
     assert_eq!(status, 404, "a deleted session is gone");
 }
 
@@ -713,22 +671,20 @@ async fn the_domain_allowlist_applies_to_navigation_targets_and_travels_to_the_e
 #[tokio::test]
 async fn idle_http_sessions_end_their_shell_session() {
     let (server, fake) = http_server(&["--session-idle-ttl-ms", "600"]).await;
-    let raw = RawMcp {
-        http: reqwest::Client::new(),
-        url: server.http_url("/mcp"),
-    };
+    let raw = RawMcp::new(server.http_url("/mcp"), Some(TEST_MCP_TOKEN));
     let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "idle", "version": "1"}}});
-    let (_, session, _) = raw.post(None, init).await;
+    let (_, session, _) = raw.post(None, init).await.unwrap();
     let session = session.expect("an Mcp-Session-Id");
     raw.post(
         Some(&session),
         json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
     )
-    .await;
+    .await
+    .unwrap();
     let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
         "params": {"name": "domshell_execute", "arguments": {"command": "pwd"}}});
-    let (status, _, _) = raw.post(Some(&session), call.clone()).await;
+    let (status, _, _) = raw.post(Some(&session), call.clone()).await.unwrap();
     assert_eq!(status, 200);
     let health = server.health().await.unwrap();
     assert_eq!(health["link"]["shell_sessions"], 1);
@@ -744,6 +700,6 @@ async fn idle_http_sessions_end_their_shell_session() {
     let health = server.health().await.unwrap();
     assert_eq!(health["link"]["shell_sessions"], 0);
     assert_eq!(health["mcp_sessions"], 0);
-    let (status, _, _) = raw.post(Some(&session), call).await;
+    let (status, _, _) = raw.post(Some(&session), call).await.unwrap();
     assert_eq!(status, 404, "the expired session id is unknown now");
 }

@@ -158,7 +158,11 @@ impl HostAudit {
             let outcome = failed
                 .iter()
                 .find(|(l, _)| l == line)
-                .map_or(outcome, |(_, reason)| reason.as_str());
+                .map_or(outcome, |(_, reason)| match reason.as_str() {
+                    // A command's own failure, named as the owner names it in its log.
+                    "command_failed" => "error",
+                    other => other,
+                });
             self.record(line, tier, outcome, duration_ms, None);
         }
     }
