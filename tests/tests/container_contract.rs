@@ -62,17 +62,38 @@ async fn mcp_transport_and_port_from_the_environment() {
 
     let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "thv", "version": "1"}}});
-    let response = http
-        .post(format!("{url}/mcp"))
-        .header("Accept", "application/json, text/event-stream")
-        // A proxy forwards its own Host; bound to 0.0.0.0 the server accepts it.
-        .header("Host", format!("domshell-container:{mcp_port}"))
-        .json(&init)
-        .send()
-        .await
-        .unwrap();
-    assert!(response.status().is_success(), "{}", response.status());
-    assert!(response.text().await.unwrap().contains("\"domshell\""));
+    // Bound to 0.0.0.0, the Host check stays on: the machine's (in a container, the
+    // container's) own name is accepted, as are the loopback names ToolHive's proxy sends…
+    let own_name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .expect("the host name")
+        .trim()
+        .to_string();
+    for host in [own_name.as_str(), "127.0.0.1", "localhost"] {
+        let response = http
+            .post(format!("{url}/mcp"))
+            .header("Accept", "application/json, text/event-stream")
+            .header("Host", format!("{host}:{mcp_port}"))
+            .json(&init)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "{host}: {}",
+            response.status()
+        );
+        assert!(response.text().await.unwrap().contains("\"domshell\""));
+    }
+    // …and a name it is not reached by is refused (DNS rebinding), on both ports.
+    for port in [mcp_port, bridge_port] {
+        let refused = http
+            .get(format!("http://127.0.0.1:{port}/health"))
+            .header("Host", format!("rebound.example:{port}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 403, "port {port}");
+    }
     // The bridge port serves the extension too.
     let bridge_health = http
         .get(format!("http://127.0.0.1:{bridge_port}/health"))

@@ -107,7 +107,12 @@ async fn the_debug_route_checks_audits_and_sends_domains_per_line() {
         .iter()
         .map(|r| r["outcome"].as_str().unwrap_or(""))
         .collect();
-    assert_eq!(outcomes, ["ok", "denied", "ok"], "{records:?}");
+    // Each line that runs is recorded before it runs, and again with its outcome.
+    assert_eq!(
+        outcomes,
+        ["started", "ok", "denied", "started", "ok"],
+        "{records:?}"
+    );
     assert!(records.iter().all(|r| r["session"] == "debug"));
 }
 
@@ -191,7 +196,10 @@ async fn group_id_new_needs_navigation_and_is_sent_once() {
         ],
         "the lane is created once and joined after"
     );
-    let records = audit_records(&audit);
+    // The outcome records (each follows the line's `started` record, with the same fields).
+    let all = audit_records(&audit);
+    assert_eq!(all.len(), 6, "{all:?}");
+    let records: Vec<&Value> = all.iter().filter(|r| r["outcome"] != "started").collect();
     assert_eq!(records.len(), 3, "{records:?}");
     assert_eq!(records[0]["group_id"], "new");
     assert_eq!(records[0]["initial_url"], "https://example.com/start");
