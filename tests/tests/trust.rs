@@ -719,3 +719,44 @@ async fn the_relay_door_refuses_every_bad_input() {
         "{sessions}"
     );
 }
+
+#[tokio::test]
+async fn a_budget_no_clock_can_add_is_refused_and_the_owner_lives_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, fake) = owner(dir.path(), &[]).await;
+    for timeout_ms in [u64::MAX, 604_800_001] {
+        let (status, body) = server
+            .execute_body(json!({"command": "pwd", "timeout_ms": timeout_ms}))
+            .await
+            .unwrap();
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("too long")),
+            "{body}"
+        );
+    }
+    let (status, body) = server.execute("pwd", Some(604_800_000)).await.unwrap();
+    assert_eq!(status, 200, "the longest accepted budget runs: {body}");
+    assert_eq!(fake.count("EXECUTE"), 1);
+    // A server started with one refuses to start, saying which flag.
+    let out = std::process::Command::new(server_binary().unwrap())
+        .args([
+            "serve",
+            "--ws-port",
+            "0",
+            "--token",
+            TEST_TOKEN,
+            "--no-audit",
+        ])
+        .args(["--command-timeout-ms", &u64::MAX.to_string()])
+        .env("XDG_CONFIG_HOME", dir.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--command-timeout-ms"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
