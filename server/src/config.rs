@@ -339,6 +339,21 @@ impl ServeArgs {
         }
     }
 
+    /// The audit log, opened now so a bad path fails at start (`None`: `--no-audit`).
+    pub fn open_audit_log(&self) -> anyhow::Result<Option<crate::policy::audit::AuditLog>> {
+        let Some(path) = self.audit_path()? else {
+            return Ok(None);
+        };
+        crate::policy::audit::AuditLog::open(&path, self.audit_max_bytes)
+            .map(Some)
+            .with_context(|| {
+                format!(
+                    "opening the audit log {} (or pass --no-audit)",
+                    path.display()
+                )
+            })
+    }
+
     pub fn audit_path(&self) -> anyhow::Result<Option<PathBuf>> {
         if self.no_audit {
             return Ok(None);

@@ -191,17 +191,7 @@ async fn attach(args: ServeArgs, host_gone: CancellationToken) -> anyhow::Result
     if let Err(why) = &relay_key {
         tracing::warn!("no relay key, so this server cannot attach to another: {why}");
     }
-    let audit = match args.audit_path()? {
-        Some(path) => Some(std::sync::Arc::new(
-            policy::audit::AuditLog::open(&path, args.audit_max_bytes).with_context(|| {
-                format!(
-                    "opening the audit log {} (or pass --no-audit)",
-                    path.display()
-                )
-            })?,
-        )),
-        None => None,
-    };
+    let audit = args.open_audit_log()?.map(std::sync::Arc::new);
     let config = relay::RelayConfig {
         host: args.host.clone(),
         port: args.ws_port,

@@ -62,17 +62,7 @@ pub async fn start_services(args: &ServeArgs, listener: TcpListener) -> anyhow::
     };
 
     let policy = policy::Policy::new(args.policy_config());
-    let audit = match args.audit_path()? {
-        Some(path) => Some(
-            policy::audit::AuditLog::open(&path, args.audit_max_bytes).with_context(|| {
-                format!(
-                    "opening the audit log {} (or pass --no-audit)",
-                    path.display()
-                )
-            })?,
-        ),
-        None => None,
-    };
+    let audit = args.open_audit_log()?;
     let bridge = bridge::Bridge::new(bridge_config);
     let shutdown = CancellationToken::new();
     let background = TaskTracker::new();

@@ -83,6 +83,23 @@ pub struct ServerProcess {
     dir: tempfile::TempDir,
 }
 
+/// A stdio `domshell serve <args>` as an MCP host spawns it, in the Python driver's plan
+/// format: its config and state directories in `dir`, debug logs on its stderr.
+pub fn stdio_transport(dir: &std::path::Path, args: &[String]) -> Value {
+    let mut all = vec!["serve".to_string()];
+    all.extend(args.iter().cloned());
+    serde_json::json!({
+        "type": "stdio",
+        "command": server_binary().map(|b| b.display().to_string()).unwrap_or_default(),
+        "args": all,
+        "env": {
+            "XDG_CONFIG_HOME": dir.display().to_string(),
+            "XDG_STATE_HOME": dir.display().to_string(),
+            "DOMSHELL_LOG": "debug",
+        },
+    })
+}
+
 /// The binary under test: `$DOMSHELL_BIN`, else `<workspace>/target/debug/domshell`.
 pub fn server_binary() -> anyhow::Result<PathBuf> {
     if let Some(path) = std::env::var_os("DOMSHELL_BIN").filter(|v| !v.is_empty()) {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use domshell_tests::python::{DriverRun, PythonEnv};
-use domshell_tests::server::server_binary;
+use domshell_tests::server::stdio_transport;
 use domshell_tests::{
     eventually, FakeExtension, FakeOptions, ServerOptions, ServerProcess, TEST_TOKEN,
 };
@@ -40,7 +40,6 @@ fn contender_with(
     extra: &[&str],
 ) -> Value {
     let mut args: Vec<String> = [
-        "serve",
         "--ws-port",
         &port.to_string(),
         "--token",
@@ -51,25 +50,16 @@ fn contender_with(
         "1000",
         "--connect-grace-ms",
         "3000",
+        "--audit-log",
+        &dir.join("audit.log").display().to_string(),
+        "--relay-key-file",
+        &key.display().to_string(),
     ]
     .iter()
     .map(|s| s.to_string())
     .collect();
-    args.push("--audit-log".into());
-    args.push(dir.join("audit.log").display().to_string());
-    args.push("--relay-key-file".into());
-    args.push(key.display().to_string());
     args.extend(extra.iter().map(|s| s.to_string()));
-    json!({
-        "type": "stdio",
-        "command": server_binary().expect("server binary").display().to_string(),
-        "args": args,
-        "env": {
-            "XDG_CONFIG_HOME": dir.display().to_string(),
-            "XDG_STATE_HOME": dir.display().to_string(),
-            "DOMSHELL_LOG": "debug",
-        },
-    })
+    stdio_transport(dir, &args)
 }
 
 /// An owner started with `opts`, with a fake extension connected to it.

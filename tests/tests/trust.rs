@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use domshell_tests::python::{DriverRun, PythonEnv};
 use domshell_tests::raw_mcp::RawMcp;
-use domshell_tests::server::server_binary;
+use domshell_tests::server::{server_binary, stdio_transport};
 use domshell_tests::{
     eventually, FakeExtension, FakeOptions, ServerOptions, ServerProcess, TEST_MCP_TOKEN,
     TEST_TOKEN,
@@ -69,7 +69,6 @@ async fn owner(dir: &Path, args: &[&str]) -> (ServerProcess, FakeExtension) {
 /// A stdio server on `port` as an MCP host spawns it, with this test's secrets.
 fn stdio_host(dir: &Path, port: u16, key: &Path, extra: &[&str]) -> Value {
     let mut args: Vec<String> = [
-        "serve",
         "--ws-port",
         &port.to_string(),
         "--token",
@@ -78,25 +77,16 @@ fn stdio_host(dir: &Path, port: u16, key: &Path, extra: &[&str]) -> Value {
         TEST_MCP_TOKEN,
         "--connect-grace-ms",
         "1000",
+        "--audit-log",
+        &dir.join("host-audit.log").display().to_string(),
+        "--relay-key-file",
+        &key.display().to_string(),
     ]
     .iter()
     .map(|s| s.to_string())
     .collect();
-    args.push("--audit-log".into());
-    args.push(dir.join("host-audit.log").display().to_string());
-    args.push("--relay-key-file".into());
-    args.push(key.display().to_string());
     args.extend(extra.iter().map(|s| s.to_string()));
-    json!({
-        "type": "stdio",
-        "command": server_binary().expect("server binary").display().to_string(),
-        "args": args,
-        "env": {
-            "XDG_CONFIG_HOME": dir.display().to_string(),
-            "XDG_STATE_HOME": dir.display().to_string(),
-            "DOMSHELL_LOG": "debug",
-        },
-    })
+    stdio_transport(dir, &args)
 }
 
 fn call(label: &str, command: &str) -> Value {
