@@ -14,10 +14,11 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use serde_json::Value;
-use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
 
+use super::core::{Event, Gen};
 use super::sse::SseParser;
-use super::{Event, Gen};
+use super::Inbox;
 use crate::relay_door::{HostClaim, HOST_META_KEY};
 
 /// How the relay reaches an owner.
@@ -41,16 +42,11 @@ pub struct Remote {
     claim: Mutex<Option<HostClaim>>,
     http: reqwest::Client,
     session: Arc<Mutex<Session>>,
-    events: mpsc::UnboundedSender<Event>,
+    inbox: Inbox,
 }
 
 impl Remote {
-    pub fn new(
-        gen: Gen,
-        target: Target,
-        claim: HostClaim,
-        events: mpsc::UnboundedSender<Event>,
-    ) -> Self {
+    pub fn new(gen: Gen, target: Target, claim: HostClaim, inbox: Inbox) -> Self {
         // No proxies (loopback only) and no overall timeout: an SSE reply lasts as long as
         // the command; the owner's own call budget bounds it.
         let http = reqwest::Client::builder()
@@ -69,12 +65,16 @@ impl Remote {
                 protocol: None,
                 stream_open: false,
             })),
-            events,
+            inbox,
         }
     }
 
+    pub fn gen(&self) -> Gen {
+        self.gen
+    }
+
     /// Send one message from the host; what comes back is delivered as [`Event::FromBackend`].
-    pub fn send(&self, mut message: Value) {
+    pub fn send(&self, mut message: Value) -> Result<(), TrySendError<Value>> {
         if message.get("method").and_then(Value::as_str) == Some("initialize") {
             let claim = self.claim.lock().unwrap_or_else(|p| p.into_inner()).take();
             if let Some(claim) = claim {
@@ -83,6 +83,7 @@ impl Remote {
         }
         let ctx = self.context();
         tokio::spawn(async move { ctx.post(message).await });
+        Ok(())
     }
 
     fn context(&self) -> Ctx {
@@ -91,7 +92,7 @@ impl Remote {
             target: self.target.clone(),
             http: self.http.clone(),
             session: self.session.clone(),
-            events: self.events.clone(),
+            inbox: self.inbox.clone(),
         }
     }
 }
@@ -115,7 +116,7 @@ struct Ctx {
     target: Target,
     http: reqwest::Client,
     session: Arc<Mutex<Session>>,
-    events: mpsc::UnboundedSender<Event>,
+    inbox: Inbox,
 }
 
 impl Ctx {
@@ -123,12 +124,12 @@ impl Ctx {
         self.session.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn lost(&self, why: String) {
-        let _ = self.events.send(Event::BackendLost(self.gen, why));
+    async fn lost(&self, why: String) {
+        let _ = self.inbox.send(Event::BackendLost(self.gen, why)).await;
     }
 
-    fn deliver(&self, message: Value) {
-        let _ = self.events.send(Event::FromBackend(self.gen, message));
+    async fn deliver(&self, message: Value) {
+        let _ = self.inbox.send(Event::FromBackend(self.gen, message)).await;
     }
 
     fn request(&self, method: reqwest::Method) -> reqwest::RequestBuilder {
@@ -163,12 +164,16 @@ impl Ctx {
             .await
         {
             Ok(r) => r,
-            Err(e) => return self.lost(format!("the owner's /mcp cannot be reached: {e}")),
+            Err(e) => {
+                return self
+                    .lost(format!("the owner's /mcp cannot be reached: {e}"))
+                    .await
+            }
         };
         let status = response.status();
         if status == reqwest::StatusCode::NOT_FOUND && had_session && !is_initialize {
             // The owner does not know our session: it is not the owner we initialized with.
-            let _ = self.events.send(Event::SessionExpired(self.gen));
+            let _ = self.inbox.send(Event::SessionExpired(self.gen)).await;
             return;
         }
         if is_initialize {
@@ -185,13 +190,14 @@ impl Ctx {
             let text = response.text().await.unwrap_or_default();
             // A JSON-RPC error body is forwarded as it is; anything else becomes one.
             match serde_json::from_str::<Value>(&text) {
-                Ok(body) if body.get("jsonrpc").is_some() => self.deliver(body),
+                Ok(body) if body.get("jsonrpc").is_some() => self.deliver(body).await,
                 _ => {
                     if let Some(id) = id {
                         self.deliver(serde_json::json!({
                             "jsonrpc": "2.0", "id": id,
                             "error": {"code": -32603, "message": format!("the owner answered HTTP {status}: {}", text.chars().take(200).collect::<String>())}
-                        }));
+                        }))
+                        .await;
                     }
                 }
             }
@@ -207,11 +213,15 @@ impl Ctx {
         } else if status != reqwest::StatusCode::ACCEPTED {
             match response.bytes().await {
                 Ok(bytes) if !bytes.is_empty() => match serde_json::from_slice::<Value>(&bytes) {
-                    Ok(body) => self.on_message(body, is_initialize),
+                    Ok(body) => self.on_message(body, is_initialize).await,
                     Err(e) => tracing::warn!("owner sent a body that is not JSON: {e}"),
                 },
                 Ok(_) => {}
-                Err(e) => return self.lost(format!("reading the owner's answer failed: {e}")),
+                Err(e) => {
+                    return self
+                        .lost(format!("reading the owner's answer failed: {e}"))
+                        .await
+                }
             }
         }
         if is_initialized {
@@ -219,7 +229,7 @@ impl Ctx {
         }
     }
 
-    fn on_message(&self, message: Value, is_initialize: bool) {
+    async fn on_message(&self, message: Value, is_initialize: bool) {
         if is_initialize {
             if let Some(version) = message
                 .pointer("/result/protocolVersion")
@@ -228,7 +238,7 @@ impl Ctx {
                 self.session().protocol = Some(version.to_string());
             }
         }
-        self.deliver(message);
+        self.deliver(message).await;
     }
 
     async fn read_sse(&self, response: reqwest::Response, is_initialize: bool) -> bool {
@@ -238,13 +248,14 @@ impl Ctx {
             let chunk = match chunk {
                 Ok(c) => c,
                 Err(e) => {
-                    self.lost(format!("the owner's event stream broke: {e}"));
+                    self.lost(format!("the owner's event stream broke: {e}"))
+                        .await;
                     return false;
                 }
             };
             for data in parser.feed(&chunk) {
                 match serde_json::from_str::<Value>(&data) {
-                    Ok(message) => self.on_message(message, is_initialize),
+                    Ok(message) => self.on_message(message, is_initialize).await,
                     // Priming events carry no data worth relaying.
                     Err(_) => tracing::trace!("non-JSON SSE data ignored"),
                 }
@@ -272,7 +283,9 @@ impl Ctx {
             {
                 Ok(r) => r,
                 Err(e) => {
-                    return ctx.lost(format!("the owner's event stream cannot be opened: {e}"))
+                    return ctx
+                        .lost(format!("the owner's event stream cannot be opened: {e}"))
+                        .await
                 }
             };
             if response.status() == reqwest::StatusCode::METHOD_NOT_ALLOWED {
@@ -301,9 +314,9 @@ impl Ctx {
             .await
         {
             Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => {
-                let _ = self.events.send(Event::SessionExpired(self.gen));
+                let _ = self.inbox.send(Event::SessionExpired(self.gen)).await;
             }
-            _ => self.lost("the owner closed its event stream".into()),
+            _ => self.lost("the owner closed its event stream".into()).await,
         }
     }
 }
