@@ -30,9 +30,9 @@
 //!   oldest is answered with `relay_overloaded`. A request the host cancelled is forgotten
 //!   when its answer comes or after [`in_flight::CANCELLED_TTL_MS`] (30 s), and gets no
 //!   `owner_lost` answer if its backend goes.
-//! - **To a backend**: the driver never waits for one; the in-process handler's writer takes
-//!   messages in order from a queue of [`local::WRITER_QUEUE`] (256), and a request that
-//!   does not fit is answered with `relay_overloaded`.
+//! - **To a backend**: one writer per backend, in order, from a queue of
+//!   [`remote::WRITER_QUEUE`] / [`local::WRITER_QUEUE`] (256) messages; the driver never
+//!   waits for it: a request that does not fit is answered with `relay_overloaded`.
 //! - **To the host**: stdout is written by one task from a queue of [`STDOUT_QUEUE`] (1024)
 //!   messages. When it is full the host is not reading its own pipe, and the driver waits
 //!   for room before it carries out the next action (nothing is dropped; the core's state is
