@@ -45,7 +45,8 @@ fn negotiate_protocol(requested: Option<&str>) -> ProtocolVersion {
 /// Why this process can neither own the port nor attach to its owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conflict {
-    /// `port_in_use_foreign`, `owner_unresponsive` or `version_mismatch`.
+    /// `port_in_use_foreign`, `owner_unresponsive`, `version_mismatch`,
+    /// `port_held_unproven` or `owner_electing`.
     pub reason: &'static str,
     pub port: u16,
     pub holder_pid: Option<u64>,
@@ -146,6 +147,23 @@ impl Conflict {
                     "Wait a few seconds: this server keeps checking and attaches or takes over as soon as it can.".into(),
                 ],
             },
+        }
+    }
+
+    /// Why a host's `initialize` is answered before any backend took it: the relay is still
+    /// electing (or waiting for a starting owner) after the longest it holds a request.
+    pub fn electing(port: u16) -> Self {
+        Self {
+            reason: "owner_electing",
+            port,
+            holder_pid: None,
+            holder_version: None,
+            summary: format!(
+                "This server is still connecting to the domshell server that owns port {port} (the previous one went away, or a new one is starting)."
+            ),
+            remediations: vec![
+                "Wait a few seconds: this server attaches or takes over by itself, and tells the host when its tools change.".into(),
+            ],
         }
     }
 

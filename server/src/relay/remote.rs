@@ -5,20 +5,40 @@
 //! It owns the HTTP side of one MCP session with the owner: the `Mcp-Session-Id` and
 //! protocol-version headers, the relay's claim in the host's `initialize` (the owner proved
 //! the relay key before this backend was made; no bearer token is ever sent), JSON and SSE
-//! response bodies, and the GET stream for server-initiated messages. It reports the owner as lost when a request cannot
-//! reach it or the GET stream ends, and the session as expired when the owner no longer
-//! knows it (404): it must not retry or re-initialize by itself — the relay decides that.
+//! response bodies, and the GET stream for server-initiated messages. Messages are POSTed by
+//! one writer task, in the order they were given, from a bounded queue ([`WRITER_QUEUE`]);
+//! response bodies are read by tasks of their own, so a long SSE reply holds up nothing.
+//! Everything it runs stops when it is dropped.
+//!
+//! It reports the owner as lost when a request cannot reach it, is not taken within
+//! [`HEADERS_TIMEOUT`], or the GET stream ends, and the session as expired when the owner no
+//! longer knows it (404): it must not retry or re-initialize by itself — the relay decides
+//! that.
 
+use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use serde_json::Value;
 use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
+use super::core::{Event, Gen};
 use super::sse::SseParser;
-use super::{Event, Gen};
+use super::Inbox;
 use crate::relay_door::{HostClaim, HOST_META_KEY};
+
+/// Messages queued for the owner before the relay is told the queue is full.
+pub const WRITER_QUEUE: usize = 256;
+/// Longest the owner may take to accept one POST (answer its headers). rmcp answers them
+/// once the message is in the session's queue — before the handler runs — so only an owner
+/// that stopped serving takes this long.
+pub const HEADERS_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest non-SSE response body read (error bodies, JSON replies); the SSE parser has its
+/// own cap per event.
+const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 /// How the relay reaches an owner.
 #[derive(Clone)]
@@ -36,21 +56,13 @@ struct Session {
 
 pub struct Remote {
     gen: Gen,
-    target: Target,
-    /// The proof for this owner's challenge, presented with the host's `initialize` (once).
-    claim: Mutex<Option<HostClaim>>,
-    http: reqwest::Client,
-    session: Arc<Mutex<Session>>,
-    events: mpsc::UnboundedSender<Event>,
+    queue: mpsc::Sender<Value>,
+    /// Stops the writer, the body readers and the GET stream when this backend is dropped.
+    _stop: DropGuard,
 }
 
 impl Remote {
-    pub fn new(
-        gen: Gen,
-        target: Target,
-        claim: HostClaim,
-        events: mpsc::UnboundedSender<Event>,
-    ) -> Self {
+    pub fn new(gen: Gen, target: Target, claim: HostClaim, inbox: Inbox) -> Self {
         // No proxies (loopback only) and no overall timeout: an SSE reply lasts as long as
         // the command; the owner's own call budget bounds it.
         let http = reqwest::Client::builder()
@@ -59,40 +71,36 @@ impl Remote {
             .tcp_nodelay(true)
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
-        Self {
+        let stop = CancellationToken::new();
+        let (queue, messages) = mpsc::channel(WRITER_QUEUE);
+        let ctx = Ctx {
             gen,
             target,
-            claim: Mutex::new(Some(claim)),
             http,
             session: Arc::new(Mutex::new(Session {
                 id: None,
                 protocol: None,
                 stream_open: false,
             })),
-            events,
+            inbox,
+            stop: stop.clone(),
+        };
+        tokio::spawn(ctx.write_in_order(messages, claim));
+        Self {
+            gen,
+            queue,
+            _stop: stop.drop_guard(),
         }
     }
 
-    /// Send one message from the host; what comes back is delivered as [`Event::FromBackend`].
-    pub fn send(&self, mut message: Value) {
-        if message.get("method").and_then(Value::as_str) == Some("initialize") {
-            let claim = self.claim.lock().unwrap_or_else(|p| p.into_inner()).take();
-            if let Some(claim) = claim {
-                present(&mut message, &claim);
-            }
-        }
-        let ctx = self.context();
-        tokio::spawn(async move { ctx.post(message).await });
+    pub fn gen(&self) -> Gen {
+        self.gen
     }
 
-    fn context(&self) -> Ctx {
-        Ctx {
-            gen: self.gen,
-            target: self.target.clone(),
-            http: self.http.clone(),
-            session: self.session.clone(),
-            events: self.events.clone(),
-        }
+    /// Queue one message for the owner; what comes back is delivered as
+    /// [`Event::FromBackend`]. Never waits: a full queue is the caller's to report.
+    pub fn send(&self, message: Value) -> Result<(), TrySendError<Value>> {
+        self.queue.try_send(message)
     }
 }
 
@@ -109,13 +117,18 @@ fn present(initialize: &mut Value, claim: &HostClaim) {
     }
 }
 
+fn method(message: &Value) -> Option<&str> {
+    message.get("method").and_then(Value::as_str)
+}
+
 #[derive(Clone)]
 struct Ctx {
     gen: Gen,
     target: Target,
     http: reqwest::Client,
     session: Arc<Mutex<Session>>,
-    events: mpsc::UnboundedSender<Event>,
+    inbox: Inbox,
+    stop: CancellationToken,
 }
 
 impl Ctx {
@@ -123,12 +136,16 @@ impl Ctx {
         self.session.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn lost(&self, why: String) {
-        let _ = self.events.send(Event::BackendLost(self.gen, why));
+    async fn report(&self, event: Event<tokio::net::TcpListener, HostClaim>) {
+        let _ = self.inbox.send(event).await;
     }
 
-    fn deliver(&self, message: Value) {
-        let _ = self.events.send(Event::FromBackend(self.gen, message));
+    async fn lost(&self, why: String) {
+        self.report(Event::BackendLost(self.gen, why)).await;
+    }
+
+    async fn deliver(&self, message: Value) {
+        self.report(Event::FromBackend(self.gen, message)).await;
     }
 
     fn request(&self, method: reqwest::Method) -> reqwest::RequestBuilder {
@@ -150,26 +167,81 @@ impl Ctx {
         request
     }
 
-    async fn post(self, message: Value) {
-        let is_initialize = message.get("method").and_then(Value::as_str) == Some("initialize");
-        let is_initialized =
-            message.get("method").and_then(Value::as_str) == Some("notifications/initialized");
+    /// Run `work` until it ends or this backend is dropped.
+    fn spawn_until_stopped(&self, work: impl std::future::Future<Output = ()> + Send + 'static) {
+        let stop = self.stop.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = work => {}
+            }
+        });
+    }
+
+    /// The one writer: POST each message after the previous one was taken. Order holds
+    /// because the next POST starts only once the owner answered the headers of the last,
+    /// and rmcp answers them only after it put the message in the session's queue; the body
+    /// (an SSE stream that lasts as long as the command) is read by a task of its own, so a
+    /// long call does not hold up a `notifications/cancelled` for it. One connection per
+    /// message in flight, rather than HTTP pipelining, which reqwest does not offer.
+    async fn write_in_order(self, mut messages: mpsc::Receiver<Value>, claim: HostClaim) {
+        let mut claim = Some(claim);
+        loop {
+            let mut message = tokio::select! {
+                _ = self.stop.cancelled() => return,
+                next = messages.recv() => match next {
+                    Some(message) => message,
+                    None => return,
+                },
+            };
+            if method(&message) == Some("initialize") {
+                // The claim is valid once: presented with the first initialize only.
+                if let Some(claim) = claim.take() {
+                    present(&mut message, &claim);
+                }
+            }
+            let sent = tokio::select! {
+                _ = self.stop.cancelled() => return,
+                sent = self.post(message) => sent,
+            };
+            if sent.is_break() {
+                return;
+            }
+        }
+    }
+
+    /// POST one message and hand its response to a reader; `Break` when this backend is
+    /// done for (lost, or its session expired).
+    async fn post(&self, message: Value) -> ControlFlow<()> {
+        let is_initialize = method(&message) == Some("initialize");
+        let is_initialized = method(&message) == Some("notifications/initialized");
         let had_session = self.session().id.is_some();
-        let response = match self
+        let sending = self
             .request(reqwest::Method::POST)
             .header("Content-Type", "application/json")
             .body(message.to_string())
-            .send()
-            .await
-        {
-            Ok(r) => r,
-            Err(e) => return self.lost(format!("the owner's /mcp cannot be reached: {e}")),
+            .send();
+        let response = match tokio::time::timeout(HEADERS_TIMEOUT, sending).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(e)) => {
+                self.lost(format!("the owner's /mcp cannot be reached: {e}"))
+                    .await;
+                return ControlFlow::Break(());
+            }
+            Err(_) => {
+                self.lost(format!(
+                    "the owner did not take a message within {} s",
+                    HEADERS_TIMEOUT.as_secs()
+                ))
+                .await;
+                return ControlFlow::Break(());
+            }
         };
         let status = response.status();
         if status == reqwest::StatusCode::NOT_FOUND && had_session && !is_initialize {
             // The owner does not know our session: it is not the owner we initialized with.
-            let _ = self.events.send(Event::SessionExpired(self.gen));
-            return;
+            self.report(Event::SessionExpired(self.gen)).await;
+            return ControlFlow::Break(());
         }
         if is_initialize {
             if let Some(id) = response
@@ -180,22 +252,11 @@ impl Ctx {
                 self.session().id = Some(id.to_string());
             }
         }
+        let ctx = self.clone();
         if !status.is_success() {
             let id = message.get("id").cloned();
-            let text = response.text().await.unwrap_or_default();
-            // A JSON-RPC error body is forwarded as it is; anything else becomes one.
-            match serde_json::from_str::<Value>(&text) {
-                Ok(body) if body.get("jsonrpc").is_some() => self.deliver(body),
-                _ => {
-                    if let Some(id) = id {
-                        self.deliver(serde_json::json!({
-                            "jsonrpc": "2.0", "id": id,
-                            "error": {"code": -32603, "message": format!("the owner answered HTTP {status}: {}", text.chars().take(200).collect::<String>())}
-                        }));
-                    }
-                }
-            }
-            return;
+            self.spawn_until_stopped(async move { ctx.read_refusal(response, id).await });
+            return ControlFlow::Continue(());
         }
         let is_sse = response
             .headers()
@@ -203,23 +264,55 @@ impl Ctx {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/event-stream"));
         if is_sse {
-            self.read_sse(response, is_initialize).await;
+            self.spawn_until_stopped(async move {
+                ctx.read_sse(response, is_initialize).await;
+            });
         } else if status != reqwest::StatusCode::ACCEPTED {
-            match response.bytes().await {
-                Ok(bytes) if !bytes.is_empty() => match serde_json::from_slice::<Value>(&bytes) {
-                    Ok(body) => self.on_message(body, is_initialize),
-                    Err(e) => tracing::warn!("owner sent a body that is not JSON: {e}"),
-                },
-                Ok(_) => {}
-                Err(e) => return self.lost(format!("reading the owner's answer failed: {e}")),
-            }
+            self.spawn_until_stopped(async move { ctx.read_json(response, is_initialize).await });
         }
         if is_initialized {
             self.open_stream();
         }
+        ControlFlow::Continue(())
     }
 
-    fn on_message(&self, message: Value, is_initialize: bool) {
+    /// A non-success answer: a JSON-RPC error body is forwarded as it is; anything else
+    /// becomes one for the request it answers.
+    async fn read_refusal(&self, response: reqwest::Response, id: Option<Value>) {
+        let status = response.status();
+        let text = read_capped(response)
+            .await
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        match serde_json::from_str::<Value>(&text) {
+            Ok(body) if body.get("jsonrpc").is_some() => self.deliver(body).await,
+            _ => {
+                if let Some(id) = id {
+                    self.deliver(serde_json::json!({
+                        "jsonrpc": "2.0", "id": id,
+                        "error": {"code": -32603, "message": format!("the owner answered HTTP {status}: {}", text.chars().take(200).collect::<String>())}
+                    }))
+                    .await;
+                }
+            }
+        }
+    }
+
+    async fn read_json(&self, response: reqwest::Response, is_initialize: bool) {
+        match read_capped(response).await {
+            Ok(bytes) if bytes.is_empty() => {}
+            Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
+                Ok(body) => self.on_message(body, is_initialize).await,
+                Err(e) => tracing::warn!("owner sent a body that is not JSON: {e}"),
+            },
+            Err(e) => {
+                self.lost(format!("reading the owner's answer failed: {e}"))
+                    .await
+            }
+        }
+    }
+
+    async fn on_message(&self, message: Value, is_initialize: bool) {
         if is_initialize {
             if let Some(version) = message
                 .pointer("/result/protocolVersion")
@@ -228,9 +321,10 @@ impl Ctx {
                 self.session().protocol = Some(version.to_string());
             }
         }
-        self.deliver(message);
+        self.deliver(message).await;
     }
 
+    /// Relay every event of an SSE body; whether the stream ended cleanly.
     async fn read_sse(&self, response: reqwest::Response, is_initialize: bool) -> bool {
         let mut parser = SseParser::default();
         let mut body = response.bytes_stream();
@@ -238,13 +332,14 @@ impl Ctx {
             let chunk = match chunk {
                 Ok(c) => c,
                 Err(e) => {
-                    self.lost(format!("the owner's event stream broke: {e}"));
+                    self.lost(format!("the owner's event stream broke: {e}"))
+                        .await;
                     return false;
                 }
             };
             for data in parser.feed(&chunk) {
                 match serde_json::from_str::<Value>(&data) {
-                    Ok(message) => self.on_message(message, is_initialize),
+                    Ok(message) => self.on_message(message, is_initialize).await,
                     // Priming events carry no data worth relaying.
                     Err(_) => tracing::trace!("non-JSON SSE data ignored"),
                 }
@@ -263,7 +358,7 @@ impl Ctx {
             s.stream_open = true;
         }
         let ctx = self.clone();
-        tokio::spawn(async move {
+        self.spawn_until_stopped(async move {
             let response = match ctx
                 .request(reqwest::Method::GET)
                 .header("Accept", "text/event-stream")
@@ -272,7 +367,9 @@ impl Ctx {
             {
                 Ok(r) => r,
                 Err(e) => {
-                    return ctx.lost(format!("the owner's event stream cannot be opened: {e}"))
+                    return ctx
+                        .lost(format!("the owner's event stream cannot be opened: {e}"))
+                        .await
                 }
             };
             if response.status() == reqwest::StatusCode::METHOD_NOT_ALLOWED {
@@ -301,9 +398,165 @@ impl Ctx {
             .await
         {
             Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => {
-                let _ = self.events.send(Event::SessionExpired(self.gen));
+                self.report(Event::SessionExpired(self.gen)).await;
             }
-            _ => self.lost("the owner closed its event stream".into()),
+            _ => self.lost("the owner closed its event stream".into()).await,
         }
+    }
+}
+
+/// A whole response body, refused past [`MAX_BODY_BYTES`].
+async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(format!("its answer is larger than {MAX_BODY_BYTES} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::PolicyConfig;
+    use serde_json::json;
+    use shared_protocol::handshake::Proof;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    fn claim() -> HostClaim {
+        HostClaim {
+            challenge: "00".repeat(16),
+            proof: Proof([0; 32]),
+            client_id: "stdio-proxy/1".into(),
+            policy: PolicyConfig::default(),
+        }
+    }
+
+    /// One HTTP request's body, read whole.
+    async fn read_body(stream: &mut TcpStream) -> Option<Value> {
+        let mut bytes = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = stream.read(&mut buf).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            bytes.extend_from_slice(&buf[..n]);
+            let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") else {
+                continue;
+            };
+            let head = String::from_utf8_lossy(&bytes[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if bytes.len() >= end + 4 + length {
+                return serde_json::from_slice(&bytes[end + 4..end + 4 + length]).ok();
+            }
+        }
+    }
+
+    /// An owner's `/mcp` that notes each message as it takes it, then answers a request with
+    /// an SSE stream it never ends (a long command) and a notification with 202.
+    async fn slow_owner() -> (String, mpsc::UnboundedReceiver<Value>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+        let (seen, taken) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    while let Some(body) = read_body(&mut stream).await {
+                        let is_request = body.get("id").is_some();
+                        let _ = seen.send(body);
+                        if is_request {
+                            let _ = stream
+                                .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
+                                .await;
+                            // Held open, as a command that runs for a long time.
+                            std::future::pending::<()>().await;
+                        }
+                        let _ = stream
+                            .write_all(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n")
+                            .await;
+                    }
+                });
+            }
+        });
+        (url, taken)
+    }
+
+    fn target(url: String) -> Target {
+        Target {
+            url,
+            client_id: "stdio-proxy/1".into(),
+        }
+    }
+
+    // Several workers, as the relay runs: tasks of one message each would race there.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn messages_reach_the_owner_in_order_even_behind_a_long_call() {
+        let (url, mut taken) = slow_owner().await;
+        let (inbox, _events) = mpsc::channel(64);
+        let remote = Remote::new(1, target(url), claim(), inbox);
+        let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                          "params": {"name": "domshell_execute", "arguments": {"command": "sleep 9000"}}});
+        let mut sent = vec![call];
+        sent.push(
+            json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                         "params": {"requestId": 1}}),
+        );
+        for n in 0..100 {
+            sent.push(json!({"jsonrpc": "2.0", "method": "notifications/progress",
+                             "params": {"n": n}}));
+        }
+        for message in &sent {
+            remote.send(message.clone()).unwrap();
+        }
+        let mut received = Vec::new();
+        while received.len() < sent.len() {
+            let next = tokio::time::timeout(Duration::from_secs(10), taken.recv())
+                .await
+                .expect("the owner keeps taking messages while the call runs")
+                .unwrap();
+            received.push(next);
+        }
+        assert_eq!(received, sent);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_is_refused_at_once() {
+        // An owner that takes the connection and never answers: the writer waits on the
+        // first message's headers, and the rest queue up to the bound.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+        let (seen, mut first) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let _ = read_body(&mut stream).await;
+                let _ = seen.send(());
+                held.push(stream);
+            }
+        });
+        let (inbox, _events) = mpsc::channel(64);
+        let remote = Remote::new(1, target(url), claim(), inbox);
+        let ping = |id: usize| json!({"jsonrpc": "2.0", "id": id, "method": "ping"});
+        remote.send(ping(0)).unwrap();
+        first.recv().await.unwrap();
+        for id in 1..=WRITER_QUEUE {
+            remote.send(ping(id)).unwrap();
+        }
+        assert!(matches!(
+            remote.send(ping(WRITER_QUEUE + 1)),
+            Err(TrySendError::Full(m)) if m == ping(WRITER_QUEUE + 1)
+        ));
     }
 }
