@@ -750,3 +750,66 @@ async fn a_budget_no_clock_can_add_is_refused_and_the_owner_lives_on() {
     assert!(stderr.contains("--command-timeout-ms"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[tokio::test]
+async fn stateless_calls_without_a_client_identity_share_no_shell_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, fake) = owner(dir.path(), &[]).await;
+    let http = reqwest::Client::new();
+    let stateless_call = |client_info: Option<Value>| {
+        let mut meta = json!({
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+        });
+        if let Some(info) = client_info {
+            meta["io.modelcontextprotocol/clientInfo"] = info;
+        }
+        http.post(server.http_url("/mcp"))
+            .header("Accept", "application/json, text/event-stream")
+            .header("MCP-Protocol-Version", "2026-07-28")
+            .header("Mcp-Method", "tools/call")
+            .header("Mcp-Name", "domshell_execute")
+            .bearer_auth(TEST_MCP_TOKEN)
+            .json(
+                &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+                "name": "domshell_execute", "arguments": {"command": "pwd"}, "_meta": meta}}),
+            )
+            .send()
+    };
+    for _ in 0..2 {
+        let response = stateless_call(None).await.unwrap();
+        let status = response.status();
+        if status != 200 {
+            panic!("{status}: {}", response.text().await.unwrap_or_default());
+        }
+        assert!(response.text().await.unwrap().contains("[lane: shared]"));
+    }
+    let response = stateless_call(Some(json!({"name": "agent", "version": "1"})))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let started: Vec<String> = fake
+        .received()
+        .into_iter()
+        .filter_map(|f| match f {
+            Frame::SessionStart { session, .. } => Some(session),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(started.len(), 3, "{started:?}");
+    assert!(started[0].starts_with("anon:") && started[1].starts_with("anon:"));
+    assert_ne!(
+        started[0], started[1],
+        "each anonymous call has its own session"
+    );
+    assert_eq!(started[2], "client:agent/1");
+    // The anonymous sessions end with their call; the identified one lives on.
+    for anon in &started[..2] {
+        fake.wait_for_frame(
+            |f| matches!(f, Frame::SessionEnd { session, .. } if session == anon),
+            Duration::from_secs(3),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{anon} did not end: {e:#}"));
+    }
+}

@@ -305,7 +305,10 @@ impl DomshellMcp {
                 ephemeral: false,
             };
         }
+        // The request's own `_meta` only: rmcp fills in a made-up identity of its own for a
+        // stateless request that names none, which would put every such client in one session.
         let Some(info) = context
+            .meta
             .client_info()
             .filter(|info| !info.name.trim().is_empty())
         else {
