@@ -813,3 +813,13 @@ async fn stateless_calls_without_a_client_identity_share_no_shell_session() {
         .unwrap_or_else(|e| panic!("{anon} did not end: {e:#}"));
     }
 }
+
+#[tokio::test]
+async fn logs_written_to_a_file_or_pipe_carry_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _fake) = owner(dir.path(), &[]).await;
+    server.execute("pwd", None).await.unwrap();
+    let stderr = server.stderr_text();
+    assert!(stderr.contains("listening on"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "escape codes in a piped log: {stderr}");
+}
