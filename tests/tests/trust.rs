@@ -821,5 +821,8 @@ async fn logs_written_to_a_file_or_pipe_carry_no_colour_codes() {
     server.execute("pwd", None).await.unwrap();
     let stderr = server.stderr_text();
     assert!(stderr.contains("listening on"), "{stderr}");
-    assert!(!stderr.contains('\u{1b}'), "escape codes in a piped log: {stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "escape codes in a piped log: {stderr}"
+    );
 }
