@@ -215,9 +215,10 @@ impl DomshellMcp {
 impl ServerHandler for DomshellMcp {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(
+            // No `listChanged`: the owner's tool list never changes. A relay in front of it
+            // changes it (degraded ↔ working) and declares that to its own host.
             ServerCapabilities::builder()
                 .enable_tools()
-                .enable_tool_list_changed()
                 .enable_logging()
                 .build(),
         )

@@ -481,6 +481,7 @@ impl<L, C> RelayCore<L, C> {
         }
         if entry.method == "initialize" {
             self.session_state = SessionState::Active;
+            declare_tool_list_changes(&mut message);
         }
         self.answer(message, &entry);
     }
@@ -803,6 +804,21 @@ impl<L, C> RelayCore<L, C> {
         }
         self.tell_host(json!({"jsonrpc": "2.0", "method": "notifications/message",
                             "params": {"level": level, "logger": "domshell.relay", "data": data}}));
+    }
+}
+
+/// This relay tells its host when the tool list changes (on a switch between degraded and
+/// working backends), whichever backend answered the host's `initialize`: say so in the
+/// capabilities it was given. An owner itself sends no such change, so it does not declare it.
+fn declare_tool_list_changes(initialize: &mut Value) {
+    if let Some(capabilities) = initialize
+        .pointer_mut("/result/capabilities")
+        .and_then(Value::as_object_mut)
+    {
+        let tools = capabilities.entry("tools").or_insert_with(|| json!({}));
+        if let Some(tools) = tools.as_object_mut() {
+            tools.insert("listChanged".into(), Value::Bool(true));
+        }
     }
 }
 
