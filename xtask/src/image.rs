@@ -1,17 +1,17 @@
 //! `cargo xtask image`: the static `x86_64-unknown-linux-musl` release server and the
 //! container image built from `packaging/container/Containerfile` with podman.
 //!
-//! It owns the build context under `target/image-context` (the binary, the Containerfile and
-//! the empty `data/` tree the image gives the server) and the podman invocations. It must not
-//! pull anything (the Containerfile starts `FROM scratch`) and must not push the image
-//! anywhere.
+//! It owns the build context `image-context` in the cargo target directory (the binary, the
+//! Containerfile and the empty `data/` tree the image gives the server) and the podman
+//! invocations. It must not pull anything (the Containerfile starts `FROM scratch`) and must
+//! not push the image anywhere.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-use crate::{cargo, ensure_rust_target, root, status};
+use crate::{cargo, ensure_rust_target, root, status, target_dir};
 
 /// The target of the container binary: static, so the image needs no libc.
 pub const MUSL_TARGET: &str = "x86_64-unknown-linux-musl";
@@ -29,7 +29,7 @@ pub fn podman() -> Command {
     cmd
 }
 
-/// `target/x86_64-unknown-linux-musl/release/domshell`, built with symbols stripped.
+/// `<target dir>/x86_64-unknown-linux-musl/release/domshell`, built with symbols stripped.
 pub fn build_static_server() -> Result<PathBuf> {
     ensure_rust_target(MUSL_TARGET)?;
     let mut build = cargo();
@@ -47,8 +47,7 @@ pub fn build_static_server() -> Result<PathBuf> {
         // Symbols are a third of the binary and nobody debugs inside the image.
         .env("CARGO_PROFILE_RELEASE_STRIP", "symbols");
     status(build, "building the static server (musl)")?;
-    let bin = root()
-        .join("target")
+    let bin = target_dir()?
         .join(MUSL_TARGET)
         .join("release")
         .join("domshell");
@@ -58,7 +57,7 @@ pub fn build_static_server() -> Result<PathBuf> {
 
 /// Build the image `name` from `binary`; returns its size in bytes.
 pub fn build_image(binary: &Path, name: &str) -> Result<u64> {
-    let context = root().join("target").join("image-context");
+    let context = target_dir()?.join("image-context");
     if context.exists() {
         std::fs::remove_dir_all(&context)
             .with_context(|| format!("clearing {}", context.display()))?;
