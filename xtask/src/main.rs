@@ -23,6 +23,7 @@ mod image;
 mod package;
 mod paths;
 mod prereq;
+mod serve;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -247,7 +248,7 @@ fn run(args: &[String]) -> Result<()> {
         serve.args(["--transport", "http"]);
     }
     serve.args(args);
-    status(serve, "domshell serve")
+    serve::run_owned(serve, "domshell serve")
 }
 
 fn test(args: &[String]) -> Result<()> {
