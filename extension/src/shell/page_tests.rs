@@ -530,6 +530,60 @@ fn scroll_reports_position_and_inner_containers() {
 }
 
 #[test]
+fn the_kernel_knows_every_one_letter_flag_of_the_grammar() {
+    use shared_protocol::grammar::COMMAND_SHORT_FLAGS;
+    // The grammar's table and the catalogue name the same commands.
+    for (name, _) in COMMAND_SHORT_FLAGS {
+        assert!(
+            super::commands::find(name).is_some(),
+            "{name} has no catalogue entry"
+        );
+    }
+    for spec in super::commands::COMMANDS {
+        assert!(
+            COMMAND_SHORT_FLAGS
+                .iter()
+                .any(|(name, _)| *name == spec.name),
+            "{} is missing from the grammar's flag table",
+            spec.name
+        );
+    }
+    // Every letter the grammar lets through is one the command reads.
+    let mut sh = Shell::in_form();
+    for (name, flags) in COMMAND_SHORT_FLAGS {
+        for flag in *flags {
+            let value = if flag.takes_value { " 1" } else { "" };
+            let line = format!("{name} -{}{value} x", flag.letter);
+            let reply = sh.run(&line);
+            assert!(
+                !reply.output.contains("unknown option"),
+                "{line}: {}",
+                reply.output
+            );
+        }
+    }
+}
+
+#[test]
+fn ls_takes_combined_short_flags() {
+    let mut sh = Shell::in_form();
+    let long = sh.ok("ls -l");
+    assert_eq!(sh.ok("ls -la"), long);
+    assert_eq!(sh.ok("ls -al"), long);
+    assert_eq!(sh.ok("ls -l -a"), long);
+    assert_eq!(sh.ok("ls --long --all"), long);
+    assert_eq!(sh.ok("ls -a"), sh.ok("ls"));
+    assert_ne!(sh.ok("ls -lr"), long);
+    assert_eq!(
+        sh.err("ls -lz"),
+        "ls: unknown option -z in -lz (ls knows -a -l -n N -r); see `ls --help`"
+    );
+    assert!(sh.err("ls -ln 3").starts_with("ls: -n takes a value"));
+    // At browser level too (the listings there are always long and complete).
+    assert_eq!(sh.ok("ls -la ~/tabs"), sh.ok("ls ~/tabs"));
+}
+
+#[test]
 fn wait_finds_at_once_or_times_out_on_page_side_change_waits() {
     let mut sh = Shell::in_form();
     let out = sh.ok("wait create --type button");
