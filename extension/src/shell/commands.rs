@@ -85,7 +85,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     cmd("type", I, "type <text…>", "type text into the focused element", "", true),
     cmd("key", I, "key <KeyName> [--modifiers ctrl,shift,alt,meta] [--activate]", "press a key", "", true),
     cmd("select", I, "select <name> <value…>", "choose an option of a <select>", "", true),
-    cmd("scroll", I, "scroll [down|up] [N] | scroll <name>", "scroll the page or an element into view", "", true),
+    cmd("scroll", I, "scroll [down|up] [N] [--window] | scroll <name>", "scroll the page or an element into view", "By N viewports (default 1): the nearest scrollable container of the current directory, else the page's main scrollable area, else the window; --window scrolls the window itself whatever containers there are. `scroll <name>` brings an element into view.", true),
     cmd("submit", I, "submit <input> <value…> [--submit <button>]", "fill in and submit a form", "", true),
     cmd("js", J, "js <code>", "run JavaScript in the page", "", false),
     cmd("eval", J, "eval <expr>", "same as js", "", false),

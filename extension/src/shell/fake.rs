@@ -28,6 +28,8 @@ pub struct FakeState {
     /// Canned answers to `cdp` calls by method, and the calls made (tab, method).
     pub cdp_replies: HashMap<String, serde_json::Value>,
     pub cdp_calls: Vec<(i64, String)>,
+    /// The same calls with their parameters.
+    pub cdp_params: Vec<(i64, String, serde_json::Value)>,
     /// Out-of-process frames per tab, and canned answers in their sessions by
     /// (session, method).
     pub frame_sessions: HashMap<i64, Vec<FrameSession>>,
@@ -219,7 +221,7 @@ impl Browser for FakeBrowser {
         &self,
         id: i64,
         method: &str,
-        _params: serde_json::Value,
+        params: serde_json::Value,
     ) -> Result<serde_json::Value, BrowserError> {
         let mut s = self.state.borrow_mut();
         if s.attachments.get(&id) != Some(&Attachment::Attached) {
@@ -228,6 +230,7 @@ impl Browser for FakeBrowser {
             )));
         }
         s.cdp_calls.push((id, method.to_string()));
+        s.cdp_params.push((id, method.to_string(), params));
         s.cdp_replies
             .get(method)
             .cloned()

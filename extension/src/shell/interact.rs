@@ -753,6 +753,10 @@ async fn select<B: Browser>(
 /// the window, by `n` of its heights (negative: up). Returns the new position.
 const SCROLL_PAGE: &str = "function(n) { const canScroll = (e) => { if (!e || e.nodeType !== 1) return false; const s = getComputedStyle(e); return /(auto|scroll|overlay)/.test(s.overflowY) && e.scrollHeight > e.clientHeight + 1; }; let box = null; for (let e = (this && this.nodeType === 1) ? this : null; e; e = e.parentElement) { if (canScroll(e)) { box = e; break; } } const root = document.scrollingElement || document.documentElement; if (!box && root.scrollHeight <= innerHeight + 1) { let best = 0; for (const e of document.querySelectorAll('*')) { if (canScroll(e) && e.clientHeight * e.clientWidth > best) { best = e.clientHeight * e.clientWidth; box = e; } } } if (box) { box.scrollTop += n * box.clientHeight; return { top: Math.round(box.scrollTop), height: box.scrollHeight, view: box.clientHeight, inner: true }; } window.scrollBy(0, n * innerHeight); return { top: Math.round(scrollY), height: root.scrollHeight, view: innerHeight, inner: false }; }";
 
+/// JS: scroll the window itself by `n` of its heights, whatever containers the page has.
+/// Returns the new position and whether the window moved.
+const SCROLL_WINDOW: &str = "(function(n) { const root = document.scrollingElement || document.documentElement; const before = scrollY; window.scrollBy({ top: n * innerHeight, behavior: 'instant' }); return { top: Math.round(scrollY), height: root.scrollHeight, view: innerHeight, inner: false, moved: scrollY !== before }; })";
+
 async fn scroll<B: Browser>(
     session: &mut Session,
     browser: &B,
@@ -760,7 +764,8 @@ async fn scroll<B: Browser>(
     cmd: &Command,
     args: &Args,
 ) -> Result<String, String> {
-    expect_flags(cmd, args, &[])?;
+    expect_flags(cmd, args, &["--window"])?;
+    let window = args.has("--window");
     let words: Vec<&str> = args.positional.iter().map(String::as_str).collect();
     let page = open(session, browser, ctx, "scroll").await?;
     let direction = match words.first().map(|w| w.to_ascii_lowercase()) {
@@ -771,8 +776,13 @@ async fn scroll<B: Browser>(
     };
     let Some(sign) = direction else {
         let [name] = words.as_slice() else {
-            return Err("scroll: usage: scroll [down|up] [N] | scroll <name>".into());
+            return Err("scroll: usage: scroll [down|up] [N] [--window] | scroll <name>".into());
         };
+        if window {
+            return Err(format!(
+                "scroll: --window scrolls the page itself by viewports (scroll [down|up] [N] --window); `scroll {name}` brings an element into view"
+            ));
+        }
         let id = target(&page, session, "scroll", name, None)?;
         let entry = page.entry(id)?.clone();
         call_on(
@@ -798,7 +808,11 @@ async fn scroll<B: Browser>(
     let (cwd, path) = page.entry_at(session, "scroll", None)?;
     let from = page.entry(cwd)?.clone();
     let n = json!(sign * times);
-    let position = if from.backend_node_id.is_some() && !path.is_empty() {
+    let position = if window {
+        evaluate(browser, page.id, &format!("{SCROLL_WINDOW}({n})"))
+            .await
+            .map_err(|e| format!("scroll: {e}"))?
+    } else if from.backend_node_id.is_some() && !path.is_empty() {
         call_on(browser, page.id, &from, SCROLL_PAGE, &[n])
             .await
             .map_err(|e| format!("scroll: {e}"))?
@@ -825,8 +839,13 @@ async fn scroll<B: Browser>(
     } else {
         ""
     };
+    let stuck = if window && position["moved"].as_bool() == Some(false) {
+        "\r\n(the window did not move: it is at its end, or the page scrolls only inside containers; `scroll` without --window scrolls the nearest one)"
+    } else {
+        ""
+    };
     Ok(format!(
-        "✓ Scrolled {} {times} viewport(s){inner}\r\nPosition: {top}/{height}px ({percent}%)",
+        "✓ Scrolled {} {times} viewport(s){inner}\r\nPosition: {top}/{height}px ({percent}%){stuck}",
         if sign > 0.0 { "down" } else { "up" }
     ))
 }

@@ -368,6 +368,15 @@ fn page_commands_respect_the_allowlist() {
     assert!(e.starts_with("find: tab 101:"), "{e}");
 }
 
+/// The first directory `ls` lists (`name/`), without its slash.
+fn first_dir(listing: &str) -> String {
+    listing
+        .split("\r\n")
+        .find_map(|l| l.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("no directory in {listing}"))
+        .to_string()
+}
+
 fn calls(b: &FakeBrowser, method: &str) -> usize {
     b.state
         .borrow()
@@ -527,6 +536,54 @@ fn scroll_reports_position_and_inner_containers() {
         sh.ok("scroll create_account_btn"),
         "✓ Scrolled to create_account_btn"
     );
+}
+
+#[test]
+fn scroll_window_scrolls_the_window_whatever_the_containers() {
+    let mut sh = Shell::in_form();
+    sh.b.state.borrow_mut().cdp_replies.insert(
+        "Runtime.evaluate".into(),
+        json!({"result": {"value": {"top": 900, "height": 4200, "view": 900, "inner": false, "moved": true, "doc": "doc-1", "n": 0}}}),
+    );
+    let dir = first_dir(&sh.ok("ls"));
+    sh.ok(&format!("cd {dir}"));
+    let out = sh.ok("scroll --window");
+    assert_eq!(
+        out,
+        "✓ Scrolled down 1 viewport(s)\r\nPosition: 900/4200px (27%)"
+    );
+    // The window's own scroll ran, not the container walk from the current directory.
+    let expression =
+        sh.b.state
+            .borrow()
+            .cdp_params
+            .iter()
+            .rev()
+            .find(|(_, m, p)| {
+                m == "Runtime.evaluate"
+                    && p["expression"]
+                        .as_str()
+                        .is_some_and(|e| e.contains("scrollBy"))
+            })
+            .map(|(_, _, p)| p["expression"].as_str().unwrap_or_default().to_string())
+            .expect("a window scroll was evaluated");
+    assert!(
+        expression.starts_with("(function(n) { const root"),
+        "{expression}"
+    );
+    assert!(expression.ends_with("})(1.0)"), "{expression}");
+    assert_eq!(calls(&sh.b, "Runtime.callFunctionOn"), 0);
+    sh.ok("scroll up 2 --window");
+    sh.b.state.borrow_mut().cdp_replies.insert(
+        "Runtime.evaluate".into(),
+        json!({"result": {"value": {"top": 0, "height": 600, "view": 600, "inner": false, "moved": false, "doc": "doc-1", "n": 0}}}),
+    );
+    assert!(sh
+        .ok("scroll --window")
+        .ends_with("(the window did not move: it is at its end, or the page scrolls only inside containers; `scroll` without --window scrolls the nearest one)"));
+    assert!(sh
+        .err("scroll create_account_btn --window")
+        .starts_with("scroll: --window scrolls the page itself"));
 }
 
 #[test]
