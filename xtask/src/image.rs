@@ -2,9 +2,10 @@
 //! container image built from `packaging/container/Containerfile` with podman.
 //!
 //! It owns the build context `image-context` in the cargo target directory (the binary, the
-//! Containerfile and the empty `data/` tree the image gives the server) and the podman
-//! invocations. It must not pull anything (the Containerfile starts `FROM scratch`) and must
-//! not push the image anywhere.
+//! Containerfile and the empty `data/` tree the image gives the server), the podman
+//! invocations, and the one measurement of the image's size ([`report_image`]), which is what
+//! the README quotes. It must not pull anything (the Containerfile starts `FROM scratch`) and
+//! must not push the image anywhere.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -55,8 +56,8 @@ pub fn build_static_server() -> Result<PathBuf> {
     Ok(bin)
 }
 
-/// Build the image `name` from `binary`; returns its size in bytes.
-pub fn build_image(binary: &Path, name: &str) -> Result<u64> {
+/// Build the image `name` from `binary`.
+pub fn build_image(binary: &Path, name: &str) -> Result<()> {
     let context = target_dir()?.join("image-context");
     if context.exists() {
         std::fs::remove_dir_all(&context)
@@ -91,12 +92,11 @@ pub fn build_image(binary: &Path, name: &str) -> Result<u64> {
         .arg(context.join("Containerfile"))
         .arg(&context)
         .stdout(std::process::Stdio::null());
-    status(build, "podman build")?;
-    image_size(name)
+    status(build, "podman build")
 }
 
 /// The size podman reports for `name`, in bytes.
-pub fn image_size(name: &str) -> Result<u64> {
+fn image_size(name: &str) -> Result<u64> {
     let out = podman()
         .args(["image", "inspect", "--format", "{{.Size}}", name])
         .output()
@@ -122,16 +122,39 @@ pub fn image(args: &[String]) -> Result<()> {
     };
     crate::prereq::ensure(&[crate::prereq::PODMAN, crate::prereq::RUNC])?;
     let binary = build_static_server()?;
-    let size = build_image(&binary, &name)?;
-    print_image(&name, size, &binary);
+    build_image(&binary, &name)?;
+    report_image(&name, &binary)
+}
+
+/// Measure the image `name` (as podman reports it) and the `binary` in it, and print both:
+/// the figures the README quotes come from this line.
+pub fn report_image(name: &str, binary: &Path) -> Result<()> {
+    let size = image_size(name)?;
+    let binary_size = std::fs::metadata(binary)
+        .with_context(|| format!("measuring {}", binary.display()))?
+        .len();
+    eprintln!("xtask: {}", size_line(name, size, binary_size));
     Ok(())
 }
 
-pub fn print_image(name: &str, size: u64, binary: &Path) {
-    let binary_size = std::fs::metadata(binary).map(|m| m.len()).unwrap_or(0);
-    eprintln!(
-        "xtask: image {name}: {:.1} MB (binary {:.1} MB; goal < 15 MB)",
-        size as f64 / 1e6,
-        binary_size as f64 / 1e6
-    );
+/// `image NAME: 9.4 MB (binary 9.3 MB; goal < 15 MB)`, in decimal megabytes.
+fn size_line(name: &str, image_bytes: u64, binary_bytes: u64) -> String {
+    format!(
+        "image {name}: {:.1} MB (binary {:.1} MB; goal < 15 MB)",
+        image_bytes as f64 / 1e6,
+        binary_bytes as f64 / 1e6
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_size_line_is_in_decimal_megabytes() {
+        assert_eq!(
+            size_line("localhost/domshell:1", 9_412_345, 9_350_000),
+            "image localhost/domshell:1: 9.4 MB (binary 9.3 MB; goal < 15 MB)"
+        );
+    }
 }

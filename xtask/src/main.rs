@@ -271,8 +271,8 @@ fn test(args: &[String]) -> Result<()> {
     // a cargo build of its own) and handed over by name.
     let static_server = image::build_static_server()?;
     let image_name = image::default_image_name();
-    let size = image::build_image(&static_server, &image_name)?;
-    image::print_image(&image_name, size, &static_server);
+    image::build_image(&static_server, &image_name)?;
+    image::report_image(&image_name, &static_server)?;
     let packages = package::build_packages(&static_server)?;
     let mut tests = cargo();
     tests
