@@ -83,7 +83,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     cmd("click", I, "click <name|path>", "click an element", "", true),
     cmd("focus", I, "focus <name|path>", "focus an element", "", true),
     cmd("type", I, "type <text…>", "type text into the focused element", "", true),
-    cmd("key", I, "key <KeyName> [--modifiers ctrl,shift,alt,meta] [--activate]", "press a key", "", true),
+    cmd("key", I, "key <KeyName|char> [--modifiers ctrl,shift,alt,meta] [--activate]", "press a key", "Named keys: Enter Tab Space Escape Backspace Delete ArrowUp ArrowDown ArrowLeft ArrowRight Home End PageUp PageDown F1–F12; or one character (`key k`, `key ?`), pressed as on a US keyboard so the page's shortcuts (keydown listeners) fire. Chrome delivers trusted key events only to the tab in front: on a background tab `key` sends a synthetic event instead (default actions emulated), and --activate brings this session's tab and its window forward for the keys, then makes the tab you had before active again. The reply says which ran.", true),
     cmd("select", I, "select <name> <value…>", "choose an option of a <select>", "", true),
     cmd("scroll", I, "scroll [down|up] [N] [--window] | scroll <name>", "scroll the page or an element into view", "By N viewports (default 1): the nearest scrollable container of the current directory, else the page's main scrollable area, else the window; --window scrolls the window itself whatever containers there are. `scroll <name>` brings an element into view.", true),
     cmd("submit", I, "submit <input> <value…> [--submit <button>]", "fill in and submit a form", "", true),

@@ -445,15 +445,28 @@ fn type_inserts_text_in_one_call_and_honours_escapes() {
     assert_eq!(calls(&sh.b, "Input.dispatchKeyEvent"), 4);
 }
 
+/// The `Input.dispatchKeyEvent` parameters sent so far.
+fn key_events(b: &FakeBrowser) -> Vec<serde_json::Value> {
+    b.state
+        .borrow()
+        .cdp_params
+        .iter()
+        .filter(|(_, m, _)| m == "Input.dispatchKeyEvent")
+        .map(|(_, _, p)| p.clone())
+        .collect()
+}
+
+fn active_tab_of(b: &FakeBrowser, window: i64) -> Option<i64> {
+    b.state
+        .borrow()
+        .tabs
+        .iter()
+        .find(|t| t.active && t.window_id == Some(window))
+        .and_then(|t| t.id)
+}
+
 #[test]
 fn key_is_trusted_on_the_active_tab_and_synthetic_on_a_background_one() {
-    use super::interact::{modifier_mask, named_key};
-    assert_eq!(named_key("enter").unwrap().key_code, 13);
-    assert_eq!(named_key("F5").unwrap().key_code, 116);
-    assert_eq!(named_key("space").unwrap().key, " ");
-    assert!(named_key("Hyper").is_none());
-    assert_eq!(modifier_mask("ctrl,shift").unwrap(), 10);
-    assert!(modifier_mask("super").is_err());
     // Tab 101 is not the active tab of its window.
     let mut sh = Shell::in_form();
     let out = sh.ok("key Enter");
@@ -462,16 +475,82 @@ fn key_is_trusted_on_the_active_tab_and_synthetic_on_a_background_one() {
         "{out}"
     );
     assert_eq!(calls(&sh.b, "Input.dispatchKeyEvent"), 0);
-    let out = sh.ok("key Enter --activate");
-    assert_eq!(
-        out,
-        "✓ Pressed Enter (trusted input) (tab brought to the front)"
-    );
-    assert_eq!(calls(&sh.b, "Input.dispatchKeyEvent"), 2);
     assert!(sh.err("key Hyper").starts_with("key: unknown key 'Hyper'"));
+    assert!(sh.err("key kk").starts_with("key: unknown key 'kk'"));
     assert!(sh
         .err("key a --modifiers super")
         .contains("unknown modifier"));
+    assert!(sh.err("key").starts_with("key: usage: key <KeyName|char>"));
+    // On the active tab a character is a real key press: keydown listeners see it.
+    sh.b.activate_now(101);
+    assert_eq!(sh.ok("key k"), "✓ Pressed k (trusted input)");
+    let events = key_events(&sh.b);
+    assert_eq!(
+        events,
+        [
+            json!({"type": "keyDown", "key": "k", "code": "KeyK", "windowsVirtualKeyCode": 75,
+                "modifiers": 0, "text": "k", "unmodifiedText": "k"}),
+            json!({"type": "keyUp", "key": "k", "code": "KeyK", "windowsVirtualKeyCode": 75,
+                "modifiers": 0}),
+        ]
+    );
+    assert_eq!(calls(&sh.b, "Input.insertText"), 0);
+    // A shortcut with modifiers, and a named key, are raw key downs.
+    sh.ok("key k --modifiers ctrl,shift");
+    let events = key_events(&sh.b);
+    assert_eq!(events[2]["type"], "rawKeyDown");
+    assert_eq!(events[2]["modifiers"], 10);
+    assert!(events[2].get("text").is_none());
+    sh.ok("key Escape");
+    assert_eq!(key_events(&sh.b)[4]["type"], "rawKeyDown");
+    assert_eq!(key_events(&sh.b)[4]["windowsVirtualKeyCode"], 27);
+}
+
+#[test]
+fn key_activate_brings_the_tab_forward_then_gives_the_focus_back() {
+    // The user looks at tab 200 in window 2 (focused); tab 101 sits behind tab 100 in
+    // window 1.
+    let mut sh = Shell::in_form();
+    sh.b.activate_now(200);
+    assert_eq!(active_tab_of(&sh.b, 1), Some(100));
+    let out = sh.ok("key k --activate");
+    assert_eq!(
+        out,
+        "✓ Pressed k (trusted input) (tab 101 activated for the keys, then tab 200 active again as before)"
+    );
+    // 101 forward, its window's own tab back, the user's tab (and window) last.
+    assert_eq!(sh.b.state.borrow().activations, [101, 100, 200]);
+    assert_eq!(active_tab_of(&sh.b, 1), Some(100));
+    assert_eq!(active_tab_of(&sh.b, 2), Some(200));
+    assert_eq!(sh.b.state.borrow().focused_window, 2);
+    assert_eq!(key_events(&sh.b).len(), 2);
+    assert_eq!(key_events(&sh.b)[0]["type"], "keyDown");
+
+    // Same window: the tab that was in front is in front again.
+    sh.b.activate_now(100);
+    sh.b.state.borrow_mut().activations.clear();
+    let out = sh.ok("key Enter --activate");
+    assert!(
+        out.ends_with("then tab 100 active again as before)"),
+        "{out}"
+    );
+    assert_eq!(sh.b.state.borrow().activations, [101, 100]);
+
+    // Already in front: nothing to move.
+    sh.b.activate_now(101);
+    sh.b.state.borrow_mut().activations.clear();
+    assert_eq!(sh.ok("key Tab --activate"), "✓ Pressed Tab (trusted input)");
+    assert!(sh.b.state.borrow().activations.is_empty());
+
+    // The focus goes back even when it cannot be given to every tab, and says so.
+    sh.b.activate_now(100);
+    sh.b.state.borrow_mut().refuse_activate.insert(100);
+    let out = sh.ok("key k --activate");
+    assert!(out.contains("could not make tab 100 active again"), "{out}");
+    sh.b.activate_now(100);
+    sh.b.state.borrow_mut().refuse_activate.insert(101);
+    let e = sh.err("key k --activate");
+    assert!(e.starts_with("key: cannot activate tab 101"), "{e}");
 }
 
 #[test]
