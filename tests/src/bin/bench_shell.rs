@@ -124,7 +124,7 @@ async fn serve_pages(pages: Arc<Vec<String>>) -> Result<SocketAddr> {
 
 /// The server behind a rig, kept so it lives as long as the rig.
 enum ServerHandle {
-    Ours { _process: ServerProcess },
+    Ours { _process: Box<ServerProcess> },
     Peer { _process: peer::Server },
 }
 
@@ -189,7 +189,9 @@ impl Rig {
             group_id: None,
             reports_tree_reads: true,
             chromium,
-            _server: ServerHandle::Ours { _process: server },
+            _server: ServerHandle::Ours {
+                _process: Box::new(server),
+            },
         })
     }
 
