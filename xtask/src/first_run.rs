@@ -6,7 +6,8 @@
 //! and hands it to the tests (`DOMSHELL_TEST_FIRST_RUN_TARGET`): `first_run_chromium.rs` runs
 //! the server built there with the extension loaded from the repository root, and
 //! `xtask_run_signals.rs` runs `cargo xtask run` against it, so neither test has to build
-//! anything while the suite runs. It must not build into the suite's own target directory.
+//! anything while the suite runs. The `extension/pkg/` it generates in the checkout is the one
+//! the suite's browser tests load. It must not build into the suite's own target directory.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
