@@ -44,6 +44,8 @@ extern "C" {
     fn tabs_reload(id: f64) -> Promise;
     #[wasm_bindgen(js_namespace = ["chrome", "windows"], js_name = getAll)]
     fn windows_get_all(query: &JsValue) -> Promise;
+    #[wasm_bindgen(js_namespace = ["chrome", "windows"], js_name = update)]
+    fn windows_update(id: f64, props: &JsValue) -> Promise;
 }
 
 #[wasm_bindgen]
@@ -311,6 +313,26 @@ impl Browser for ChromeBrowser {
             tabs_update(id as f64, &to_js(&json!({ "url": url }))),
             CALL_TIMEOUT_MS,
             "chrome.tabs.update",
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn activate_tab(&self, id: i64) -> Result<(), BrowserError> {
+        let tab = call(
+            tabs_update(id as f64, &to_js(&json!({ "active": true }))),
+            CALL_TIMEOUT_MS,
+            "chrome.tabs.update",
+        )
+        .await?;
+        let tab: TabInfo = from_js(tab, "chrome.tabs.update")?;
+        let Some(window) = tab.window_id else {
+            return Ok(());
+        };
+        call(
+            windows_update(window as f64, &to_js(&json!({ "focused": true }))),
+            CALL_TIMEOUT_MS,
+            "chrome.windows.update",
         )
         .await
         .map(|_| ())

@@ -515,6 +515,13 @@ fn walk_nested(
 mod tests {
     use super::*;
 
+    fn first_command(text: &str) -> Command {
+        match parse_line(text) {
+            Ok(Line::Pipeline(p)) => p.command,
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+
     /// Expected requirement: "read", "navigate", "write", "write+sensitive", …
     fn label(text: &str) -> &'static str {
         classify(text)
@@ -644,6 +651,49 @@ mod tests {
         ] {
             assert_eq!(label(text), "read", "{text}");
         }
+    }
+
+    #[test]
+    fn combined_short_flags_keep_the_tier() {
+        for (text, expected) in [
+            ("ls -la", "read"),
+            ("ls -al main", "read"),
+            ("ls -la ~/tabs", "read"),
+            ("grep -r login", "read"),
+            ("ls -la | grep btn", "read"),
+            ("each ls -la", "read"),
+            ("watch \"ls -la\"", "read"),
+            ("for ls -la : click {}", "write"),
+            ("for ls : ls -la {}", "read"),
+            ("script save s ls -la ; click x", "write"),
+            ("click -la x", "write"),
+            ("scroll -la", "write"),
+            ("key -la", "write"),
+            ("whoami -la", "sensitive"),
+        ] {
+            assert_eq!(label(text), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_short_flag_cannot_smuggle_a_navigation() {
+        // Navigation commands have no one-letter flags: any letter is a parse error, so no
+        // letter can stand for `--url` or take the next word as a destination.
+        for text in [
+            "open -u https://evil.example",
+            "open -lu https://evil.example https://ok.example",
+            "navigate -t 5 https://evil.example",
+            "goto -la https://evil.example",
+            "group new -u https://evil.example",
+            "each open -u https://evil.example",
+        ] {
+            let err = classify(text).unwrap_err().to_string();
+            assert!(err.contains("unknown option -"), "{text}: {err}");
+        }
+        // A letter that takes a value never takes one inside a combination.
+        assert!(Command::parse_args(&first_command("ls -ln 5")).is_err());
+        // Substituted into a template, a combination is judged as the command it makes.
+        assert_eq!(label("for ls : open -{} x"), "navigate+write+sensitive");
     }
 
     #[test]

@@ -348,7 +348,7 @@ impl ConformanceSuite {
     }
 
     fn ensure_uncached() -> anyhow::Result<ConformanceSuite> {
-        let target = target_dir();
+        let target = target_dir()?;
         let dir = target.join("conformance");
         let suite = ConformanceSuite { dir: dir.clone() };
         let files = files_dir();

@@ -11,12 +11,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
-/// `$CARGO_TARGET_DIR`, else `<workspace>/target`.
-pub fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| crate::workspace_root().join("target"))
+/// Cargo's target directory ([`crate::workspace::target_dir`]), where the tools go.
+pub fn target_dir() -> anyhow::Result<PathBuf> {
+    crate::workspace::target_dir().map(Path::to_path_buf)
 }
 
 /// An exclusive `flock(2)` on a lock file, released on drop (or when the process dies, so a

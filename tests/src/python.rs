@@ -95,7 +95,7 @@ impl PythonEnv {
     }
 
     fn ensure_uncached() -> anyhow::Result<PythonEnv> {
-        let target = target_dir();
+        let target = target_dir()?;
         let venv = target.join("test-venv");
         let python = venv.join("bin").join("python");
         let requirements_path = scripts_dir().join("requirements.txt");

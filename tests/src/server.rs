@@ -44,6 +44,8 @@ pub struct ServerOptions {
     pub extra_args: Vec<String>,
     /// Extra environment for the child (after all inherited `DOMSHELL_*` are removed).
     pub env: Vec<(String, String)>,
+    /// The binary to run; `None`: [`server_binary`].
+    pub binary: Option<PathBuf>,
 }
 
 impl Default for ServerOptions {
@@ -60,6 +62,7 @@ impl Default for ServerOptions {
             debug_api: true,
             extra_args: Vec::new(),
             env: Vec::new(),
+            binary: None,
         }
     }
 }
@@ -100,7 +103,8 @@ pub fn stdio_transport(dir: &std::path::Path, args: &[String]) -> Value {
     })
 }
 
-/// The binary under test: `$DOMSHELL_BIN`, else `<workspace>/target/debug/domshell`.
+/// The binary under test: `$DOMSHELL_BIN`, else `debug/domshell` in cargo's target
+/// directory.
 pub fn server_binary() -> anyhow::Result<PathBuf> {
     if let Some(path) = std::env::var_os("DOMSHELL_BIN").filter(|v| !v.is_empty()) {
         let path = PathBuf::from(path);
@@ -111,11 +115,9 @@ pub fn server_binary() -> anyhow::Result<PathBuf> {
         );
         return Ok(path);
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| crate::workspace_root().join("target"));
-    let path = target.join("debug").join("domshell");
+    let path = crate::workspace::target_dir()?
+        .join("debug")
+        .join("domshell");
     anyhow::ensure!(
         path.is_file(),
         "server binary {} not found: run `cargo build -p domshell-server` first (or set DOMSHELL_BIN)",
@@ -168,7 +170,10 @@ impl ServerProcess {
     }
 
     async fn spawn_and_wait(opts: ServerOptions) -> anyhow::Result<ServerProcess> {
-        let binary = server_binary()?;
+        let binary = match &opts.binary {
+            Some(binary) => binary.clone(),
+            None => server_binary()?,
+        };
         let dir = tempfile::Builder::new()
             .prefix("domshell-server-")
             .tempdir()

@@ -12,7 +12,9 @@
 //! wrong value refused with the options listed; after every kind of change (append, remove,
 //! text, visibility, label, aria-labelledby, checkbox, typing, move, innerHTML), a partial
 //! re-read equal to a whole read, and a whole read after too many changes or after acting
-//! inside a frame.
+//! inside a frame; DOMShell's habits: `ls -la`, `scroll --window` from inside a scrolling
+//! container, a page's keydown shortcut fired by `key k`, and `key --activate` on a
+//! background tab giving the focus back to the tab in front before.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -640,4 +642,134 @@ async fn changes_made_inside_a_frame_show_after_acting_there() {
     rig.ok("type 4242").await;
     let fields = rig.ok("find --type textbox").await;
     assert!(fields.contains("4242"), "{fields}");
+}
+
+/// The line of `tabs` for tab `id`.
+fn tab_line(tabs: &str, id: i64) -> String {
+    tabs.lines()
+        .find(|l| {
+            l.trim_start()
+                .trim_start_matches('*')
+                .starts_with(&format!("{id} "))
+        })
+        .unwrap_or_else(|| panic!("no tab {id} in {tabs}"))
+        .to_string()
+}
+
+/// Evaluates `expression` in the page at `url_suffix` through its own CDP target.
+async fn page_value(rig: &Rig, url_suffix: &str, expression: &str) -> serde_json::Value {
+    let target = rig
+        .chromium
+        .targets()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.kind == "page" && t.url.ends_with(url_suffix))
+        .unwrap_or_else(|| panic!("no page target at {url_suffix}"));
+    let mut page = domshell_tests::CdpClient::connect(&target.ws_url)
+        .await
+        .unwrap();
+    let reply = page
+        .send(
+            "Runtime.evaluate",
+            json!({ "expression": expression, "returnByValue": true }),
+        )
+        .await
+        .unwrap();
+    reply["result"]["value"].clone()
+}
+
+#[tokio::test]
+async fn domshell_habits_combined_flags_window_scroll_and_shortcut_keys() {
+    let rig = Rig::start().await;
+
+    // `ls -la`, `ls -al`: the long listing (every entry is always listed).
+    let shortcuts = tab_id_from(&rig.ok(&format!("open {}/shortcuts.html", rig.base)).await);
+    let long = rig.ok("ls -l main").await;
+    assert_eq!(rig.ok("ls -la main").await, long);
+    assert_eq!(rig.ok("ls -al main").await, long);
+    assert!(long.lines().any(|l| l.starts_with("[-] heading")), "{long}");
+    assert_ne!(rig.ok("ls main").await, long);
+    let refused = rig.err("ls -lz").await;
+    assert!(
+        refused.starts_with("ls: unknown option -z in -lz"),
+        "{refused}"
+    );
+
+    // A page shortcut (a keydown listener on the document) fired by `key k` on the active
+    // tab, as a person's key press: trusted, with its code and key code.
+    let pressed = rig.ok("key k").await;
+    assert_eq!(pressed, "✓ Pressed k (trusted input)");
+    let status = first_path(&rig.ok("find --type status").await);
+    let text = rig.ok(&format!("text {status}")).await;
+    assert!(text.contains("Shortcut k (KeyK, 75, trusted)"), "{text}");
+
+    // `key --activate` on a background tab: the keys reach it, then the tab in front before
+    // is in front again.
+    let other = tab_id_from(&rig.ok(&format!("open {}/table.html", rig.base)).await);
+    rig.ok(&format!("cd ~/tabs/{shortcuts}")).await;
+    let tabs = rig.ok("tabs").await;
+    assert!(
+        tab_line(&tabs, other).trim_start().starts_with('*'),
+        "{tabs}"
+    );
+    assert!(
+        !tab_line(&tabs, shortcuts).trim_start().starts_with('*'),
+        "{tabs}"
+    );
+    let pressed = rig.ok("key j --activate").await;
+    assert_eq!(
+        pressed,
+        format!("✓ Pressed j (trusted input) (tab {shortcuts} activated for the keys, then tab {other} active again as before)")
+    );
+    // The status is named after its text, which the shortcut changed: find it again.
+    let status = first_path(&rig.ok("find --type status").await);
+    let text = rig.ok(&format!("text {status}")).await;
+    assert!(text.contains("Shortcut j (KeyJ, 74, trusted)"), "{text}");
+    let tabs = rig.ok("tabs").await;
+    assert!(
+        tab_line(&tabs, other).trim_start().starts_with('*'),
+        "{tabs}"
+    );
+    assert!(
+        !tab_line(&tabs, shortcuts).trim_start().starts_with('*'),
+        "{tabs}"
+    );
+
+    // `scroll --window` from inside a scrolling container moves the window, not the
+    // container; plain `scroll` there moves the container.
+    rig.ok(&format!("cd ~/tabs/{other}")).await;
+    rig.ok(&format!("navigate {}/window_scroll.html", rig.base))
+        .await;
+    let feed = first_path(&rig.ok("find --type list").await);
+    rig.ok(&format!("cd {feed}")).await;
+    let inner = rig.ok("scroll").await;
+    assert!(inner.contains("(inner container)"), "{inner}");
+    let before = page_value(
+        &rig,
+        "/window_scroll.html",
+        "[scrollY, document.getElementById('feed').scrollTop]",
+    )
+    .await;
+    assert_eq!(before[0], 0, "{before}");
+    assert!(before[1].as_f64().unwrap_or(0.0) > 0.0, "{before}");
+    let window = rig.ok("scroll --window").await;
+    assert!(
+        window.starts_with("✓ Scrolled down 1 viewport(s)\r\nPosition: "),
+        "{window}"
+    );
+    assert!(!window.contains("(inner container)"), "{window}");
+    let after = page_value(
+        &rig,
+        "/window_scroll.html",
+        "[scrollY, innerHeight, document.getElementById('feed').scrollTop]",
+    )
+    .await;
+    assert_eq!(after[0], after[1], "the window moved one viewport: {after}");
+    assert_eq!(
+        after[2], before[1],
+        "the container stayed where it was: {after}"
+    );
+    let up = rig.ok("scroll up --window").await;
+    assert!(up.contains("Position: 0/"), "{up}");
 }

@@ -1,17 +1,18 @@
 //! `cargo xtask image`: the static `x86_64-unknown-linux-musl` release server and the
 //! container image built from `packaging/container/Containerfile` with podman.
 //!
-//! It owns the build context under `target/image-context` (the binary, the Containerfile and
-//! the empty `data/` tree the image gives the server) and the podman invocations. It must not
-//! pull anything (the Containerfile starts `FROM scratch`) and must not push the image
-//! anywhere.
+//! It owns the build context `image-context` in the cargo target directory (the binary, the
+//! Containerfile and the empty `data/` tree the image gives the server), the podman
+//! invocations, and the one measurement of the image's size ([`report_image`]), which is what
+//! the README quotes. It must not pull anything (the Containerfile starts `FROM scratch`) and
+//! must not push the image anywhere.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-use crate::{cargo, ensure_rust_target, root, status};
+use crate::{cargo, ensure_rust_target, root, status, target_dir};
 
 /// The target of the container binary: static, so the image needs no libc.
 pub const MUSL_TARGET: &str = "x86_64-unknown-linux-musl";
@@ -29,7 +30,7 @@ pub fn podman() -> Command {
     cmd
 }
 
-/// `target/x86_64-unknown-linux-musl/release/domshell`, built with symbols stripped.
+/// `<target dir>/x86_64-unknown-linux-musl/release/domshell`, built with symbols stripped.
 pub fn build_static_server() -> Result<PathBuf> {
     ensure_rust_target(MUSL_TARGET)?;
     let mut build = cargo();
@@ -47,8 +48,7 @@ pub fn build_static_server() -> Result<PathBuf> {
         // Symbols are a third of the binary and nobody debugs inside the image.
         .env("CARGO_PROFILE_RELEASE_STRIP", "symbols");
     status(build, "building the static server (musl)")?;
-    let bin = root()
-        .join("target")
+    let bin = target_dir()?
         .join(MUSL_TARGET)
         .join("release")
         .join("domshell");
@@ -56,9 +56,9 @@ pub fn build_static_server() -> Result<PathBuf> {
     Ok(bin)
 }
 
-/// Build the image `name` from `binary`; returns its size in bytes.
-pub fn build_image(binary: &Path, name: &str) -> Result<u64> {
-    let context = root().join("target").join("image-context");
+/// Build the image `name` from `binary`.
+pub fn build_image(binary: &Path, name: &str) -> Result<()> {
+    let context = target_dir()?.join("image-context");
     if context.exists() {
         std::fs::remove_dir_all(&context)
             .with_context(|| format!("clearing {}", context.display()))?;
@@ -92,12 +92,11 @@ pub fn build_image(binary: &Path, name: &str) -> Result<u64> {
         .arg(context.join("Containerfile"))
         .arg(&context)
         .stdout(std::process::Stdio::null());
-    status(build, "podman build")?;
-    image_size(name)
+    status(build, "podman build")
 }
 
 /// The size podman reports for `name`, in bytes.
-pub fn image_size(name: &str) -> Result<u64> {
+fn image_size(name: &str) -> Result<u64> {
     let out = podman()
         .args(["image", "inspect", "--format", "{{.Size}}", name])
         .output()
@@ -123,16 +122,39 @@ pub fn image(args: &[String]) -> Result<()> {
     };
     crate::prereq::ensure(&[crate::prereq::PODMAN, crate::prereq::RUNC])?;
     let binary = build_static_server()?;
-    let size = build_image(&binary, &name)?;
-    print_image(&name, size, &binary);
+    build_image(&binary, &name)?;
+    report_image(&name, &binary)
+}
+
+/// Measure the image `name` (as podman reports it) and the `binary` in it, and print both:
+/// the figures the README quotes come from this line.
+pub fn report_image(name: &str, binary: &Path) -> Result<()> {
+    let size = image_size(name)?;
+    let binary_size = std::fs::metadata(binary)
+        .with_context(|| format!("measuring {}", binary.display()))?
+        .len();
+    eprintln!("xtask: {}", size_line(name, size, binary_size));
     Ok(())
 }
 
-pub fn print_image(name: &str, size: u64, binary: &Path) {
-    let binary_size = std::fs::metadata(binary).map(|m| m.len()).unwrap_or(0);
-    eprintln!(
-        "xtask: image {name}: {:.1} MB (binary {:.1} MB; goal < 15 MB)",
-        size as f64 / 1e6,
-        binary_size as f64 / 1e6
-    );
+/// `image NAME: 9.4 MB (binary 9.3 MB; goal < 15 MB)`, in decimal megabytes.
+fn size_line(name: &str, image_bytes: u64, binary_bytes: u64) -> String {
+    format!(
+        "image {name}: {:.1} MB (binary {:.1} MB; goal < 15 MB)",
+        image_bytes as f64 / 1e6,
+        binary_bytes as f64 / 1e6
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_size_line_is_in_decimal_megabytes() {
+        assert_eq!(
+            size_line("localhost/domshell:1", 9_412_345, 9_350_000),
+            "image localhost/domshell:1: 9.4 MB (binary 9.3 MB; goal < 15 MB)"
+        );
+    }
 }

@@ -18,16 +18,27 @@
 //! programs the tests need (Chromium, podman, runc, npm, Python) are installed with apt when
 //! running as root on Debian/Ubuntu, or named in one command to run otherwise ([`prereq`]).
 
+mod first_run;
 mod image;
 mod package;
+mod paths;
 mod prereq;
+mod serve;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+pub use paths::{root, target_dir};
+
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
+/// The server binary's file name on this platform.
+const EXE: &str = if cfg!(windows) {
+    "domshell.exe"
+} else {
+    "domshell"
+};
 
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -48,16 +59,17 @@ fn main() -> std::process::ExitCode {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
                  commands:\n  \
-                 dist              build target/release/domshell and the extension (load the repository root in Chrome)\n  \
+                 dist              build <target dir>/release/domshell and the extension (load the repository root in Chrome)\n  \
                  run [ARGS..]      dist, then run `domshell serve --transport http ARGS..`\n  \
                  build-extension   build only the extension's WASM into extension/pkg\n  \
                  test [ARGS..]     run the whole test suite (unit, integration, end-to-end, container, packages); ARGS go to cargo test\n  \
                  image [--tag NAME]  build the static server and its container image with podman\n  \
-                 package           write the .mcpb bundle, the extension zips and server.json into target/package\n  \
+                 package           write the .mcpb bundle, the extension zips and server.json into <target dir>/package\n  \
                  bench-heartbeat [--trials N]  print heartbeat figures measured with real Chromium\n  \
                  bench-ownership [--trials N]  print takeover and spawn-storm figures (fake extension)\n  \
                  bench-mcp [ARGS..]  print MCP latency/memory/start-up figures next to DOMShell 2.0.10 (ARGS: bench-mcp --help)\n  \
-                 bench-shell [ARGS..]  print shell command timings on 1k/10k/50k-node pages in real Chromium next to DOMShell 2.0.10 (ARGS: bench-shell --help)"
+                 bench-shell [ARGS..]  print shell command timings on 1k/10k/50k-node pages in real Chromium next to DOMShell 2.0.10 (ARGS: bench-shell --help)\n\n\
+                 <target dir> is cargo's (`cargo metadata`): CARGO_TARGET_DIR or build.target-dir when set, else target/ in the checkout."
             );
             return std::process::ExitCode::from(2);
         }
@@ -71,15 +83,8 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
-}
-
 fn cargo() -> Command {
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    let mut cmd = Command::new(paths::cargo_program());
     cmd.current_dir(root());
     cmd
 }
@@ -129,12 +134,22 @@ fn build_extension() -> Result<PathBuf> {
         WASM_TARGET,
     ]);
     status(build, "building the extension for wasm32")?;
-    let wasm = root()
-        .join("target")
+    let wasm = target_dir()?
         .join(WASM_TARGET)
         .join("release")
         .join("domshell_extension.wasm");
-    let out_dir = root().join("extension").join("pkg");
+    anyhow::ensure!(
+        wasm.is_file(),
+        "cargo built the extension but {} is missing",
+        wasm.display()
+    );
+    // The bindings go to a staging directory first and only changed files are moved into
+    // `extension/pkg`, each with one rename: a browser (or a test) loading the extension from
+    // the checkout meanwhile never reads a half-written file.
+    let stage = target_dir()?.join("extension-pkg-stage");
+    if stage.exists() {
+        std::fs::remove_dir_all(&stage).with_context(|| format!("clearing {}", stage.display()))?;
+    }
     // The bindings generator is linked in at the same pinned version as the `wasm-bindgen`
     // crate (see xtask/Cargo.toml), so the two can never disagree.
     wasm_bindgen_cli_support::Bindgen::new()
@@ -144,11 +159,13 @@ fn build_extension() -> Result<PathBuf> {
             // The worker calls `init()` with no argument: the glue must know where its .wasm is.
             b.omit_default_module_path(false)
                 .typescript(false)
-                .generate(&out_dir)
+                .generate(&stage)
         })
         .with_context(|| format!("generating JS bindings for {}", wasm.display()))?;
     // No wasm-opt pass: Debian's binaryen (108) predates the reference-types output of current
     // Rust and corrupts wasm-bindgen's externref table; the size-optimised profile suffices.
+    let out_dir = root().join("extension").join("pkg");
+    install_changed_files(&stage, &out_dir)?;
     let bg = out_dir.join("domshell_extension_bg.wasm");
     let size = std::fs::metadata(&bg).map(|m| m.len()).unwrap_or(0);
     eprintln!(
@@ -159,7 +176,37 @@ fn build_extension() -> Result<PathBuf> {
     Ok(bg)
 }
 
-/// `target/release/domshell`, built.
+/// Move every file of `stage` whose content differs from its namesake in `dest` onto it (one
+/// rename each), leaving identical files untouched.
+fn install_changed_files(stage: &Path, dest: &Path) -> Result<()> {
+    std::fs::create_dir_all(dest).with_context(|| format!("creating {}", dest.display()))?;
+    let entries =
+        std::fs::read_dir(stage).with_context(|| format!("reading {}", stage.display()))?;
+    for entry in entries {
+        let from = entry
+            .with_context(|| format!("listing {}", stage.display()))?
+            .path();
+        if !from.is_file() {
+            continue;
+        }
+        let Some(name) = from.file_name() else {
+            continue;
+        };
+        let to = dest.join(name);
+        let new = std::fs::read(&from).with_context(|| format!("reading {}", from.display()))?;
+        if std::fs::read(&to).is_ok_and(|old| old == new) {
+            continue;
+        }
+        // A rename across file systems fails (the target directory may live elsewhere):
+        // write a sibling in `dest`, then rename that.
+        let tmp = dest.join(format!(".{}.tmp", name.to_string_lossy()));
+        std::fs::write(&tmp, &new).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, &to).with_context(|| format!("renaming onto {}", to.display()))?;
+    }
+    Ok(())
+}
+
+/// `<target dir>/release/domshell`, built.
 fn build_release_server() -> Result<PathBuf> {
     let mut build = cargo();
     build.args([
@@ -171,7 +218,13 @@ fn build_release_server() -> Result<PathBuf> {
         "domshell",
     ]);
     status(build, "building the server")?;
-    Ok(root().join("target").join("release").join("domshell"))
+    let bin = target_dir()?.join("release").join(EXE);
+    anyhow::ensure!(
+        bin.is_file(),
+        "cargo built the server but {} is missing",
+        bin.display()
+    );
+    Ok(bin)
 }
 
 fn dist() -> Result<PathBuf> {
@@ -195,7 +248,7 @@ fn run(args: &[String]) -> Result<()> {
         serve.args(["--transport", "http"]);
     }
     serve.args(args);
-    status(serve, "domshell serve")
+    serve::run_owned(serve, "domshell serve")
 }
 
 fn test(args: &[String]) -> Result<()> {
@@ -206,7 +259,11 @@ fn test(args: &[String]) -> Result<()> {
         prereq::NPM,
         prereq::PYTHON,
     ])?;
-    build_extension()?;
+    // First the README's build as a person whose cargo builds outside the checkout runs it;
+    // the suite gets that directory to run what was built there. It also generated
+    // `extension/pkg/` from these sources, which every browser test loads: building the
+    // WebAssembly again here would only repeat it.
+    let first_run = first_run::build()?;
     let mut build = cargo();
     build.args(["build", "--package", "domshell-server", "--bin", "domshell"]);
     status(build, "building the server")?;
@@ -215,17 +272,15 @@ fn test(args: &[String]) -> Result<()> {
     // a cargo build of its own) and handed over by name.
     let static_server = image::build_static_server()?;
     let image_name = image::default_image_name();
-    let size = image::build_image(&static_server, &image_name)?;
-    image::print_image(&image_name, size, &static_server);
+    image::build_image(&static_server, &image_name)?;
+    image::report_image(&image_name, &static_server)?;
     let packages = package::build_packages(&static_server)?;
     let mut tests = cargo();
     tests
         .args(["test", "--workspace"])
         .args(args)
-        .env(
-            "DOMSHELL_BIN",
-            root().join("target").join("debug").join("domshell"),
-        )
+        .env("DOMSHELL_BIN", target_dir()?.join("debug").join(EXE))
+        .env(first_run::TARGET_ENV, first_run.target_dir())
         .env("DOMSHELL_TEST_IMAGE", &image_name)
         .env("DOMSHELL_TEST_MCPB", &packages.mcpb)
         .env("DOMSHELL_TEST_MCPB_CLI", &packages.mcpb_cli)

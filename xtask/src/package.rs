@@ -1,17 +1,19 @@
 //! `cargo xtask package`: the files a person installs without building anything.
 //!
-//! - `target/package/domshell-<version>.mcpb` — an MCP Bundle (manifest + the server binary)
-//!   packed and validated by the official `@anthropic-ai/mcpb` CLI, which is installed from
-//!   npm at the version pinned in `packaging/mcpb/package-lock.json` into `target/mcpb-cli`;
-//! - `target/package/domshell-extension-<version>.zip` — the Chrome extension: `manifest.json`,
+//! - `<target dir>/package/domshell-<version>.mcpb` — an MCP Bundle (manifest + the server
+//!   binary) packed and validated by the official `@anthropic-ai/mcpb` CLI, which is installed
+//!   from npm at the version pinned in `packaging/mcpb/package-lock.json` into
+//!   `<target dir>/mcpb-cli`;
+//! - `<target dir>/package/domshell-extension-<version>.zip` — the Chrome extension: `manifest.json`,
 //!   `extension/static/` and `extension/pkg/`, nothing else, loadable unpacked once extracted
 //!   (with the pinned id), and `…-webstore.zip`, the same without the manifest's `key`, which
 //!   the Chrome Web Store refuses;
-//! - `target/package/server.json` — the MCP registry entry (`packaging/registry/server.json`)
+//! - `<target dir>/package/server.json` — the MCP registry entry (`packaging/registry/server.json`)
 //!   with the `.mcpb`'s SHA-256 filled in, ready to publish next to that exact file.
 //!
-//! It owns those outputs and the staging directory `target/package/stage`; it must not change
-//! the checked-in manifests (it fills a copy) and must not publish anything.
+//! `<target dir>` is cargo's target directory ([`crate::paths::target_dir`]). It owns those
+//! outputs and the staging directory `<target dir>/package/stage`; it must not change the
+//! checked-in manifests (it fills a copy) and must not publish anything.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -20,7 +22,7 @@ use std::process::Command;
 use anyhow::{Context, Result};
 use serde_json::Value;
 
-use crate::{root, status};
+use crate::{root, status, target_dir};
 
 /// The pinned CLI version (must match `packaging/mcpb/package.json`).
 pub const MCPB_CLI_VERSION: &str = "2.1.2";
@@ -39,8 +41,8 @@ pub struct Packages {
     pub mcpb_cli: PathBuf,
 }
 
-fn out_dir() -> PathBuf {
-    root().join("target").join("package")
+fn out_dir() -> Result<PathBuf> {
+    Ok(target_dir()?.join("package"))
 }
 
 /// The mcpb platform name of the machine building the bundle.
@@ -52,9 +54,9 @@ fn mcpb_platform() -> &'static str {
     }
 }
 
-/// Install the pinned mcpb CLI into `target/mcpb-cli` (once) and return its `cli.js`.
+/// Install the pinned mcpb CLI into `<target dir>/mcpb-cli` (once) and return its `cli.js`.
 pub fn ensure_mcpb_cli() -> Result<PathBuf> {
-    let dir = root().join("target").join("mcpb-cli");
+    let dir = target_dir()?.join("mcpb-cli");
     let package_dir = dir.join("node_modules").join("@anthropic-ai").join("mcpb");
     let cli = package_dir.join("dist").join("cli").join("cli.js");
     let installed = std::fs::read_to_string(package_dir.join("package.json"))
@@ -104,7 +106,7 @@ pub fn bundle_manifest(template: &str, platform: &str) -> Result<Value> {
 
 /// Pack `server` (the binary the bundle runs) into the `.mcpb`.
 pub fn build_mcpb(server: &Path, cli: &Path) -> Result<PathBuf> {
-    let stage = out_dir().join("stage").join("mcpb");
+    let stage = out_dir()?.join("stage").join("mcpb");
     if stage.exists() {
         std::fs::remove_dir_all(&stage).with_context(|| format!("clearing {}", stage.display()))?;
     }
@@ -127,7 +129,7 @@ pub fn build_mcpb(server: &Path, cli: &Path) -> Result<PathBuf> {
         .with_context(|| format!("copying {} into the bundle", server.display()))?;
 
     mcpb(cli, &[&stage.join("manifest.json")], "validate")?;
-    let out = out_dir().join(format!("domshell-{VERSION}.mcpb"));
+    let out = out_dir()?.join(format!("domshell-{VERSION}.mcpb"));
     mcpb(cli, &[&stage, &out], "pack")?;
     Ok(out)
 }
@@ -154,7 +156,7 @@ fn sha256_hex(path: &Path) -> Result<String> {
     Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// Write `target/package/server.json` for the bundle at `mcpb`.
+/// Write `<target dir>/package/server.json` for the bundle at `mcpb`.
 pub fn write_registry_entry(mcpb: &Path) -> Result<PathBuf> {
     let template_path = root()
         .join("packaging")
@@ -163,7 +165,7 @@ pub fn write_registry_entry(mcpb: &Path) -> Result<PathBuf> {
     let template = std::fs::read_to_string(&template_path)
         .with_context(|| format!("reading {}", template_path.display()))?;
     let entry = registry_entry(&template, &sha256_hex(mcpb)?)?;
-    let out = out_dir().join("server.json");
+    let out = out_dir()?.join("server.json");
     let mut text = serde_json::to_string_pretty(&entry).context("serializing server.json")?;
     text.push('\n');
     std::fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?;
@@ -253,17 +255,17 @@ fn write_extension_zip(out: &Path, for_web_store: bool) -> Result<()> {
 /// server admits) and `domshell-extension-<version>-webstore.zip` (the same without `key`,
 /// for a Web Store upload); returns both paths.
 pub fn build_extension_zips() -> Result<(PathBuf, PathBuf)> {
-    let unpacked = out_dir().join(format!("domshell-extension-{VERSION}.zip"));
+    let unpacked = out_dir()?.join(format!("domshell-extension-{VERSION}.zip"));
     write_extension_zip(&unpacked, false)?;
-    let web_store = out_dir().join(format!("domshell-extension-{VERSION}-webstore.zip"));
+    let web_store = out_dir()?.join(format!("domshell-extension-{VERSION}-webstore.zip"));
     write_extension_zip(&web_store, true)?;
     Ok((unpacked, web_store))
 }
 
 /// Build everything `package` ships. `server` is the binary the bundle carries.
 pub fn build_packages(server: &Path) -> Result<Packages> {
-    std::fs::create_dir_all(out_dir())
-        .with_context(|| format!("creating {}", out_dir().display()))?;
+    let out = out_dir()?;
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let cli = ensure_mcpb_cli()?;
     let mcpb = build_mcpb(server, &cli)?;
     let (extension_zip, web_store_zip) = build_extension_zips()?;

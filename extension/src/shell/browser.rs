@@ -112,6 +112,9 @@ pub trait Browser {
     async fn create_tab(&self, url: &str) -> Result<TabInfo, BrowserError>;
     async fn navigate_tab(&self, id: i64, url: &str) -> Result<(), BrowserError>;
     async fn close_tab(&self, id: i64) -> Result<(), BrowserError>;
+    /// Make the tab the active one of its window and focus that window (what a person's
+    /// click on it does).
+    async fn activate_tab(&self, id: i64) -> Result<(), BrowserError>;
     /// One DevTools Protocol call on an attached tab (the page mapping's way in: e.g.
     /// `Accessibility.getChildAXNodes`). Bounded by the implementation's call timeout.
     async fn cdp(

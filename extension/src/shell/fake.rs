@@ -28,6 +28,12 @@ pub struct FakeState {
     /// Canned answers to `cdp` calls by method, and the calls made (tab, method).
     pub cdp_replies: HashMap<String, serde_json::Value>,
     pub cdp_calls: Vec<(i64, String)>,
+    /// The same calls with their parameters.
+    pub cdp_params: Vec<(i64, String, serde_json::Value)>,
+    /// Tabs activated (`activate_tab`), in order.
+    pub activations: Vec<i64>,
+    /// Tabs `activate_tab` fails for.
+    pub refuse_activate: HashSet<i64>,
     /// Out-of-process frames per tab, and canned answers in their sessions by
     /// (session, method).
     pub frame_sessions: HashMap<i64, Vec<FrameSession>>,
@@ -98,6 +104,24 @@ impl FakeBrowser {
             .iter()
             .find(|t| t.id == Some(id))
             .map(|t| t.url.clone())
+    }
+
+    /// Make `id` the active tab of its window and focus that window, as the user clicking on
+    /// it would (not counted in `activations`).
+    pub fn activate_now(&self, id: i64) {
+        let mut s = self.state.borrow_mut();
+        let Some(window) = s
+            .tabs
+            .iter()
+            .find(|t| t.id == Some(id))
+            .and_then(|t| t.window_id)
+        else {
+            return;
+        };
+        for t in s.tabs.iter_mut().filter(|t| t.window_id == Some(window)) {
+            t.active = t.id == Some(id);
+        }
+        s.focused_window = window;
     }
 
     /// What Chrome's onDetach would record.
@@ -215,11 +239,32 @@ impl Browser for FakeBrowser {
         Ok(())
     }
 
+    async fn activate_tab(&self, id: i64) -> Result<(), BrowserError> {
+        let mut s = self.state.borrow_mut();
+        if s.refuse_activate.contains(&id) {
+            return Err(BrowserError(format!(
+                "Tabs cannot be edited right now ({id})."
+            )));
+        }
+        let window = s
+            .tabs
+            .iter()
+            .find(|t| t.id == Some(id))
+            .and_then(|t| t.window_id)
+            .ok_or_else(|| BrowserError(format!("No tab with id: {id}.")))?;
+        for t in s.tabs.iter_mut().filter(|t| t.window_id == Some(window)) {
+            t.active = t.id == Some(id);
+        }
+        s.focused_window = window;
+        s.activations.push(id);
+        Ok(())
+    }
+
     async fn cdp(
         &self,
         id: i64,
         method: &str,
-        _params: serde_json::Value,
+        params: serde_json::Value,
     ) -> Result<serde_json::Value, BrowserError> {
         let mut s = self.state.borrow_mut();
         if s.attachments.get(&id) != Some(&Attachment::Attached) {
@@ -228,6 +273,7 @@ impl Browser for FakeBrowser {
             )));
         }
         s.cdp_calls.push((id, method.to_string()));
+        s.cdp_params.push((id, method.to_string(), params));
         s.cdp_replies
             .get(method)
             .cloned()

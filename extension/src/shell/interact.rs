@@ -4,12 +4,16 @@
 //! Every interaction marks the tab's tree stale (the next command re-reads it) and, when it
 //! started a navigation, waits (bounded) for the new page. Input goes through trusted CDP
 //! events where Chrome delivers them and falls back to DOM calls where it does not; replies
-//! say which path ran. It must not format listings (that is [`super::reading`]).
+//! say which path ran. Chrome delivers CDP key events only to the tab in front, so
+//! `key --activate` brings the session's tab forward for the keys and gives the focus back
+//! afterwards. What a key is to CDP lives in [`super::keys`]. It must not format listings
+//! (that is [`super::reading`]).
 
 use serde_json::{json, Value};
 use shared_protocol::grammar::{Args, Command};
 
 use super::browser::{Browser, LoadMark};
+use super::keys::{self, key_for, modifier_mask, named_key, KeySpec, KEY_NAMES};
 use super::page::{call_on, evaluate};
 use super::reading::{open, OpenPage};
 use super::session::Session;
@@ -334,7 +338,8 @@ async fn type_text<B: Browser>(
                 typed += t.chars().count();
             }
             Typed::Key(k) => {
-                press(browser, page.id, named_key(k).unwrap_or(ENTER), 0)
+                let key = named_key(k).ok_or_else(|| format!("type: no key {k}"))?;
+                press(browser, page.id, &key, 0)
                     .await
                     .map_err(|e| format!("type: {e}"))?;
                 typed += 1;
@@ -345,188 +350,19 @@ async fn type_text<B: Browser>(
     Ok(format!("✓ Typed {typed} characters"))
 }
 
-/// A key as CDP wants it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct KeySpec {
-    pub key: &'static str,
-    pub code: &'static str,
-    pub key_code: i64,
-    pub text: Option<&'static str>,
-}
-
-const ENTER: KeySpec = KeySpec {
-    key: "Enter",
-    code: "Enter",
-    key_code: 13,
-    text: Some("\r"),
-};
-
-const NAMED_KEYS: [KeySpec; 14] = [
-    ENTER,
-    KeySpec {
-        key: "Tab",
-        code: "Tab",
-        key_code: 9,
-        text: None,
-    },
-    KeySpec {
-        key: " ",
-        code: "Space",
-        key_code: 32,
-        text: Some(" "),
-    },
-    KeySpec {
-        key: "Escape",
-        code: "Escape",
-        key_code: 27,
-        text: None,
-    },
-    KeySpec {
-        key: "Backspace",
-        code: "Backspace",
-        key_code: 8,
-        text: None,
-    },
-    KeySpec {
-        key: "Delete",
-        code: "Delete",
-        key_code: 46,
-        text: None,
-    },
-    KeySpec {
-        key: "ArrowUp",
-        code: "ArrowUp",
-        key_code: 38,
-        text: None,
-    },
-    KeySpec {
-        key: "ArrowDown",
-        code: "ArrowDown",
-        key_code: 40,
-        text: None,
-    },
-    KeySpec {
-        key: "ArrowLeft",
-        code: "ArrowLeft",
-        key_code: 37,
-        text: None,
-    },
-    KeySpec {
-        key: "ArrowRight",
-        code: "ArrowRight",
-        key_code: 39,
-        text: None,
-    },
-    KeySpec {
-        key: "Home",
-        code: "Home",
-        key_code: 36,
-        text: None,
-    },
-    KeySpec {
-        key: "End",
-        code: "End",
-        key_code: 35,
-        text: None,
-    },
-    KeySpec {
-        key: "PageUp",
-        code: "PageUp",
-        key_code: 33,
-        text: None,
-    },
-    KeySpec {
-        key: "PageDown",
-        code: "PageDown",
-        key_code: 34,
-        text: None,
-    },
-];
-
-const FUNCTION_KEYS: [&str; 12] = [
-    "F1", "F2", "F3", "F4", "F5", "F6", "F7", "F8", "F9", "F10", "F11", "F12",
-];
-
-/// A named key (case-insensitive; `Space`, `Esc`, `Return` accepted).
-pub(crate) fn named_key(name: &str) -> Option<KeySpec> {
-    let lower = name.to_ascii_lowercase();
-    let canonical = match lower.as_str() {
-        "space" => " ",
-        "esc" => "escape",
-        "return" => "enter",
-        "up" => "arrowup",
-        "down" => "arrowdown",
-        "left" => "arrowleft",
-        "right" => "arrowright",
-        other => other,
-    };
-    if let Some(k) = NAMED_KEYS
-        .iter()
-        .find(|k| k.key.eq_ignore_ascii_case(canonical))
-    {
-        return Some(*k);
-    }
-    FUNCTION_KEYS
-        .iter()
-        .position(|f| f.eq_ignore_ascii_case(canonical))
-        .map(|i| KeySpec {
-            key: FUNCTION_KEYS[i],
-            code: FUNCTION_KEYS[i],
-            key_code: 112 + i as i64,
-            text: None,
-        })
-}
-
-/// `--modifiers ctrl,shift`: CDP's bit mask (Alt 1, Ctrl 2, Meta 4, Shift 8).
-pub(crate) fn modifier_mask(list: &str) -> Result<i64, String> {
-    list.split(',')
-        .filter(|m| !m.trim().is_empty())
-        .try_fold(0, |mask, m| {
-            Ok(mask
-                | match m.trim().to_ascii_lowercase().as_str() {
-                    "alt" | "option" => 1,
-                    "ctrl" | "control" => 2,
-                    "meta" | "cmd" | "command" => 4,
-                    "shift" => 8,
-                    other => {
-                        return Err(format!(
-                            "key: unknown modifier '{other}'; use ctrl, shift, alt, meta"
-                        ))
-                    }
-                })
-        })
-}
-
 /// A trusted key press (down and up) through CDP.
 async fn press<B: Browser>(
     browser: &B,
     tab: i64,
-    key: KeySpec,
+    key: &KeySpec,
     modifiers: i64,
 ) -> Result<(), String> {
-    let down_type = if key.text.is_some() && modifiers & 7 == 0 {
-        "keyDown"
-    } else {
-        "rawKeyDown"
-    };
-    let mut down = json!({ "type": down_type, "key": key.key, "code": key.code,
-        "windowsVirtualKeyCode": key.key_code, "modifiers": modifiers });
-    if let Some(text) = key.text.filter(|_| down_type == "keyDown") {
-        down["text"] = json!(text);
+    for event in key.events(modifiers) {
+        browser
+            .cdp(tab, "Input.dispatchKeyEvent", event)
+            .await
+            .map_err(|e| e.to_string())?;
     }
-    browser
-        .cdp(tab, "Input.dispatchKeyEvent", down)
-        .await
-        .map_err(|e| e.to_string())?;
-    browser
-        .cdp(
-            tab,
-            "Input.dispatchKeyEvent",
-            json!({ "type": "keyUp", "key": key.key, "code": key.code,
-                "windowsVirtualKeyCode": key.key_code, "modifiers": modifiers }),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
     Ok(())
 }
 
@@ -545,43 +381,28 @@ async fn key<B: Browser>(
     expect_flags(cmd, args, &["--modifiers", "--activate"])?;
     let name = match args.positional.as_slice() {
         [one] => one.clone(),
-        _ => return Err("key: usage: key <KeyName> [--modifiers ctrl,shift,alt,meta] [--activate] (Enter, Tab, Escape, ArrowDown, F5, a…)".into()),
-    };
-    let spec = match named_key(&name) {
-        Some(k) => k,
-        None if name.chars().count() == 1 => {
-            return single_char(session, browser, ctx, args, &name).await;
-        }
-        None => {
+        _ => {
             return Err(format!(
-                "key: unknown key '{name}'. Named keys: Enter Tab Space Escape Backspace Delete ArrowUp ArrowDown ArrowLeft ArrowRight Home End PageUp PageDown F1–F12, or one character"
+                "key: usage: key <KeyName|char> [--modifiers ctrl,shift,alt,meta] [--activate] ({KEY_NAMES})"
             ))
         }
     };
+    let spec = key_for(&name)
+        .ok_or_else(|| format!("key: unknown key '{name}'. Named keys: {KEY_NAMES}"))?;
     let modifiers = modifier_mask(args.value("--modifiers").unwrap_or(""))?;
     let page = open(session, browser, ctx, "key").await?;
     let before = browser.load_mark(page.id);
-    let activated = if args.has("--activate") && !page.tab.active {
-        browser
-            .cdp(page.id, "Page.bringToFront", json!({}))
-            .await
-            .map_err(|e| format!("key: cannot activate tab {}: {e}", page.id))?;
-        true
-    } else {
-        false
-    };
-    let shown = if spec.key == " " { "Space" } else { spec.key };
-    let reply = if page.tab.active || activated {
-        press(browser, page.id, spec, modifiers)
+    let shown = spec.shown().to_string();
+    let reply = if args.has("--activate") {
+        let how = press_activated(browser, &page, &spec, modifiers).await?;
+        format!("✓ Pressed {shown} (trusted input){how}")
+    } else if page.tab.active {
+        press(browser, page.id, &spec, modifiers)
             .await
             .map_err(|e| format!("key: {e}"))?;
-        let note = if activated {
-            " (tab brought to the front)"
-        } else {
-            ""
-        };
-        format!("✓ Pressed {shown} (trusted input){note}")
+        format!("✓ Pressed {shown} (trusted input)")
     } else {
+        let modifiers = modifiers | if spec.shifted { keys::SHIFT } else { 0 };
         let expression = format!(
             "{SYNTHETIC_KEY}({}, {}, {}, {modifiers})",
             json!(spec.key),
@@ -600,44 +421,70 @@ async fn key<B: Browser>(
     Ok(reply)
 }
 
-/// `key a`: one character, inserted as text (trusted) or synthetic on a background tab.
-async fn single_char<B: Browser>(
-    session: &mut Session,
+/// `key --activate`: Chrome delivers CDP key events only to the tab the user sees, so make the
+/// session's tab the active one of its window and focus that window, press, then give the
+/// focus back — to the tab that was active in that window and to the tab the user had before
+/// (last, so that is where focus ends). The keys are pressed even when the tab already was
+/// in front. Returns the note for the reply.
+async fn press_activated<B: Browser>(
     browser: &B,
-    ctx: &Context,
-    args: &Args,
-    ch: &str,
+    page: &OpenPage,
+    spec: &KeySpec,
+    modifiers: i64,
 ) -> Result<String, String> {
-    let modifiers = modifier_mask(args.value("--modifiers").unwrap_or(""))?;
-    let page = open(session, browser, ctx, "key").await?;
-    let before = browser.load_mark(page.id);
-    let code = ch
-        .chars()
-        .next()
-        .map(|c| c.to_ascii_uppercase() as i64)
-        .unwrap_or_default();
-    let reply = if page.tab.active && modifiers & 7 == 0 {
-        browser
-            .cdp(page.id, "Input.insertText", json!({ "text": ch }))
+    let users = browser
+        .focused_tab()
+        .await
+        .map_err(|e| format!("key: cannot tell which tab is in front: {e}"))?
+        .and_then(|t| t.id);
+    let tabs = browser
+        .tabs()
+        .await
+        .map_err(|e| format!("key: cannot list the tabs: {e}"))?;
+    let window_had = tabs
+        .iter()
+        .find(|t| t.active && t.window_id.is_some() && t.window_id == page.tab.window_id)
+        .and_then(|t| t.id);
+    if users == Some(page.id) {
+        press(browser, page.id, spec, modifiers)
             .await
             .map_err(|e| format!("key: {e}"))?;
-        format!("✓ Pressed {ch} (trusted input)")
-    } else {
-        let expression = format!(
-            "{SYNTHETIC_KEY}({}, {}, {code}, {modifiers})",
-            json!(ch),
-            json!(format!("Key{}", ch.to_uppercase()))
-        );
-        let did = evaluate(browser, page.id, &expression)
-            .await
-            .map_err(|e| format!("key: {e}"))?;
-        format!(
-            "✓ Pressed {ch} (synthetic event, {})",
-            did.as_str().unwrap_or("dispatched")
-        )
-    };
-    settle(browser, ctx, &page, before, &[]).await;
-    Ok(reply)
+        return Ok(String::new());
+    }
+    browser
+        .activate_tab(page.id)
+        .await
+        .map_err(|e| format!("key: cannot activate tab {}: {e}", page.id))?;
+    let pressed = press(browser, page.id, spec, modifiers).await;
+    // Focus goes back whether or not the keys went through.
+    let mut back = Vec::new();
+    let mut problems = Vec::new();
+    let restore = window_had
+        .filter(|w| *w != page.id && Some(*w) != users)
+        .into_iter()
+        .chain(users);
+    for tab in restore {
+        match browser.activate_tab(tab).await {
+            Ok(()) => back.push(tab),
+            Err(e) => problems.push(format!("could not make tab {tab} active again: {e}")),
+        }
+    }
+    pressed.map_err(|e| {
+        let mut message = format!("key: {e}");
+        for p in &problems {
+            message.push_str(&format!("; {p}"));
+        }
+        message
+    })?;
+    let mut note = format!(" (tab {} activated for the keys", page.id);
+    if let Some(tab) = users.filter(|t| back.contains(t)) {
+        note.push_str(&format!(", then tab {tab} active again as before"));
+    }
+    for p in &problems {
+        note.push_str(&format!("; {p}"));
+    }
+    note.push(')');
+    Ok(note)
 }
 
 /// JS: set a field's value the way frameworks notice (the prototype's native setter, then
@@ -753,6 +600,10 @@ async fn select<B: Browser>(
 /// the window, by `n` of its heights (negative: up). Returns the new position.
 const SCROLL_PAGE: &str = "function(n) { const canScroll = (e) => { if (!e || e.nodeType !== 1) return false; const s = getComputedStyle(e); return /(auto|scroll|overlay)/.test(s.overflowY) && e.scrollHeight > e.clientHeight + 1; }; let box = null; for (let e = (this && this.nodeType === 1) ? this : null; e; e = e.parentElement) { if (canScroll(e)) { box = e; break; } } const root = document.scrollingElement || document.documentElement; if (!box && root.scrollHeight <= innerHeight + 1) { let best = 0; for (const e of document.querySelectorAll('*')) { if (canScroll(e) && e.clientHeight * e.clientWidth > best) { best = e.clientHeight * e.clientWidth; box = e; } } } if (box) { box.scrollTop += n * box.clientHeight; return { top: Math.round(box.scrollTop), height: box.scrollHeight, view: box.clientHeight, inner: true }; } window.scrollBy(0, n * innerHeight); return { top: Math.round(scrollY), height: root.scrollHeight, view: innerHeight, inner: false }; }";
 
+/// JS: scroll the window itself by `n` of its heights, whatever containers the page has.
+/// Returns the new position and whether the window moved.
+const SCROLL_WINDOW: &str = "(function(n) { const root = document.scrollingElement || document.documentElement; const before = scrollY; window.scrollBy({ top: n * innerHeight, behavior: 'instant' }); return { top: Math.round(scrollY), height: root.scrollHeight, view: innerHeight, inner: false, moved: scrollY !== before }; })";
+
 async fn scroll<B: Browser>(
     session: &mut Session,
     browser: &B,
@@ -760,7 +611,8 @@ async fn scroll<B: Browser>(
     cmd: &Command,
     args: &Args,
 ) -> Result<String, String> {
-    expect_flags(cmd, args, &[])?;
+    expect_flags(cmd, args, &["--window"])?;
+    let window = args.has("--window");
     let words: Vec<&str> = args.positional.iter().map(String::as_str).collect();
     let page = open(session, browser, ctx, "scroll").await?;
     let direction = match words.first().map(|w| w.to_ascii_lowercase()) {
@@ -771,8 +623,13 @@ async fn scroll<B: Browser>(
     };
     let Some(sign) = direction else {
         let [name] = words.as_slice() else {
-            return Err("scroll: usage: scroll [down|up] [N] | scroll <name>".into());
+            return Err("scroll: usage: scroll [down|up] [N] [--window] | scroll <name>".into());
         };
+        if window {
+            return Err(format!(
+                "scroll: --window scrolls the page itself by viewports (scroll [down|up] [N] --window); `scroll {name}` brings an element into view"
+            ));
+        }
         let id = target(&page, session, "scroll", name, None)?;
         let entry = page.entry(id)?.clone();
         call_on(
@@ -798,7 +655,11 @@ async fn scroll<B: Browser>(
     let (cwd, path) = page.entry_at(session, "scroll", None)?;
     let from = page.entry(cwd)?.clone();
     let n = json!(sign * times);
-    let position = if from.backend_node_id.is_some() && !path.is_empty() {
+    let position = if window {
+        evaluate(browser, page.id, &format!("{SCROLL_WINDOW}({n})"))
+            .await
+            .map_err(|e| format!("scroll: {e}"))?
+    } else if from.backend_node_id.is_some() && !path.is_empty() {
         call_on(browser, page.id, &from, SCROLL_PAGE, &[n])
             .await
             .map_err(|e| format!("scroll: {e}"))?
@@ -825,8 +686,13 @@ async fn scroll<B: Browser>(
     } else {
         ""
     };
+    let stuck = if window && position["moved"].as_bool() == Some(false) {
+        "\r\n(the window did not move: it is at its end, or the page scrolls only inside containers; `scroll` without --window scrolls the nearest one)"
+    } else {
+        ""
+    };
     Ok(format!(
-        "✓ Scrolled {} {times} viewport(s){inner}\r\nPosition: {top}/{height}px ({percent}%)",
+        "✓ Scrolled {} {times} viewport(s){inner}\r\nPosition: {top}/{height}px ({percent}%){stuck}",
         if sign > 0.0 { "down" } else { "up" }
     ))
 }

@@ -21,6 +21,7 @@ pub mod builtins;
 pub mod commands;
 pub mod format;
 pub mod interact;
+pub mod keys;
 pub mod navigation;
 pub mod page;
 pub mod reading;

@@ -385,7 +385,9 @@ async fn ls<B: Browser>(
     cmd: &Command,
     args: &Args,
 ) -> Result<String, String> {
-    expect_flags(cmd, args, &["--json"])?;
+    // Browser-level listings are always long and complete: `-l` and `-a` change nothing, and
+    // are accepted so `ls -la` works everywhere.
+    expect_flags(cmd, args, &["--json", "-l", "--long", "-a", "--all"])?;
     let place = match args.positional.first() {
         Some(path) => resolve(&session.cwd, path).map_err(|e| e.replacen("cd:", "ls:", 1))?,
         None => resolve(&session.cwd, ".")?,

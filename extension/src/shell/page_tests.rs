@@ -368,6 +368,15 @@ fn page_commands_respect_the_allowlist() {
     assert!(e.starts_with("find: tab 101:"), "{e}");
 }
 
+/// The first directory `ls` lists (`name/`), without its slash.
+fn first_dir(listing: &str) -> String {
+    listing
+        .split("\r\n")
+        .find_map(|l| l.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("no directory in {listing}"))
+        .to_string()
+}
+
 fn calls(b: &FakeBrowser, method: &str) -> usize {
     b.state
         .borrow()
@@ -436,15 +445,28 @@ fn type_inserts_text_in_one_call_and_honours_escapes() {
     assert_eq!(calls(&sh.b, "Input.dispatchKeyEvent"), 4);
 }
 
+/// The `Input.dispatchKeyEvent` parameters sent so far.
+fn key_events(b: &FakeBrowser) -> Vec<serde_json::Value> {
+    b.state
+        .borrow()
+        .cdp_params
+        .iter()
+        .filter(|(_, m, _)| m == "Input.dispatchKeyEvent")
+        .map(|(_, _, p)| p.clone())
+        .collect()
+}
+
+fn active_tab_of(b: &FakeBrowser, window: i64) -> Option<i64> {
+    b.state
+        .borrow()
+        .tabs
+        .iter()
+        .find(|t| t.active && t.window_id == Some(window))
+        .and_then(|t| t.id)
+}
+
 #[test]
 fn key_is_trusted_on_the_active_tab_and_synthetic_on_a_background_one() {
-    use super::interact::{modifier_mask, named_key};
-    assert_eq!(named_key("enter").unwrap().key_code, 13);
-    assert_eq!(named_key("F5").unwrap().key_code, 116);
-    assert_eq!(named_key("space").unwrap().key, " ");
-    assert!(named_key("Hyper").is_none());
-    assert_eq!(modifier_mask("ctrl,shift").unwrap(), 10);
-    assert!(modifier_mask("super").is_err());
     // Tab 101 is not the active tab of its window.
     let mut sh = Shell::in_form();
     let out = sh.ok("key Enter");
@@ -453,16 +475,82 @@ fn key_is_trusted_on_the_active_tab_and_synthetic_on_a_background_one() {
         "{out}"
     );
     assert_eq!(calls(&sh.b, "Input.dispatchKeyEvent"), 0);
-    let out = sh.ok("key Enter --activate");
-    assert_eq!(
-        out,
-        "✓ Pressed Enter (trusted input) (tab brought to the front)"
-    );
-    assert_eq!(calls(&sh.b, "Input.dispatchKeyEvent"), 2);
     assert!(sh.err("key Hyper").starts_with("key: unknown key 'Hyper'"));
+    assert!(sh.err("key kk").starts_with("key: unknown key 'kk'"));
     assert!(sh
         .err("key a --modifiers super")
         .contains("unknown modifier"));
+    assert!(sh.err("key").starts_with("key: usage: key <KeyName|char>"));
+    // On the active tab a character is a real key press: keydown listeners see it.
+    sh.b.activate_now(101);
+    assert_eq!(sh.ok("key k"), "✓ Pressed k (trusted input)");
+    let events = key_events(&sh.b);
+    assert_eq!(
+        events,
+        [
+            json!({"type": "keyDown", "key": "k", "code": "KeyK", "windowsVirtualKeyCode": 75,
+                "modifiers": 0, "text": "k", "unmodifiedText": "k"}),
+            json!({"type": "keyUp", "key": "k", "code": "KeyK", "windowsVirtualKeyCode": 75,
+                "modifiers": 0}),
+        ]
+    );
+    assert_eq!(calls(&sh.b, "Input.insertText"), 0);
+    // A shortcut with modifiers, and a named key, are raw key downs.
+    sh.ok("key k --modifiers ctrl,shift");
+    let events = key_events(&sh.b);
+    assert_eq!(events[2]["type"], "rawKeyDown");
+    assert_eq!(events[2]["modifiers"], 10);
+    assert!(events[2].get("text").is_none());
+    sh.ok("key Escape");
+    assert_eq!(key_events(&sh.b)[4]["type"], "rawKeyDown");
+    assert_eq!(key_events(&sh.b)[4]["windowsVirtualKeyCode"], 27);
+}
+
+#[test]
+fn key_activate_brings_the_tab_forward_then_gives_the_focus_back() {
+    // The user looks at tab 200 in window 2 (focused); tab 101 sits behind tab 100 in
+    // window 1.
+    let mut sh = Shell::in_form();
+    sh.b.activate_now(200);
+    assert_eq!(active_tab_of(&sh.b, 1), Some(100));
+    let out = sh.ok("key k --activate");
+    assert_eq!(
+        out,
+        "✓ Pressed k (trusted input) (tab 101 activated for the keys, then tab 200 active again as before)"
+    );
+    // 101 forward, its window's own tab back, the user's tab (and window) last.
+    assert_eq!(sh.b.state.borrow().activations, [101, 100, 200]);
+    assert_eq!(active_tab_of(&sh.b, 1), Some(100));
+    assert_eq!(active_tab_of(&sh.b, 2), Some(200));
+    assert_eq!(sh.b.state.borrow().focused_window, 2);
+    assert_eq!(key_events(&sh.b).len(), 2);
+    assert_eq!(key_events(&sh.b)[0]["type"], "keyDown");
+
+    // Same window: the tab that was in front is in front again.
+    sh.b.activate_now(100);
+    sh.b.state.borrow_mut().activations.clear();
+    let out = sh.ok("key Enter --activate");
+    assert!(
+        out.ends_with("then tab 100 active again as before)"),
+        "{out}"
+    );
+    assert_eq!(sh.b.state.borrow().activations, [101, 100]);
+
+    // Already in front: nothing to move.
+    sh.b.activate_now(101);
+    sh.b.state.borrow_mut().activations.clear();
+    assert_eq!(sh.ok("key Tab --activate"), "✓ Pressed Tab (trusted input)");
+    assert!(sh.b.state.borrow().activations.is_empty());
+
+    // The focus goes back even when it cannot be given to every tab, and says so.
+    sh.b.activate_now(100);
+    sh.b.state.borrow_mut().refuse_activate.insert(100);
+    let out = sh.ok("key k --activate");
+    assert!(out.contains("could not make tab 100 active again"), "{out}");
+    sh.b.activate_now(100);
+    sh.b.state.borrow_mut().refuse_activate.insert(101);
+    let e = sh.err("key k --activate");
+    assert!(e.starts_with("key: cannot activate tab 101"), "{e}");
 }
 
 #[test]
@@ -527,6 +615,108 @@ fn scroll_reports_position_and_inner_containers() {
         sh.ok("scroll create_account_btn"),
         "✓ Scrolled to create_account_btn"
     );
+}
+
+#[test]
+fn scroll_window_scrolls_the_window_whatever_the_containers() {
+    let mut sh = Shell::in_form();
+    sh.b.state.borrow_mut().cdp_replies.insert(
+        "Runtime.evaluate".into(),
+        json!({"result": {"value": {"top": 900, "height": 4200, "view": 900, "inner": false, "moved": true, "doc": "doc-1", "n": 0}}}),
+    );
+    let dir = first_dir(&sh.ok("ls"));
+    sh.ok(&format!("cd {dir}"));
+    let out = sh.ok("scroll --window");
+    assert_eq!(
+        out,
+        "✓ Scrolled down 1 viewport(s)\r\nPosition: 900/4200px (27%)"
+    );
+    // The window's own scroll ran, not the container walk from the current directory.
+    let expression =
+        sh.b.state
+            .borrow()
+            .cdp_params
+            .iter()
+            .rev()
+            .find(|(_, m, p)| {
+                m == "Runtime.evaluate"
+                    && p["expression"]
+                        .as_str()
+                        .is_some_and(|e| e.contains("scrollBy"))
+            })
+            .map(|(_, _, p)| p["expression"].as_str().unwrap_or_default().to_string())
+            .expect("a window scroll was evaluated");
+    assert!(
+        expression.starts_with("(function(n) { const root"),
+        "{expression}"
+    );
+    assert!(expression.ends_with("})(1.0)"), "{expression}");
+    assert_eq!(calls(&sh.b, "Runtime.callFunctionOn"), 0);
+    sh.ok("scroll up 2 --window");
+    sh.b.state.borrow_mut().cdp_replies.insert(
+        "Runtime.evaluate".into(),
+        json!({"result": {"value": {"top": 0, "height": 600, "view": 600, "inner": false, "moved": false, "doc": "doc-1", "n": 0}}}),
+    );
+    assert!(sh
+        .ok("scroll --window")
+        .ends_with("(the window did not move: it is at its end, or the page scrolls only inside containers; `scroll` without --window scrolls the nearest one)"));
+    assert!(sh
+        .err("scroll create_account_btn --window")
+        .starts_with("scroll: --window scrolls the page itself"));
+}
+
+#[test]
+fn the_kernel_knows_every_one_letter_flag_of_the_grammar() {
+    use shared_protocol::grammar::COMMAND_SHORT_FLAGS;
+    // The grammar's table and the catalogue name the same commands.
+    for (name, _) in COMMAND_SHORT_FLAGS {
+        assert!(
+            super::commands::find(name).is_some(),
+            "{name} has no catalogue entry"
+        );
+    }
+    for spec in super::commands::COMMANDS {
+        assert!(
+            COMMAND_SHORT_FLAGS
+                .iter()
+                .any(|(name, _)| *name == spec.name),
+            "{} is missing from the grammar's flag table",
+            spec.name
+        );
+    }
+    // Every letter the grammar lets through is one the command reads.
+    let mut sh = Shell::in_form();
+    for (name, flags) in COMMAND_SHORT_FLAGS {
+        for flag in *flags {
+            let value = if flag.takes_value { " 1" } else { "" };
+            let line = format!("{name} -{}{value} x", flag.letter);
+            let reply = sh.run(&line);
+            assert!(
+                !reply.output.contains("unknown option"),
+                "{line}: {}",
+                reply.output
+            );
+        }
+    }
+}
+
+#[test]
+fn ls_takes_combined_short_flags() {
+    let mut sh = Shell::in_form();
+    let long = sh.ok("ls -l");
+    assert_eq!(sh.ok("ls -la"), long);
+    assert_eq!(sh.ok("ls -al"), long);
+    assert_eq!(sh.ok("ls -l -a"), long);
+    assert_eq!(sh.ok("ls --long --all"), long);
+    assert_eq!(sh.ok("ls -a"), sh.ok("ls"));
+    assert_ne!(sh.ok("ls -lr"), long);
+    assert_eq!(
+        sh.err("ls -lz"),
+        "ls: unknown option -z in -lz (ls knows -a -l -n N -r); see `ls --help`"
+    );
+    assert!(sh.err("ls -ln 3").starts_with("ls: -n takes a value"));
+    // At browser level too (the listings there are always long and complete).
+    assert_eq!(sh.ok("ls -la ~/tabs"), sh.ok("ls ~/tabs"));
 }
 
 #[test]

@@ -331,6 +331,9 @@ async fn ls<B: Browser>(
         &[
             "-l",
             "--long",
+            // Every entry is always listed; `-a` is accepted so `ls -la` works as in sh.
+            "-a",
+            "--all",
             "--meta",
             "--text",
             "--textlen",

@@ -338,12 +338,8 @@ fn open_waits_attaches_and_enters() {
     assert!(err(&mut s, &b, "open").contains("missing the URL"));
     // `--url` is the grammar's other spelling of the URL; anything else is refused.
     assert!(ok(&mut s, &b, "open --url https://x.org").contains("URL: https://x.org"));
-    for line in ["open -n https://x.org", "navigate x.org y.org"] {
-        assert!(
-            err(&mut s, &b, line).contains("usage: open|navigate|goto"),
-            "{line}"
-        );
-    }
+    assert!(err(&mut s, &b, "navigate x.org y.org").contains("usage: open|navigate|goto"));
+    assert!(err(&mut s, &b, "open -n https://x.org").starts_with("open: unknown option -n"));
     assert!(err(&mut s, &b, "open x.org --timeout soon").contains("--timeout expects seconds"));
 }
 

@@ -1,8 +1,10 @@
 //! Flags and positional arguments of a command's words.
 //!
-//! This module owns the generic flag rule every non-raw command shares. It must not know
-//! what any flag means; commands read their flags through [`Args`].
+//! This module owns the flag rule every non-raw command shares, with each command's
+//! one-letter flags from [`super::flags`]. It must not know what any flag means; commands
+//! read their flags through [`Args`].
 
+use super::flags::{self, ShortFlag};
 use super::ParseError;
 
 /// Flags that take the next word as their value. Every other word that starts with `-` is
@@ -39,6 +41,11 @@ pub struct Flag {
 /// Rules: `--` ends flags (everything after it is positional, so `grep -- -x` works); a
 /// [value flag](VALUE_FLAGS) takes the next word whatever it looks like (`-n -5`); `--name=value`
 /// is accepted for any long flag; a negative number (`-5`, `-2.5`) and `-` are positionals.
+///
+/// For a command of the language ([`flags::COMMAND_SHORT_FLAGS`]) a single dash introduces
+/// one-letter flags of that command: `-la` is `-l` and `-a`, recorded one by one, when every
+/// letter is a flag the command has and none takes a value; a letter that takes a value
+/// (`-n`) must stand alone, and a letter the command does not have is an error naming it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Args {
     pub positional: Vec<String>,
@@ -63,6 +70,46 @@ pub fn is_negative_number(word: &str) -> bool {
 
 fn is_flag(word: &str) -> bool {
     word.len() > 1 && word.starts_with('-') && !is_negative_number(word)
+}
+
+/// What a single-dash word of a command with known short flags stands for.
+enum Short {
+    /// One letter that takes the next word as its value: its flag name (`-n`).
+    Valued(String),
+    /// Boolean letters, one flag name each (`-la` → `-l`, `-a`).
+    Booleans(Vec<String>),
+}
+
+fn short_letters(
+    command: &str,
+    word: &str,
+    letters: &str,
+    known: &[ShortFlag],
+) -> Result<Short, ParseError> {
+    let combined = letters.chars().count() > 1;
+    let mut names = Vec::new();
+    for letter in letters.chars() {
+        let Some(flag) = known.iter().find(|f| f.letter == letter) else {
+            return Err(ParseError::UnknownShortFlag {
+                command: command.to_string(),
+                letter,
+                word: combined.then(|| word.to_string()),
+                known: flags::describe(command, known),
+            });
+        };
+        if flag.takes_value {
+            if combined {
+                return Err(ParseError::CombinedValueFlag {
+                    command: command.to_string(),
+                    letter,
+                    word: word.to_string(),
+                });
+            }
+            return Ok(Short::Valued(format!("-{letter}")));
+        }
+        names.push(format!("-{letter}"));
+    }
+    Ok(Short::Booleans(names))
 }
 
 impl Args {
@@ -91,6 +138,26 @@ impl Args {
                     name: format!("--{name}"),
                     value: Some(value.to_string()),
                 });
+            } else if let (Some(known), Some(letters)) = (
+                flags::short_flags(command),
+                word.strip_prefix('-').filter(|w| !w.starts_with('-')),
+            ) {
+                match short_letters(command, word, letters, known)? {
+                    Short::Valued(name) => {
+                        let (_, value) = it.next().ok_or_else(|| ParseError::MissingFlagValue {
+                            command: command.to_string(),
+                            flag: word.clone(),
+                        })?;
+                        args.flags.push(Flag {
+                            name,
+                            value: Some(value.clone()),
+                        });
+                    }
+                    Short::Booleans(names) => {
+                        args.flags
+                            .extend(names.into_iter().map(|name| Flag { name, value: None }));
+                    }
+                }
             } else if VALUE_FLAGS.contains(&word.as_str()) {
                 let (_, value) = it.next().ok_or_else(|| ParseError::MissingFlagValue {
                     command: command.to_string(),

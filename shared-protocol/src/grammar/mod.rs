@@ -46,15 +46,18 @@
 //! 5. Command names are matched case-insensitively ([`Command::name`] is lower-cased).
 //!
 //! Flags: see [`Args`]. `--` ends flags, so `grep -- -x` searches for `-x`, and a negative
-//! number such as `-5` is always an argument. `type` takes no flags at all: everything
-//! after it is text.
+//! number such as `-5` is always an argument. One-letter flags are each command's own
+//! ([`COMMAND_SHORT_FLAGS`]) and combine as in `sh` (`ls -la`), except those that take a
+//! value. `type` takes no flags at all: everything after it is text.
 
 mod args;
+mod flags;
 mod lex;
 mod nested;
 mod redact;
 
 pub use args::{is_negative_number, Args, Flag, VALUE_FLAGS};
+pub use flags::{short_flags, ShortFlag, COMMAND_SHORT_FLAGS};
 pub use lex::{quote_word, split_lines, tokenize, Token};
 pub use nested::{Each, ForLoop, Nested, Script, Watch};
 pub use redact::redact_command;
@@ -94,6 +97,21 @@ pub enum ParseError {
     },
     #[error("{command}: {flag} needs a value")]
     MissingFlagValue { command: String, flag: String },
+    #[error("{command}: unknown option -{letter}{} ({known}); see `{command} --help`", word.as_ref().map(|w| format!(" in {w}")).unwrap_or_default())]
+    UnknownShortFlag {
+        command: String,
+        letter: char,
+        /// The combined word the letter came in (`-lz`), when it was not alone.
+        word: Option<String>,
+        /// The letters the command does know, for the message.
+        known: String,
+    },
+    #[error("{command}: -{letter} takes a value, so it cannot share a dash with other letters ({word}); write it on its own: -{letter} N")]
+    CombinedValueFlag {
+        command: String,
+        letter: char,
+        word: String,
+    },
     #[error("{command}: {flag} expects {expected}, got '{value}'")]
     BadFlagValue {
         command: String,

@@ -260,7 +260,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn secrets_never_reach_the_log(secret in "Z[a-z0-9]{5,15}", wrapper in 0usize..18) {
+        fn secrets_never_reach_the_log(secret in "Z[a-z0-9]{5,15}", wrapper in 0usize..21) {
             let text = match wrapper {
                 0 => format!("type {secret}"),
                 1 => format!("type hello {secret} world"),
@@ -279,6 +279,10 @@ mod tests {
                 14 => format!("t\\ype \"{secret}"),
                 15 => format!("for ls : submit q {{}} {secret} --help"),
                 16 => format!("each \"script run s {secret}\""),
+                // One-letter flags the command lacks make the words unreadable: all hidden.
+                17 => format!("submit q -x {secret}"),
+                18 => format!("connect -lp {secret}"),
+                19 => format!("submit q -la {secret} --submit go"),
                 _ => format!("type {secret} | head"),
             };
             let redacted = redact_command(&text);

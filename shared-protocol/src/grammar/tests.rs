@@ -167,6 +167,181 @@ fn flags_keep_dash_values_after_double_dash() {
 }
 
 #[test]
+fn combined_short_flags_are_each_letter_of_the_command() {
+    for (text, flags, positional) in [
+        ("ls -la", vec!["-l", "-a"], vec![]),
+        ("ls -al", vec!["-a", "-l"], vec![]),
+        ("ls -lar main", vec!["-l", "-a", "-r"], vec!["main"]),
+        ("ls -l -a", vec!["-l", "-a"], vec![]),
+        ("LS -LA", vec![], vec![]),
+        ("ls -la -n 3 nav", vec!["-l", "-a", "-n"], vec!["nav"]),
+        ("grep -r login", vec!["-r"], vec!["login"]),
+        ("read -d 2 main", vec!["-d"], vec!["main"]),
+    ] {
+        match command(text).parse_args() {
+            // Letters are case-sensitive: `-L` is not `-l`.
+            Err(e) if text == "LS -LA" => {
+                assert_eq!(
+                    e.to_string(),
+                    "ls: unknown option -L in -LA (ls knows -a -l -n N -r); see `ls --help`"
+                );
+            }
+            Err(e) => panic!("{text}: {e}"),
+            Ok(args) => {
+                let names: Vec<&str> = args.flags.iter().map(|f| f.name.as_str()).collect();
+                assert_eq!(names, flags, "{text}");
+                assert_eq!(args.positional, positional, "{text}");
+                assert!(
+                    args.flags
+                        .iter()
+                        .filter(|f| f.name != "-n" && f.name != "-d")
+                        .all(|f| f.value.is_none()),
+                    "{text}"
+                );
+            }
+        }
+    }
+    let args = command("ls -la -n 3").parse_args().unwrap();
+    assert_eq!(args.value("-n"), Some("3"));
+    assert!(args.has("-l") && args.has("-a"));
+}
+
+#[test]
+fn an_unknown_letter_is_an_error_naming_it_and_the_command() {
+    for (text, message) in [
+        (
+            "ls -lz",
+            "ls: unknown option -z in -lz (ls knows -a -l -n N -r); see `ls --help`",
+        ),
+        (
+            "ls -z",
+            "ls: unknown option -z (ls knows -a -l -n N -r); see `ls --help`",
+        ),
+        (
+            "click -x submit_btn",
+            "click: unknown option -x (click has no one-letter options); see `click --help`",
+        ),
+        (
+            "grep -ri x",
+            "grep: unknown option -i in -ri (grep knows -n N -r); see `grep --help`",
+        ),
+        (
+            "open -u https://evil.example",
+            "open: unknown option -u (open has no one-letter options); see `open --help`",
+        ),
+    ] {
+        let err = command(text).parse_args().unwrap_err();
+        assert_eq!(err.to_string(), message, "{text}");
+    }
+}
+
+#[test]
+fn a_letter_that_takes_a_value_stands_alone() {
+    // `-ln 5` would let a combination take the next word as a value: refused, the word is
+    // never consumed.
+    for (text, message) in [
+        (
+            "ls -ln 5",
+            "ls: -n takes a value, so it cannot share a dash with other letters (-ln); write it on its own: -n N",
+        ),
+        (
+            "grep -rn 3 x",
+            "grep: -n takes a value, so it cannot share a dash with other letters (-rn); write it on its own: -n N",
+        ),
+        (
+            "ls -nl 5",
+            "ls: -n takes a value, so it cannot share a dash with other letters (-nl); write it on its own: -n N",
+        ),
+        (
+            "history -n5",
+            "history: -n takes a value, so it cannot share a dash with other letters (-n5); write it on its own: -n N",
+        ),
+    ] {
+        let err = command(text).parse_args().unwrap_err();
+        assert_eq!(err.to_string(), message, "{text}");
+    }
+    assert_eq!(
+        command("ls -n").parse_args().unwrap_err().to_string(),
+        "ls: -n needs a value"
+    );
+}
+
+#[test]
+fn what_is_not_a_short_flag_stays_as_it_was() {
+    // Negative numbers, the lone dash, words after `--`, long flags, `type` text.
+    let args = command("scroll down -2").parse_args().unwrap();
+    assert_eq!(args.positional, ["down", "-2"]);
+    assert_eq!(command("cd -").parse_args().unwrap().positional, ["-"]);
+    let args = command("grep -- -la").parse_args().unwrap();
+    assert_eq!(args.positional, ["-la"]);
+    assert!(args.flags.is_empty());
+    let args = command("ls --long --all").parse_args().unwrap();
+    assert!(args.has("--long") && args.has("--all"));
+    assert_eq!(
+        command("type -la").parse_args().unwrap().positional,
+        ["-la"]
+    );
+    // A word that names no command keeps the generic rule (the extension answers "command
+    // not found").
+    let args = command("frobnicate -la").parse_args().unwrap();
+    assert_eq!(args.flags[0].name, "-la");
+}
+
+#[test]
+fn the_short_flag_table_agrees_with_the_value_flags() {
+    let mut names = std::collections::HashSet::new();
+    for (name, flags) in COMMAND_SHORT_FLAGS {
+        assert!(names.insert(*name), "{name} listed twice");
+        assert_eq!(*name, name.to_ascii_lowercase(), "{name}");
+        let mut letters = std::collections::HashSet::new();
+        for flag in *flags {
+            assert!(
+                letters.insert(flag.letter),
+                "{name}: -{} twice",
+                flag.letter
+            );
+            let spelled = format!("-{}", flag.letter);
+            assert_eq!(
+                flag.takes_value,
+                VALUE_FLAGS.contains(&spelled.as_str()),
+                "{name} {spelled}: arity differs from VALUE_FLAGS"
+            );
+        }
+    }
+    for raw in RAW_COMMANDS {
+        assert!(short_flags(raw).is_some(), "{raw} is a command");
+    }
+}
+
+proptest! {
+    /// Any combination of a command's boolean letters means exactly those letters written
+    /// one by one.
+    #[test]
+    fn a_combination_is_its_letters_one_by_one(
+        (name, booleans) in proptest::sample::select(
+            COMMAND_SHORT_FLAGS
+                .iter()
+                .map(|(name, flags)| {
+                    let letters: Vec<char> =
+                        flags.iter().filter(|f| !f.takes_value).map(|f| f.letter).collect();
+                    (*name, letters)
+                })
+                .filter(|(_, letters)| !letters.is_empty())
+                .collect::<Vec<_>>()
+        ),
+        picks in proptest::collection::vec(0usize..8, 1..5),
+    ) {
+        let letters: String = picks.iter().map(|i| booleans[i % booleans.len()]).collect();
+        let combined = command(&format!("{name} -{letters} word")).parse_args().unwrap();
+        let separate: Vec<String> = letters.chars().map(|c| format!("-{c}")).collect();
+        let alone = command(&format!("{name} {} word", separate.join(" "))).parse_args().unwrap();
+        prop_assert_eq!(&combined.flags, &alone.flags);
+        prop_assert_eq!(&combined.positional, &alone.positional);
+        prop_assert_eq!(combined.positional, vec!["word".to_string()]);
+    }
+}
+
+#[test]
 fn navigation_targets() {
     assert_eq!(
         command("open https://x.org/a").navigation_target().unwrap(),
@@ -181,7 +356,6 @@ fn navigation_targets() {
     // Anything that one side could read as a destination and the other not is refused.
     for text in [
         "open https://x.org/a b",
-        "open -n evil.example",
         "open --url a.com b.com",
         "goto --new-tab x.com",
         "open",
@@ -192,6 +366,11 @@ fn navigation_targets() {
             "{text}: {err}"
         );
     }
+    // A one-letter flag is refused before it could be read as anything.
+    let err = command("open -n evil.example")
+        .navigation_target()
+        .unwrap_err();
+    assert!(err.to_string().contains("unknown option -n"), "{err}");
     assert_eq!(command("open --help").navigation_target().unwrap(), None);
     assert_eq!(
         command("open x.org --timeout 5")
