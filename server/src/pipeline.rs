@@ -19,9 +19,6 @@ use crate::bridge::{Bridge, BridgeError, ExecuteRequest};
 use crate::policy::audit::{AuditEntry, AuditLog};
 use crate::policy::{CallParams, Policy};
 
-/// Longest budget a call is given, whatever it asked for: 7 days.
-pub const MAX_BUDGET_SECS: u64 = 7 * 24 * 60 * 60;
-
 /// The lane of a call that named none: the caller's own session.
 pub const SHARED_LANE: &str = "shared";
 
@@ -192,7 +189,7 @@ impl Pipeline {
         let now = Instant::now();
         let deadline = now
             .checked_add(call.budget)
-            .unwrap_or_else(|| now + Duration::from_secs(MAX_BUDGET_SECS));
+            .unwrap_or_else(|| now + Duration::from_millis(crate::config::MAX_TIMING_MS));
         let mut lane_params = LaneParams::new(&call);
         let mut results: Vec<LineResult> = Vec::with_capacity(lines.len());
         let mut lane: Option<String> = None;

@@ -76,3 +76,26 @@ mod tests {
         assert!(std::ptr::eq(dir, target_dir().unwrap()));
     }
 }
+
+/// The variable through which `cargo xtask test` hands over the target directory it built
+/// into with a fresh `CARGO_TARGET_DIR` (the first-run check).
+pub const FIRST_RUN_TARGET_ENV: &str = "DOMSHELL_TEST_FIRST_RUN_TARGET";
+
+/// The target directory of the first-run build; panics (a test helper) with what to run when
+/// the suite was not started by `cargo xtask test`.
+pub fn first_run_target() -> PathBuf {
+    let dir = std::env::var_os(FIRST_RUN_TARGET_ENV)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            panic!(
+                "{FIRST_RUN_TARGET_ENV} is not set: run the suite with `cargo xtask test` (it runs `cargo xtask dist` with CARGO_TARGET_DIR set to a fresh directory first), or set it to a directory where `CARGO_TARGET_DIR=<dir> cargo xtask dist` has run"
+            )
+        });
+    assert!(
+        dir.is_dir(),
+        "{FIRST_RUN_TARGET_ENV}={} does not exist",
+        dir.display()
+    );
+    dir
+}

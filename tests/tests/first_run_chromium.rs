@@ -8,31 +8,11 @@
 //! folder the README names (the repository root, whose `extension/pkg/` that build
 //! generated), configured as the README says; the extension connects and answers commands.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
+use domshell_tests::workspace::first_run_target;
 use domshell_tests::{eventually, workspace_root, Chromium, ServerOptions, ServerProcess};
 use serde_json::json;
-
-const TARGET_ENV: &str = "DOMSHELL_TEST_FIRST_RUN_TARGET";
-
-/// The target directory `cargo xtask test` built into for this check.
-fn first_run_target() -> PathBuf {
-    let dir = std::env::var_os(TARGET_ENV)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            panic!(
-                "{TARGET_ENV} is not set: run the suite with `cargo xtask test` (it runs `cargo xtask dist` with CARGO_TARGET_DIR set to a fresh directory first), or set it to a directory you built into that way"
-            )
-        });
-    assert!(
-        dir.is_dir(),
-        "{TARGET_ENV}={} does not exist",
-        dir.display()
-    );
-    dir
-}
 
 #[tokio::test]
 async fn the_readme_first_run_works_when_cargo_builds_outside_the_checkout() {

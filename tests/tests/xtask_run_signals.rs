@@ -9,37 +9,19 @@
 //! touches nothing. The server gets a private config and state directory.
 
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use domshell_tests::process::Child;
-use domshell_tests::workspace::{cargo_program, workspace_root};
+use domshell_tests::workspace::{cargo_program, first_run_target, workspace_root};
 
 const PORT: u16 = 9876;
-const TARGET_ENV: &str = "DOMSHELL_TEST_FIRST_RUN_TARGET";
 /// `cargo xtask run` in an already built target directory: cargo's freshness checks, the
 /// bindings written again, the server's start.
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 /// What the issue promises: the port is free this soon after the signal.
 const PORT_FREE_WITHIN: Duration = Duration::from_secs(3);
-
-fn first_run_target() -> PathBuf {
-    let dir = std::env::var_os(TARGET_ENV)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            panic!(
-                "{TARGET_ENV} is not set: run the suite with `cargo xtask test` (it builds a target directory for `cargo xtask run` before the suite), or set it to a directory where `CARGO_TARGET_DIR=<dir> cargo xtask dist` has run"
-            )
-        });
-    assert!(
-        dir.is_dir(),
-        "{TARGET_ENV}={} does not exist",
-        dir.display()
-    );
-    dir
-}
 
 fn port_is_free() -> bool {
     // std sets SO_REUSEADDR, so connections in TIME_WAIT do not count as holding the port.
