@@ -56,27 +56,6 @@ pub fn target_directory(metadata: &[u8]) -> anyhow::Result<PathBuf> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn workspace_root_holds_the_workspace_manifest() {
-        assert!(workspace_root().join("Cargo.toml").is_file());
-        assert!(workspace_root().join("shared-protocol").is_dir());
-    }
-
-    #[test]
-    fn the_target_directory_is_cargos_answer() {
-        let json = br#"{"packages":[],"target_directory":"/elsewhere/t","version":1}"#;
-        assert_eq!(target_directory(json).unwrap(), Path::new("/elsewhere/t"));
-        assert!(target_directory(br#"{"version":1}"#).is_err());
-        let dir = target_dir().unwrap();
-        assert!(dir.is_absolute(), "{}", dir.display());
-        assert!(std::ptr::eq(dir, target_dir().unwrap()));
-    }
-}
-
 /// The variable through which `cargo xtask test` hands over the target directory it built
 /// into with a fresh `CARGO_TARGET_DIR` (the first-run check).
 pub const FIRST_RUN_TARGET_ENV: &str = "DOMSHELL_TEST_FIRST_RUN_TARGET";
@@ -98,4 +77,25 @@ pub fn first_run_target() -> PathBuf {
         dir.display()
     );
     dir
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workspace_root_holds_the_workspace_manifest() {
+        assert!(workspace_root().join("Cargo.toml").is_file());
+        assert!(workspace_root().join("shared-protocol").is_dir());
+    }
+
+    #[test]
+    fn the_target_directory_is_cargos_answer() {
+        let json = br#"{"packages":[],"target_directory":"/elsewhere/t","version":1}"#;
+        assert_eq!(target_directory(json).unwrap(), Path::new("/elsewhere/t"));
+        assert!(target_directory(br#"{"version":1}"#).is_err());
+        let dir = target_dir().unwrap();
+        assert!(dir.is_absolute(), "{}", dir.display());
+        assert!(std::ptr::eq(dir, target_dir().unwrap()));
+    }
 }
