@@ -60,6 +60,19 @@ fn at(vfs: &Vfs, path: &str) -> EntryId {
     }
 }
 
+/// The entry at `path`, if any.
+fn try_at(vfs: &Vfs, path: &str) -> Option<EntryId> {
+    let ctx = PathContext {
+        cwd: &[],
+        page_prefix: "",
+        bookmarks: &BTreeMap::new(),
+    };
+    match vfs.resolve(&ctx, path) {
+        Ok(Resolved::Entry { id, .. }) => Some(id),
+        _ => None,
+    }
+}
+
 fn names(vfs: &Vfs, dir: EntryId) -> Vec<String> {
     vfs.children(dir)
         .iter()
@@ -499,7 +512,8 @@ fn inserting_into_one_container_renames_nothing_elsewhere() {
         vfs.entry_for_node("", "n2")
     );
 
-    assert_eq!(names(&vfs, list), ["world", "world_2", "science", "sport"]);
+    // The new item comes first but gets a new name: `world` still denotes the old one.
+    assert_eq!(names(&vfs, list), ["world_2", "world", "science", "sport"]);
     for (path, id) in &others {
         assert_eq!(at(&vfs, path), *id, "{path} kept its handle");
     }
@@ -605,6 +619,11 @@ fn build_on_demand(page: &PageSnapshot) -> Vfs {
         if pending.is_empty() {
             break;
         }
+        let seen: Vec<(String, String)> = outline(&vfs)
+            .into_iter()
+            .zip(vfs.descendants(vfs.root(), usize::MAX))
+            .map(|(line, (id, _))| (line, vfs.entry(id).unwrap().ax_node_id.clone()))
+            .collect();
         for node in pending {
             let parent = by_id[node.ax_node_id.as_str()];
             let children: Vec<AxNode> = parent
@@ -614,8 +633,41 @@ fn build_on_demand(page: &PageSnapshot) -> Vfs {
                 .collect();
             vfs.add_nodes(&node.frame_id, children).unwrap();
         }
+        // A name once given keeps denoting its element while more children arrive.
+        for (line, ax) in seen {
+            let path = line.split(' ').next().unwrap();
+            if let Some(id) = try_at(&vfs, path) {
+                assert_eq!(vfs.entry(id).unwrap().ax_node_id, ax, "{path} moved");
+            }
+        }
     }
     vfs
+}
+
+/// Each entry by what it is, not what it is called: its node, kind, role and its parent's
+/// node. Names can differ when children arrive in another order (the first to arrive keeps
+/// the bare name; names never move afterwards).
+fn shape(vfs: &Vfs) -> Vec<String> {
+    let mut lines: Vec<String> = vfs
+        .descendants(vfs.root(), usize::MAX)
+        .into_iter()
+        .map(|(id, _)| {
+            let e = vfs.entry(id).unwrap();
+            let parent = e
+                .parent
+                .and_then(|p| vfs.entry(p))
+                .map(|p| p.ax_node_id.clone())
+                .unwrap_or_default();
+            format!(
+                "{} {} {} under {parent}",
+                e.ax_node_id,
+                e.kind.marker(),
+                e.role
+            )
+        })
+        .collect();
+    lines.sort();
+    lines
 }
 
 #[test]
@@ -624,7 +676,7 @@ fn children_fetched_on_demand_give_the_same_filesystem() {
         let page = load(name);
         let lazy = build_on_demand(&page);
         let full = Vfs::from_page(page).unwrap();
-        assert_eq!(outline(&lazy), outline(&full), "{name}");
+        assert_eq!(shape(&lazy), shape(&full), "{name}");
     }
 }
 
@@ -1143,7 +1195,15 @@ fn a_partial_update_gives_the_filesystem_a_full_read_gives() {
         },
     )
     .unwrap();
-    assert_eq!(outline(&vfs), outline(&map_page(removed)));
+    // The appended item keeps the name it was given (`world_2`): a whole read of the same
+    // document, with the names given so far, gives what the partial read gives.
+    assert_eq!(
+        names(&vfs, at(&vfs, "/banner/primary/list")),
+        ["science", "sport", "world_2"]
+    );
+    let partial = outline(&vfs);
+    let whole = Vfs::from_page_naming(removed, vfs.take_names()).unwrap();
+    assert_eq!(partial, outline(&whole));
 }
 
 #[test]
@@ -1234,4 +1294,86 @@ fn a_partial_update_that_does_not_cover_the_change_is_refused() {
         "{err:?}"
     );
     assert!(vfs.apply_update("nope", Update::default()).is_err());
+}
+
+#[test]
+fn a_name_whose_element_is_gone_fails_and_a_relabelled_element_answers_to_its_old_name() {
+    let page = load("landmarks");
+    let mut vfs = Vfs::from_page(page.clone()).unwrap();
+    let dialog = at(&vfs, "/main/cookie_notice");
+    let second_ok = vfs
+        .entry(at(&vfs, "/main/cookie_notice/ok_btn_2"))
+        .unwrap()
+        .clone();
+    let first_ok = vfs
+        .entry(at(&vfs, "/main/cookie_notice/ok_btn"))
+        .unwrap()
+        .clone();
+    let dialog_ax = vfs.entry(dialog).unwrap().ax_node_id.clone();
+
+    // The first OK button goes: the second keeps `ok_btn_2`, and `ok_btn` is gone, not
+    // passed on.
+    let removed = edited(&page, |nodes| {
+        node_mut(nodes, &dialog_ax)
+            .child_ids
+            .retain(|c| *c != first_ok.ax_node_id);
+        nodes.retain(|n| n.node_id != first_ok.ax_node_id);
+    });
+    vfs.apply_update(
+        "",
+        Update {
+            subtrees: Vec::new(),
+            nodes: vec![node_of(&removed, &dialog_ax)],
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        vfs.entry(at(&vfs, "/main/cookie_notice/ok_btn_2"))
+            .unwrap()
+            .backend_node_id,
+        second_ok.backend_node_id
+    );
+    let ctx = PathContext {
+        cwd: &[],
+        page_prefix: "",
+        bookmarks: &BTreeMap::new(),
+    };
+    let gone = vfs.resolve(&ctx, "/main/cookie_notice/ok_btn").unwrap_err();
+    assert!(matches!(gone, PathError::Gone { .. }), "{gone:?}");
+    let message = gone.to_string();
+    assert!(message.starts_with("ok_btn: gone"), "{message}");
+    assert!(
+        message.contains("ok_btn_2"),
+        "lists what is there now: {message}"
+    );
+
+    // The remaining button is relabelled "Accept": it gets a new name, and its old name
+    // still denotes it.
+    let relabelled = edited(&removed, |nodes| {
+        let button = node_mut(nodes, &second_ok.ax_node_id);
+        button.name = Some(domshell_extension::ax::AxValue {
+            kind: "computedString".into(),
+            value: Some(json!("Accept")),
+        });
+    });
+    vfs.replace_subtree("", subtree(&relabelled, &second_ok.ax_node_id))
+        .unwrap();
+    let now = at(&vfs, "/main/cookie_notice/accept_btn");
+    assert_eq!(at(&vfs, "/main/cookie_notice/ok_btn_2"), now);
+    // A new OK button does not take either old name.
+    let added = edited(&relabelled, |nodes| {
+        node_mut(nodes, &dialog_ax).child_ids.push("n1".into());
+        nodes.push(text_node("n1", &dialog_ax, "button", "OK", &[]));
+    });
+    vfs.apply_update(
+        "",
+        Update {
+            subtrees: vec![subtree(&added, "n1")],
+            nodes: vec![node_of(&added, &dialog_ax)],
+        },
+    )
+    .unwrap();
+    let listed = names(&vfs, at(&vfs, "/main/cookie_notice"));
+    assert!(listed.contains(&"ok_btn_3".to_string()), "{listed:?}");
+    assert!(!listed.contains(&"ok_btn".to_string()), "{listed:?}");
 }

@@ -16,6 +16,7 @@ pub mod fake_extension;
 pub mod fault_proxy;
 pub mod install;
 pub mod mcp_client;
+pub mod page_rig;
 pub mod process;
 pub mod python;
 pub mod raw_mcp;
@@ -30,6 +31,7 @@ pub use fake_extension::{
     ConnectError, ExecuteCall, FakeExtension, FakeOptions, HandshakeRefused, Reply, ServerNotProven,
 };
 pub use fault_proxy::{Direction, FaultProxy};
+pub use page_rig::PageRig;
 pub use server::{ServerOptions, ServerProcess, TEST_MCP_TOKEN, TEST_TOKEN};
 pub use workspace::{target_dir, workspace_root};
 

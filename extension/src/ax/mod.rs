@@ -6,7 +6,8 @@
 //! files; flattens ignored, presentational and unnamed generic wrappers; stitches each
 //! child frame's tree under its owning `Iframe`; and names entries from their accessible
 //! names (`naming`, Unicode-aware, role suffixes, per-directory de-duplication that keeps
-//! names stable across reads of an unchanged page). Paths (`paths`) resolve `/`, `~`,
+//! names stable across reads of an unchanged page) and `names` remembers which element holds
+//! which name while a document lives, so a name never moves to another element. Paths (`paths`) resolve `/`, `~`,
 //! relative paths, `..`, `%here%` and `@bookmark`; `listing` selects entries for `ls`/`find`.
 //!
 //! Plain Rust and serde only: no browser bindings, no I/O, no clock. The kernel fetches nodes
@@ -14,6 +15,7 @@
 
 pub mod cdp;
 pub mod listing;
+pub mod names;
 pub mod naming;
 pub mod paths;
 pub mod roles;
@@ -22,7 +24,8 @@ pub mod vfs;
 
 pub use cdp::{AxNode, AxProperty, AxValue, ChildFrame, FrameNodes, PageSnapshot};
 pub use listing::{Counts, FindQuery, Found, ListError, ListOptions, ListPage, TypeFilter};
+pub use names::NameBook;
 pub use paths::{PathContext, PathError, Resolved};
 pub use roles::EntryKind;
 pub use store::NodeRef;
-pub use vfs::{Entry, EntryId, MapError, Update, Vfs, MAX_ENTRIES};
+pub use vfs::{Entry, EntryId, FormerName, MapError, Update, Vfs, MAX_ENTRIES};

@@ -15,7 +15,7 @@ use thiserror::Error;
 use super::naming;
 use super::roles::EntryKind;
 use super::store::NodeRef;
-use super::vfs::{EntryId, Vfs};
+use super::vfs::{EntryId, FormerName, Vfs};
 
 /// Bound on segments of one path (after bookmark and `%here%` expansion).
 const MAX_SEGMENTS: usize = 1_000;
@@ -52,6 +52,14 @@ pub enum PathError {
         parent: String,
         want_dir: bool,
         /// What does exist there: directories (with `/`) for `cd`, every entry otherwise.
+        alternatives: Vec<String>,
+    },
+    /// The name was given in this document to an element that is no longer there: it never
+    /// denotes another one.
+    #[error("{segment}: gone: the element this name denoted is no longer in {parent} (removed, or moved); names never pass to another element, so look again\n{}", alternatives_line(parent, alternatives, false))]
+    Gone {
+        segment: String,
+        parent: String,
         alternatives: Vec<String>,
     },
     #[error("{segment}: Not a directory (type: {} {role})", kind.marker())]
@@ -247,6 +255,22 @@ impl Vfs {
         if let Some(found) = exact {
             return Ok(found);
         }
+        // A name seen earlier in this document denotes the same element or nothing.
+        match self.former_name(dir, name) {
+            FormerName::Renamed(now) => return Ok(now),
+            FormerName::Gone => {
+                let names: Vec<String> = stack
+                    .iter()
+                    .filter_map(|&e| self.entry(e).map(|e| e.name.clone()))
+                    .collect();
+                return Err(PathError::Gone {
+                    segment: name.to_string(),
+                    parent: Self::display_path(prefix, &names),
+                    alternatives: self.alternatives(dir, want_dir),
+                });
+            }
+            FormerName::Unknown => {}
+        }
         let lower = name.to_lowercase();
         let mut folded = children.iter().copied().filter(|&c| {
             self.entry(c)
@@ -277,7 +301,18 @@ impl Vfs {
                 pending: self.pending(dir).to_vec(),
             });
         }
-        let alternatives = children
+        Err(PathError::NotFound {
+            segment: name.to_string(),
+            parent,
+            want_dir,
+            alternatives: self.alternatives(dir, want_dir),
+        })
+    }
+
+    /// What `dir` holds, as an error lists it: directories (with `/`) for `cd`, every entry
+    /// otherwise.
+    fn alternatives(&self, dir: EntryId, want_dir: bool) -> Vec<String> {
+        self.children(dir)
             .iter()
             .filter_map(|&c| self.entry(c))
             .filter(|e| !want_dir || e.is_dir())
@@ -288,13 +323,7 @@ impl Vfs {
                     e.name.clone()
                 }
             })
-            .collect();
-        Err(PathError::NotFound {
-            segment: name.to_string(),
-            parent,
-            want_dir,
-            alternatives,
-        })
+            .collect()
     }
 }
 

@@ -11,6 +11,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use thiserror::Error;
 
 use super::cdp::{AxNode, ChildFrame, PageSnapshot};
+use super::names::{ElementKey, Fate, NameBook};
 use super::naming;
 use super::roles::{self, EntryKind};
 use super::store::{Listing, NodeKey, NodeRef, Store, MAX_ANCESTOR_STEPS};
@@ -83,6 +84,17 @@ pub struct Update {
     pub nodes: Vec<AxNode>,
 }
 
+/// What a name no entry of a directory holds once meant there ([`Vfs::former_name`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormerName {
+    /// Never given in this directory while the document lived.
+    Unknown,
+    /// Given to an element that is no longer there (removed, or moved elsewhere).
+    Gone,
+    /// The old name of this entry, whose label changed.
+    Renamed(EntryId),
+}
+
 /// Bound on ancestors re-read above one change (see [`Vfs::ancestors_to_refresh`]).
 pub const MAX_REFRESHED_ANCESTORS: usize = 8;
 
@@ -95,6 +107,8 @@ pub struct Vfs {
     by_node: HashMap<NodeKey, EntryId>,
     root: EntryId,
     live: usize,
+    /// Names given in this document so far: they never move to another element.
+    names: NameBook,
 }
 
 /// Per-operation scratch: text lengths are memoised for the duration of one build.
@@ -107,6 +121,13 @@ impl Vfs {
     /// Map a whole page: the main frame plus any child frames, stitched under their owners.
     /// Frames whose owner cannot be found are kept aside ([`Vfs::unattached_frames`]).
     pub fn from_page(page: PageSnapshot) -> Result<Vfs, MapError> {
+        Self::from_page_naming(page, NameBook::default())
+    }
+
+    /// Map a whole page read again while its document lives: elements keep the names `names`
+    /// (taken from the previous mapping, [`Vfs::take_names`]) gave them, new elements get
+    /// names never used before in their directory.
+    pub fn from_page_naming(page: PageSnapshot, names: NameBook) -> Result<Vfs, MapError> {
         let mut store = Store::default();
         store.add_main_frame(page.main.frame_id, page.main.nodes);
         for frame in page.frames {
@@ -120,6 +141,7 @@ impl Vfs {
             by_node: HashMap::new(),
             root: EntryId(0),
             live: 0,
+            names,
         };
         let mut build = Build::default();
         let (root, listing) = vfs.new_entry(0, &root_id, None, &mut build);
@@ -128,7 +150,69 @@ impl Vfs {
             entry.kind = EntryKind::Directory;
         }
         vfs.populate(root, listing, &mut build);
+        vfs.prune_names();
         Ok(vfs)
+    }
+
+    /// The names given so far, for the next whole read of the same document
+    /// ([`Vfs::from_page_naming`]); this mapping keeps an empty book.
+    pub fn take_names(&mut self) -> NameBook {
+        std::mem::take(&mut self.names)
+    }
+
+    /// The names given so far (see [`Vfs::take_names`]), when the mapping is shared.
+    pub fn name_book(&self) -> &NameBook {
+        &self.names
+    }
+
+    /// What `name` meant in directory `dir` when no child holds it now: the entry it now
+    /// denotes (its label changed), or whether it was given to an element that is gone.
+    pub fn former_name(&self, dir: EntryId, name: &str) -> FormerName {
+        let Some(dir_key) = self.lookup_key(dir) else {
+            return FormerName::Unknown;
+        };
+        match self.names.fate(&dir_key, name) {
+            Fate::Unknown => FormerName::Unknown,
+            Fate::Gone => FormerName::Gone,
+            Fate::Renamed(key) => self
+                .children(dir)
+                .iter()
+                .copied()
+                .find(|&c| self.lookup_key(c).as_ref() == Some(&key))
+                .map_or(FormerName::Gone, FormerName::Renamed),
+        }
+    }
+
+    fn lookup_key(&self, id: EntryId) -> Option<ElementKey> {
+        let entry = self.entry(id)?;
+        self.names.lookup_key(
+            &entry.frame_id,
+            entry.backend_node_id,
+            &entry.ax_node_id,
+            &entry.role,
+        )
+    }
+
+    fn element_key(&mut self, id: EntryId) -> Option<ElementKey> {
+        let entry = self.entries.get(id.0 as usize)?.as_ref()?;
+        let (frame, backend, ax, role) = (
+            entry.frame_id.clone(),
+            entry.backend_node_id,
+            entry.ax_node_id.clone(),
+            entry.role.clone(),
+        );
+        Some(self.names.key(&frame, backend, &ax, &role))
+    }
+
+    /// Keep the name book's records of elements no longer shown bounded.
+    fn prune_names(&mut self) {
+        if self.names.len() <= self.live + 1_024 {
+            return;
+        }
+        let live: HashSet<ElementKey> = (0..self.entries.len())
+            .filter_map(|i| self.lookup_key(EntryId(u32::try_from(i).unwrap_or(u32::MAX))))
+            .collect();
+        self.names.prune(|k| live.contains(k));
     }
 
     pub fn root(&self) -> EntryId {
@@ -460,6 +544,7 @@ impl Vfs {
         for &anchor in &outermost {
             self.remap(anchor);
         }
+        self.prune_names();
         Ok(outermost)
     }
 
@@ -649,17 +734,27 @@ impl Vfs {
         }
     }
 
+    /// Name `dir`'s children: those named before in this document keep their names, new
+    /// ones get names never used there ([`NameBook`]).
     fn rename_children(&mut self, dir: EntryId) {
         let children = self.children(dir).to_vec();
-        let bases: Vec<String> = children
-            .iter()
-            .map(|&c| {
-                self.entry(c)
-                    .map(|e| e.base_name.clone())
-                    .unwrap_or_default()
-            })
-            .collect();
-        for (child, name) in children.into_iter().zip(naming::dedup(&bases)) {
+        let Some(dir_key) = self.element_key(dir) else {
+            return;
+        };
+        let mut keyed: Vec<(ElementKey, String)> = Vec::with_capacity(children.len());
+        for &child in &children {
+            let base = self
+                .entry(child)
+                .map(|e| e.base_name.clone())
+                .unwrap_or_default();
+            if let Some(key) = self.element_key(child) {
+                keyed.push((key, base));
+            }
+        }
+        let pairs: Vec<(ElementKey, &str)> =
+            keyed.iter().map(|(k, b)| (k.clone(), b.as_str())).collect();
+        let names = self.names.name_children(&dir_key, &pairs);
+        for (child, name) in children.into_iter().zip(names) {
             if let Some(entry) = self.entry_mut(child) {
                 entry.name = name;
             }

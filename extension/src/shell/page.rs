@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::browser::{Browser, LoadMark};
-use crate::ax::{AxNode, ChildFrame, Entry, FrameNodes, PageSnapshot, Update, Vfs};
+use crate::ax::{AxNode, ChildFrame, Entry, FrameNodes, NameBook, PageSnapshot, Update, Vfs};
 
 /// The page-side state's key (`window[Symbol.for(KEY)]`), shared with the commands that
 /// wait for changes.
@@ -267,6 +267,12 @@ impl PageCache {
             .and_then(|p| p.probe.as_ref())
             .zip(probe.as_ref())
             .is_some_and(|(then, now)| then.doc == now.doc);
+        // While the document lives, a whole read keeps the names given so far: a name never
+        // passes to another element (see `ax::names`).
+        let names = match (&kept, tracked) {
+            (Some(page), true) => page.vfs.name_book().clone(),
+            _ => NameBook::default(),
+        };
         let mut not_partial = None;
         let fresh = match kept {
             None => Fresh::Loaded,
@@ -302,7 +308,7 @@ impl PageCache {
                 )
                 .await;
         }
-        let (vfs, unreadable_frames, mut read) = fetch(browser, tab).await?;
+        let (vfs, unreadable_frames, mut read) = fetch(browser, tab, names).await?;
         read.not_partial = not_partial;
         *self.last_read.borrow_mut() = Some(read);
         let page = CachedPage {
@@ -620,10 +626,15 @@ async fn changed_elements<B: Browser>(
 }
 
 /// Reads the main frame's tree and every child frame (same-process ones through the tab,
-/// out-of-process ones through their sessions), and maps them.
+/// out-of-process ones through their sessions), and maps them, with the names `names` gave
+/// elements of this document before.
 /// Returns the mapped page, how many child frames could not be read here, and how the read
 /// went.
-async fn fetch<B: Browser>(browser: &B, tab: i64) -> Result<(Vfs, usize, TreeRead), String> {
+async fn fetch<B: Browser>(
+    browser: &B,
+    tab: i64,
+    names: NameBook,
+) -> Result<(Vfs, usize, TreeRead), String> {
     let started = browser.monotonic_ms();
     let mut read = TreeRead {
         tab,
@@ -719,14 +730,17 @@ async fn fetch<B: Browser>(browser: &B, tab: i64) -> Result<(Vfs, usize, TreeRea
     }
     read.ax_nodes = main_nodes.len() + frames.iter().map(|f| f.nodes.len()).sum::<usize>();
     let mapping = browser.monotonic_ms();
-    let vfs = Vfs::from_page(PageSnapshot {
-        url,
-        main: FrameNodes {
-            frame_id: main_frame,
-            nodes: main_nodes,
+    let vfs = Vfs::from_page_naming(
+        PageSnapshot {
+            url,
+            main: FrameNodes {
+                frame_id: main_frame,
+                nodes: main_nodes,
+            },
+            frames,
         },
-        frames,
-    })
+        names,
+    )
     .map_err(|e| format!("mapping the page failed: {e}"))?;
     read.map_ms = browser.monotonic_ms() - mapping;
     read.total_ms = browser.monotonic_ms() - started;
