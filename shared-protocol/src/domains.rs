@@ -19,11 +19,44 @@
 //!   allowlist is set, because it has no host to vouch for.
 //! * Entries may be written as `example.com`, `.example.com`, `*.example.com`,
 //!   `Example.COM.` or a URL (`https://example.com:8443/x`); only the host counts.
+//!
+//! The URL parser is passed in ([`ParseUrl`]): the server uses the `url` crate (feature
+//! `whatwg-url`, on by default, [`whatwg_parse`]); the extension uses the browser's own
+//! `URL`, so its WASM carries no second copy of the URL and IDNA tables.
 
 use crate::grammar::navigation_url;
-use url::{Host, Url};
 
 const HOST_SCHEMES: [&str; 4] = ["http", "https", "ws", "wss"];
+
+/// What the allowlist reads of a URL parsed by the WHATWG rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlHost {
+    /// Lower-case, without the `:`.
+    pub scheme: String,
+    /// The host as serialised by the URL standard: a domain in lower-case punycode, an IPv4
+    /// address in dotted decimal, an IPv6 address in brackets; `None` (or empty) when the
+    /// URL has none.
+    pub host: Option<String>,
+}
+
+/// A WHATWG URL parser; `Err` says why the text is not a URL.
+pub type ParseUrl = fn(&str) -> Result<UrlHost, String>;
+
+/// [`ParseUrl`] by the `url` crate.
+#[cfg(feature = "whatwg-url")]
+pub fn whatwg_parse(text: &str) -> Result<UrlHost, String> {
+    let url = url::Url::parse(text).map_err(|e| e.to_string())?;
+    let host = match url.host() {
+        Some(url::Host::Domain(domain)) => Some(domain.to_string()),
+        Some(url::Host::Ipv4(ip)) => Some(ip.to_string()),
+        Some(url::Host::Ipv6(ip)) => Some(format!("[{ip}]")),
+        None => None,
+    };
+    Ok(UrlHost {
+        scheme: url.scheme().to_string(),
+        host,
+    })
+}
 
 /// Normalised allowlist entries (lower-case ASCII hosts, no trailing dot).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -44,14 +77,24 @@ pub struct DomainDenied {
 
 impl DomainAllowlist {
     /// Builds the allowlist from `--domains` values; blank entries are ignored.
+    #[cfg(feature = "whatwg-url")]
     pub fn new<I, S>(entries: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        Self::new_with(entries, whatwg_parse)
+    }
+
+    /// [`DomainAllowlist::new`] with the given URL parser.
+    pub fn new_with<I, S>(entries: I, parse: ParseUrl) -> Self
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
         let mut list = Vec::new();
         for entry in entries {
-            if let Some(host) = normalise_entry(entry.as_ref()) {
+            if let Some(host) = normalise_entry(entry.as_ref(), parse) {
                 if !list.contains(&host) {
                     list.push(host);
                 }
@@ -87,7 +130,13 @@ impl DomainAllowlist {
     }
 
     /// Checks a navigation target as the extension will open it.
+    #[cfg(feature = "whatwg-url")]
     pub fn check(&self, target: &str) -> Result<(), DomainDenied> {
+        self.check_with(target, whatwg_parse)
+    }
+
+    /// [`DomainAllowlist::check`] with the given URL parser.
+    pub fn check_with(&self, target: &str, parse: ParseUrl) -> Result<(), DomainDenied> {
         if self.is_empty() {
             return Ok(());
         }
@@ -100,9 +149,9 @@ impl DomainAllowlist {
         if url_text.eq_ignore_ascii_case("about:blank") {
             return Ok(());
         }
-        let url = Url::parse(&url_text)
+        let url = parse(&url_text)
             .map_err(|e| deny(None, format!("`{url_text}` is not a valid URL ({e})")))?;
-        let scheme = url.scheme();
+        let scheme = url.scheme.as_str();
         if !HOST_SCHEMES.contains(&scheme) {
             return Err(deny(
                 None,
@@ -111,10 +160,8 @@ impl DomainAllowlist {
                 ),
             ));
         }
-        let host = match url.host() {
-            Some(Host::Domain(domain)) => domain.trim_end_matches('.').to_string(),
-            Some(Host::Ipv4(ip)) => ip.to_string(),
-            Some(Host::Ipv6(ip)) => format!("[{ip}]"),
+        let host = match url.host.filter(|h| !h.is_empty()) {
+            Some(host) => host.trim_end_matches('.').to_string(),
             None => return Err(deny(None, format!("`{url_text}` has no host"))),
         };
         if self.allows_host(&host) {
@@ -126,7 +173,7 @@ impl DomainAllowlist {
     }
 }
 
-fn normalise_entry(entry: &str) -> Option<String> {
+fn normalise_entry(entry: &str, parse: ParseUrl) -> Option<String> {
     let trimmed = entry.trim();
     let bare = trimmed
         .strip_prefix("*.")
@@ -140,13 +187,12 @@ fn normalise_entry(entry: &str) -> Option<String> {
     } else {
         format!("https://{bare}")
     };
-    let host = match Url::parse(&as_url)
+    let host = match parse(&as_url)
         .ok()
-        .and_then(|u| u.host().map(|h| h.to_owned()))
+        .and_then(|u| u.host)
+        .filter(|h| !h.is_empty())
     {
-        Some(Host::Domain(domain)) => domain,
-        Some(Host::Ipv4(ip)) => ip.to_string(),
-        Some(Host::Ipv6(ip)) => format!("[{ip}]"),
+        Some(host) => host,
         // Not a host the URL parser accepts; keep it literally so it can still match
         // nothing by accident rather than everything.
         None => bare.to_ascii_lowercase(),
@@ -155,7 +201,7 @@ fn normalise_entry(entry: &str) -> Option<String> {
     (!host.is_empty()).then_some(host)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "whatwg-url"))]
 mod tests {
     use super::*;
 

@@ -28,7 +28,8 @@ async fn the_readme_first_run_works_when_cargo_builds_outside_the_checkout() {
     assert!(server_bin.is_file(), "{} missing", server_bin.display());
     let wasm = target
         .join("wasm32-unknown-unknown")
-        .join("release")
+        // The extension's own cargo profile (Cargo.toml `[profile.wasm]`).
+        .join("wasm")
         .join("domshell_extension.wasm");
     assert!(wasm.is_file(), "{} missing", wasm.display());
     let generated = workspace_root()

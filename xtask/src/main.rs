@@ -33,6 +33,8 @@ use anyhow::{bail, Context, Result};
 pub use paths::{root, target_dir};
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
+/// The cargo profile of the WASM build (Cargo.toml: size-first settings for the extension only).
+const WASM_PROFILE: &str = "wasm";
 /// The server binary's file name on this platform.
 const EXE: &str = if cfg!(windows) {
     "domshell.exe"
@@ -129,14 +131,15 @@ fn build_extension() -> Result<PathBuf> {
         "--package",
         "domshell-extension",
         "--lib",
-        "--release",
+        "--profile",
+        WASM_PROFILE,
         "--target",
         WASM_TARGET,
     ]);
     status(build, "building the extension for wasm32")?;
     let wasm = target_dir()?
         .join(WASM_TARGET)
-        .join("release")
+        .join(WASM_PROFILE)
         .join("domshell_extension.wasm");
     anyhow::ensure!(
         wasm.is_file(),
@@ -154,6 +157,10 @@ fn build_extension() -> Result<PathBuf> {
     // crate (see xtask/Cargo.toml), so the two can never disagree.
     wasm_bindgen_cli_support::Bindgen::new()
         .input_path(&wasm)
+        // Function names and toolchain records are for debugging; the shipped worker needs
+        // neither (they were a fifth of the file).
+        .remove_name_section(true)
+        .remove_producers_section(true)
         .web(true)
         .and_then(|b| {
             // The worker calls `init()` with no argument: the glue must know where its .wasm is.
@@ -163,7 +170,8 @@ fn build_extension() -> Result<PathBuf> {
         })
         .with_context(|| format!("generating JS bindings for {}", wasm.display()))?;
     // No wasm-opt pass: Debian's binaryen (108) predates the reference-types output of current
-    // Rust and corrupts wasm-bindgen's externref table; the size-optimised profile suffices.
+    // Rust and corrupts wasm-bindgen's externref table, and a current one (132, -Oz or -Os)
+    // makes the file smaller but its gzipped form larger, which is what is downloaded.
     let out_dir = root().join("extension").join("pkg");
     install_changed_files(&stage, &out_dir)?;
     let bg = out_dir.join("domshell_extension_bg.wasm");

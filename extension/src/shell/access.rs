@@ -11,10 +11,11 @@
 //!   the server cannot see redirects, `back`/`forward` targets or which tab a command acts on.
 //!
 //! Host matching is the server's own ([`shared_protocol::domains`]): exact host or a
-//! subdomain of it, IP literals exactly. It must not do I/O.
+//! subdomain of it, IP literals exactly. URLs are parsed by the browser's own `URL` (so the
+//! WASM carries no URL/IDNA tables); off the browser, by the `url` crate under the same
+//! WHATWG rules. It must not do I/O.
 
-use shared_protocol::domains::DomainAllowlist;
-use url::Url;
+use shared_protocol::domains::{DomainAllowlist, UrlHost};
 
 /// Schemes whose pages belong to the browser or to another extension.
 const INTERNAL_SCHEMES: [&str; 7] = [
@@ -51,6 +52,29 @@ pub enum Refusal {
     },
 }
 
+/// Parses `text` with the browser's `URL`, as the page itself would.
+#[cfg(target_arch = "wasm32")]
+fn parse_url(text: &str) -> Result<UrlHost, String> {
+    let url = web_sys::Url::new(text).map_err(|e| {
+        js_sys::Error::from(e)
+            .message()
+            .as_string()
+            .unwrap_or_else(|| "the browser's URL parser refused it".into())
+    })?;
+    let scheme = url.protocol();
+    let host = url.hostname();
+    Ok(UrlHost {
+        scheme: scheme.trim_end_matches(':').to_ascii_lowercase(),
+        host: (!host.is_empty()).then_some(host),
+    })
+}
+
+/// Off the browser (unit tests), the `url` crate implements the same standard.
+#[cfg(not(target_arch = "wasm32"))]
+fn parse_url(text: &str) -> Result<UrlHost, String> {
+    shared_protocol::domains::whatwg_parse(text)
+}
+
 impl DomainList {
     pub fn new<I, S>(entries: I) -> Self
     where
@@ -58,7 +82,7 @@ impl DomainList {
         S: AsRef<str>,
     {
         DomainList {
-            allowlist: DomainAllowlist::new(entries),
+            allowlist: DomainAllowlist::new_with(entries, parse_url),
         }
     }
 
@@ -84,7 +108,7 @@ fn is_about_blank(url: &str) -> bool {
 fn check_domain(url_text: &str, domains: &DomainList) -> Result<(), Refusal> {
     domains
         .allowlist
-        .check(url_text)
+        .check_with(url_text, parse_url)
         .map_err(|denied| Refusal::Domain {
             url: url_text.to_string(),
             host: denied.host.unwrap_or_else(|| "(no host)".into()),
@@ -111,9 +135,9 @@ pub fn check_navigation(url: &str, domains: &DomainList) -> Result<(), Refusal> 
             scheme,
         });
     }
-    Url::parse(url).map_err(|e| Refusal::Invalid {
+    parse_url(url).map_err(|why| Refusal::Invalid {
         url: url.to_string(),
-        why: e.to_string(),
+        why,
     })?;
     check_domain(url, domains)
 }
@@ -137,9 +161,9 @@ pub fn check_page(url: &str, domains: &DomainList) -> Result<(), Refusal> {
             scheme,
         });
     }
-    Url::parse(url).map_err(|e| Refusal::Invalid {
+    parse_url(url).map_err(|why| Refusal::Invalid {
         url: url.to_string(),
-        why: e.to_string(),
+        why,
     })?;
     check_domain(url, domains)
 }
