@@ -166,8 +166,9 @@ impl Rig {
         let out = self.prompt(&format!("click {button}"), true).await;
         assert!(out.starts_with("✓ Clicked: "), "{out}");
         assert!(
-            out.contains("⚠ The page opened a JavaScript dialog and is paused until it is answered — ")
-                && out.contains(shown),
+            out.contains(
+                "⚠ The page opened a JavaScript dialog and is paused until it is answered — "
+            ) && out.contains(shown),
             "{out}"
         );
     }
@@ -196,18 +197,15 @@ async fn alert_confirm_and_prompt_are_reported_and_answered() {
     }
     let shown = rig.ok("dialog").await;
     assert!(shown.contains("alert: \"hi\""), "{shown}");
-    assert_eq!(rig.ok("dialog accept").await, "✓ Accepted the alert: \"hi\"");
+    assert_eq!(
+        rig.ok("dialog accept").await,
+        "✓ Accepted the alert: \"hi\""
+    );
     // The handler ran on after `alert` returned.
     assert_eq!(rig.status().await, "status 1: after alert");
     assert_eq!(
         rig.ok("dialog").await.lines().next(),
-        Some(
-            format!(
-                "No dialog is open on tab {}.",
-                tab_of(&rig.ok("pwd").await)
-            )
-            .as_str()
-        )
+        Some(format!("No dialog is open on tab {}.", tab_of(&rig.ok("pwd").await)).as_str())
     );
 
     rig.click_to_open("confirm_me_btn", "confirm: \"Delete it?\"")
@@ -219,14 +217,19 @@ async fn alert_confirm_and_prompt_are_reported_and_answered() {
     rig.ok("dialog dismiss").await;
     assert_eq!(rig.status().await, "status 3: confirm no");
 
-    rig.click_to_open("prompt_me_btn", "prompt: \"Your name?\" (default text \"anon\")")
-        .await;
+    rig.click_to_open(
+        "prompt_me_btn",
+        "prompt: \"Your name?\" (default text \"anon\")",
+    )
+    .await;
     rig.ok("dialog accept \"some text\"").await;
     assert_eq!(rig.status().await, "status 4: prompt \"some text\"");
-    rig.click_to_open("prompt_me_btn", "prompt: \"Your name?\"").await;
+    rig.click_to_open("prompt_me_btn", "prompt: \"Your name?\"")
+        .await;
     rig.ok("dialog accept").await;
     assert_eq!(rig.status().await, "status 5: prompt \"anon\"");
-    rig.click_to_open("prompt_me_btn", "prompt: \"Your name?\"").await;
+    rig.click_to_open("prompt_me_btn", "prompt: \"Your name?\"")
+        .await;
     rig.ok("dialog dismiss").await;
     assert_eq!(rig.status().await, "status 6: prompt null");
 }
