@@ -4,7 +4,10 @@
 //!
 //! It owns what the worker knows about Chrome between events: which tabs this extension's
 //! debugger is attached to (and which attachments Chrome ended, from `onDetach`), and how
-//! many loads each tab finished (from `tabs.onUpdated`). It must not decide anything the
+//! many loads each tab finished (from `tabs.onUpdated`), and which JavaScript dialog each
+//! tab has open (from `Page.javascriptDialogOpening`/`Closed`). A dialog pauses the page's
+//! JavaScript, so calls in flight on its tab are ended when one opens and calls made while
+//! it is open fail at once, instead of waiting out their timeout. It must not decide anything the
 //! kernel decides; it only carries out calls and reports Chrome's answers.
 
 use std::cell::RefCell;
@@ -17,7 +20,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
 use crate::shell::browser::{
-    Attachment, Browser, BrowserError, FrameSession, HistoryEntry, LoadMark, LoadOutcome,
+    Attachment, Browser, BrowserError, Dialog, FrameSession, HistoryEntry, LoadMark, LoadOutcome,
     NavigationHistory, TabInfo, WindowInfo,
 };
 
@@ -27,6 +30,16 @@ const PROTOCOL_VERSION: &str = "1.3";
 const CALL_TIMEOUT_MS: u64 = 10_000;
 /// How often a load wait looks at the tab.
 const LOAD_POLL_MS: u64 = 50;
+/// What a call ended by a dialog rejects with (Chrome rejects with Error objects, the
+/// timeout with `undefined`).
+const DIALOG_INTERRUPT: &str = "domshell:dialog-opened";
+/// Calls that do not wait on the page's JavaScript, so a dialog neither blocks nor ends
+/// them (answering it is one of them).
+const DIALOG_SAFE_METHODS: [&str; 3] = [
+    "Page.handleJavaScriptDialog",
+    "Page.enable",
+    "Inspector.enable",
+];
 
 #[wasm_bindgen]
 extern "C" {
@@ -79,6 +92,12 @@ thread_local! {
     static CRASHED: RefCell<std::collections::HashSet<i64>> = RefCell::new(Default::default());
     /// Out-of-process frames of attached tabs, from `Target.attachedToTarget` events.
     static FRAME_SESSIONS: RefCell<HashMap<i64, Vec<FrameSession>>> = RefCell::new(HashMap::new());
+    /// The open JavaScript dialog per tab, numbered so an answer clears only the dialog it
+    /// answered (the next one may already have opened).
+    static DIALOGS: RefCell<HashMap<i64, (u64, Dialog)>> = RefCell::new(HashMap::new());
+    static DIALOG_COUNT: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    /// Per tab, the calls in flight a dialog would block: (call number, its rejecter).
+    static DIALOG_WAITERS: RefCell<HashMap<i64, Vec<(u64, js_sys::Function)>>> = RefCell::new(HashMap::new());
 }
 
 pub fn to_js(value: &impl Serialize) -> JsValue {
@@ -105,6 +124,44 @@ pub async fn sleep(ms: u64) {
         set_timeout(&resolve, ms as f64);
     });
     let _ = JsFuture::from(promise).await;
+}
+
+/// What a call on `tab` fails with when a dialog is open or opens while it waits.
+fn dialog_error(tab: i64, method: &str) -> BrowserError {
+    let kind = DIALOGS.with(|d| d.borrow().get(&tab).map(|(_, dialog)| dialog.kind.clone()));
+    BrowserError(format!(
+        "{method} cannot run: the page has a JavaScript {} dialog open, which pauses it (`dialog` shows it)",
+        kind.unwrap_or_else(|| "dialog".into())
+    ))
+}
+
+/// `promise`, or a rejection with [`DIALOG_INTERRUPT`] as soon as a dialog opens on `tab`;
+/// the number to pass to [`forget_dialog_waiter`] once the call is over.
+fn or_dialog(tab: i64, promise: Promise) -> (Promise, u64) {
+    let number = DIALOG_COUNT.with(|c| {
+        c.set(c.get() + 1);
+        c.get()
+    });
+    let interrupt = Promise::new(&mut |_, reject| {
+        DIALOG_WAITERS.with(|w| {
+            w.borrow_mut()
+                .entry(tab)
+                .or_default()
+                .push((number, reject))
+        });
+    });
+    (
+        Promise::race(&js_sys::Array::of2(&promise, &interrupt)),
+        number,
+    )
+}
+
+fn forget_dialog_waiter(tab: i64, number: u64) {
+    DIALOG_WAITERS.with(|w| {
+        if let Some(list) = w.borrow_mut().get_mut(&tab) {
+            list.retain(|(n, _)| *n != number);
+        }
+    });
 }
 
 /// Awaits a Chrome promise for at most `ms`; `what` names the call in the error.
@@ -148,8 +205,23 @@ async fn send(
         Some(session) => to_js(&json!({ "tabId": tab, "sessionId": session })),
         None => debuggee(tab),
     };
+    let dialog_safe = DIALOG_SAFE_METHODS.contains(&method);
+    if !dialog_safe && DIALOGS.with(|d| d.borrow().contains_key(&tab)) {
+        return Err(dialog_error(tab, method));
+    }
     let promise = debugger_send_command(&target, method, &to_js(params));
-    let result = call(promise, timeout_ms, method).await?;
+    let result = if dialog_safe {
+        call(promise, timeout_ms, method).await
+    } else {
+        let (promise, number) = or_dialog(tab, promise);
+        let result = call(promise, timeout_ms, method).await;
+        forget_dialog_waiter(tab, number);
+        result
+    };
+    let result = match result {
+        Err(e) if e.0 == DIALOG_INTERRUPT => return Err(dialog_error(tab, method)),
+        other => other?,
+    };
     Ok((!result.is_undefined() && !result.is_null()).then_some(result))
 }
 
@@ -169,6 +241,8 @@ pub async fn cdp(
 /// `chrome.debugger.onDetach`: Chrome ended this extension's session on a tab.
 pub fn on_debugger_detach(tab: i64, reason: &str) {
     FRAME_SESSIONS.with(|f| f.borrow_mut().remove(&tab));
+    // Without the debugger nobody is told when the dialog closes.
+    DIALOGS.with(|d| d.borrow_mut().remove(&tab));
     let why = match reason {
         "target_closed" => {
             "the tab closed, crashed or moved to a page that cannot be debugged (target_closed)"
@@ -213,6 +287,29 @@ pub fn on_debugger_event(tab: i64, method: &str, params: &Value) {
             }
             return;
         }
+        "Page.javascriptDialogOpening" => {
+            let text = |key: &str| params[key].as_str().unwrap_or_default().to_string();
+            let dialog = Dialog {
+                kind: text("type"),
+                message: text("message"),
+                default_prompt: text("defaultPrompt"),
+                url: text("url"),
+            };
+            let number = DIALOG_COUNT.with(|c| {
+                c.set(c.get() + 1);
+                c.get()
+            });
+            DIALOGS.with(|d| d.borrow_mut().insert(tab, (number, dialog)));
+            let waiters = DIALOG_WAITERS.with(|w| w.borrow_mut().remove(&tab));
+            for (_, reject) in waiters.unwrap_or_default() {
+                let _ = reject.call1(&JsValue::NULL, &JsValue::from_str(DIALOG_INTERRUPT));
+            }
+            return;
+        }
+        "Page.javascriptDialogClosed" => {
+            DIALOGS.with(|d| d.borrow_mut().remove(&tab));
+            return;
+        }
         _ => {}
     }
     if method == "Inspector.targetCrashed" {
@@ -240,6 +337,8 @@ pub fn on_tab_loaded(tab: i64) {
 /// `chrome.tabs.onRemoved`: nothing about the tab is worth keeping.
 pub fn on_tab_removed(tab: i64) {
     FRAME_SESSIONS.with(|f| f.borrow_mut().remove(&tab));
+    DIALOGS.with(|d| d.borrow_mut().remove(&tab));
+    DIALOG_WAITERS.with(|w| w.borrow_mut().remove(&tab));
     LOADS.with(|l| l.borrow_mut().remove(&tab));
     CRASHED.with(|c| c.borrow_mut().remove(&tab));
     // The attachment entry stays until the kernel reports the tab gone (a `Lost` from
@@ -387,6 +486,33 @@ impl Browser for ChromeBrowser {
         performance_now().max(0.0)
     }
 
+    fn open_dialog(&self, id: i64) -> Option<Dialog> {
+        DIALOGS.with(|d| d.borrow().get(&id).map(|(_, dialog)| dialog.clone()))
+    }
+
+    async fn answer_dialog(
+        &self,
+        id: i64,
+        accept: bool,
+        prompt_text: Option<&str>,
+    ) -> Result<(), BrowserError> {
+        let answering = DIALOGS.with(|d| d.borrow().get(&id).map(|(n, _)| *n));
+        let mut params = json!({ "accept": accept });
+        if let Some(text) = prompt_text {
+            params["promptText"] = text.into();
+        }
+        cdp(id, "Page.handleJavaScriptDialog", params, CALL_TIMEOUT_MS).await?;
+        // `javascriptDialogClosed` normally comes first; if it is late, the answer is proof
+        // enough. A dialog opened since then is another one and stays.
+        DIALOGS.with(|d| {
+            let mut d = d.borrow_mut();
+            if d.get(&id).map(|(n, _)| *n) == answering {
+                d.remove(&id);
+            }
+        });
+        Ok(())
+    }
+
     fn frame_sessions(&self, id: i64) -> Vec<FrameSession> {
         FRAME_SESSIONS.with(|f| f.borrow().get(&id).cloned().unwrap_or_default())
     }
@@ -470,12 +596,15 @@ impl Browser for ChromeBrowser {
             Err(e) => return Err(e),
         }
         // Crash reports arrive as Inspector events; without them a crashed tab would look
-        // attached and answer nothing.
-        if let Err(e) = cdp(id, "Inspector.enable", json!({}), CALL_TIMEOUT_MS).await {
-            return Err(BrowserError(format!(
-                "attached, but the tab does not answer ({})",
-                e.0
-            )));
+        // attached and answer nothing. JavaScript dialogs arrive as Page events; without
+        // them a dialog would hang every command on the tab.
+        for domain in ["Inspector.enable", "Page.enable"] {
+            if let Err(e) = cdp(id, domain, json!({}), CALL_TIMEOUT_MS).await {
+                return Err(BrowserError(format!(
+                    "attached, but the tab does not answer {domain} ({})",
+                    e.0
+                )));
+            }
         }
         ATTACHMENTS.with(|a| {
             a.borrow_mut().insert(id, Attachment::Attached);
@@ -531,6 +660,11 @@ impl Browser for ChromeBrowser {
             let counted = since.is_none_or(|mark| self.load_mark(id).0 > mark.0);
             if complete && counted {
                 return Ok(LoadOutcome::Complete(tab));
+            }
+            // A dialog (`beforeunload` asking to leave, an `alert` while loading) holds the
+            // load until someone answers it: the kernel reports it instead of waiting.
+            if self.open_dialog(id).is_some() {
+                return Ok(LoadOutcome::TimedOut(tab));
             }
             if monotonic_ms().saturating_sub(started) >= timeout_ms {
                 // A page that reports complete without the event we waited for (a

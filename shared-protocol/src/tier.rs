@@ -419,6 +419,10 @@ fn walk_command(
             }
         }
         "click" => write(out, "clicks in the page"),
+        // Showing the open dialog only reads; answering it lets the page run on (or leave).
+        "dialog" if has_placeholder || !cmd.args.is_empty() => {
+            write(out, "answers the page's JavaScript dialog")
+        }
         "focus" => write(out, "moves keyboard focus in the page"),
         "type" => write(out, "types into the page"),
         "key" => write(out, "presses keys in the page"),
@@ -595,6 +599,11 @@ mod tests {
             ("key Enter", "write"),
             ("scroll down 2", "write"),
             ("select country us", "write"),
+            ("dialog accept", "write"),
+            ("dialog accept some text", "write"),
+            ("dialog dismiss", "write"),
+            ("DIALOG Dismiss", "write"),
+            ("for ls : dialog {}", "write"),
             ("for click a : ls", "write"),
             ("for ls | grep btn : click {}", "write"),
             ("watch \"watch 'each click x'\"", "write"),
@@ -648,6 +657,8 @@ mod tests {
             "for --help",
             "whoami --help",
             "type --help",
+            "dialog",
+            "dialog --help",
         ] {
             assert_eq!(label(text), "read", "{text}");
         }

@@ -89,6 +89,20 @@ pub struct FrameSession {
     pub session_id: String,
 }
 
+/// A JavaScript dialog a page opened and nobody answered yet (`Page.javascriptDialogOpening`).
+/// While it is open the page's JavaScript is paused: nothing that evaluates in the page
+/// answers until it closes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Dialog {
+    /// `alert`, `confirm`, `prompt` or `beforeunload`.
+    pub kind: String,
+    pub message: String,
+    /// The text a `prompt` offers (empty for the other kinds).
+    pub default_prompt: String,
+    /// The URL of the frame that opened it.
+    pub url: String,
+}
+
 /// A failed browser operation, with Chrome's own message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -153,6 +167,27 @@ pub trait Browser {
     /// tree read). Without one, every duration reads 0.
     fn monotonic_ms(&self) -> f64 {
         0.0
+    }
+    /// The JavaScript dialog open on the tab, as the glue last heard (none by default: a
+    /// browser that cannot report dialogs has none to answer).
+    fn open_dialog(&self, _id: i64) -> Option<Dialog> {
+        None
+    }
+    /// Answer the tab's open dialog: accept it (with `prompt_text` for a `prompt`) or
+    /// dismiss it.
+    async fn answer_dialog(
+        &self,
+        id: i64,
+        accept: bool,
+        prompt_text: Option<&str>,
+    ) -> Result<(), BrowserError> {
+        let mut params = serde_json::json!({ "accept": accept });
+        if let Some(text) = prompt_text {
+            params["promptText"] = text.into();
+        }
+        self.cdp(id, "Page.handleJavaScriptDialog", params)
+            .await
+            .map(|_| ())
     }
     /// The out-of-process frames of the tab the glue knows sessions for.
     fn frame_sessions(&self, id: i64) -> Vec<FrameSession>;

@@ -1,12 +1,12 @@
 //! An in-memory browser for the kernel's tests: tabs, windows, per-tab history, redirects,
-//! slow pages and debugger attachments, all synchronous.
+//! slow pages, debugger attachments and JavaScript dialogs, all synchronous.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 
 use super::browser::{
-    Attachment, Browser, BrowserError, FrameSession, HistoryEntry, LoadMark, LoadOutcome,
+    Attachment, Browser, BrowserError, Dialog, FrameSession, HistoryEntry, LoadMark, LoadOutcome,
     NavigationHistory, TabInfo, WindowInfo,
 };
 
@@ -38,6 +38,18 @@ pub struct FakeState {
     /// (session, method).
     pub frame_sessions: HashMap<i64, Vec<FrameSession>>,
     pub session_replies: HashMap<(String, String), serde_json::Value>,
+    /// The open JavaScript dialog per tab. While one is open every `cdp` call on the tab
+    /// fails at once but the answer, as the glue makes it.
+    pub dialogs: HashMap<i64, Dialog>,
+    /// CDP methods whose call makes the page open this dialog (a click whose handler calls
+    /// `alert`): the call is ended by the dialog, as in the glue.
+    pub dialog_on: HashMap<String, Dialog>,
+    /// Tabs whose page has a `beforeunload` handler: navigating asks first, and the URL
+    /// waits here until the dialog is answered.
+    pub beforeunload: HashSet<i64>,
+    pub leaving_to: HashMap<i64, String>,
+    /// Dialog answers given: (tab, accept, prompt text).
+    pub dialog_answers: Vec<(i64, bool, Option<String>)>,
 }
 
 #[derive(Debug, Default)]
@@ -228,6 +240,17 @@ impl Browser for FakeBrowser {
         if !s.tabs.iter().any(|t| t.id == Some(id)) {
             return Err(BrowserError(format!("No tab with id: {id}.")));
         }
+        if s.beforeunload.contains(&id) {
+            s.dialogs.insert(
+                id,
+                Dialog {
+                    kind: "beforeunload".into(),
+                    ..Default::default()
+                },
+            );
+            s.leaving_to.insert(id, url.to_string());
+            return Ok(());
+        }
         FakeBrowser::load(&mut s, id, url, true);
         Ok(())
     }
@@ -273,7 +296,32 @@ impl Browser for FakeBrowser {
             )));
         }
         s.cdp_calls.push((id, method.to_string()));
-        s.cdp_params.push((id, method.to_string(), params));
+        s.cdp_params.push((id, method.to_string(), params.clone()));
+        if method == "Page.handleJavaScriptDialog" {
+            let Some(dialog) = s.dialogs.remove(&id) else {
+                return Err(BrowserError("No dialog is showing".into()));
+            };
+            let accept = params["accept"].as_bool().unwrap_or(false);
+            let text = params["promptText"].as_str().map(str::to_string);
+            s.dialog_answers.push((id, accept, text));
+            if let Some(url) = s.leaving_to.remove(&id) {
+                if accept && dialog.kind == "beforeunload" {
+                    FakeBrowser::load(&mut s, id, &url, true);
+                }
+            }
+            return Ok(serde_json::json!({}));
+        }
+        if s.dialogs.contains_key(&id) {
+            return Err(BrowserError(format!(
+                "{method} cannot run: the page has a JavaScript dialog open"
+            )));
+        }
+        if let Some(dialog) = s.dialog_on.remove(method) {
+            s.dialogs.insert(id, dialog);
+            return Err(BrowserError(format!(
+                "{method} cannot run: the page has a JavaScript dialog open"
+            )));
+        }
         s.cdp_replies
             .get(method)
             .cloned()
@@ -293,6 +341,10 @@ impl Browser for FakeBrowser {
             .get(&(session_id.to_string(), method.to_string()))
             .cloned()
             .ok_or_else(|| BrowserError(format!("No session with given id: {session_id}")))
+    }
+
+    fn open_dialog(&self, id: i64) -> Option<Dialog> {
+        self.state.borrow().dialogs.get(&id).cloned()
     }
 
     fn frame_sessions(&self, id: i64) -> Vec<FrameSession> {
@@ -380,7 +432,9 @@ impl Browser for FakeBrowser {
             return Ok(LoadOutcome::Gone);
         };
         let count = s.loads.get(&id).copied().unwrap_or(0);
-        let done = since.is_none_or(|m| count > m.0) && !s.slow.contains(&tab.url);
+        let done = since.is_none_or(|m| count > m.0)
+            && !s.slow.contains(&tab.url)
+            && !s.dialogs.contains_key(&id);
         Ok(if done {
             LoadOutcome::Complete(tab)
         } else {

@@ -203,6 +203,11 @@ async fn click_entry<B: Browser>(
                 .await
                 .is_err()
             {
+                // A handler that opened a dialog (`alert` on mousedown or click) holds
+                // the event until it is answered: the click happened.
+                if browser.open_dialog(page.id).is_some() {
+                    return Ok("");
+                }
                 trusted = false;
                 break;
             }

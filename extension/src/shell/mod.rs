@@ -19,6 +19,7 @@ pub mod access;
 pub mod browser;
 pub mod builtins;
 pub mod commands;
+pub mod dialog;
 pub mod format;
 pub mod interact;
 pub mod keys;
@@ -27,6 +28,8 @@ pub mod page;
 pub mod reading;
 pub mod session;
 
+#[cfg(test)]
+mod dialog_tests;
 #[cfg(test)]
 mod fake;
 #[cfg(test)]
@@ -153,7 +156,16 @@ async fn run_pipeline<B: Browser>(
     ctx: &Context,
     pipeline: &Pipeline,
 ) -> Result<String, String> {
-    let output = run_command(session, browser, ctx, &pipeline.command).await?;
+    let cmd = &pipeline.command;
+    // A dialog pauses the page: answer at once instead of waiting on it.
+    if let Some(refusal) = dialog::refusal(session, browser, cmd) {
+        return Err(refusal);
+    }
+    let open_before = session
+        .tab()
+        .is_some_and(|tab| browser.open_dialog(tab).is_some());
+    let output = run_command(session, browser, ctx, cmd).await;
+    let output = dialog::after(session, browser, cmd, open_before, output)?;
     Ok(pipeline
         .consumers
         .iter()
@@ -212,6 +224,10 @@ async fn run_command<B: Browser>(
         "cat" | "text" | "read" | "tree" | "find" | "grep" | "extract_links" | "extract_table" => {
             let args = parse_args(cmd)?;
             reading::run(session, browser, ctx, cmd, &args).await
+        }
+        "dialog" => {
+            let args = parse_args(cmd)?;
+            dialog::run(session, browser, ctx, cmd, &args).await
         }
         "click" | "focus" | "type" | "key" | "submit" | "select" | "scroll" | "wait"
         | "screenshot" | "whoami" => {

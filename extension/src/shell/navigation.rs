@@ -465,7 +465,7 @@ fn wait_ms(cmd: &Command, args: &Args, ctx: &Context) -> Result<u64, String> {
 }
 
 /// After a load: the tab as it ended up, checked against the allowlist (redirects!).
-fn loaded(
+pub(crate) fn loaded(
     outcome: LoadOutcome,
     command: &str,
     wait_ms: u64,
@@ -573,7 +573,7 @@ async fn current_tab<B: Browser>(
 
 /// After a navigation in the session's tab: refuse (and leave) a page outside the
 /// allowlist, else stay at the tab's root.
-fn settle(
+pub(crate) fn settle(
     session: &mut Session,
     ctx: &Context,
     command: &str,

@@ -62,6 +62,7 @@ pub const COMMAND_SHORT_FLAGS: &[(&str, &[ShortFlag])] = &[
     ("wait", &[]),
     ("whoami", &[]),
     ("click", &[]),
+    ("dialog", &[]),
     ("focus", &[]),
     ("type", &[]),
     ("key", &[]),
