@@ -423,7 +423,9 @@ async fn ls<B: Browser>(
     let path = at_most_one(cmd, args)?;
     let limit = number(cmd, args, "-n")?;
     let offset = number(cmd, args, "--offset")?.unwrap_or(0);
-    let textlen = number(cmd, args, "--textlen")?.unwrap_or(DEFAULT_TEXTLEN);
+    let textlen = number(cmd, args, "--textlen")?
+        .unwrap_or(DEFAULT_TEXTLEN)
+        .min(BODY_BUDGET);
     let page = open(session, browser, ctx, "ls").await?;
     let (dir, _) = page.entry_at(session, "ls", path.as_deref())?;
     let vfs = page.vfs();
@@ -802,7 +804,9 @@ async fn read<B: Browser>(
     let depth = number(cmd, args, "-d")?.unwrap_or(5);
     let limit = number(cmd, args, "-n")?.unwrap_or(usize::MAX);
     let offset = number(cmd, args, "--offset")?.unwrap_or(0);
-    let textlen = number(cmd, args, "--textlen")?.unwrap_or(120);
+    let textlen = number(cmd, args, "--textlen")?
+        .unwrap_or(120)
+        .min(BODY_BUDGET);
     let page = open(session, browser, ctx, "read").await?;
     let (id, _) = page.entry_at(session, "read", target.as_deref())?;
     let vfs = page.vfs();
@@ -989,7 +993,9 @@ async fn find<B: Browser>(
     }
     let limit = number(cmd, args, "-n")?;
     let offset = number(cmd, args, "--offset")?.unwrap_or(0);
-    let textlen = number(cmd, args, "--textlen")?.unwrap_or(DEFAULT_TEXTLEN);
+    let textlen = number(cmd, args, "--textlen")?
+        .unwrap_or(DEFAULT_TEXTLEN)
+        .min(BODY_BUDGET);
     let page = open(session, browser, ctx, "find").await?;
     let (from, _) = page.entry_at(session, "find", None)?;
     let vfs = page.vfs();
