@@ -79,12 +79,23 @@ async fn an_oversized_reply_fails_only_its_request_and_the_link_stays_up() {
     let message = body["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("larger than the 64 KB"), "{message}");
     let hint = body["error"]["hint"].as_str().unwrap_or_default();
-    assert!(hint.contains("-n N") && hint.contains("--offset K"), "{hint}");
+    assert!(
+        hint.contains("-n N") && hint.contains("--offset K"),
+        "{hint}"
+    );
 
     let (status, body) = in_flight.await.unwrap();
-    assert_eq!((status, body["output"].as_str()), (200, Some("slept")), "{body}");
+    assert_eq!(
+        (status, body["output"].as_str()),
+        (200, Some("slept")),
+        "{body}"
+    );
     let (status, body) = run(&server, "main", "echo still here").await;
-    assert_eq!((status, body["output"].as_str()), (200, Some("still here")), "{body}");
+    assert_eq!(
+        (status, body["output"].as_str()),
+        (200, Some("still here")),
+        "{body}"
+    );
 
     assert!(!fake.is_closed(), "the fake extension was not disconnected");
     let after = server.health().await.unwrap();
@@ -114,10 +125,17 @@ async fn an_oversized_frame_that_answers_nothing_is_ignored() {
     ))
     .unwrap();
     let (status, body) = run(&server, "main", "echo still here").await;
-    assert_eq!((status, body["output"].as_str()), (200, Some("still here")), "{body}");
+    assert_eq!(
+        (status, body["output"].as_str()),
+        (200, Some("still here")),
+        "{body}"
+    );
     let health = server.health().await.unwrap();
     assert_eq!(health["link"]["state"], "connected", "{health}");
-    assert!(health["link"]["malformed_frames"].as_u64().unwrap_or(0) >= 1, "{health}");
+    assert!(
+        health["link"]["malformed_frames"].as_u64().unwrap_or(0) >= 1,
+        "{health}"
+    );
 }
 
 #[tokio::test]
@@ -128,5 +146,9 @@ async fn a_frame_over_the_ceiling_still_closes_the_link() {
     assert_ne!(status, 200, "{body}");
     assert_eq!(body["error"]["reason"], "extension_link_lost", "{body}");
     let closed = fake.wait_closed(Duration::from_secs(3)).await;
-    assert_eq!(closed.map(|(code, _)| code), Some(1009), "closed as too big");
+    assert_eq!(
+        closed.map(|(code, _)| code),
+        Some(1009),
+        "closed as too big"
+    );
 }

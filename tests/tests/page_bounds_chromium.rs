@@ -87,9 +87,9 @@ impl Rig {
         })
         .await
         .unwrap();
-        let chromium = Chromium::launch_built_extension()
-            .await
-            .expect("Chromium with the built extension (apt-get install -y chromium; cargo xtask dist)");
+        let chromium = Chromium::launch_built_extension().await.expect(
+            "Chromium with the built extension (apt-get install -y chromium; cargo xtask dist)",
+        );
         let settings = json!({
             "bridge_enabled": true,
             "bridge_token": TEST_TOKEN,
@@ -197,8 +197,15 @@ async fn a_20_mb_text_node_gives_capped_replies_and_the_link_stays_up() {
     assert!(next.starts_with(&prefix), "{next}");
     let offset: usize = next[prefix.len()..].parse().unwrap();
     let body = text.lines().nth(1).unwrap_or_default();
-    assert_eq!(body.chars().count(), offset, "the page shown is the page counted");
-    assert!(expected.starts_with(body), "the first page is the text's start");
+    assert_eq!(
+        body.chars().count(),
+        offset,
+        "the page shown is the page counted"
+    );
+    assert!(
+        expected.starts_with(body),
+        "the first page is the text's start"
+    );
     let total = expected.chars().count();
     assert!(
         footer.contains(&format!("{} more characters", total - offset))
@@ -218,7 +225,11 @@ async fn a_20_mb_text_node_gives_capped_replies_and_the_link_stays_up() {
     let near_end = rig
         .ok(&format!("text {paragraph} --offset {} -n 17", total - 17))
         .await;
-    assert_eq!(near_end.lines().nth(1), Some(&expected[total - 17..]), "{near_end}");
+    assert_eq!(
+        near_end.lines().nth(1),
+        Some(&expected[total - 17..]),
+        "{near_end}"
+    );
 
     // `read`: the subtree with the 20 MB name, page by page.
     let read = rig.ok("read").await;
@@ -226,7 +237,10 @@ async fn a_20_mb_text_node_gives_capped_replies_and_the_link_stays_up() {
     let read_next = next_command(left_out(&read));
     let read2 = rig.ok(&read_next).await;
     assert_capped(&read_next, &read2);
-    assert!(read2.contains("w0000001 w0000002"), "the big entry is shown, cut: {read2}");
+    assert!(
+        read2.contains("w0000001 w0000002"),
+        "the big entry is shown, cut: {read2}"
+    );
 
     // `ls --text` with previews as wide as a reply: the first entry is cut, the rest paged.
     let listing = rig

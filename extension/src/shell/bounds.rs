@@ -118,7 +118,10 @@ pub fn prefix_chars(text: &str, max_chars: usize) -> &str {
 /// The last line of `text` when it is a "left out" line: `(body, Some(footer))`.
 pub fn split_footer(text: &str) -> (&str, Option<&str>) {
     let (body, last) = match text.rfind('\n') {
-        Some(at) => (text[..at].strip_suffix('\r').unwrap_or(&text[..at]), &text[at + 1..]),
+        Some(at) => (
+            text[..at].strip_suffix('\r').unwrap_or(&text[..at]),
+            &text[at + 1..],
+        ),
         None => ("", text),
     };
     if last.starts_with(LEFT_OUT_PREFIX) {
@@ -314,10 +317,7 @@ mod tests {
             next_page(&command("ls --text --offset 5 -n 3"), 8),
             "ls --text -n 3 --offset 8"
         );
-        assert_eq!(
-            next_page(&command("ls --offset=5"), 8),
-            "ls --offset 8"
-        );
+        assert_eq!(next_page(&command("ls --offset=5"), 8), "ls --offset 8");
         assert_eq!(
             next_page(&command("text \"two words\""), 10),
             "text \"two words\" --offset 10"
@@ -349,10 +349,19 @@ mod tests {
         let footer = footer.expect("a left out line");
         assert!(text.starts_with(body));
         let more = total - body.chars().count();
-        assert!(footer.contains(&format!("{more} more characters")), "{footer}");
-        assert!(footer.contains(&format!("({total} characters in all)")), "{footer}");
+        assert!(
+            footer.contains(&format!("{more} more characters")),
+            "{footer}"
+        );
+        assert!(
+            footer.contains(&format!("({total} characters in all)")),
+            "{footer}"
+        );
         let more_lines = text[body.len()..].matches('\n').count() + 1;
-        assert!(footer.contains(&format!("{more_lines} more lines")), "{footer}");
+        assert!(
+            footer.contains(&format!("{more_lines} more lines")),
+            "{footer}"
+        );
         assert!(footer.contains("text <name> --offset N"), "{footer}");
         let err = bound(&cmd, Err(text)).unwrap_err();
         assert!(err.chars().count() <= MAX_OUTPUT_CHARS);
@@ -396,7 +405,10 @@ mod tests {
             split_footer("a\r\nb\r\n[left out: 3]"),
             ("a\r\nb", Some("[left out: 3]"))
         );
-        assert_eq!(split_footer("[left out: 3]\r\nb"), ("[left out: 3]\r\nb", None));
+        assert_eq!(
+            split_footer("[left out: 3]\r\nb"),
+            ("[left out: 3]\r\nb", None)
+        );
         assert_eq!(split_footer("plain"), ("plain", None));
     }
 
@@ -405,7 +417,12 @@ mod tests {
         let small = result_frame_text("r1".into(), true, "fine".into(), 1_000).unwrap();
         assert_eq!(
             Frame::decode(&small, 1_000).unwrap(),
-            Frame::Result { id: "r1".into(), ok: true, output: "fine".into(), lane: None }
+            Frame::Result {
+                id: "r1".into(),
+                ok: true,
+                output: "fine".into(),
+                lane: None
+            }
         );
         // Control characters grow sixfold when escaped: 200 of them do not fit 1,000 bytes.
         let text = result_frame_text("r2".into(), true, "\u{1}".repeat(200), 1_000).unwrap();

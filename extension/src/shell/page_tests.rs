@@ -344,16 +344,15 @@ fn text_and_cat_read_the_dom_node() {
         )),
         "{cut}"
     );
-    let args = sh
-        .b
-        .state
-        .borrow()
-        .cdp_params
-        .iter()
-        .rev()
-        .find(|(_, m, _)| m == "Runtime.callFunctionOn")
-        .map(|(_, _, p)| p["arguments"].clone())
-        .unwrap();
+    let args =
+        sh.b.state
+            .borrow()
+            .cdp_params
+            .iter()
+            .rev()
+            .find(|(_, m, _)| m == "Runtime.callFunctionOn")
+            .map(|(_, _, p)| p["arguments"].clone())
+            .unwrap();
     assert_eq!(args[0]["value"], 0, "from the start: {args}");
     assert!(
         args[2]["value"].as_u64().unwrap() < shared_protocol::MAX_OUTPUT_CHARS as u64,

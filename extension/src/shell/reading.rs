@@ -319,7 +319,12 @@ async fn text_of<B: Browser>(browser: &B, tab: i64, entry: &Entry) -> String {
         return bounds::prefix_chars(&entry.accessible_name, BODY_BUDGET).to_string();
     }
     let function = text_function(TEXT_WINDOW, VISIBLE_TEXT);
-    let args = [json!(0), json!(BODY_BUDGET), json!(BODY_BUDGET), json!(false)];
+    let args = [
+        json!(0),
+        json!(BODY_BUDGET),
+        json!(BODY_BUDGET),
+        json!(false),
+    ];
     call_on(browser, tab, entry, &function, &args)
         .await
         .ok()
@@ -498,7 +503,8 @@ async fn ls<B: Browser>(
             }
         }
         let shown = children.groups;
-        let mut body = json!({ "children": children.items, "total": listing.total, "offset": listing.offset });
+        let mut body =
+            json!({ "children": children.items, "total": listing.total, "offset": listing.offset });
         if let Some(l) = limit {
             body["limit"] = json!(l);
         }
@@ -584,10 +590,7 @@ impl JsonPage {
     /// Adds one entry's objects; `false` (nothing added) when they would pass the budget,
     /// unless nothing was added yet.
     fn push_group(&mut self, objs: Vec<Value>) -> bool {
-        let len: usize = objs
-            .iter()
-            .map(|o| o.to_string().chars().count() + 1)
-            .sum();
+        let len: usize = objs.iter().map(|o| o.to_string().chars().count() + 1).sum();
         if self.groups > 0 && self.chars + len > BODY_BUDGET {
             return false;
         }
@@ -737,10 +740,7 @@ async fn text<B: Browser>(
     // The window is cut in the page: a text of any size costs one page of CDP traffic.
     let budget = BODY_BUDGET.saturating_sub(header.chars().count() + 2);
     let count = limit.unwrap_or(budget);
-    let function = text_function(
-        TEXT_WINDOW,
-        if links { LINKS_TEXT } else { VISIBLE_TEXT },
-    );
+    let function = text_function(TEXT_WINDOW, if links { LINKS_TEXT } else { VISIBLE_TEXT });
     let value = if entry.backend_node_id.is_some() && !path.is_empty() {
         let window_args = [json!(offset), json!(count), json!(budget), json!(links)];
         call_on(browser, page.id, entry, &function, &window_args)
@@ -755,13 +755,17 @@ async fn text<B: Browser>(
             .await
             .map_err(|e| format!("text: {e}"))?
     };
-    let window: TextWindow = serde_json::from_value(value)
-        .map_err(|e| format!("text: the page answered in an unexpected shape ({e}); run it again"))?;
+    let window: TextWindow = serde_json::from_value(value).map_err(|e| {
+        format!("text: the page answered in an unexpected shape ({e}); run it again")
+    })?;
     let next = offset + window.shown;
     let footer = if limit.is_some_and(|n| window.shown == n) && next < window.total {
         // The characters `-n` asked for are all there.
         if offset == 0 {
-            format!("... ({} chars total, showing first {})", window.total, window.shown)
+            format!(
+                "... ({} chars total, showing first {})",
+                window.total, window.shown
+            )
         } else {
             format!("(characters {}-{next} of {})", offset + 1, window.total)
         }
@@ -853,7 +857,13 @@ async fn read<B: Browser>(
             break;
         }
     }
-    Ok(finish_entries(cmd, lines, number(cmd, args, "-n")?, offset, total))
+    Ok(finish_entries(
+        cmd,
+        lines,
+        number(cmd, args, "-n")?,
+        offset,
+        total,
+    ))
 }
 
 /// A listing's lines and, when the cap or a default limit left entries out, the "left out"
@@ -904,7 +914,13 @@ async fn tree<B: Browser>(
             break;
         }
     }
-    Ok(finish_entries(cmd, lines, number(cmd, args, "-n")?, offset, total))
+    Ok(finish_entries(
+        cmd,
+        lines,
+        number(cmd, args, "-n")?,
+        offset,
+        total,
+    ))
 }
 
 /// Box-drawing lines for the children of `dir`, `depth` levels down.
@@ -1092,7 +1108,13 @@ async fn find<B: Browser>(
             break;
         }
     }
-    Ok(finish_entries(cmd, lines, number(cmd, args, "-n")?, offset, total))
+    Ok(finish_entries(
+        cmd,
+        lines,
+        number(cmd, args, "-n")?,
+        offset,
+        total,
+    ))
 }
 
 async fn grep<B: Browser>(
@@ -1103,9 +1125,8 @@ async fn grep<B: Browser>(
     args: &Args,
 ) -> Result<String, String> {
     expect_flags(cmd, args, &["-r", "--content", "-n", "--offset"])?;
-    let pattern = at_most_one(cmd, args)?.ok_or(
-        "grep: give a pattern: grep [-r] [--content] [-n N] [--offset K] <pattern>",
-    )?;
+    let pattern = at_most_one(cmd, args)?
+        .ok_or("grep: give a pattern: grep [-r] [--content] [-n N] [--offset K] <pattern>")?;
     let limit = number(cmd, args, "-n")?.unwrap_or(usize::MAX);
     let offset = number(cmd, args, "--offset")?.unwrap_or(0);
     let page = open(session, browser, ctx, "grep").await?;
@@ -1169,7 +1190,13 @@ async fn grep<B: Browser>(
             break;
         }
     }
-    Ok(finish_entries(cmd, lines, number(cmd, args, "-n")?, offset, total))
+    Ok(finish_entries(
+        cmd,
+        lines,
+        number(cmd, args, "-n")?,
+        offset,
+        total,
+    ))
 }
 
 async fn extract_links<B: Browser>(
@@ -1213,7 +1240,13 @@ async fn extract_links<B: Browser>(
             break;
         }
     }
-    Ok(finish_entries(cmd, lines, number(cmd, args, "-n")?, offset, total))
+    Ok(finish_entries(
+        cmd,
+        lines,
+        number(cmd, args, "-n")?,
+        offset,
+        total,
+    ))
 }
 
 /// JS: a page of a table's rows (see the file).

@@ -185,12 +185,13 @@ pub(super) async fn serve_socket(bridge: Bridge, socket: WebSocket) {
 fn on_oversized(bridge: &Bridge, conn_id: u64, bytes: &[u8], max: usize) {
     match oversize::judge(bytes) {
         Verdict::FailRequest { id, len } => {
-            tracing::warn!(id, len, max, "RESULT over the frame limit; that request fails, the link stays");
-            bridge.fail_request(
-                conn_id,
-                &id,
-                BridgeError::ReplyTooLarge { len, limit: max },
+            tracing::warn!(
+                id,
+                len,
+                max,
+                "RESULT over the frame limit; that request fails, the link stays"
             );
+            bridge.fail_request(conn_id, &id, BridgeError::ReplyTooLarge { len, limit: max });
         }
         Verdict::Ignore { len, why } => {
             bridge.record_malformed();

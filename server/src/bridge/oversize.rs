@@ -86,10 +86,19 @@ mod tests {
     #[test]
     fn what_cannot_be_attributed_is_ignored() {
         let cases: [(&str, &str); 6] = [
-            (r#"{"type":"RESULT","ok":true,"output":"x"}"#, "a RESULT without a usable id"),
-            (r#"{"type":"RESULT","id":"","output":"x"}"#, "a RESULT without a usable id"),
+            (
+                r#"{"type":"RESULT","ok":true,"output":"x"}"#,
+                "a RESULT without a usable id",
+            ),
+            (
+                r#"{"type":"RESULT","id":"","output":"x"}"#,
+                "a RESULT without a usable id",
+            ),
             (r#"{"type":"PONG","id":"r1"}"#, "not a RESULT"),
-            (r#"{"type":"RESULT","id":"r1","output":"cut"#, "not a JSON frame"),
+            (
+                r#"{"type":"RESULT","id":"r1","output":"cut"#,
+                "not a JSON frame",
+            ),
             ("not json", "not a JSON frame"),
             (r#"{"type":"RESULT","id":7}"#, "not a JSON frame"),
         ];
