@@ -29,6 +29,8 @@ pub mod reading;
 pub mod session;
 
 #[cfg(test)]
+mod bounds_tests;
+#[cfg(test)]
 mod fake;
 #[cfg(test)]
 mod page_tests;
