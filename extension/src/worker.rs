@@ -406,15 +406,15 @@ fn reply_later(gen: u64, id: String, ok: bool, output: String) {
         if let Ok(guard) = cell.try_borrow() {
             if let Some(worker) = guard.as_ref() {
                 if worker.link.current_gen() == Some(gen) {
-                    worker.send_frame(
-                        gen,
-                        &Frame::Result {
-                            id,
-                            ok,
-                            output,
-                            lane: None,
-                        },
-                    );
+                    match shell::bounds::result_frame_text(
+                        id,
+                        ok,
+                        output,
+                        shared_protocol::MAX_FRAME_BYTES,
+                    ) {
+                        Ok(text) => worker.send(gen, &text),
+                        Err(e) => console_warn(&format!("domshell: cannot encode RESULT: {e}")),
+                    }
                 }
             }
         }

@@ -126,10 +126,16 @@ async fn upgrade(
     }
     // No throttle here: the guess is counted when the proof inside HELLO is evaluated, and
     // a returning extension (resume ticket) must get that far even during a flood.
-    let max = app.bridge.config().max_frame_bytes;
+    // Frames up to the ceiling are read so an oversized RESULT fails only its own request
+    // (see `bridge::oversize`); beyond it the socket refuses the frame and closes (1009).
+    let ceiling = app
+        .bridge
+        .config()
+        .max_frame_bytes
+        .saturating_mul(shared_protocol::OVERSIZE_CEILING_FACTOR);
     let bridge = app.bridge.clone();
-    ws.max_message_size(max)
-        .max_frame_size(max)
+    ws.max_message_size(ceiling)
+        .max_frame_size(ceiling)
         .on_upgrade(move |socket| bridge.tracked_connection(socket))
 }
 
@@ -278,6 +284,7 @@ async fn debug_execute(State(app): State<AppState>, Json(body): Json<DebugExecut
         let status = match failure.reason.as_str() {
             "tier_denied" | "domain_denied" | "parse_error" => StatusCode::FORBIDDEN,
             "command_timeout" => StatusCode::GATEWAY_TIMEOUT,
+            "reply_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
             _ => StatusCode::SERVICE_UNAVAILABLE,
         };
         let mut response = failure_response(status, failure, &line.output, elapsed_ms);

@@ -347,7 +347,9 @@ impl Pipeline {
                     });
                     // The link is gone or the client gave up: later lines must not run blind
                     // (a later click may depend on an earlier one that may not have happened).
-                    stop = Some(failure);
+                    if err.ends_call() {
+                        stop = Some(failure);
+                    }
                 }
             }
         }

@@ -49,6 +49,28 @@ pub const DEFAULT_ALARM_PERIOD_MS: u64 = 30_000;
 /// Largest frame either side accepts. Large enough for a full-page screenshot.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
 
+/// Most characters (Unicode scalar values) the output of one command line may have, its
+/// final "left out" line included. Commands that can say more page through the rest with
+/// `-n`/`--offset`; the extension cuts anything longer at dispatch. Sized for an agent's
+/// context (about 25k tokens), far below the frame limit.
+pub const MAX_OUTPUT_CHARS: usize = 100_000;
+
+/// Most bytes an image reply (`screenshot`'s base64 PNG) may have. Images are never cut:
+/// a larger one is refused with an error.
+pub const MAX_IMAGE_OUTPUT_BYTES: usize = 12 * 1024 * 1024;
+
+/// What a `RESULT` adds around its output (type, id, ok, lane), with room to spare.
+pub const RESULT_ENVELOPE_BYTES: usize = 4 * 1024;
+
+// JSON escaping grows a character to at most 6 bytes (`\u001f`), so a capped output always
+// fits a frame; a base64 image is ASCII and not escaped.
+const _: () = assert!(MAX_OUTPUT_CHARS * 6 + RESULT_ENVELOPE_BYTES <= MAX_FRAME_BYTES);
+const _: () = assert!(MAX_IMAGE_OUTPUT_BYTES + RESULT_ENVELOPE_BYTES <= MAX_FRAME_BYTES);
+
+/// A frame up to this many times the limit is read whole by the server so the request it
+/// answers can be failed on its own (the link stays up); a larger one closes the link (1009).
+pub const OVERSIZE_CEILING_FACTOR: usize = 4;
+
 /// Longest time the server waits for `HELLO` after sending `CHALLENGE`.
 pub const HELLO_TIMEOUT_MS: u64 = 5_000;
 

@@ -59,7 +59,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     cmd("here", B, "here", "enter the active tab of the focused window", "Attaches the debugger to it, like `cd ~/tabs/<id>`.", true),
     cmd("cd", B, "cd [~ | .. | ~/tabs | ~/windows | ~/tabs/<id|pattern> | ~/windows/<id>[/<tab>] | %here%]", "change directory; entering a tab attaches to it", "A pattern matches tab titles and URLs (case-insensitive); when several tabs match, they are listed and you pick one by id.", true),
     cmd("pwd", B, "pwd", "print the current path", "", true),
-    cmd("ls", B, "ls [path] [-l] [-a] [-r] [--meta] [--text] [--textlen N] [-n N] [--offset N] [--type ROLE] [--count] [--after NAME] [--before NAME] [--json]", "list a directory", "At browser level (`~`, `~/tabs`, `~/windows`) lists windows and tabs; inside a tab lists the page: `name/` directories, `[x]` interactive and `[-]` other files in long form (-l). -r adds one level below each directory. Every entry is always listed (-a changes nothing). One-letter flags combine: `ls -la`, `ls -lr`. The tree is re-read only when the page changed; `ls` says so.", true),
+    cmd("ls", B, "ls [path] [-l] [-a] [-r] [--meta] [--text] [--textlen N] [-n N] [--offset K] [--type ROLE] [--count] [--after NAME] [--before NAME] [--json]", "list a directory", "At browser level (`~`, `~/tabs`, `~/windows`) lists windows and tabs; inside a tab lists the page: `name/` directories, `[x]` interactive and `[-]` other files in long form (-l). -r adds one level below each directory. Every entry is always listed (-a changes nothing). One-letter flags combine: `ls -la`, `ls -lr`. The tree is re-read only when the page changed; `ls` says so. -n N entries from entry --offset K; a listing longer than a reply may be ends with a `[left out: …; next: ls … --offset K]` line.", true),
     cmd("open", B, "open <url> [--timeout S]  (or --url <url>)", "open a URL in a new tab and enter it", "A URL without a scheme gets https://. Only http(s) and about:blank are allowed. Waits for the page to load (default 15 s, --timeout S).", true),
     cmd("navigate", B, "navigate <url> [--timeout S]  (or --url <url>)", "load a URL in the current tab", "Same rules as `open`; the final URL after redirects must be allowed too.", true),
     cmd("goto", B, "goto <url> [--timeout S]", "same as navigate", "", true),
@@ -69,13 +69,13 @@ pub const COMMANDS: &[CommandSpec] = &[
     cmd("refresh", B, "refresh", "re-read the current tab and return to its root", "Re-attaches the debugger if Chrome dropped it; does not reload the page.", true),
     cmd("group", B, "group [new [name] [--url URL] | attach <id> | detach | close | list]", "tab-group lanes", "", false),
     cmd("cat", R, "cat <name|path> [--json]", "show an element's properties", "", true),
-    cmd("text", R, "text [name|path] [-n N] [--links]", "the text of an element or the page", "", true),
-    cmd("read", R, "read [name|path] [-d N] [-n N] [--meta] [--text]", "an indented subtree", "", true),
-    cmd("tree", R, "tree [depth]", "a box-drawing tree", "", true),
-    cmd("grep", R, "grep [-r] [--content] [-n N] <pattern>", "find children by name, role or value", "As a pipe consumer (`cmd | grep [-n N] <pattern>`) it filters lines.", true),
-    cmd("find", R, "find [pattern] [--type ROLE] [--meta] [--text] [--content] [-n N] [--json]", "search the page recursively", "", true),
-    cmd("extract_links", R, "extract_links [name|path] [-n N]", "list links as markdown", "", true),
-    cmd("extract_table", R, "extract_table <name|path> [--format markdown|csv] [-n rows]", "a table as markdown or CSV", "", true),
+    cmd("text", R, "text [name|path] [-n N] [--offset K] [--links]", "the text of an element or the page", "-n N characters from character --offset K. A text longer than a reply may be is cut in the page and ends with `[left out: C more characters, L more lines …; next: text … --offset K]`.", true),
+    cmd("read", R, "read [name|path] [-d N] [-n N] [--offset K] [--meta] [--text]", "an indented subtree", "-n N entries (lines) from entry --offset K; a longer subtree ends with a `[left out: …; next: …]` line.", true),
+    cmd("tree", R, "tree [depth] [-n N] [--offset K]", "a box-drawing tree", "-n N entries (lines) from entry --offset K; a longer tree ends with a `[left out: …; next: …]` line.", true),
+    cmd("grep", R, "grep [-r] [--content] [-n N] [--offset K] <pattern>", "find children by name, role or value", "As a pipe consumer (`cmd | grep [-n N] <pattern>`) it filters lines (and keeps the command's `[left out: …]` line). -n N matches from match --offset K.", true),
+    cmd("find", R, "find [pattern] [--type ROLE] [--meta] [--text] [--content] [-n N] [--offset K] [--json]", "search the page recursively", "-n N matches from match --offset K; more than a reply may hold ends with a `[left out: …; next: …]` line (`--json`: `next_offset`, `left_out`).", true),
+    cmd("extract_links", R, "extract_links [name|path] [-n N] [--offset K]", "list links as markdown", "-n N links (200 by default) from link --offset K.", true),
+    cmd("extract_table", R, "extract_table <name|path> [--format markdown|csv] [-n rows] [--offset K]", "a table as markdown or CSV", "The header row, then -n N data rows from data row --offset K.", true),
     cmd("screenshot", R, "screenshot", "capture the viewport", "", true),
     cmd("diff", R, "diff [--json]", "what changed since the last action", "", false),
     cmd("wait", R, "wait <pattern> [--type ROLE] [--timeout S]", "wait for an element to appear", "", true),
@@ -114,7 +114,10 @@ pub fn find(name: &str) -> Option<&'static CommandSpec> {
 
 /// `help`: every command, grouped, with the unavailable ones marked.
 pub fn help_text() -> String {
-    let mut lines = vec!["domshell: the browser as a filesystem. `<command> --help` for details; `cmd | grep x`, `cmd | head -n N` filter output.".to_string()];
+    let mut lines = vec![
+        "domshell: the browser as a filesystem. `<command> --help` for details; `cmd | grep x`, `cmd | head -n N` filter output.".to_string(),
+        format!("A reply holds at most {} characters: a longer one ends with a `[left out: …]` line naming the next page (`-n N`, `--offset K`: characters for text, rows for extract_table, entries for the listings).", shared_protocol::MAX_OUTPUT_CHARS),
+    ];
     for section in SECTIONS {
         lines.push(String::new());
         lines.push(format!("{section}:"));

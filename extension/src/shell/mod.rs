@@ -16,6 +16,7 @@
 //! and tabs outside the domain allowlist, and attaches), then work on the returned tab.
 
 pub mod access;
+pub mod bounds;
 pub mod browser;
 pub mod builtins;
 pub mod commands;
@@ -28,6 +29,8 @@ pub mod page;
 pub mod reading;
 pub mod session;
 
+#[cfg(test)]
+mod bounds_tests;
 #[cfg(test)]
 mod dialog_tests;
 #[cfg(test)]
@@ -150,6 +153,9 @@ pub async fn execute<B: Browser>(
     Reply::from_result(run_pipeline(session, browser, ctx, &pipeline).await)
 }
 
+/// Runs the command, caps its output ([`bounds::bound`], the one place every output passes)
+/// and hands it to the pipe consumers, which keep its "left out" line: a filtered page still
+/// says that the command had more.
 async fn run_pipeline<B: Browser>(
     session: &mut Session,
     browser: &B,
@@ -164,12 +170,21 @@ async fn run_pipeline<B: Browser>(
     let open_before = session
         .tab()
         .is_some_and(|tab| browser.open_dialog(tab).is_some());
-    let output = run_command(session, browser, ctx, cmd).await;
-    let output = dialog::after(session, browser, cmd, open_before, output)?;
-    Ok(pipeline
+    let result = run_command(session, browser, ctx, cmd).await;
+    let result = dialog::after(session, browser, cmd, open_before, result);
+    let output = bounds::bound(cmd, result)?;
+    if pipeline.consumers.is_empty() {
+        return Ok(output);
+    }
+    let (body, footer) = bounds::split_footer(&output);
+    let filtered = pipeline
         .consumers
         .iter()
-        .fold(output, |text, consumer| filter(&text, consumer)))
+        .fold(body.to_string(), |text, consumer| filter(&text, consumer));
+    Ok(match footer {
+        Some(footer) => format!("{filtered}\r\n{footer}"),
+        None => filtered,
+    })
 }
 
 /// Applies one pipe consumer to a command's output.

@@ -291,6 +291,12 @@ fn find_grep_tree_read_and_links() {
     assert_eq!(sh.ok("find zzzz_nothing"), "No matches for 'zzzz_nothing'");
     assert!(sh.err("find").contains("give a pattern or --type"));
     assert_eq!(sh.ok("find --type button -n 1").lines().count(), 1);
+    // Without -n every match is listed: nothing is left out on a small page.
+    let all = sh.ok("find --type button");
+    assert!(!all.contains("[left out: "), "{all}");
+    let second = sh.ok("find --type button -n 1 --offset 1");
+    assert_eq!(second.lines().count(), 1, "{second}");
+    assert_ne!(second.lines().next(), all.lines().next(), "{all}\n{second}");
     let grep = sh.ok("grep -r create");
     assert!(grep.contains("(button)"), "{grep}");
     assert_eq!(sh.ok("grep zzzz"), "No matches for 'zzzz'");
@@ -310,15 +316,54 @@ fn text_and_cat_read_the_dom_node() {
     let mut sh = Shell::in_form();
     let button = sh.ok("find --type button -n 1");
     let path = button.split_whitespace().nth(1).unwrap().to_string();
-    set_call_result(&sh.b, json!("Create account"));
+    set_call_result(
+        &sh.b,
+        json!({"text": "Create account", "shown": 14, "total": 14, "moreLines": 0}),
+    );
     let text = sh.ok(&format!("text {path}"));
     assert_eq!(text.lines().nth(1), Some("Create account"), "{text}");
     assert!(text.ends_with("(14 chars)"), "{text}");
+    set_call_result(
+        &sh.b,
+        json!({"text": "Create", "shown": 6, "total": 14, "moreLines": 1}),
+    );
     let short = sh.ok(&format!("text {path} -n 6"));
     assert!(
         short.contains("Create\r\n... (14 chars total, showing first 6)"),
         "{short}"
     );
+    // A window the page cut at the reply's budget ends with the command for the next one.
+    set_call_result(
+        &sh.b,
+        json!({"text": "Create\naccount", "shown": 14, "total": 30, "moreLines": 2}),
+    );
+    let cut = sh.ok(&format!("text {path}"));
+    assert!(
+        cut.ends_with(&format!(
+            "Create\r\naccount\r\n[left out: 16 more characters, 2 more lines (30 characters in all); next: text {path} --offset 14]"
+        )),
+        "{cut}"
+    );
+    let args =
+        sh.b.state
+            .borrow()
+            .cdp_params
+            .iter()
+            .rev()
+            .find(|(_, m, _)| m == "Runtime.callFunctionOn")
+            .map(|(_, _, p)| p["arguments"].clone())
+            .unwrap();
+    assert_eq!(args[0]["value"], 0, "from the start: {args}");
+    assert!(
+        args[2]["value"].as_u64().unwrap() < shared_protocol::MAX_OUTPUT_CHARS as u64,
+        "the page is asked for no more than a reply holds: {args}"
+    );
+    set_call_result(
+        &sh.b,
+        json!({"text": "account", "shown": 16, "total": 30, "moreLines": 0}),
+    );
+    let rest = sh.ok(&format!("text {path} --offset 14"));
+    assert!(rest.ends_with("(characters 15-30 of 30)"), "{rest}");
     set_call_result(
         &sh.b,
         json!({"tag": "button", "id": "", "visibleText": "Create account"}),

@@ -8,9 +8,11 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use serde::Deserialize;
 use serde_json::{json, Value};
 use shared_protocol::grammar::{Args, Command};
 
+use super::bounds::{self, Pager, BODY_BUDGET};
 use super::browser::{Browser, LoadOutcome, TabInfo};
 use super::page::{call_on, evaluate, Fresh, PageTree};
 use super::session::{Cwd, Session};
@@ -277,20 +279,96 @@ fn meta_text(meta: &Value) -> String {
     out
 }
 
+/// Page-side windows over an element's text (see each file): only what is shown crosses CDP.
+const TEXT_WINDOW: &str = include_str!("js/text_window.js");
+const TEXT_PREVIEW: &str = include_str!("js/text_preview.js");
+const TEXT_CONTAINS: &str = include_str!("js/text_contains.js");
+
+/// `template` (one of the files above) reading its text with `source`, comments left out.
+fn text_function(template: &str, source: &str) -> String {
+    template
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .replace("SOURCE", source)
+}
+
+/// What `text_window.js` answers.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TextWindow {
+    text: String,
+    /// Code points in `text`.
+    shown: usize,
+    total: usize,
+    /// Lines after the window (a line it cuts counts).
+    more_lines: usize,
+}
+
+/// What `text_preview.js` answers.
+#[derive(Debug, Deserialize)]
+struct TextPreview {
+    text: String,
+    length: usize,
+}
+
+/// An element's visible text for `--json` listings, at most a page's worth of it.
 async fn text_of<B: Browser>(browser: &B, tab: i64, entry: &Entry) -> String {
     if entry.backend_node_id.is_none() {
-        return entry.accessible_name.clone();
+        return bounds::prefix_chars(&entry.accessible_name, BODY_BUDGET).to_string();
     }
-    call_on(browser, tab, entry, VISIBLE_TEXT, &[])
+    let function = text_function(TEXT_WINDOW, VISIBLE_TEXT);
+    let args = [
+        json!(0),
+        json!(BODY_BUDGET),
+        json!(BODY_BUDGET),
+        json!(false),
+    ];
+    call_on(browser, tab, entry, &function, &args)
         .await
         .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
+        .and_then(|v| serde_json::from_value::<TextWindow>(v).ok())
+        .map(|w| w.text)
         .unwrap_or_default()
+}
+
+/// Whether an element's visible text contains `needle` (lower-cased), asked in the page.
+async fn text_contains<B: Browser>(browser: &B, tab: i64, entry: &Entry, needle: &str) -> bool {
+    if entry.backend_node_id.is_none() {
+        return entry.accessible_name.to_lowercase().contains(needle);
+    }
+    let function = text_function(TEXT_CONTAINS, VISIBLE_TEXT);
+    call_on(browser, tab, entry, &function, &[json!(needle)])
+        .await
+        .ok()
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false)
+}
+
+/// `  "first words…" (len)` for `--text`: the preview is cut in the page, so a huge text
+/// costs no more than a short one.
+async fn preview_of<B: Browser>(browser: &B, tab: i64, entry: &Entry, width: usize) -> String {
+    if entry.backend_node_id.is_none() {
+        return preview(&entry.accessible_name, width);
+    }
+    let function = text_function(TEXT_PREVIEW, VISIBLE_TEXT);
+    let answer = call_on(browser, tab, entry, &function, &[json!(width)])
+        .await
+        .ok()
+        .and_then(|v| serde_json::from_value::<TextPreview>(v).ok());
+    match answer {
+        Some(p) => preview_line(&p.text, p.length, width),
+        None => preview("", width),
+    }
 }
 
 fn preview(text: &str, width: usize) -> String {
     let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    let len = flat.chars().count();
+    preview_line(&flat, flat.chars().count(), width)
+}
+
+fn preview_line(flat: &str, len: usize, width: usize) -> String {
     let shown: String = flat.chars().take(width).collect();
     let more = if len > width { "…" } else { "" };
     format!("  \"{shown}{more}\" ({len})")
@@ -350,7 +428,9 @@ async fn ls<B: Browser>(
     let path = at_most_one(cmd, args)?;
     let limit = number(cmd, args, "-n")?;
     let offset = number(cmd, args, "--offset")?.unwrap_or(0);
-    let textlen = number(cmd, args, "--textlen")?.unwrap_or(DEFAULT_TEXTLEN);
+    let textlen = number(cmd, args, "--textlen")?
+        .unwrap_or(DEFAULT_TEXTLEN)
+        .min(BODY_BUDGET);
     let page = open(session, browser, ctx, "ls").await?;
     let (dir, _) = page.entry_at(session, "ls", path.as_deref())?;
     let vfs = page.vfs();
@@ -380,10 +460,12 @@ async fn ls<B: Browser>(
         return Ok(join_lines(out));
     }
     let recursive = args.has("-r");
-    let mut rows: Vec<(EntryId, String)> = Vec::new();
+    // One group per listed entry: the entry and, with -r, its children. A page ends between
+    // groups, so `--offset` (which counts listed entries) resumes exactly where it stopped.
+    let mut groups: Vec<Vec<(EntryId, String)>> = Vec::new();
     for &id in &listing.entries {
         let entry = page.entry(id)?;
-        rows.push((id, shown_name(entry)));
+        let mut rows = vec![(id, shown_name(entry))];
         if recursive && entry.is_dir() {
             for &child in vfs.children(id) {
                 if let Some(c) = vfs.entry(child) {
@@ -391,76 +473,132 @@ async fn ls<B: Browser>(
                 }
             }
         }
+        groups.push(rows);
     }
     let meta = args.has("--meta");
     let with_text = args.has("--text");
     if args.has("--json") {
-        let mut children = Vec::new();
-        for (id, _) in &rows {
-            let entry = page.entry(*id)?;
-            let mut obj = entry_json(entry);
-            if meta {
-                if let Some(m) = meta_of(browser, page.id, entry).await {
-                    for key in ["src", "id", "tag"] {
-                        if let Some(v) = m[key].as_str().filter(|v| !v.is_empty()) {
-                            obj[key] = json!(v);
+        let mut children = JsonPage::default();
+        'groups: for rows in &groups {
+            let mut objs = Vec::new();
+            for (id, _) in rows {
+                let entry = page.entry(*id)?;
+                let mut obj = entry_json(entry);
+                if meta {
+                    if let Some(m) = meta_of(browser, page.id, entry).await {
+                        for key in ["src", "id", "tag"] {
+                            if let Some(v) = m[key].as_str().filter(|v| !v.is_empty()) {
+                                obj[key] = json!(v);
+                            }
                         }
                     }
                 }
+                if with_text {
+                    obj["text"] = json!(text_of(browser, page.id, entry).await);
+                }
+                objs.push(obj);
             }
-            if with_text {
-                obj["text"] = json!(text_of(browser, page.id, entry).await);
+            if !children.push_group(objs) {
+                break 'groups;
             }
-            children.push(obj);
         }
+        let shown = children.groups;
         let mut body =
-            json!({ "children": children, "total": listing.total, "offset": listing.offset });
+            json!({ "children": children.items, "total": listing.total, "offset": listing.offset });
         if let Some(l) = limit {
             body["limit"] = json!(l);
+        }
+        let next = listing.offset + shown;
+        if next < listing.total {
+            body["next_offset"] = json!(next);
+            body["left_out"] = json!(listing.total - next);
         }
         if let Some(notice) = &page.notice {
             body["notice"] = json!(notice);
         }
         return Ok(body.to_string());
     }
-    if rows.is_empty() {
+    if groups.is_empty() {
         out.push("(empty directory)".into());
         return Ok(join_lines(out));
     }
     let long = args.has_any(&["-l", "--long"]) || meta || with_text;
-    for (id, name) in &rows {
-        let entry = page.entry(*id)?;
-        if !long {
-            out.push(name.clone());
-            continue;
-        }
-        let mut line = format!(
-            "{} {:<14} {name}{}",
-            entry.kind.marker(),
-            entry.role,
-            details(entry)
-        );
-        if meta {
-            if let Some(m) = meta_of(browser, page.id, entry).await {
-                line.push_str(&meta_text(&m));
+    let mut pager = Pager::new(out);
+    for rows in &groups {
+        let mut lines = Vec::with_capacity(rows.len());
+        for (id, name) in rows {
+            let entry = page.entry(*id)?;
+            if !long {
+                lines.push(name.clone());
+                continue;
             }
+            let mut line = format!(
+                "{} {:<14} {name}{}",
+                entry.kind.marker(),
+                entry.role,
+                details(entry)
+            );
+            if meta {
+                if let Some(m) = meta_of(browser, page.id, entry).await {
+                    line.push_str(&meta_text(&m));
+                }
+            }
+            if with_text {
+                line.push_str(&preview_of(browser, page.id, entry, textlen).await);
+            }
+            lines.push(line);
         }
-        if with_text {
-            line.push_str(&preview(&text_of(browser, page.id, entry).await, textlen));
+        if !pager.push_group(lines) {
+            break;
         }
-        out.push(line);
     }
-    let shown = listing.entries.len();
-    if listing.offset + shown < listing.total {
-        out.push(format!(
+    let shown = pager.entries();
+    let next = listing.offset + shown;
+    let footer = if shown < listing.entries.len() {
+        // The cap ended the page before the entries asked for.
+        Some(bounds::left_out_entries(
+            cmd,
+            listing.total - next,
+            listing.total,
+            next,
+        ))
+    } else if next < listing.total {
+        // The page `-n` asked for; ls has always said where the next one starts.
+        Some(format!(
             "... {}-{} of {} (--offset {} for next page)",
             listing.offset + 1,
-            listing.offset + shown,
+            next,
             listing.total,
-            listing.offset + shown
-        ));
+            next
+        ))
+    } else {
+        None
+    };
+    Ok(pager.finish(footer))
+}
+
+/// The items of a `--json` listing, filled while their encoding fits a page.
+#[derive(Default)]
+struct JsonPage {
+    items: Vec<Value>,
+    chars: usize,
+    /// Groups (listed entries) taken.
+    groups: usize,
+}
+
+impl JsonPage {
+    /// Adds one entry's objects; `false` (nothing added) when they would pass the budget,
+    /// unless nothing was added yet.
+    fn push_group(&mut self, objs: Vec<Value>) -> bool {
+        let len: usize = objs.iter().map(|o| o.to_string().chars().count() + 1).sum();
+        if self.groups > 0 && self.chars + len > BODY_BUDGET {
+            return false;
+        }
+        self.chars += len;
+        self.items.extend(objs);
+        self.groups += 1;
+        true
     }
-    Ok(join_lines(out))
 }
 
 async fn cd<B: Browser>(
@@ -582,56 +720,76 @@ async fn text<B: Browser>(
     cmd: &Command,
     args: &Args,
 ) -> Result<String, String> {
-    expect_flags(cmd, args, &["-n", "--links"])?;
+    expect_flags(cmd, args, &["-n", "--offset", "--links"])?;
     let target = at_most_one(cmd, args)?;
     let limit = number(cmd, args, "-n")?;
+    let offset = number(cmd, args, "--offset")?.unwrap_or(0);
     let page = open(session, browser, ctx, "text").await?;
     let (id, path) = page.entry_at(session, "text", target.as_deref())?;
     let entry = page.entry(id)?;
-    let function = if args.has("--links") {
-        LINKS_TEXT
-    } else {
-        VISIBLE_TEXT
-    };
-    let body = if entry.backend_node_id.is_some() && !path.is_empty() {
-        call_on(browser, page.id, entry, function, &[])
-            .await
-            .map_err(|e| format!("text: {e}"))?
-    } else {
-        // The page root: the document's body, as the visible page shows it.
-        let expression = format!("({function}).call(document.body || document.documentElement)");
-        evaluate(browser, page.id, &expression)
-            .await
-            .map_err(|e| format!("text: {e}"))?
-    };
-    // Lines end like every other output's.
-    let body = body
-        .as_str()
-        .unwrap_or_default()
-        .trim()
-        .lines()
-        // The link walk keeps the spaces between inline elements; a line starts at its text.
-        .map(|l| if args.has("--links") { l.trim() } else { l })
-        .collect::<Vec<_>>()
-        .join("\r\n");
-    let total = body.chars().filter(|c| *c != '\r').count();
+    let links = args.has("--links");
     let label = if path.is_empty() {
         format!("page {}", page.tab.title).trim_end().to_string()
     } else {
         entry.name.clone()
     };
-    let mut lines = vec![format!("--- Text: {label} ---")];
-    match limit {
-        Some(n) if n < total => {
-            lines.push(body.chars().take(n).collect());
-            lines.push(format!("... ({total} chars total, showing first {n})"));
+    let header = format!(
+        "--- Text: {} ---",
+        super::format::clip(&label, 200).trim_end()
+    );
+    // The window is cut in the page: a text of any size costs one page of CDP traffic.
+    let budget = BODY_BUDGET.saturating_sub(header.chars().count() + 2);
+    let count = limit.unwrap_or(budget);
+    let function = text_function(TEXT_WINDOW, if links { LINKS_TEXT } else { VISIBLE_TEXT });
+    let value = if entry.backend_node_id.is_some() && !path.is_empty() {
+        let window_args = [json!(offset), json!(count), json!(budget), json!(links)];
+        call_on(browser, page.id, entry, &function, &window_args)
+            .await
+            .map_err(|e| format!("text: {e}"))?
+    } else {
+        // The page root: the document's body, as the visible page shows it.
+        let expression = format!(
+            "({function}).call(document.body || document.documentElement, {offset}, {count}, {budget}, {links})"
+        );
+        evaluate(browser, page.id, &expression)
+            .await
+            .map_err(|e| format!("text: {e}"))?
+    };
+    let window: TextWindow = serde_json::from_value(value).map_err(|e| {
+        format!("text: the page answered in an unexpected shape ({e}); run it again")
+    })?;
+    let next = offset + window.shown;
+    let footer = if limit.is_some_and(|n| window.shown == n) && next < window.total {
+        // The characters `-n` asked for are all there.
+        if offset == 0 {
+            format!(
+                "... ({} chars total, showing first {})",
+                window.total, window.shown
+            )
+        } else {
+            format!("(characters {}-{next} of {})", offset + 1, window.total)
         }
-        _ => {
-            lines.push(body);
-            lines.push(format!("({total} chars)"));
-        }
-    }
-    Ok(join_lines(lines))
+    } else if next < window.total {
+        bounds::left_out_chars(
+            cmd,
+            window.total - next,
+            window.more_lines,
+            window.total,
+            next,
+        )
+    } else if offset == 0 {
+        format!("({} chars)", window.total)
+    } else if window.shown == 0 {
+        format!(
+            "(nothing at --offset {offset}: the text has {} characters)",
+            window.total
+        )
+    } else {
+        format!("(characters {}-{} of {})", offset + 1, next, window.total)
+    };
+    // Lines end like every other output's.
+    let body = window.text.replace('\n', "\r\n");
+    Ok(join_lines(vec![header, body, footer]))
 }
 
 async fn read<B: Browser>(
@@ -641,18 +799,26 @@ async fn read<B: Browser>(
     cmd: &Command,
     args: &Args,
 ) -> Result<String, String> {
-    expect_flags(cmd, args, &["-d", "-n", "--meta", "--text", "--textlen"])?;
+    expect_flags(
+        cmd,
+        args,
+        &["-d", "-n", "--offset", "--meta", "--text", "--textlen"],
+    )?;
     let target = at_most_one(cmd, args)?;
     let depth = number(cmd, args, "-d")?.unwrap_or(5);
     let limit = number(cmd, args, "-n")?.unwrap_or(usize::MAX);
-    let textlen = number(cmd, args, "--textlen")?.unwrap_or(120);
+    let offset = number(cmd, args, "--offset")?.unwrap_or(0);
+    let textlen = number(cmd, args, "--textlen")?
+        .unwrap_or(120)
+        .min(BODY_BUDGET);
     let page = open(session, browser, ctx, "read").await?;
     let (id, _) = page.entry_at(session, "read", target.as_deref())?;
     let vfs = page.vfs();
     let mut items = vec![(id, 0usize)];
     items.extend(vfs.descendants(id, depth));
-    let mut lines = Vec::new();
-    for (at, level) in items.into_iter().take(limit) {
+    let total = items.len();
+    let mut lines = Pager::new(Vec::new());
+    for (at, level) in items.into_iter().skip(offset).take(limit) {
         let entry = page.entry(at)?;
         let name = if entry.name.is_empty() {
             "/"
@@ -685,11 +851,36 @@ async fn read<B: Browser>(
             let _ = write!(line, " {{{}}}", extra.join(", "));
         }
         if args.has("--text") && !entry.is_dir() {
-            line.push_str(&preview(&text_of(browser, page.id, entry).await, textlen));
+            line.push_str(&preview_of(browser, page.id, entry, textlen).await);
         }
-        lines.push(line);
+        if !lines.push(line) {
+            break;
+        }
     }
-    Ok(join_lines(lines))
+    Ok(finish_entries(
+        cmd,
+        lines,
+        number(cmd, args, "-n")?,
+        offset,
+        total,
+    ))
+}
+
+/// A listing's lines and, when the cap or a default limit left entries out, the "left out"
+/// line naming the next page. Entries left out because `-n N` asked for no more are not
+/// announced: the N asked for are all there.
+fn finish_entries(
+    cmd: &Command,
+    pager: Pager,
+    limit: Option<usize>,
+    offset: usize,
+    total: usize,
+) -> String {
+    let shown = pager.entries();
+    let next = offset + shown;
+    let cut = next < total && limit.is_none_or(|n| shown < n);
+    let footer = cut.then(|| bounds::left_out_entries(cmd, total - next, total, next));
+    pager.finish(footer)
 }
 
 async fn tree<B: Browser>(
@@ -699,27 +890,42 @@ async fn tree<B: Browser>(
     cmd: &Command,
     args: &Args,
 ) -> Result<String, String> {
-    expect_flags(cmd, args, &[])?;
+    expect_flags(cmd, args, &["-n", "--offset"])?;
     let depth = match at_most_one(cmd, args)? {
         None => 2,
         Some(d) => d
             .parse::<usize>()
             .map_err(|_| format!("tree: depth must be a number, got '{d}'"))?,
     };
+    let limit = number(cmd, args, "-n")?.unwrap_or(usize::MAX);
+    let offset = number(cmd, args, "--offset")?.unwrap_or(0);
     let page = open(session, browser, ctx, "tree").await?;
     let (id, path) = page.entry_at(session, "tree", None)?;
     let vfs = page.vfs();
-    let mut lines = vec![match path.last() {
+    let mut drawn = Vec::new();
+    draw(vfs, id, depth, "", &mut drawn);
+    let total = drawn.len();
+    let mut lines = Pager::new(vec![match path.last() {
         Some(name) => format!("{name}/"),
         None => "/".into(),
-    }];
-    draw(vfs, id, depth, "", &mut lines);
-    Ok(join_lines(lines))
+    }]);
+    for line in drawn.into_iter().skip(offset).take(limit) {
+        if !lines.push(line) {
+            break;
+        }
+    }
+    Ok(finish_entries(
+        cmd,
+        lines,
+        number(cmd, args, "-n")?,
+        offset,
+        total,
+    ))
 }
 
 /// Box-drawing lines for the children of `dir`, `depth` levels down.
 fn draw(vfs: &Vfs, dir: EntryId, depth: usize, indent: &str, lines: &mut Vec<String>) {
-    if depth == 0 || lines.len() > 5_000 {
+    if depth == 0 {
         return;
     }
     let children = vfs.children(dir);
@@ -765,11 +971,7 @@ async fn content_matches<B: Browser>(
         .take(MAX_CONTENT_READS);
     for (id, _) in candidates {
         if let Some(entry) = page.vfs().entry(id) {
-            if text_of(browser, page.id, entry)
-                .await
-                .to_lowercase()
-                .contains(pattern)
-            {
+            if text_contains(browser, page.id, entry, pattern).await {
                 out.push(id);
             }
         }
@@ -794,6 +996,7 @@ async fn find<B: Browser>(
             "--textlen",
             "--content",
             "-n",
+            "--offset",
             "--json",
         ],
     )?;
@@ -805,7 +1008,10 @@ async fn find<B: Browser>(
         );
     }
     let limit = number(cmd, args, "-n")?;
-    let textlen = number(cmd, args, "--textlen")?.unwrap_or(DEFAULT_TEXTLEN);
+    let offset = number(cmd, args, "--offset")?.unwrap_or(0);
+    let textlen = number(cmd, args, "--textlen")?
+        .unwrap_or(DEFAULT_TEXTLEN)
+        .min(BODY_BUDGET);
     let page = open(session, browser, ctx, "find").await?;
     let (from, _) = page.entry_at(session, "find", None)?;
     let vfs = page.vfs();
@@ -834,10 +1040,15 @@ async fn find<B: Browser>(
             }
         }
     }
-    found.truncate(limit.unwrap_or(usize::MAX));
+    let total = found.len();
+    let found: Vec<(EntryId, Vec<String>)> = found
+        .into_iter()
+        .skip(offset)
+        .take(limit.unwrap_or(usize::MAX))
+        .collect();
     let meta = args.has("--meta");
     if args.has("--json") {
-        let mut results = Vec::new();
+        let mut results = JsonPage::default();
         for (id, path) in &found {
             let entry = page.entry(*id)?;
             let mut obj = entry_json(entry);
@@ -854,11 +1065,19 @@ async fn find<B: Browser>(
             if with_text {
                 obj["text"] = json!(text_of(browser, page.id, entry).await);
             }
-            results.push(obj);
+            if !results.push_group(vec![obj]) {
+                break;
+            }
         }
-        return Ok(json!({ "results": results }).to_string());
+        let mut body = json!({ "results": results.items, "total": total });
+        let next = offset + results.groups;
+        if next < total {
+            body["next_offset"] = json!(next);
+            body["left_out"] = json!(total - next);
+        }
+        return Ok(body.to_string());
     }
-    if found.is_empty() {
+    if total == 0 {
         return Ok(format!(
             "No matches for '{}'",
             pattern
@@ -866,7 +1085,7 @@ async fn find<B: Browser>(
                 .unwrap_or_default()
         ));
     }
-    let mut lines = Vec::new();
+    let mut lines = Pager::new(Vec::new());
     for (id, path) in &found {
         let entry = page.entry(*id)?;
         let slash = if entry.is_dir() { "/" } else { "" };
@@ -883,11 +1102,19 @@ async fn find<B: Browser>(
             }
         }
         if with_text {
-            line.push_str(&preview(&text_of(browser, page.id, entry).await, textlen));
+            line.push_str(&preview_of(browser, page.id, entry, textlen).await);
         }
-        lines.push(line);
+        if !lines.push(line) {
+            break;
+        }
     }
-    Ok(join_lines(lines))
+    Ok(finish_entries(
+        cmd,
+        lines,
+        number(cmd, args, "-n")?,
+        offset,
+        total,
+    ))
 }
 
 async fn grep<B: Browser>(
@@ -897,10 +1124,11 @@ async fn grep<B: Browser>(
     cmd: &Command,
     args: &Args,
 ) -> Result<String, String> {
-    expect_flags(cmd, args, &["-r", "--content", "-n"])?;
+    expect_flags(cmd, args, &["-r", "--content", "-n", "--offset"])?;
     let pattern = at_most_one(cmd, args)?
-        .ok_or("grep: give a pattern: grep [-r] [--content] [-n N] <pattern>")?;
+        .ok_or("grep: give a pattern: grep [-r] [--content] [-n N] [--offset K] <pattern>")?;
     let limit = number(cmd, args, "-n")?.unwrap_or(usize::MAX);
+    let offset = number(cmd, args, "--offset")?.unwrap_or(0);
     let page = open(session, browser, ctx, "grep").await?;
     let (from, _) = page.entry_at(session, "grep", None)?;
     let vfs = page.vfs();
@@ -934,11 +1162,7 @@ async fn grep<B: Browser>(
                 continue;
             }
             if let Some(entry) = vfs.entry(*id).filter(|e| e.backend_node_id.is_some()) {
-                if text_of(browser, page.id, entry)
-                    .await
-                    .to_lowercase()
-                    .contains(&lower)
-                {
+                if text_contains(browser, page.id, entry, &lower).await {
                     hits.push(*id);
                 }
             }
@@ -949,25 +1173,30 @@ async fn grep<B: Browser>(
         return Ok(format!("No matches for '{pattern}'"));
     }
     let base = vfs.path_of(from).len();
-    let lines = hits
-        .into_iter()
-        .take(limit)
-        .filter_map(|id| {
-            let entry = vfs.entry(id)?;
-            let name = if recursive {
-                vfs.path_of(id).split_off(base).join("/")
-            } else {
-                entry.name.clone()
-            };
-            let slash = if entry.is_dir() { "/" } else { "" };
-            Some(format!(
-                "{} {name}{slash} ({})",
-                entry.kind.marker(),
-                entry.role
-            ))
-        })
-        .collect();
-    Ok(join_lines(lines))
+    let total = hits.len();
+    let mut lines = Pager::new(Vec::new());
+    for id in hits.into_iter().skip(offset).take(limit) {
+        let Some(entry) = vfs.entry(id) else {
+            continue;
+        };
+        let name = if recursive {
+            vfs.path_of(id).split_off(base).join("/")
+        } else {
+            entry.name.clone()
+        };
+        let slash = if entry.is_dir() { "/" } else { "" };
+        let line = format!("{} {name}{slash} ({})", entry.kind.marker(), entry.role);
+        if !lines.push(line) {
+            break;
+        }
+    }
+    Ok(finish_entries(
+        cmd,
+        lines,
+        number(cmd, args, "-n")?,
+        offset,
+        total,
+    ))
 }
 
 async fn extract_links<B: Browser>(
@@ -977,9 +1206,10 @@ async fn extract_links<B: Browser>(
     cmd: &Command,
     args: &Args,
 ) -> Result<String, String> {
-    expect_flags(cmd, args, &["-n"])?;
+    expect_flags(cmd, args, &["-n", "--offset"])?;
     let target = at_most_one(cmd, args)?;
     let limit = number(cmd, args, "-n")?.unwrap_or(DEFAULT_LINKS);
+    let offset = number(cmd, args, "--offset")?.unwrap_or(0);
     let page = open(session, browser, ctx, "extract_links").await?;
     let (from, _) = page.entry_at(session, "extract_links", target.as_deref())?;
     let links = page.vfs().find(
@@ -987,30 +1217,48 @@ async fn extract_links<B: Browser>(
         &FindQuery {
             pattern: None,
             type_filter: Some(TypeFilter::with_aliases("link")),
-            limit: Some(limit),
+            limit: None,
         },
     );
     if links.is_empty() {
         return Ok("(no links found)".into());
     }
-    let mut lines = Vec::new();
-    for (i, found) in links.iter().enumerate() {
+    let total = links.len();
+    let mut lines = Pager::new(Vec::new());
+    for (i, found) in links.iter().enumerate().skip(offset).take(limit) {
         let entry = page.entry(found.id)?;
         let label = if entry.accessible_name.is_empty() {
             entry.name.clone()
         } else {
             entry.accessible_name.clone()
         };
-        lines.push(match entry.url.as_deref().filter(|u| !u.is_empty()) {
+        let line = match entry.url.as_deref().filter(|u| !u.is_empty()) {
             Some(url) => format!("{}. [{label}]({url})", i + 1),
             None => format!("{}. {label} (no href)", i + 1),
-        });
+        };
+        if !lines.push(line) {
+            break;
+        }
     }
-    Ok(join_lines(lines))
+    Ok(finish_entries(
+        cmd,
+        lines,
+        number(cmd, args, "-n")?,
+        offset,
+        total,
+    ))
 }
 
-/// JS: the rows of a table (HTML or ARIA) as arrays of cell texts.
-const TABLE_ROWS: &str = "function() { const cellText = (c) => (c.innerText || c.textContent || '').replace(/\\s+/g, ' ').trim(); let rows = this.rows ? Array.from(this.rows) : Array.from(this.querySelectorAll('[role=row]')); return rows.map((r) => { const cells = r.cells ? Array.from(r.cells) : Array.from(r.querySelectorAll('[role=cell],[role=gridcell],[role=columnheader],[role=rowheader]')); return cells.map(cellText); }); }";
+/// JS: a page of a table's rows (see the file).
+const TABLE_ROWS: &str = include_str!("js/table_rows.js");
+
+/// What `table_rows.js` answers.
+#[derive(Debug, Deserialize)]
+struct TableRows {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+    total: usize,
+}
 
 async fn extract_table<B: Browser>(
     session: &mut Session,
@@ -1019,9 +1267,9 @@ async fn extract_table<B: Browser>(
     cmd: &Command,
     args: &Args,
 ) -> Result<String, String> {
-    expect_flags(cmd, args, &["--format", "-n"])?;
+    expect_flags(cmd, args, &["--format", "-n", "--offset"])?;
     let target = at_most_one(cmd, args)?
-        .ok_or("extract_table: which table? usage: extract_table <name|path> [--format markdown|csv] (find --type table lists them)")?;
+        .ok_or("extract_table: which table? usage: extract_table <name|path> [--format markdown|csv] [-n rows] [--offset K] (find --type table lists them)")?;
     let format = args.value("--format").unwrap_or("markdown");
     if !matches!(format, "markdown" | "md" | "csv") {
         return Err(format!(
@@ -1029,6 +1277,7 @@ async fn extract_table<B: Browser>(
         ));
     }
     let limit = number(cmd, args, "-n")?;
+    let offset = number(cmd, args, "--offset")?.unwrap_or(0);
     let page = open(session, browser, ctx, "extract_table").await?;
     let (id, _) = page.entry_at(session, "extract_table", Some(&target))?;
     let entry = page.entry(id)?;
@@ -1041,24 +1290,37 @@ async fn extract_table<B: Browser>(
             entry.name, entry.role
         ));
     }
-    let rows: Vec<Vec<String>> = serde_json::from_value(
-        call_on(browser, page.id, entry, TABLE_ROWS, &[])
+    let function = text_function(TABLE_ROWS, "");
+    let page_args = [
+        json!(offset),
+        json!(limit.unwrap_or(BODY_BUDGET)),
+        json!(BODY_BUDGET),
+    ];
+    let table: TableRows = serde_json::from_value(
+        call_on(browser, page.id, entry, &function, &page_args)
             .await
             .map_err(|e| format!("extract_table: {e}"))?,
     )
-    .unwrap_or_default();
-    let rows: Vec<Vec<String>> = rows
-        .into_iter()
-        .take(limit.map(|n| n + 1).unwrap_or(usize::MAX))
-        .collect();
-    if rows.is_empty() {
+    .map_err(|e| format!("extract_table: the page answered in an unexpected shape ({e})"))?;
+    if table.header.is_empty() && table.total == 0 {
         return Ok("(empty table)".into());
     }
-    Ok(if format == "csv" {
+    let mut rows = vec![table.header];
+    rows.extend(table.rows);
+    let text = if format == "csv" {
         table_csv(&rows)
     } else {
         table_markdown(&rows)
-    })
+    };
+    let mut lines = text.split("\r\n").map(str::to_string);
+    let head = if format == "csv" { 1 } else { 2 };
+    let mut pager = Pager::new(lines.by_ref().take(head).collect());
+    for line in lines {
+        if !pager.push(line) {
+            break;
+        }
+    }
+    Ok(finish_entries(cmd, pager, limit, offset, table.total))
 }
 
 /// Markdown table; the first row is the header, short rows are padded.

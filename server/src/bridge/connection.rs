@@ -16,7 +16,8 @@ use shared_protocol::liveness::{Action, Liveness, LivenessConfig};
 use tokio::sync::mpsc;
 
 use super::handshake::{admit, close_message};
-use super::{Bridge, Outbound, Outcome};
+use super::oversize::{self, Verdict};
+use super::{Bridge, BridgeError, Outbound, Outcome};
 
 /// Close code for "message too big" from RFC 6455.
 const CLOSE_TOO_BIG: u16 = 1009;
@@ -95,12 +96,10 @@ pub(super) async fn serve_socket(bridge: Bridge, socket: WebSocket) {
                             Err(FrameError::UnknownType(kind)) => {
                                 tracing::debug!(kind, "unknown frame type ignored");
                             }
-                            Err(FrameError::TooLarge { len, max }) => {
-                                bridge.record_malformed();
-                                tracing::warn!(len, max, "frame over the size limit; closing (1009)");
-                                let reason = format!("frame of {len} bytes over the {max}-byte limit");
-                                let _ = outbound.send(Outbound::Close(CLOSE_TOO_BIG, reason.clone()));
-                                break reason;
+                            Err(FrameError::TooLarge { max, .. }) => {
+                                // Over the limit but within the ceiling the socket reads: fail
+                                // the one request it answers, keep the link.
+                                on_oversized(&bridge, conn_id, text.as_bytes(), max);
                             }
                             Err(e) => {
                                 bridge.record_malformed();
@@ -180,6 +179,25 @@ pub(super) async fn serve_socket(bridge: Bridge, socket: WebSocket) {
         }
     }
     drop(stream);
+}
+
+/// A frame over the limit that the socket still read (it is under the ceiling).
+fn on_oversized(bridge: &Bridge, conn_id: u64, bytes: &[u8], max: usize) {
+    match oversize::judge(bytes) {
+        Verdict::FailRequest { id, len } => {
+            tracing::warn!(
+                id,
+                len,
+                max,
+                "RESULT over the frame limit; that request fails, the link stays"
+            );
+            bridge.fail_request(conn_id, &id, BridgeError::ReplyTooLarge { len, limit: max });
+        }
+        Verdict::Ignore { len, why } => {
+            bridge.record_malformed();
+            tracing::warn!(len, max, why, "frame over the size limit ignored");
+        }
+    }
 }
 
 fn handle_frame(bridge: &Bridge, conn_id: u64, liveness: &mut Liveness, frame: Frame, now: u64) {

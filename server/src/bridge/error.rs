@@ -29,6 +29,19 @@ pub enum BridgeError {
     ShuttingDown,
     #[error("the command was cancelled by the client")]
     Cancelled,
+    /// The extension's `RESULT` was over the frame limit; it was not read, the link stays.
+    #[error("the reply was {len} bytes, larger than the {} a reply may be", size_text(.limit))]
+    ReplyTooLarge { len: usize, limit: usize },
+}
+
+/// `16 MB`, or `64 KB` for limits under a megabyte (tests run with small ones).
+fn size_text(bytes: &usize) -> String {
+    const MB: usize = 1024 * 1024;
+    if *bytes >= MB {
+        format!("{} MB", bytes / MB)
+    } else {
+        format!("{} KB", bytes.div_ceil(1024))
+    }
 }
 
 impl BridgeError {
@@ -40,11 +53,21 @@ impl BridgeError {
             Self::Timeout { .. } => "command_timeout",
             Self::ShuttingDown => "server_shutting_down",
             Self::Cancelled => "cancelled",
+            Self::ReplyTooLarge { .. } => "reply_too_large",
         }
     }
 
     pub fn retryable(&self) -> bool {
-        !matches!(self, Self::Timeout { .. } | Self::Cancelled)
+        !matches!(
+            self,
+            Self::Timeout { .. } | Self::Cancelled | Self::ReplyTooLarge { .. }
+        )
+    }
+
+    /// Whether the call's later lines must not run: the link failed or the client gave up.
+    /// A reply that was too large ran on a link that is still up, so the call goes on.
+    pub fn ends_call(&self) -> bool {
+        !matches!(self, Self::ReplyTooLarge { .. })
     }
 
     pub fn hint(&self) -> &'static str {
@@ -60,6 +83,9 @@ impl BridgeError {
             }
             Self::ShuttingDown => "Start the server again; the extension reconnects by itself.",
             Self::Cancelled => "The extension was told to stop the command.",
+            Self::ReplyTooLarge { .. } => {
+                "Page through it with -n N and --offset K (or narrow it with `| grep PATTERN`); the command did run."
+            }
         }
     }
 }

@@ -12,6 +12,7 @@ mod connection;
 mod error;
 mod handshake;
 mod health;
+mod oversize;
 mod pending;
 mod sessions;
 

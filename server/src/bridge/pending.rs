@@ -145,6 +145,21 @@ impl Bridge {
         }
     }
 
+    /// Request `id` on `conn_id` gets `err` instead of a `RESULT` (one that could not be
+    /// read); every other request, and the link, carry on.
+    pub(crate) fn fail_request(&self, conn_id: u64, id: &str, err: BridgeError) {
+        let mut state = self.state();
+        match state.pending.get(id) {
+            Some(p) if p.conn_id == conn_id => {
+                if let Some(p) = state.pending.remove(id) {
+                    let _ = p.reply.send(Err(err));
+                }
+            }
+            Some(_) => tracing::warn!(id, "oversized RESULT on a different connection; ignored"),
+            None => tracing::debug!(id, "oversized RESULT for a request nobody waits for"),
+        }
+    }
+
     pub(super) fn fail_pending_locked(state: &mut State, conn_id: u64, err: &BridgeError) {
         let ids: Vec<String> = state
             .pending

@@ -52,7 +52,7 @@ pub const COMMAND_SHORT_FLAGS: &[(&str, &[ShortFlag])] = &[
     ("cat", &[]),
     ("text", &[valued('n')]),
     ("read", &[valued('d'), valued('n')]),
-    ("tree", &[]),
+    ("tree", &[valued('n')]),
     ("grep", &[on('r'), valued('n')]),
     ("find", &[valued('n')]),
     ("extract_links", &[valued('n')]),
