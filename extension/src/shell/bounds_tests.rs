@@ -96,7 +96,7 @@ fn a_listing_too_big_for_one_reply_pages_through_every_entry_once() {
         );
         let first = split_footer(&pages[0]).1.unwrap();
         assert!(
-            first.starts_with(&format!("{LEFT_OUT_PREFIX}"))
+            first.starts_with(LEFT_OUT_PREFIX)
                 && first.contains(&format!(
                     "({} in all)",
                     if command == "read" {
