@@ -16,6 +16,9 @@ use tokio::net::TcpListener;
 
 use crate::{eventually, CdpClient, Chromium, ServerOptions, ServerProcess, TEST_TOKEN};
 
+/// A command's budget on the debug route unless a test says otherwise.
+const COMMAND_BUDGET_MS: u64 = 20_000;
+
 /// Where fixture pages live.
 pub fn pages_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/pages")
@@ -132,21 +135,29 @@ impl PageRig {
     /// Runs a command in the debug route's default session; returns (ok, output) and prints
     /// it for the record.
     pub async fn run(&self, command: &str) -> (bool, String) {
+        let (ok, output, _) = self.run_timed(command, COMMAND_BUDGET_MS).await;
+        (ok, output)
+    }
+
+    /// [`PageRig::run`] with the call's budget given, also saying how long it took.
+    pub async fn run_timed(&self, command: &str, budget_ms: u64) -> (bool, String, Duration) {
         let started = std::time::Instant::now();
         let (status, body) = self
             .server
-            .execute(command, Some(20_000))
+            .execute(command, Some(budget_ms))
             .await
             .expect("the debug route answers");
+        let took = started.elapsed();
         assert_eq!(status, 200, "{command}: {body}");
         let ok = body["ok"].as_bool().unwrap_or(false);
         let output = body["output"].as_str().unwrap_or_default().to_string();
         eprintln!(
-            "$ {command}  [{:.0} ms, ok={ok}]\n{}\n",
-            started.elapsed().as_secs_f64() * 1000.0,
+            "$ {command}  [{:.0} ms, ok={ok}, {} chars]\n{}\n",
+            took.as_secs_f64() * 1000.0,
+            output.chars().count(),
             output.chars().take(600).collect::<String>()
         );
-        (ok, output)
+        (ok, output, took)
     }
 
     /// Runs a command that must succeed.

@@ -6,15 +6,9 @@
 //! stays up all along (no reconnect, later commands answered). The node is hidden from the
 //! accessibility tree (see the fixture).
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
-
-use domshell_tests::{eventually, Chromium, ServerOptions, ServerProcess, TEST_TOKEN};
-use serde_json::{json, Value};
+use domshell_tests::PageRig;
+use serde_json::Value;
 use shared_protocol::MAX_OUTPUT_CHARS;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
 /// Words in the fixture's text node (`w0000001` … ), as its script makes them.
 const WORDS: usize = 2_300_000;
@@ -27,111 +21,29 @@ fn huge_text() -> String {
         .join(" ")
 }
 
-/// Serves `tests/fixtures/pages/huge_text.html` at `/huge_text.html`; every connection is
-/// answered and closed; the task ends with the test's runtime.
-async fn fixture_server() -> SocketAddr {
-    let page = std::fs::read(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/pages/huge_text.html"),
-    )
-    .expect("fixture page");
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let page = page.clone();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 8192];
-                let mut len = 0;
-                while len < buf.len() {
-                    match socket.read(&mut buf[len..]).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => len += n,
-                    }
-                    if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
-                        break;
-                    }
-                }
-                let request = String::from_utf8_lossy(&buf[..len]);
-                let path = request.split_whitespace().nth(1).unwrap_or("/");
-                let (status, body) = if path == "/huge_text.html" {
-                    ("200 OK", page)
-                } else {
-                    ("404 Not Found", b"not here".to_vec())
-                };
-                let head = format!(
-                    "HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = socket.write_all(head.as_bytes()).await;
-                let _ = socket.write_all(&body).await;
-                let _ = socket.shutdown().await;
-            });
-        }
-    });
-    addr
-}
-
+/// The shared page rig, with a longer budget per command for a 20 MB page.
 struct Rig {
-    server: ServerProcess,
-    _chromium: Chromium,
+    page: PageRig,
     base: String,
 }
 
 impl Rig {
     async fn start() -> Rig {
-        let server = ServerProcess::start(ServerOptions {
-            extra_args: vec!["--allow-all".into(), "--domains".into(), "127.0.0.1".into()],
-            connect_grace_ms: Some(10_000),
-            // Reading a tree with a 20 MB name keeps the worker busy for a while.
-            silence_limit_ms: 30_000,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-        let chromium = Chromium::launch_built_extension().await.expect(
-            "Chromium with the built extension (apt-get install -y chromium; cargo xtask dist)",
-        );
-        let settings = json!({
-            "bridge_enabled": true,
-            "bridge_token": TEST_TOKEN,
-            "bridge_port": server.port(),
-            "bridge_alarm_period_ms": 1_000,
-        });
-        eventually(Duration::from_secs(10), Duration::from_millis(100), || {
-            chromium.set_storage(settings.clone())
-        })
-        .await
-        .expect("extension settings stored");
-        server
-            .wait_for_link_state("connected", Duration::from_secs(10))
-            .await
-            .expect("the extension connects");
-        let pages = fixture_server().await;
-        Rig {
-            server,
-            _chromium: chromium,
-            base: format!("http://127.0.0.1:{}", pages.port()),
-        }
+        // Reading a tree with a 20 MB name keeps the worker busy for a while.
+        let page = PageRig::start_with(30_000).await;
+        let base = page.base.clone();
+        Rig { page, base }
     }
 
-    /// Runs a command that must succeed; prints its size, time and start for the record.
+    /// Runs a command that must succeed.
     async fn ok(&self, command: &str) -> String {
-        let started = Instant::now();
-        let (status, body) = self.server.execute(command, Some(40_000)).await.unwrap();
-        let output = body["output"].as_str().unwrap_or_default().to_string();
-        eprintln!(
-            "$ {command}  [{:.0} ms, {} chars]\n{}\n",
-            started.elapsed().as_secs_f64() * 1000.0,
-            output.chars().count(),
-            output.chars().take(300).collect::<String>()
-        );
-        assert_eq!(status, 200, "{command}: {body}");
-        assert_eq!(body["ok"], true, "`{command}` failed: {output}");
+        let (ok, output, _) = self.page.run_timed(command, 40_000).await;
+        assert!(ok, "`{command}` failed: {output}");
         output
     }
 
     async fn health(&self) -> Value {
-        self.server.health().await.unwrap()
+        self.page.server.health().await.unwrap()
     }
 }
 

@@ -16,158 +16,13 @@
 //! container, a page's keydown shortcut fired by `key k`, and `key --activate` on a
 //! background tab giving the focus back to the tab in front before.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
-use domshell_tests::{eventually, Chromium, ServerOptions, ServerProcess, TEST_TOKEN};
+use domshell_tests::page_rig::tab_id_from;
+use domshell_tests::{eventually, PageRig};
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
-fn pages_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/pages")
-}
-
-/// Serves `tests/fixtures/pages/<name>` (query strings ignored; `CROSS_ORIGIN` in a page
-/// replaced by `cross_origin`) and answers 404 otherwise. Every connection is answered and
-/// closed; the task ends with the test's runtime.
-async fn fixture_server(cross_origin: String) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let cross_origin = cross_origin.clone();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 8192];
-                let mut len = 0;
-                while len < buf.len() {
-                    match socket.read(&mut buf[len..]).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => len += n,
-                    }
-                    if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
-                        break;
-                    }
-                }
-                let request = String::from_utf8_lossy(&buf[..len]);
-                let path = request.split_whitespace().nth(1).unwrap_or("/");
-                let name = path.split('?').next().unwrap_or("").trim_start_matches('/');
-                let file = (!name.contains("..") && !name.is_empty())
-                    .then(|| std::fs::read_to_string(pages_dir().join(name)).ok())
-                    .flatten()
-                    .map(|page| page.replace("CROSS_ORIGIN", &cross_origin).into_bytes());
-                let response = match file {
-                    Some(body) => {
-                        let mut head = format!(
-                            "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                            body.len()
-                        )
-                        .into_bytes();
-                        head.extend(body);
-                        head
-                    }
-                    None => {
-                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                            .to_vec()
-                    }
-                };
-                let _ = socket.write_all(&response).await;
-                let _ = socket.shutdown().await;
-            });
-        }
-    });
-    addr
-}
-
-struct Rig {
-    server: ServerProcess,
-    chromium: Chromium,
-    base: String,
-    other: String,
-}
-
-impl Rig {
-    async fn start() -> Rig {
-        Rig::start_with(ServerOptions::default().silence_limit_ms).await
-    }
-
-    /// `silence_limit_ms`: mapping a very large tree keeps the worker busy for a while (it
-    /// answers no ping meanwhile); the server's default limit is a minute.
-    async fn start_with(silence_limit_ms: u64) -> Rig {
-        let server = ServerProcess::start(ServerOptions {
-            extra_args: vec!["--allow-all".into(), "--domains".into(), "127.0.0.1".into()],
-            connect_grace_ms: Some(10_000),
-            silence_limit_ms,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-        let chromium = Chromium::launch_built_extension()
-            .await
-            .expect("Chromium with the built extension (apt-get install -y chromium; cargo xtask build-extension)");
-        let settings = json!({
-            "bridge_enabled": true,
-            "bridge_token": TEST_TOKEN,
-            "bridge_port": server.port(),
-            "bridge_alarm_period_ms": 1_000,
-        });
-        eventually(Duration::from_secs(10), Duration::from_millis(100), || {
-            chromium.set_storage(settings.clone())
-        })
-        .await
-        .expect("extension settings stored");
-        server
-            .wait_for_link_state("connected", Duration::from_secs(10))
-            .await
-            .expect("the extension connects");
-        // Frames come from `localhost` on another port: cross-site, so out of process.
-        let frames = fixture_server(String::new()).await;
-        let other = format!("http://localhost:{}", frames.port());
-        let pages = fixture_server(other.clone()).await;
-        Rig {
-            server,
-            chromium,
-            base: format!("http://127.0.0.1:{}", pages.port()),
-            other,
-        }
-    }
-
-    /// Runs a command; returns (ok, output) and prints it for the record.
-    async fn run(&self, command: &str) -> (bool, String) {
-        let started = std::time::Instant::now();
-        let (status, body) = self.server.execute(command, Some(20_000)).await.unwrap();
-        assert_eq!(status, 200, "{command}: {body}");
-        let ok = body["ok"].as_bool().unwrap_or(false);
-        let output = body["output"].as_str().unwrap_or_default().to_string();
-        eprintln!(
-            "$ {command}  [{:.0} ms, ok={ok}]\n{}\n",
-            started.elapsed().as_secs_f64() * 1000.0,
-            output.chars().take(600).collect::<String>()
-        );
-        (ok, output)
-    }
-
-    async fn ok(&self, command: &str) -> String {
-        let (ok, out) = self.run(command).await;
-        assert!(ok, "`{command}` failed: {out}");
-        out
-    }
-
-    async fn err(&self, command: &str) -> String {
-        let (ok, out) = self.run(command).await;
-        assert!(!ok, "`{command}` should fail: {out}");
-        out
-    }
-}
-
-fn tab_id_from(opened: &str) -> i64 {
-    opened
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("✓ Opened new tab "))
-        .and_then(|rest| rest.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no tab id in {opened:?}"))
-}
+type Rig = PageRig;
 
 /// The path of the first `find` result line (`[x] main/form/x_btn (button) …`).
 fn first_path(found: &str) -> String {
@@ -658,25 +513,7 @@ fn tab_line(tabs: &str, id: i64) -> String {
 
 /// Evaluates `expression` in the page at `url_suffix` through its own CDP target.
 async fn page_value(rig: &Rig, url_suffix: &str, expression: &str) -> serde_json::Value {
-    let target = rig
-        .chromium
-        .targets()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|t| t.kind == "page" && t.url.ends_with(url_suffix))
-        .unwrap_or_else(|| panic!("no page target at {url_suffix}"));
-    let mut page = domshell_tests::CdpClient::connect(&target.ws_url)
-        .await
-        .unwrap();
-    let reply = page
-        .send(
-            "Runtime.evaluate",
-            json!({ "expression": expression, "returnByValue": true }),
-        )
-        .await
-        .unwrap();
-    reply["result"]["value"].clone()
+    rig.page_value(url_suffix, expression).await
 }
 
 #[tokio::test]

@@ -9,14 +9,9 @@
 //! each proved by what the page wrote; a `beforeunload` handler reported on `navigate`,
 //! `dialog dismiss` keeping the page and `dialog accept` leaving it.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use domshell_tests::{eventually, Chromium, ServerOptions, ServerProcess, TEST_TOKEN};
-use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use domshell_tests::PageRig;
 
 /// How long a command that meets a dialog may take, at most: it must not wait on the paused
 /// page (the glue's own call timeout is 10 s, a load wait 15 s).
@@ -24,120 +19,25 @@ const PROMPT_REPLY: Duration = Duration::from_secs(3);
 /// How long a command refused because a dialog is open may take.
 const REFUSAL_REPLY: Duration = Duration::from_secs(1);
 
-fn pages_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/pages")
-}
-
-/// Serves `tests/fixtures/pages/<name>` (query strings ignored), 404 otherwise. Every
-/// connection is answered and closed; the task ends with the test's runtime.
-async fn fixture_server() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 8192];
-                let mut len = 0;
-                while len < buf.len() {
-                    match socket.read(&mut buf[len..]).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => len += n,
-                    }
-                    if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
-                        break;
-                    }
-                }
-                let request = String::from_utf8_lossy(&buf[..len]);
-                let path = request.split_whitespace().nth(1).unwrap_or("/");
-                let name = path.split('?').next().unwrap_or("").trim_start_matches('/');
-                let file = (!name.contains("..") && !name.is_empty())
-                    .then(|| std::fs::read(pages_dir().join(name)).ok())
-                    .flatten();
-                let response = match file {
-                    Some(body) => {
-                        let mut head = format!(
-                            "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                            body.len()
-                        )
-                        .into_bytes();
-                        head.extend(body);
-                        head
-                    }
-                    None => {
-                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                            .to_vec()
-                    }
-                };
-                let _ = socket.write_all(&response).await;
-                let _ = socket.shutdown().await;
-            });
-        }
-    });
-    addr
-}
-
+/// The shared page rig with what these tests ask of a page that opens dialogs.
 struct Rig {
-    server: ServerProcess,
-    // Kept alive for the test; dropping it stops the browser.
-    _chromium: Chromium,
+    page: PageRig,
     base: String,
 }
 
 impl Rig {
     async fn start() -> Rig {
-        let server = ServerProcess::start(ServerOptions {
-            extra_args: vec!["--allow-all".into(), "--domains".into(), "127.0.0.1".into()],
-            connect_grace_ms: Some(10_000),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-        let chromium = Chromium::launch_built_extension()
-            .await
-            .expect("Chromium with the built extension (apt-get install -y chromium; cargo xtask build-extension)");
-        let settings = json!({
-            "bridge_enabled": true,
-            "bridge_token": TEST_TOKEN,
-            "bridge_port": server.port(),
-            "bridge_alarm_period_ms": 1_000,
-        });
-        eventually(Duration::from_secs(10), Duration::from_millis(100), || {
-            chromium.set_storage(settings.clone())
-        })
-        .await
-        .expect("extension settings stored");
-        server
-            .wait_for_link_state("connected", Duration::from_secs(10))
-            .await
-            .expect("the extension connects");
-        let pages = fixture_server().await;
-        Rig {
-            server,
-            _chromium: chromium,
-            base: format!("http://127.0.0.1:{}", pages.port()),
-        }
+        let page = PageRig::start().await;
+        let base = page.base.clone();
+        Rig { page, base }
     }
 
-    /// Runs a command; returns (ok, output, how long it took) and prints it for the record.
     async fn run(&self, command: &str) -> (bool, String, Duration) {
-        let started = Instant::now();
-        let (status, body) = self.server.execute(command, Some(20_000)).await.unwrap();
-        let took = started.elapsed();
-        assert_eq!(status, 200, "{command}: {body}");
-        let ok = body["ok"].as_bool().unwrap_or(false);
-        let output = body["output"].as_str().unwrap_or_default().to_string();
-        eprintln!(
-            "$ {command}  [{:.0} ms, ok={ok}]\n{}\n",
-            took.as_secs_f64() * 1000.0,
-            output.chars().take(600).collect::<String>()
-        );
-        (ok, output, took)
+        self.page.run_timed(command, 20_000).await
     }
 
     async fn ok(&self, command: &str) -> String {
-        let (ok, out, _) = self.run(command).await;
-        assert!(ok, "`{command}` failed: {out}");
-        out
+        self.page.ok(command).await
     }
 
     /// A command that meets a dialog: it answers promptly, successfully or not as `ok` says.
