@@ -7,7 +7,8 @@
 //! shows it and `dialog accept` lets the page's code go on (the text it writes afterwards is
 //! read back); `confirm` accepted and dismissed, `prompt` answered with text and dismissed,
 //! each proved by what the page wrote; a `beforeunload` handler reported on `navigate`,
-//! `dialog dismiss` keeping the page and `dialog accept` leaving it.
+//! `dialog dismiss` keeping the page and `dialog accept` leaving it; the same on `close`,
+//! where accepting closes the tab.
 
 use std::time::Duration;
 
@@ -167,6 +168,35 @@ async fn beforeunload_on_navigate_is_reported_and_answered() {
     );
     let text = rig.ok("text").await;
     assert!(text.contains("Welcome, ada"), "{text}");
+}
+
+#[tokio::test]
+async fn beforeunload_on_close_is_reported_and_answered() {
+    let rig = Rig::start().await;
+    let opened = rig.ok(&format!("open {}/dialogs.html", rig.base)).await;
+    let tab = domshell_tests::page_rig::tab_id_from(&opened);
+    rig.ok("click guard_leaving_btn").await;
+    assert_eq!(rig.status().await, "status 1: guarded");
+
+    let out = rig.prompt("close", false).await;
+    assert!(
+        out.starts_with("close: the page asks to confirm leaving it (beforeunload dialog)"),
+        "{out}"
+    );
+    let stayed = rig.prompt("dialog dismiss", true).await;
+    assert!(stayed.ends_with(": staying on the page"), "{stayed}");
+    assert_eq!(rig.status().await, "status 1: guarded");
+
+    rig.ok("click guard_leaving_btn").await;
+    rig.prompt(&format!("close {tab}"), false).await;
+    let closed = rig.prompt("dialog accept", true).await;
+    assert_eq!(
+        closed,
+        "✓ Accepted beforeunload: the tab is closed; you are at ~ now"
+    );
+    let tabs = rig.ok("tabs").await;
+    assert!(!tabs.contains("dialogs.html"), "{tabs}");
+    assert_eq!(rig.ok("pwd").await.trim(), "~");
 }
 
 /// The tab id in a `pwd` like `~/tabs/123` or `~/tabs/123/main`.

@@ -10,8 +10,8 @@
 
 use shared_protocol::grammar::{Args, Command};
 
-use super::browser::{Browser, Dialog};
-use super::session::Session;
+use super::browser::{Browser, Dialog, LoadOutcome};
+use super::session::{Cwd, Session};
 use super::{expect_flags, navigation, reading, Context};
 
 /// Commands that work on the page of the session's tab, which a dialog pauses. `ls`/`cd`
@@ -107,7 +107,8 @@ pub(crate) fn after<B: Browser>(
     open_before: bool,
     result: Result<String, String>,
 ) -> Result<String, String> {
-    if open_before || cmd.name == "dialog" {
+    // `close` tells of the dialog its own closing opened.
+    if open_before || cmd.name == "dialog" || cmd.name == "close" {
         return result;
     }
     let Some(dialog) = session.tab().and_then(|tab| browser.open_dialog(tab)) else {
@@ -209,6 +210,12 @@ pub(crate) async fn run<B: Browser>(
             .wait_for_load(tab, Some(since), ctx.load_timeout_ms)
             .await
             .map_err(|e| format!("dialog: accepted leaving the page, then: {e}"))?;
+        if matches!(outcome, LoadOutcome::Gone) {
+            // The dialog asked because of a `close`: leaving the page was closing the tab.
+            browser.acknowledge_loss(tab);
+            session.cwd = Cwd::Root;
+            return Ok("✓ Accepted beforeunload: the tab is closed; you are at ~ now".into());
+        }
         let (tab_info, note) = navigation::loaded(outcome, "dialog", ctx.load_timeout_ms)?;
         return navigation::settle(
             session,

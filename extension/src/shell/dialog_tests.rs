@@ -338,3 +338,53 @@ fn dialog_outside_a_tab_and_with_an_unknown_action() {
     let e = sh.err("dialog");
     assert!(e.starts_with("dialog: not in a tab"), "{e}");
 }
+
+#[test]
+fn beforeunload_on_close_is_reported_and_answered() {
+    let mut sh = Shell::in_form();
+    sh.b.state.borrow_mut().beforeunload.insert(101);
+    let e = sh.err("close");
+    assert_eq!(
+        e,
+        "close: the page asks to confirm leaving it (beforeunload dialog); the tab stays open until you answer: `dialog accept` closes it, `dialog dismiss` keeps it."
+    );
+    assert!(sh.b.url_of(101).is_some(), "the tab stays open");
+    assert_eq!(sh.s.cwd.display(), "~/tabs/101");
+    let stayed = sh.ok("dialog dismiss");
+    assert!(stayed.ends_with(": staying on the page"), "{stayed}");
+    assert!(sh.b.url_of(101).is_some());
+
+    sh.err("close");
+    assert_eq!(
+        sh.ok("dialog accept"),
+        "✓ Accepted beforeunload: the tab is closed; you are at ~ now"
+    );
+    assert_eq!(sh.b.url_of(101), None);
+    assert_eq!(sh.s.cwd.display(), "~");
+}
+
+#[test]
+fn close_without_a_guard_closes_through_the_page_and_an_open_dialog_stops_it() {
+    let mut sh = Shell::in_form();
+    sh.b.state.borrow_mut().dialogs.insert(
+        101,
+        Dialog {
+            kind: "alert".into(),
+            message: "hold on".into(),
+            ..Default::default()
+        },
+    );
+    let e = sh.err("close");
+    assert!(
+        e.starts_with("close: not run: tab 101 has a JavaScript dialog open — alert: \"hold on\""),
+        "{e}"
+    );
+    sh.ok("dialog accept");
+    assert!(sh.ok("close").starts_with("✓ Closed: "));
+    assert_eq!(sh.b.url_of(101), None);
+    let calls = sh.b.state.borrow().cdp_calls.clone();
+    assert!(
+        calls.contains(&(101, "Page.close".to_string())),
+        "{calls:?}"
+    );
+}

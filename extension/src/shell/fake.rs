@@ -48,6 +48,8 @@ pub struct FakeState {
     /// waits here until the dialog is answered.
     pub beforeunload: HashSet<i64>,
     pub leaving_to: HashMap<i64, String>,
+    /// Tabs whose `Page.close` waits on their `beforeunload` dialog: accepting it closes them.
+    pub closing: HashSet<i64>,
     /// Dialog answers given: (tab, accept, prompt text).
     pub dialog_answers: Vec<(i64, bool, Option<String>)>,
 }
@@ -309,12 +311,32 @@ impl Browser for FakeBrowser {
                     FakeBrowser::load(&mut s, id, &url, true);
                 }
             }
+            if s.closing.remove(&id) && accept {
+                s.tabs.retain(|t| t.id != Some(id));
+                s.attachments.remove(&id);
+            }
             return Ok(serde_json::json!({}));
         }
         if s.dialogs.contains_key(&id) {
             return Err(BrowserError(format!(
                 "{method} cannot run: the page has a JavaScript dialog open"
             )));
+        }
+        if method == "Page.close" {
+            if s.beforeunload.contains(&id) {
+                s.dialogs.insert(
+                    id,
+                    Dialog {
+                        kind: "beforeunload".into(),
+                        ..Default::default()
+                    },
+                );
+                s.closing.insert(id);
+            } else {
+                s.tabs.retain(|t| t.id != Some(id));
+                s.attachments.remove(&id);
+            }
+            return Ok(serde_json::json!({}));
         }
         if let Some(dialog) = s.dialog_on.remove(method) {
             s.dialogs.insert(id, dialog);

@@ -11,6 +11,7 @@ use shared_protocol::grammar::{navigation_url, Args, Command};
 
 use super::access::{check_navigation, check_page};
 use super::browser::{Attachment, Browser, LoadOutcome, TabInfo};
+use super::dialog;
 use super::session::{Cwd, Session};
 use super::{expect_flags, format, parse_args, Context};
 
@@ -705,16 +706,63 @@ async fn close<B: Browser>(
         .ok_or_else(|| format!("close: no tab with id {id} (see `tabs`)"))?;
     check_page(&tab.url, &ctx.domains).map_err(|r| format!("close: tab {id}: {r}"))?;
     if browser.attachment(id) == Attachment::Attached {
-        // Closing detaches anyway; an error here must not keep the tab open.
-        let _ = browser.detach(id).await;
+        if let Some(open) = browser.open_dialog(id) {
+            return Err(format!(
+                "close: not run: tab {id} has a JavaScript dialog open — {}\r\nAnswer it first: {}.",
+                dialog::describe(&open),
+                dialog::how_to_answer(&open)
+            ));
+        }
+        if !close_through_page(browser, id).await? {
+            // Closing detaches anyway; an error here must not keep the tab open.
+            let _ = browser.detach(id).await;
+            browser
+                .close_tab(id)
+                .await
+                .map_err(|e| format!("close: {e}"))?;
+        }
+    } else {
+        browser
+            .close_tab(id)
+            .await
+            .map_err(|e| format!("close: {e}"))?;
     }
-    browser
-        .close_tab(id)
-        .await
-        .map_err(|e| format!("close: {e}"))?;
     browser.acknowledge_loss(id);
     if session.tab() == Some(id) {
         session.cwd = Cwd::Root;
     }
     Ok(format!("✓ Closed: {}", tab.title))
+}
+
+/// How long `close` waits for an attached tab to go once its page was asked to close.
+const CLOSE_WAIT_MS: u64 = 3_000;
+
+/// Close an attached tab the way a person's click on its ✕ does: its `beforeunload` handler
+/// runs, and because the debugger is attached, the dialog it may open comes to the agent
+/// instead of waiting, unseen, on a person (`chrome.tabs.remove` on a detached tab would
+/// hang until its timeout). `Ok(true)`: the tab is gone; `Ok(false)`: the page could not be
+/// asked, close the tab from outside; `Err`: the page asks to confirm leaving it.
+async fn close_through_page<B: Browser>(browser: &B, id: i64) -> Result<bool, String> {
+    let since = browser.load_mark(id);
+    let asked = browser.cdp(id, "Page.close", serde_json::json!({})).await;
+    if asked.is_err() && browser.open_dialog(id).is_none() {
+        // Refused (or the tab went meanwhile): no dialog is coming.
+        return Ok(matches!(browser.tab(id).await, Ok(None)));
+    }
+    let outcome = browser.wait_for_load(id, Some(since), CLOSE_WAIT_MS).await;
+    if matches!(outcome, Ok(LoadOutcome::Gone)) {
+        return Ok(true);
+    }
+    match browser.open_dialog(id) {
+        Some(open) if open.kind == "beforeunload" => Err(
+            "close: the page asks to confirm leaving it (beforeunload dialog); the tab stays open until you answer: `dialog accept` closes it, `dialog dismiss` keeps it."
+                .into(),
+        ),
+        Some(open) => Err(format!(
+            "close: the page opened a JavaScript dialog while closing — {}\r\nAnswer it: {}.",
+            dialog::describe(&open),
+            dialog::how_to_answer(&open)
+        )),
+        None => Ok(false),
+    }
 }
