@@ -14,7 +14,6 @@ use shared_protocol::grammar::{Args, Command};
 
 use super::browser::{Browser, LoadMark};
 use super::keys::{self, key_for, modifier_mask, named_key, KeySpec, KEY_NAMES};
-use super::page::{call_on, evaluate};
 use super::reading::{open, OpenPage};
 use super::session::Session;
 use super::{expect_flags, Context};
@@ -188,7 +187,8 @@ async fn click_entry<B: Browser>(
         .entry(page.vfs().root())
         .map(|r| r.frame_id.clone())
         .unwrap_or_default();
-    let spot = call_on(browser, page.id, entry, LOCATE, &[]).await?;
+    let dom = page.dom(browser);
+    let spot = dom.call_on(entry, LOCATE, &[]).await?;
     let in_main_frame = entry.frame_id == main_frame || entry.frame_id.is_empty();
     if in_main_frame && spot["hit"].as_bool() == Some(true) && spot["w"].as_f64() > Some(0.0) {
         let (x, y) = (
@@ -216,7 +216,9 @@ async fn click_entry<B: Browser>(
             return Ok("");
         }
     }
-    call_on(browser, page.id, entry, "function() { this.click(); }", &[]).await?;
+    page.dom(browser)
+        .call_on(entry, "function() { this.click(); }", &[])
+        .await?;
     Ok(" (DOM click: the element's centre was covered, off-screen or in a frame)")
 }
 
@@ -248,6 +250,8 @@ async fn click_cmd<B: Browser>(
     let how = click_entry(browser, &page, &entry)
         .await
         .map_err(|e| format!("click: {e}"))?;
+    ctx.pages
+        .focused_in(page.id, page.tree.targets.session_of(&entry.frame_id));
     settle(browser, ctx, &page, before, &[&entry]).await;
     Ok(format!(
         "✓ Clicked: {} ({}){how}\r\n(tree will auto-refresh on next command)",
@@ -263,15 +267,12 @@ async fn focus<B: Browser>(
     args: &Args,
 ) -> Result<String, String> {
     let (page, entry) = named_entry(session, browser, ctx, cmd, args).await?;
-    call_on(
-        browser,
-        page.id,
-        &entry,
-        "function() { this.focus(); }",
-        &[],
-    )
-    .await
-    .map_err(|e| format!("focus: {e}"))?;
+    page.dom(browser)
+        .call_on(&entry, "function() { this.focus(); }", &[])
+        .await
+        .map_err(|e| format!("focus: {e}"))?;
+    ctx.pages
+        .focused_in(page.id, page.tree.targets.session_of(&entry.frame_id));
     touch(ctx, &page, &[&entry]);
     Ok(format!("✓ Focused: {}", entry.name))
 }
@@ -332,19 +333,26 @@ async fn type_text<B: Browser>(
     }
     let page = open(session, browser, ctx, "type").await?;
     let before = browser.load_mark(page.id);
+    // Text goes to the target whose frame has the focus (an out-of-process frame's own).
+    let target = ctx.pages.focus_session(browser, page.id);
     let mut typed = 0usize;
     for part in typed_parts(&text) {
         match part {
             Typed::Text(t) => {
                 browser
-                    .cdp(page.id, "Input.insertText", json!({ "text": t }))
+                    .cdp_at(
+                        page.id,
+                        target.as_deref(),
+                        "Input.insertText",
+                        json!({ "text": t }),
+                    )
                     .await
                     .map_err(|e| format!("type: {e}"))?;
                 typed += t.chars().count();
             }
             Typed::Key(k) => {
                 let key = named_key(k).ok_or_else(|| format!("type: no key {k}"))?;
-                press(browser, page.id, &key, 0)
+                press(browser, page.id, target.as_deref(), &key, 0)
                     .await
                     .map_err(|e| format!("type: {e}"))?;
                 typed += 1;
@@ -359,12 +367,13 @@ async fn type_text<B: Browser>(
 async fn press<B: Browser>(
     browser: &B,
     tab: i64,
+    target: Option<&str>,
     key: &KeySpec,
     modifiers: i64,
 ) -> Result<(), String> {
     for event in key.events(modifiers) {
         browser
-            .cdp(tab, "Input.dispatchKeyEvent", event)
+            .cdp_at(tab, target, "Input.dispatchKeyEvent", event)
             .await
             .map_err(|e| e.to_string())?;
     }
@@ -398,11 +407,13 @@ async fn key<B: Browser>(
     let page = open(session, browser, ctx, "key").await?;
     let before = browser.load_mark(page.id);
     let shown = spec.shown().to_string();
+    // Keys go to the target whose frame has the focus (an out-of-process frame's own).
+    let focus = ctx.pages.focus_session(browser, page.id);
     let reply = if args.has("--activate") {
-        let how = press_activated(browser, &page, &spec, modifiers).await?;
+        let how = press_activated(browser, &page, focus.as_deref(), &spec, modifiers).await?;
         format!("✓ Pressed {shown} (trusted input){how}")
     } else if page.tab.active {
-        press(browser, page.id, &spec, modifiers)
+        press(browser, page.id, focus.as_deref(), &spec, modifiers)
             .await
             .map_err(|e| format!("key: {e}"))?;
         format!("✓ Pressed {shown} (trusted input)")
@@ -414,7 +425,9 @@ async fn key<B: Browser>(
             json!(spec.code),
             spec.key_code
         );
-        let did = evaluate(browser, page.id, &expression)
+        let did = page
+            .dom(browser)
+            .evaluate(&expression)
             .await
             .map_err(|e| format!("key: {e}"))?;
         format!(
@@ -434,6 +447,7 @@ async fn key<B: Browser>(
 async fn press_activated<B: Browser>(
     browser: &B,
     page: &OpenPage,
+    focus: Option<&str>,
     spec: &KeySpec,
     modifiers: i64,
 ) -> Result<String, String> {
@@ -451,7 +465,7 @@ async fn press_activated<B: Browser>(
         .find(|t| t.active && t.window_id.is_some() && t.window_id == page.tab.window_id)
         .and_then(|t| t.id);
     if users == Some(page.id) {
-        press(browser, page.id, spec, modifiers)
+        press(browser, page.id, focus, spec, modifiers)
             .await
             .map_err(|e| format!("key: {e}"))?;
         return Ok(String::new());
@@ -460,7 +474,7 @@ async fn press_activated<B: Browser>(
         .activate_tab(page.id)
         .await
         .map_err(|e| format!("key: cannot activate tab {}: {e}", page.id))?;
-    let pressed = press(browser, page.id, spec, modifiers).await;
+    let pressed = press(browser, page.id, focus, spec, modifiers).await;
     // Focus goes back whether or not the keys went through.
     let mut back = Vec::new();
     let mut problems = Vec::new();
@@ -523,7 +537,8 @@ async fn submit<B: Browser>(
         None => None,
     };
     let before = browser.load_mark(page.id);
-    call_on(browser, page.id, &field, SET_VALUE, &[json!(value)])
+    page.dom(browser)
+        .call_on(&field, SET_VALUE, &[json!(value)])
         .await
         .map_err(|e| format!("submit: {e}"))?;
     let then = match &button {
@@ -534,7 +549,9 @@ async fn submit<B: Browser>(
             format!("clicked {}{how}", b.name)
         }
         None => {
-            let did = call_on(browser, page.id, &field, SUBMIT_FORM, &[])
+            let did = page
+                .dom(browser)
+                .call_on(&field, SUBMIT_FORM, &[])
                 .await
                 .map_err(|e| format!("submit: {e}"))?;
             did.as_str().unwrap_or("pressed Enter").to_string()
@@ -566,7 +583,9 @@ async fn select<B: Browser>(
     let page = open(session, browser, ctx, "select").await?;
     let id = target(&page, session, "select", &name, Some("select"))?;
     let entry = page.entry(id)?.clone();
-    let result = call_on(browser, page.id, &entry, SELECT_OPTION, &[json!(value)])
+    let result = page
+        .dom(browser)
+        .call_on(&entry, SELECT_OPTION, &[json!(value)])
         .await
         .map_err(|e| format!("select: {e}"))?;
     if let Some(error) = result["error"].as_str() {
@@ -637,15 +656,14 @@ async fn scroll<B: Browser>(
         }
         let id = target(&page, session, "scroll", name, None)?;
         let entry = page.entry(id)?.clone();
-        call_on(
-            browser,
-            page.id,
-            &entry,
-            "function() { this.scrollIntoView({ block: 'center' }); }",
-            &[],
-        )
-        .await
-        .map_err(|e| format!("scroll: {e}"))?;
+        page.dom(browser)
+            .call_on(
+                &entry,
+                "function() { this.scrollIntoView({ block: 'center' }); }",
+                &[],
+            )
+            .await
+            .map_err(|e| format!("scroll: {e}"))?;
         touch(ctx, &page, &[&entry]);
         return Ok(format!("✓ Scrolled to {}", entry.name));
     };
@@ -661,21 +679,20 @@ async fn scroll<B: Browser>(
     let from = page.entry(cwd)?.clone();
     let n = json!(sign * times);
     let position = if window {
-        evaluate(browser, page.id, &format!("{SCROLL_WINDOW}({n})"))
+        page.dom(browser)
+            .evaluate(&format!("{SCROLL_WINDOW}({n})"))
             .await
             .map_err(|e| format!("scroll: {e}"))?
     } else if from.backend_node_id.is_some() && !path.is_empty() {
-        call_on(browser, page.id, &from, SCROLL_PAGE, &[n])
+        page.dom(browser)
+            .call_on(&from, SCROLL_PAGE, &[n])
             .await
             .map_err(|e| format!("scroll: {e}"))?
     } else {
-        evaluate(
-            browser,
-            page.id,
-            &format!("({SCROLL_PAGE}).call(document.body, {n})"),
-        )
-        .await
-        .map_err(|e| format!("scroll: {e}"))?
+        page.dom(browser)
+            .evaluate(&format!("({SCROLL_PAGE}).call(document.body, {n})"))
+            .await
+            .map_err(|e| format!("scroll: {e}"))?
     };
     touch(ctx, &page, &[]);
     let top = position["top"].as_f64().unwrap_or_default();
@@ -762,7 +779,9 @@ async fn wait<B: Browser>(
             break;
         }
         let slice = left.min(WAIT_SLICE_MS);
-        let outcome = evaluate(browser, page.id, &wait_for_change(slice))
+        let outcome = page
+            .dom(browser)
+            .evaluate(&wait_for_change(slice))
             .await
             .unwrap_or(Value::Null);
         // A reply without a measured wait (the page went away) counts as the whole slice.
