@@ -171,9 +171,18 @@ fn touch(ctx: &Context, page: &OpenPage, acted_on: &[&Entry]) {
     }
 }
 
+/// JS: the DOM's own click.
+const CLICK: &str = include_str!("js/click.js");
+
+/// JS: focus the element.
+const FOCUS: &str = include_str!("js/focus.js");
+
+/// JS: scroll the element to the middle of its scroller.
+const SCROLL_INTO_VIEW: &str = include_str!("js/scroll_into_view.js");
+
 /// JS: scroll the element into view and say where its centre is and whether that point
 /// shows the element (not an overlay).
-const LOCATE: &str = "function() { this.scrollIntoView({ block: 'center', inline: 'center' }); const r = this.getBoundingClientRect(); const x = r.left + r.width / 2, y = r.top + r.height / 2; const hit = document.elementFromPoint(x, y); return { x, y, w: r.width, h: r.height, hit: !!hit && (hit === this || this.contains(hit) || hit.contains(this)) }; }";
+const LOCATE: &str = include_str!("js/locate.js");
 
 /// Clicks an entry: a trusted mouse click at its centre when the centre shows it, else the
 /// DOM's `click()`. Returns how it clicked.
@@ -216,9 +225,7 @@ async fn click_entry<B: Browser>(
             return Ok("");
         }
     }
-    page.dom(browser)
-        .call_on(entry, "function() { this.click(); }", &[])
-        .await?;
+    page.dom(browser).call_on(entry, CLICK, &[]).await?;
     Ok(" (DOM click: the element's centre was covered, off-screen or in a frame)")
 }
 
@@ -268,7 +275,7 @@ async fn focus<B: Browser>(
 ) -> Result<String, String> {
     let (page, entry) = named_entry(session, browser, ctx, cmd, args).await?;
     page.dom(browser)
-        .call_on(&entry, "function() { this.focus(); }", &[])
+        .call_on(&entry, FOCUS, &[])
         .await
         .map_err(|e| format!("focus: {e}"))?;
     ctx.pages
@@ -383,7 +390,7 @@ async fn press<B: Browser>(
 /// JS for a background tab, where Chrome drops CDP key events: a synthetic key press on the
 /// focused element, with the default actions that matter emulated (Enter submits a form
 /// field's form, a printable key types into a field). Returns what it did.
-const SYNTHETIC_KEY: &str = "(function(key, code, keyCode, mods) { const t = document.activeElement || document.body; const init = { key, code, keyCode, which: keyCode, bubbles: true, cancelable: true, composed: true, altKey: !!(mods & 1), ctrlKey: !!(mods & 2), metaKey: !!(mods & 4), shiftKey: !!(mods & 8) }; const go = t.dispatchEvent(new KeyboardEvent('keydown', init)); let did = 'dispatched keydown/keyup'; if (go && key === 'Enter' && t.form && (t.localName === 'input')) { t.form.requestSubmit(); did = 'submitted the form of the focused field'; } else if (go && key.length === 1 && !(mods & 7) && 'value' in t) { t.value += key; t.dispatchEvent(new Event('input', { bubbles: true })); did = 'typed into the focused field'; } t.dispatchEvent(new KeyboardEvent('keyup', init)); return did; })";
+const SYNTHETIC_KEY: &str = include_str!("js/synthetic_key.js");
 
 async fn key<B: Browser>(
     session: &mut Session,
@@ -508,11 +515,11 @@ async fn press_activated<B: Browser>(
 
 /// JS: set a field's value the way frameworks notice (the prototype's native setter, then
 /// `input` and `change`), focusing it first. Returns whether the element is in a form.
-const SET_VALUE: &str = "function(v) { this.focus(); if (this.isContentEditable) { this.textContent = v; } else { const proto = this instanceof HTMLTextAreaElement ? HTMLTextAreaElement.prototype : this instanceof HTMLSelectElement ? HTMLSelectElement.prototype : HTMLInputElement.prototype; const setter = Object.getOwnPropertyDescriptor(proto, 'value').set; setter.call(this, v); } this.dispatchEvent(new Event('input', { bubbles: true })); this.dispatchEvent(new Event('change', { bubbles: true })); return !!this.form; }";
+const SET_VALUE: &str = include_str!("js/set_value.js");
 
 /// JS: submit the field's form as pressing Enter would (`requestSubmit` runs validation and
 /// the page's submit handlers), else a synthetic Enter.
-const SUBMIT_FORM: &str = "function() { const init = { key: 'Enter', code: 'Enter', keyCode: 13, which: 13, bubbles: true, cancelable: true }; const go = this.dispatchEvent(new KeyboardEvent('keydown', init)); this.dispatchEvent(new KeyboardEvent('keyup', init)); if (go && this.form) { this.form.requestSubmit(); return 'submitted its form'; } return 'pressed Enter'; }";
+const SUBMIT_FORM: &str = include_str!("js/submit_form.js");
 
 async fn submit<B: Browser>(
     session: &mut Session,
@@ -566,7 +573,7 @@ async fn submit<B: Browser>(
 }
 
 /// JS: choose an option of a `<select>` by value, else by text (case-insensitive).
-const SELECT_OPTION: &str = "function(want) { if (this.localName !== 'select') return { error: 'not a <select>' }; const opts = Array.from(this.options); const lower = want.toLowerCase(); const o = opts.find((x) => x.value === want) || opts.find((x) => x.text.trim().toLowerCase() === lower); if (!o) return { options: opts.map((x) => ({ text: x.text.trim(), value: x.value })) }; this.focus(); this.value = o.value; o.selected = true; this.dispatchEvent(new Event('input', { bubbles: true })); this.dispatchEvent(new Event('change', { bubbles: true })); return { text: o.text.trim(), value: o.value }; }";
+const SELECT_OPTION: &str = include_str!("js/select_option.js");
 
 async fn select<B: Browser>(
     session: &mut Session,
@@ -622,11 +629,11 @@ async fn select<B: Browser>(
 /// JS: scroll the nearest scrollable container of `this` (itself, then its ancestors), else
 /// the largest scrollable container of the page when the window itself cannot scroll, else
 /// the window, by `n` of its heights (negative: up). Returns the new position.
-const SCROLL_PAGE: &str = "function(n) { const canScroll = (e) => { if (!e || e.nodeType !== 1) return false; const s = getComputedStyle(e); return /(auto|scroll|overlay)/.test(s.overflowY) && e.scrollHeight > e.clientHeight + 1; }; let box = null; for (let e = (this && this.nodeType === 1) ? this : null; e; e = e.parentElement) { if (canScroll(e)) { box = e; break; } } const root = document.scrollingElement || document.documentElement; if (!box && root.scrollHeight <= innerHeight + 1) { let best = 0; for (const e of document.querySelectorAll('*')) { if (canScroll(e) && e.clientHeight * e.clientWidth > best) { best = e.clientHeight * e.clientWidth; box = e; } } } if (box) { box.scrollTop += n * box.clientHeight; return { top: Math.round(box.scrollTop), height: box.scrollHeight, view: box.clientHeight, inner: true }; } window.scrollBy(0, n * innerHeight); return { top: Math.round(scrollY), height: root.scrollHeight, view: innerHeight, inner: false }; }";
+const SCROLL_PAGE: &str = include_str!("js/scroll_page.js");
 
 /// JS: scroll the window itself by `n` of its heights, whatever containers the page has.
 /// Returns the new position and whether the window moved.
-const SCROLL_WINDOW: &str = "(function(n) { const root = document.scrollingElement || document.documentElement; const before = scrollY; window.scrollBy({ top: n * innerHeight, behavior: 'instant' }); return { top: Math.round(scrollY), height: root.scrollHeight, view: innerHeight, inner: false, moved: scrollY !== before }; })";
+const SCROLL_WINDOW: &str = include_str!("js/scroll_window.js");
 
 async fn scroll<B: Browser>(
     session: &mut Session,
@@ -657,11 +664,7 @@ async fn scroll<B: Browser>(
         let id = target(&page, session, "scroll", name, None)?;
         let entry = page.entry(id)?.clone();
         page.dom(browser)
-            .call_on(
-                &entry,
-                "function() { this.scrollIntoView({ block: 'center' }); }",
-                &[],
-            )
+            .call_on(&entry, SCROLL_INTO_VIEW, &[])
             .await
             .map_err(|e| format!("scroll: {e}"))?;
         touch(ctx, &page, &[&entry]);
@@ -719,12 +722,13 @@ async fn scroll<B: Browser>(
     ))
 }
 
-/// JS: resolves when the page's DOM changes or after `ms`, with the milliseconds waited.
+/// JS: resolves when the page's DOM changes or after `ms` (`__MS__`), with the milliseconds waited.
+const WAIT_FOR_CHANGE: &str = include_str!("js/wait_for_change.js");
+
 fn wait_for_change(ms: u64) -> String {
-    let key = super::page::PAGE_STATE_KEY;
-    format!(
-        "new Promise((done) => {{ const t0 = performance.now(); const s = window[Symbol.for('{key}')]; const start = s ? s.n : 0; const finish = () => done({{ waited: performance.now() - t0, changed: !!s && s.n !== start }}); const obs = new MutationObserver(() => {{ obs.disconnect(); clearTimeout(timer); setTimeout(finish, 50); }}); obs.observe(document, {{ subtree: true, childList: true, characterData: true, attributes: true }}); const timer = setTimeout(() => {{ obs.disconnect(); finish(); }}, {ms}); }})"
-    )
+    WAIT_FOR_CHANGE
+        .replace("__KEY__", super::page::PAGE_STATE_KEY)
+        .replace("__MS__", &ms.to_string())
 }
 
 async fn wait<B: Browser>(

@@ -34,7 +34,7 @@ const MAX_CONTENT_READS: usize = 300;
 
 /// JS: the element's visible text (`innerText`, which leaves out hidden nodes, scripts and
 /// styles), or its `value` for fields.
-pub(crate) const VISIBLE_TEXT: &str = "function() { const t = (this.innerText !== undefined ? this.innerText : this.textContent) || ''; return t || (this.value || ''); }";
+pub(crate) const VISIBLE_TEXT: &str = include_str!("js/visible_text.js");
 
 /// The session's tab, its current tree and the notice `ls` shows about it.
 pub(crate) struct OpenPage {
@@ -284,7 +284,7 @@ fn details(entry: &Entry) -> String {
 }
 
 /// What `--meta` adds: DOM facts of an entry (tag, id, src, href).
-const META: &str = "function() { return { tag: this.localName || '', id: this.id || '', src: this.getAttribute && this.getAttribute('src') || '', href: this.getAttribute && this.getAttribute('href') || '' }; }";
+const META: &str = include_str!("js/meta.js");
 
 async fn meta_of<B: Browser>(dom: &Dom<'_, B>, entry: &Entry) -> Option<Value> {
     entry.backend_node_id?;
@@ -713,7 +713,7 @@ async fn cat<B: Browser>(
     let page = open(session, browser, ctx, "cat").await?;
     let (id, _) = page.entry_at(session, "cat", Some(&target))?;
     let entry = page.entry(id)?;
-    const PROPS: &str = "function() { const a = (n) => (this.getAttribute && this.getAttribute(n)) || ''; const text = (this.textContent || '').trim(); const visible = ((this.innerText !== undefined ? this.innerText : '') || '').trim(); return { tag: this.localName || '', id: this.id || '', class: (typeof this.className === 'string' ? this.className : '').slice(0, 120), href: a('href'), src: a('src'), alt: a('alt'), title: a('title'), placeholder: a('placeholder'), target: a('target'), domName: a('name'), action: a('action'), text: text.slice(0, 500), visibleText: visible.slice(0, 500), html: (this.outerHTML || '').slice(0, 300) }; }";
+    const PROPS: &str = include_str!("js/props.js");
     let props = if entry.backend_node_id.is_some() {
         page.dom(browser)
             .call_on(entry, PROPS, &[])
@@ -782,7 +782,7 @@ async fn cat<B: Browser>(
 }
 
 /// JS: `[text](href)` for every link below the element, in document order.
-const LINKS_TEXT: &str = "function() { const root = this.nodeType === 9 ? this.body : this; const out = []; const walk = (n) => { if (n.nodeType === 3) { out.push(n.textContent); return; } if (n.nodeType !== 1) return; const tag = n.localName; if (tag === 'script' || tag === 'style' || tag === 'noscript' || tag === 'template') return; const cs = getComputedStyle(n); if (cs.display === 'none' || cs.visibility === 'hidden') return; if (tag === 'a' && n.href) { out.push('[' + (n.innerText || '').trim() + '](' + n.href + ')'); return; } if (tag === 'br') out.push('\\n'); for (const c of n.childNodes) walk(c); if (cs.display === 'block' || cs.display === 'flex' || cs.display === 'list-item' || cs.display === 'table-row') out.push('\\n'); }; walk(root); return out.join('').replace(/[ \\t]+/g, ' ').replace(/\\n\\s*\\n+/g, '\\n').trim(); }";
+const LINKS_TEXT: &str = include_str!("js/links_text.js");
 
 async fn text<B: Browser>(
     session: &mut Session,
