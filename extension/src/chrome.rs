@@ -256,8 +256,9 @@ pub fn on_debugger_detach(tab: i64, reason: &str) {
     });
 }
 
-/// A protocol event of an attached tab (`chrome.debugger.onEvent`).
-pub fn on_debugger_event(tab: i64, method: &str, params: &Value) {
+/// A protocol event of an attached tab (`chrome.debugger.onEvent`), in the tab itself
+/// (`session` `None`) or in one of its child sessions.
+pub fn on_debugger_event(tab: i64, session: Option<&str>, method: &str, params: &Value) {
     match method {
         "Target.attachedToTarget" if params["targetInfo"]["type"] == "iframe" => {
             let (Some(frame_id), Some(session_id)) = (
@@ -273,7 +274,26 @@ pub fn on_debugger_event(tab: i64, method: &str, params: &Value) {
                 list.push(FrameSession {
                     frame_id: frame_id.to_string(),
                     session_id: session_id.to_string(),
+                    parent_session: session.map(str::to_string),
+                    parent_frame_id: params["targetInfo"]["parentFrameId"]
+                        .as_str()
+                        .map(str::to_string),
                 });
+            });
+            // Frames nested in this one attach only when its own session asks for them. A
+            // failure here is retried by the next page read, which asks every session again.
+            let session_id = session_id.to_string();
+            wasm_bindgen_futures::spawn_local(async move {
+                let params =
+                    json!({ "autoAttach": true, "waitForDebuggerOnStart": false, "flatten": true });
+                let _ = send(
+                    tab,
+                    Some(&session_id),
+                    "Target.setAutoAttach",
+                    &params,
+                    CALL_TIMEOUT_MS,
+                )
+                .await;
             });
             return;
         }
@@ -281,7 +301,19 @@ pub fn on_debugger_event(tab: i64, method: &str, params: &Value) {
             if let Some(session_id) = params["sessionId"].as_str() {
                 FRAME_SESSIONS.with(|f| {
                     if let Some(list) = f.borrow_mut().get_mut(&tab) {
-                        list.retain(|s| s.session_id != session_id);
+                        // Frames nested in a detached frame went with it.
+                        let mut gone = vec![session_id.to_string()];
+                        while let Some(next) = gone.pop() {
+                            list.retain(|s| {
+                                if s.session_id == next {
+                                    return false;
+                                }
+                                if s.parent_session.as_deref() == Some(next.as_str()) {
+                                    gone.push(s.session_id.clone());
+                                }
+                                true
+                            });
+                        }
                     }
                 });
             }

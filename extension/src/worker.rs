@@ -210,8 +210,11 @@ pub fn handle_event(kind: &str, payload: JsValue) {
                 .ok()
                 .and_then(|v| serde_wasm_bindgen::from_value(v).ok())
                 .unwrap_or(Value::Null);
+            let session = js_sys::Reflect::get(&payload, &"sessionId".into())
+                .ok()
+                .and_then(|v| v.as_string());
             if let (Some(tab), Some(method)) = (tab, method) {
-                chrome::on_debugger_event(tab as i64, &method, &params);
+                chrome::on_debugger_event(tab as i64, session.as_deref(), &method, &params);
             }
         }
         other => console_warn(&format!("domshell: unknown event {other}")),

@@ -1,8 +1,10 @@
 //! A real server, headless Chromium with the built extension, and fixture pages from
 //! `tests/fixtures/pages/` served on loopback: what every page-level end-to-end test starts.
 //!
-//! Pages are served on two origins: `base` (127.0.0.1) and `other` (localhost on another
-//! port, so cross-site and out of process). `CROSS_ORIGIN` in a page is replaced by `other`.
+//! Pages are served on three origins: `base` (127.0.0.1), `other` (localhost on another
+//! port, so cross-site and out of process) and `third` (127.0.0.2, a site of its own, for
+//! frames nested in `other`'s). `CROSS_ORIGIN` in a page from `base` is replaced by `other`;
+//! `THIRD_ORIGIN` in any page by `third`.
 //! Everything is stopped when the [`PageRig`] is dropped (the fixture servers end with the
 //! test's runtime). It must not talk to anything but loopback.
 
@@ -28,13 +30,19 @@ pub fn pages_dir() -> PathBuf {
 /// replaced by `cross_origin`) and answers 404 otherwise. Every connection is answered and
 /// closed; the task ends with the test's runtime.
 pub async fn fixture_server(cross_origin: String) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0")
+    fixture_server_on("127.0.0.1", vec![("CROSS_ORIGIN", cross_origin)]).await
+}
+
+/// [`fixture_server`] on loopback address `ip`, each placeholder of `replace` replaced by
+/// its text in every page served.
+pub async fn fixture_server_on(ip: &str, replace: Vec<(&'static str, String)>) -> SocketAddr {
+    let listener = TcpListener::bind((ip, 0))
         .await
         .expect("a loopback port for fixture pages");
     let addr = listener.local_addr().expect("the fixture server's address");
     tokio::spawn(async move {
         while let Ok((mut socket, _)) = listener.accept().await {
-            let cross_origin = cross_origin.clone();
+            let replace = replace.clone();
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 8192];
                 let mut len = 0;
@@ -53,7 +61,12 @@ pub async fn fixture_server(cross_origin: String) -> SocketAddr {
                 let file = (!name.contains("..") && !name.is_empty())
                     .then(|| std::fs::read_to_string(pages_dir().join(name)).ok())
                     .flatten()
-                    .map(|page| page.replace("CROSS_ORIGIN", &cross_origin).into_bytes());
+                    .map(|page| {
+                        replace
+                            .iter()
+                            .fold(page, |page, (from, to)| page.replace(from, to))
+                            .into_bytes()
+                    });
                 let response = match file {
                     Some(body) => {
                         let mut head = format!(
@@ -85,6 +98,8 @@ pub struct PageRig {
     pub base: String,
     /// `http://localhost:<port>`: another site.
     pub other: String,
+    /// `http://127.0.0.2:<port>`: a third site.
+    pub third: String,
 }
 
 impl PageRig {
@@ -121,14 +136,31 @@ impl PageRig {
             .wait_for_link_state("connected", Duration::from_secs(10))
             .await
             .expect("the extension connects");
-        let frames = fixture_server(String::new()).await;
+        let nested = fixture_server_on("127.0.0.2", vec![("CROSS_ORIGIN", String::new())]).await;
+        let third = format!("http://127.0.0.2:{}", nested.port());
+        let frames = fixture_server_on(
+            "127.0.0.1",
+            vec![
+                ("CROSS_ORIGIN", String::new()),
+                ("THIRD_ORIGIN", third.clone()),
+            ],
+        )
+        .await;
         let other = format!("http://localhost:{}", frames.port());
-        let pages = fixture_server(other.clone()).await;
+        let pages = fixture_server_on(
+            "127.0.0.1",
+            vec![
+                ("CROSS_ORIGIN", other.clone()),
+                ("THIRD_ORIGIN", third.clone()),
+            ],
+        )
+        .await;
         PageRig {
             server,
             chromium,
             base: format!("http://127.0.0.1:{}", pages.port()),
             other,
+            third,
         }
     }
 

@@ -82,11 +82,16 @@ pub enum LoadOutcome {
 
 /// An out-of-process child frame of a tab that the debugger attached to (reported by
 /// `Target.attachedToTarget` with type `iframe` after `Target.setAutoAttach {flatten}`): its
-/// target id is its frame id, and commands reach it through its session.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// target id is its frame id, and commands reach it through its session. A frame nested in
+/// another out-of-process frame is reported by that frame's session (`parent_session`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FrameSession {
     pub frame_id: String,
     pub session_id: String,
+    /// The session the attach was reported in; `None` for the tab itself.
+    pub parent_session: Option<String>,
+    /// The frame holding it (`targetInfo.parentFrameId`), when Chrome says.
+    pub parent_frame_id: Option<String>,
 }
 
 /// A JavaScript dialog a page opened and nobody answered yet (`Page.javascriptDialogOpening`).
@@ -146,6 +151,20 @@ pub trait Browser {
         method: &str,
         params: serde_json::Value,
     ) -> Result<serde_json::Value, BrowserError>;
+    /// One DevTools Protocol call in the tab (`session` `None`) or in one of its child
+    /// sessions.
+    async fn cdp_at(
+        &self,
+        id: i64,
+        session: Option<&str>,
+        method: &str,
+        params: serde_json::Value,
+    ) -> Result<serde_json::Value, BrowserError> {
+        match session {
+            Some(session) => self.cdp_in_session(id, session, method, params).await,
+            None => self.cdp(id, method, params).await,
+        }
+    }
     /// One DevTools Protocol call (in the tab, or in a child `session`) whose reply comes back
     /// as JSON text. For replies too large to cross into WebAssembly value by value: a page's
     /// accessibility tree is tens of megabytes, and text is decoded at once straight into the

@@ -108,6 +108,11 @@ impl FakeBrowser {
                 "Runtime.evaluate".into(),
                 serde_json::json!({"result": {"value": {"doc": "blank", "n": 0}}}),
             );
+            // Page-side helpers run in an isolated world of each frame.
+            s.cdp_replies.insert(
+                "Page.createIsolatedWorld".into(),
+                serde_json::json!({"executionContextId": 7}),
+            );
         }
         fake
     }
@@ -355,10 +360,12 @@ impl Browser for FakeBrowser {
         id: i64,
         session_id: &str,
         method: &str,
-        _params: serde_json::Value,
+        params: serde_json::Value,
     ) -> Result<serde_json::Value, BrowserError> {
         let mut s = self.state.borrow_mut();
         s.cdp_calls.push((id, format!("{session_id}:{method}")));
+        s.cdp_params
+            .push((id, format!("{session_id}:{method}"), params.clone()));
         s.session_replies
             .get(&(session_id.to_string(), method.to_string()))
             .cloned()

@@ -14,7 +14,6 @@ use shared_protocol::grammar::{Args, Command};
 
 use super::browser::{Browser, LoadMark};
 use super::keys::{self, key_for, modifier_mask, named_key, KeySpec, KEY_NAMES};
-use super::page::{call_on, evaluate};
 use super::reading::{open, OpenPage};
 use super::session::Session;
 use super::{expect_flags, Context};
@@ -172,9 +171,18 @@ fn touch(ctx: &Context, page: &OpenPage, acted_on: &[&Entry]) {
     }
 }
 
+/// JS: the DOM's own click.
+const CLICK: &str = include_str!("js/click.js");
+
+/// JS: focus the element.
+const FOCUS: &str = include_str!("js/focus.js");
+
+/// JS: scroll the element to the middle of its scroller.
+const SCROLL_INTO_VIEW: &str = include_str!("js/scroll_into_view.js");
+
 /// JS: scroll the element into view and say where its centre is and whether that point
 /// shows the element (not an overlay).
-const LOCATE: &str = "function() { this.scrollIntoView({ block: 'center', inline: 'center' }); const r = this.getBoundingClientRect(); const x = r.left + r.width / 2, y = r.top + r.height / 2; const hit = document.elementFromPoint(x, y); return { x, y, w: r.width, h: r.height, hit: !!hit && (hit === this || this.contains(hit) || hit.contains(this)) }; }";
+const LOCATE: &str = include_str!("js/locate.js");
 
 /// Clicks an entry: a trusted mouse click at its centre when the centre shows it, else the
 /// DOM's `click()`. Returns how it clicked.
@@ -188,7 +196,8 @@ async fn click_entry<B: Browser>(
         .entry(page.vfs().root())
         .map(|r| r.frame_id.clone())
         .unwrap_or_default();
-    let spot = call_on(browser, page.id, entry, LOCATE, &[]).await?;
+    let dom = page.dom(browser);
+    let spot = dom.call_on(entry, LOCATE, &[]).await?;
     let in_main_frame = entry.frame_id == main_frame || entry.frame_id.is_empty();
     if in_main_frame && spot["hit"].as_bool() == Some(true) && spot["w"].as_f64() > Some(0.0) {
         let (x, y) = (
@@ -216,7 +225,7 @@ async fn click_entry<B: Browser>(
             return Ok("");
         }
     }
-    call_on(browser, page.id, entry, "function() { this.click(); }", &[]).await?;
+    page.dom(browser).call_on(entry, CLICK, &[]).await?;
     Ok(" (DOM click: the element's centre was covered, off-screen or in a frame)")
 }
 
@@ -248,6 +257,8 @@ async fn click_cmd<B: Browser>(
     let how = click_entry(browser, &page, &entry)
         .await
         .map_err(|e| format!("click: {e}"))?;
+    ctx.pages
+        .focused_in(page.id, page.tree.targets.session_of(&entry.frame_id));
     settle(browser, ctx, &page, before, &[&entry]).await;
     Ok(format!(
         "✓ Clicked: {} ({}){how}\r\n(tree will auto-refresh on next command)",
@@ -263,15 +274,12 @@ async fn focus<B: Browser>(
     args: &Args,
 ) -> Result<String, String> {
     let (page, entry) = named_entry(session, browser, ctx, cmd, args).await?;
-    call_on(
-        browser,
-        page.id,
-        &entry,
-        "function() { this.focus(); }",
-        &[],
-    )
-    .await
-    .map_err(|e| format!("focus: {e}"))?;
+    page.dom(browser)
+        .call_on(&entry, FOCUS, &[])
+        .await
+        .map_err(|e| format!("focus: {e}"))?;
+    ctx.pages
+        .focused_in(page.id, page.tree.targets.session_of(&entry.frame_id));
     touch(ctx, &page, &[&entry]);
     Ok(format!("✓ Focused: {}", entry.name))
 }
@@ -332,19 +340,26 @@ async fn type_text<B: Browser>(
     }
     let page = open(session, browser, ctx, "type").await?;
     let before = browser.load_mark(page.id);
+    // Text goes to the target whose frame has the focus (an out-of-process frame's own).
+    let target = ctx.pages.focus_session(browser, page.id);
     let mut typed = 0usize;
     for part in typed_parts(&text) {
         match part {
             Typed::Text(t) => {
                 browser
-                    .cdp(page.id, "Input.insertText", json!({ "text": t }))
+                    .cdp_at(
+                        page.id,
+                        target.as_deref(),
+                        "Input.insertText",
+                        json!({ "text": t }),
+                    )
                     .await
                     .map_err(|e| format!("type: {e}"))?;
                 typed += t.chars().count();
             }
             Typed::Key(k) => {
                 let key = named_key(k).ok_or_else(|| format!("type: no key {k}"))?;
-                press(browser, page.id, &key, 0)
+                press(browser, page.id, target.as_deref(), &key, 0)
                     .await
                     .map_err(|e| format!("type: {e}"))?;
                 typed += 1;
@@ -359,12 +374,13 @@ async fn type_text<B: Browser>(
 async fn press<B: Browser>(
     browser: &B,
     tab: i64,
+    target: Option<&str>,
     key: &KeySpec,
     modifiers: i64,
 ) -> Result<(), String> {
     for event in key.events(modifiers) {
         browser
-            .cdp(tab, "Input.dispatchKeyEvent", event)
+            .cdp_at(tab, target, "Input.dispatchKeyEvent", event)
             .await
             .map_err(|e| e.to_string())?;
     }
@@ -374,7 +390,7 @@ async fn press<B: Browser>(
 /// JS for a background tab, where Chrome drops CDP key events: a synthetic key press on the
 /// focused element, with the default actions that matter emulated (Enter submits a form
 /// field's form, a printable key types into a field). Returns what it did.
-const SYNTHETIC_KEY: &str = "(function(key, code, keyCode, mods) { const t = document.activeElement || document.body; const init = { key, code, keyCode, which: keyCode, bubbles: true, cancelable: true, composed: true, altKey: !!(mods & 1), ctrlKey: !!(mods & 2), metaKey: !!(mods & 4), shiftKey: !!(mods & 8) }; const go = t.dispatchEvent(new KeyboardEvent('keydown', init)); let did = 'dispatched keydown/keyup'; if (go && key === 'Enter' && t.form && (t.localName === 'input')) { t.form.requestSubmit(); did = 'submitted the form of the focused field'; } else if (go && key.length === 1 && !(mods & 7) && 'value' in t) { t.value += key; t.dispatchEvent(new Event('input', { bubbles: true })); did = 'typed into the focused field'; } t.dispatchEvent(new KeyboardEvent('keyup', init)); return did; })";
+const SYNTHETIC_KEY: &str = include_str!("js/synthetic_key.js");
 
 async fn key<B: Browser>(
     session: &mut Session,
@@ -398,11 +414,13 @@ async fn key<B: Browser>(
     let page = open(session, browser, ctx, "key").await?;
     let before = browser.load_mark(page.id);
     let shown = spec.shown().to_string();
+    // Keys go to the target whose frame has the focus (an out-of-process frame's own).
+    let focus = ctx.pages.focus_session(browser, page.id);
     let reply = if args.has("--activate") {
-        let how = press_activated(browser, &page, &spec, modifiers).await?;
+        let how = press_activated(browser, &page, focus.as_deref(), &spec, modifiers).await?;
         format!("✓ Pressed {shown} (trusted input){how}")
     } else if page.tab.active {
-        press(browser, page.id, &spec, modifiers)
+        press(browser, page.id, focus.as_deref(), &spec, modifiers)
             .await
             .map_err(|e| format!("key: {e}"))?;
         format!("✓ Pressed {shown} (trusted input)")
@@ -414,7 +432,9 @@ async fn key<B: Browser>(
             json!(spec.code),
             spec.key_code
         );
-        let did = evaluate(browser, page.id, &expression)
+        let did = page
+            .dom(browser)
+            .evaluate(&expression)
             .await
             .map_err(|e| format!("key: {e}"))?;
         format!(
@@ -434,6 +454,7 @@ async fn key<B: Browser>(
 async fn press_activated<B: Browser>(
     browser: &B,
     page: &OpenPage,
+    focus: Option<&str>,
     spec: &KeySpec,
     modifiers: i64,
 ) -> Result<String, String> {
@@ -451,7 +472,7 @@ async fn press_activated<B: Browser>(
         .find(|t| t.active && t.window_id.is_some() && t.window_id == page.tab.window_id)
         .and_then(|t| t.id);
     if users == Some(page.id) {
-        press(browser, page.id, spec, modifiers)
+        press(browser, page.id, focus, spec, modifiers)
             .await
             .map_err(|e| format!("key: {e}"))?;
         return Ok(String::new());
@@ -460,7 +481,7 @@ async fn press_activated<B: Browser>(
         .activate_tab(page.id)
         .await
         .map_err(|e| format!("key: cannot activate tab {}: {e}", page.id))?;
-    let pressed = press(browser, page.id, spec, modifiers).await;
+    let pressed = press(browser, page.id, focus, spec, modifiers).await;
     // Focus goes back whether or not the keys went through.
     let mut back = Vec::new();
     let mut problems = Vec::new();
@@ -494,11 +515,11 @@ async fn press_activated<B: Browser>(
 
 /// JS: set a field's value the way frameworks notice (the prototype's native setter, then
 /// `input` and `change`), focusing it first. Returns whether the element is in a form.
-const SET_VALUE: &str = "function(v) { this.focus(); if (this.isContentEditable) { this.textContent = v; } else { const proto = this instanceof HTMLTextAreaElement ? HTMLTextAreaElement.prototype : this instanceof HTMLSelectElement ? HTMLSelectElement.prototype : HTMLInputElement.prototype; const setter = Object.getOwnPropertyDescriptor(proto, 'value').set; setter.call(this, v); } this.dispatchEvent(new Event('input', { bubbles: true })); this.dispatchEvent(new Event('change', { bubbles: true })); return !!this.form; }";
+const SET_VALUE: &str = include_str!("js/set_value.js");
 
 /// JS: submit the field's form as pressing Enter would (`requestSubmit` runs validation and
 /// the page's submit handlers), else a synthetic Enter.
-const SUBMIT_FORM: &str = "function() { const init = { key: 'Enter', code: 'Enter', keyCode: 13, which: 13, bubbles: true, cancelable: true }; const go = this.dispatchEvent(new KeyboardEvent('keydown', init)); this.dispatchEvent(new KeyboardEvent('keyup', init)); if (go && this.form) { this.form.requestSubmit(); return 'submitted its form'; } return 'pressed Enter'; }";
+const SUBMIT_FORM: &str = include_str!("js/submit_form.js");
 
 async fn submit<B: Browser>(
     session: &mut Session,
@@ -523,7 +544,8 @@ async fn submit<B: Browser>(
         None => None,
     };
     let before = browser.load_mark(page.id);
-    call_on(browser, page.id, &field, SET_VALUE, &[json!(value)])
+    page.dom(browser)
+        .call_on(&field, SET_VALUE, &[json!(value)])
         .await
         .map_err(|e| format!("submit: {e}"))?;
     let then = match &button {
@@ -534,7 +556,9 @@ async fn submit<B: Browser>(
             format!("clicked {}{how}", b.name)
         }
         None => {
-            let did = call_on(browser, page.id, &field, SUBMIT_FORM, &[])
+            let did = page
+                .dom(browser)
+                .call_on(&field, SUBMIT_FORM, &[])
                 .await
                 .map_err(|e| format!("submit: {e}"))?;
             did.as_str().unwrap_or("pressed Enter").to_string()
@@ -549,7 +573,7 @@ async fn submit<B: Browser>(
 }
 
 /// JS: choose an option of a `<select>` by value, else by text (case-insensitive).
-const SELECT_OPTION: &str = "function(want) { if (this.localName !== 'select') return { error: 'not a <select>' }; const opts = Array.from(this.options); const lower = want.toLowerCase(); const o = opts.find((x) => x.value === want) || opts.find((x) => x.text.trim().toLowerCase() === lower); if (!o) return { options: opts.map((x) => ({ text: x.text.trim(), value: x.value })) }; this.focus(); this.value = o.value; o.selected = true; this.dispatchEvent(new Event('input', { bubbles: true })); this.dispatchEvent(new Event('change', { bubbles: true })); return { text: o.text.trim(), value: o.value }; }";
+const SELECT_OPTION: &str = include_str!("js/select_option.js");
 
 async fn select<B: Browser>(
     session: &mut Session,
@@ -566,7 +590,9 @@ async fn select<B: Browser>(
     let page = open(session, browser, ctx, "select").await?;
     let id = target(&page, session, "select", &name, Some("select"))?;
     let entry = page.entry(id)?.clone();
-    let result = call_on(browser, page.id, &entry, SELECT_OPTION, &[json!(value)])
+    let result = page
+        .dom(browser)
+        .call_on(&entry, SELECT_OPTION, &[json!(value)])
         .await
         .map_err(|e| format!("select: {e}"))?;
     if let Some(error) = result["error"].as_str() {
@@ -603,11 +629,11 @@ async fn select<B: Browser>(
 /// JS: scroll the nearest scrollable container of `this` (itself, then its ancestors), else
 /// the largest scrollable container of the page when the window itself cannot scroll, else
 /// the window, by `n` of its heights (negative: up). Returns the new position.
-const SCROLL_PAGE: &str = "function(n) { const canScroll = (e) => { if (!e || e.nodeType !== 1) return false; const s = getComputedStyle(e); return /(auto|scroll|overlay)/.test(s.overflowY) && e.scrollHeight > e.clientHeight + 1; }; let box = null; for (let e = (this && this.nodeType === 1) ? this : null; e; e = e.parentElement) { if (canScroll(e)) { box = e; break; } } const root = document.scrollingElement || document.documentElement; if (!box && root.scrollHeight <= innerHeight + 1) { let best = 0; for (const e of document.querySelectorAll('*')) { if (canScroll(e) && e.clientHeight * e.clientWidth > best) { best = e.clientHeight * e.clientWidth; box = e; } } } if (box) { box.scrollTop += n * box.clientHeight; return { top: Math.round(box.scrollTop), height: box.scrollHeight, view: box.clientHeight, inner: true }; } window.scrollBy(0, n * innerHeight); return { top: Math.round(scrollY), height: root.scrollHeight, view: innerHeight, inner: false }; }";
+const SCROLL_PAGE: &str = include_str!("js/scroll_page.js");
 
 /// JS: scroll the window itself by `n` of its heights, whatever containers the page has.
 /// Returns the new position and whether the window moved.
-const SCROLL_WINDOW: &str = "(function(n) { const root = document.scrollingElement || document.documentElement; const before = scrollY; window.scrollBy({ top: n * innerHeight, behavior: 'instant' }); return { top: Math.round(scrollY), height: root.scrollHeight, view: innerHeight, inner: false, moved: scrollY !== before }; })";
+const SCROLL_WINDOW: &str = include_str!("js/scroll_window.js");
 
 async fn scroll<B: Browser>(
     session: &mut Session,
@@ -637,15 +663,10 @@ async fn scroll<B: Browser>(
         }
         let id = target(&page, session, "scroll", name, None)?;
         let entry = page.entry(id)?.clone();
-        call_on(
-            browser,
-            page.id,
-            &entry,
-            "function() { this.scrollIntoView({ block: 'center' }); }",
-            &[],
-        )
-        .await
-        .map_err(|e| format!("scroll: {e}"))?;
+        page.dom(browser)
+            .call_on(&entry, SCROLL_INTO_VIEW, &[])
+            .await
+            .map_err(|e| format!("scroll: {e}"))?;
         touch(ctx, &page, &[&entry]);
         return Ok(format!("✓ Scrolled to {}", entry.name));
     };
@@ -661,21 +682,20 @@ async fn scroll<B: Browser>(
     let from = page.entry(cwd)?.clone();
     let n = json!(sign * times);
     let position = if window {
-        evaluate(browser, page.id, &format!("{SCROLL_WINDOW}({n})"))
+        page.dom(browser)
+            .evaluate(&format!("{SCROLL_WINDOW}({n})"))
             .await
             .map_err(|e| format!("scroll: {e}"))?
     } else if from.backend_node_id.is_some() && !path.is_empty() {
-        call_on(browser, page.id, &from, SCROLL_PAGE, &[n])
+        page.dom(browser)
+            .call_on(&from, SCROLL_PAGE, &[n])
             .await
             .map_err(|e| format!("scroll: {e}"))?
     } else {
-        evaluate(
-            browser,
-            page.id,
-            &format!("({SCROLL_PAGE}).call(document.body, {n})"),
-        )
-        .await
-        .map_err(|e| format!("scroll: {e}"))?
+        page.dom(browser)
+            .evaluate(&format!("({SCROLL_PAGE}).call(document.body, {n})"))
+            .await
+            .map_err(|e| format!("scroll: {e}"))?
     };
     touch(ctx, &page, &[]);
     let top = position["top"].as_f64().unwrap_or_default();
@@ -702,12 +722,13 @@ async fn scroll<B: Browser>(
     ))
 }
 
-/// JS: resolves when the page's DOM changes or after `ms`, with the milliseconds waited.
+/// JS: resolves when the page's DOM changes or after `ms` (`__MS__`), with the milliseconds waited.
+const WAIT_FOR_CHANGE: &str = include_str!("js/wait_for_change.js");
+
 fn wait_for_change(ms: u64) -> String {
-    let key = super::page::PAGE_STATE_KEY;
-    format!(
-        "new Promise((done) => {{ const t0 = performance.now(); const s = window[Symbol.for('{key}')]; const start = s ? s.n : 0; const finish = () => done({{ waited: performance.now() - t0, changed: !!s && s.n !== start }}); const obs = new MutationObserver(() => {{ obs.disconnect(); clearTimeout(timer); setTimeout(finish, 50); }}); obs.observe(document, {{ subtree: true, childList: true, characterData: true, attributes: true }}); const timer = setTimeout(() => {{ obs.disconnect(); finish(); }}, {ms}); }})"
-    )
+    WAIT_FOR_CHANGE
+        .replace("__KEY__", super::page::PAGE_STATE_KEY)
+        .replace("__MS__", &ms.to_string())
 }
 
 async fn wait<B: Browser>(
@@ -762,7 +783,9 @@ async fn wait<B: Browser>(
             break;
         }
         let slice = left.min(WAIT_SLICE_MS);
-        let outcome = evaluate(browser, page.id, &wait_for_change(slice))
+        let outcome = page
+            .dom(browser)
+            .evaluate(&wait_for_change(slice))
             .await
             .unwrap_or(Value::Null);
         // A reply without a measured wait (the page went away) counts as the whole slice.

@@ -19,8 +19,10 @@ pub mod access;
 pub mod bounds;
 pub mod browser;
 pub mod builtins;
+pub mod cdp;
 pub mod commands;
 pub mod dialog;
+pub mod dom;
 pub mod format;
 pub mod interact;
 pub mod keys;
@@ -33,6 +35,8 @@ pub mod session;
 mod bounds_tests;
 #[cfg(test)]
 mod dialog_tests;
+#[cfg(test)]
+mod dom_tests;
 #[cfg(test)]
 mod fake;
 #[cfg(test)]
@@ -65,6 +69,9 @@ pub struct Context {
     pub wait_cap_ms: u64,
     /// The page trees of attached tabs; the glue passes the worker's shared cache.
     pub pages: page::PageCache,
+    /// The remote objects and isolated worlds page commands create, released after each
+    /// command line.
+    pub objects: dom::Objects,
 }
 
 impl Context {
@@ -79,6 +86,7 @@ impl Context {
             load_timeout_ms: DEFAULT_LOAD_TIMEOUT_MS.min(wait_cap_ms),
             wait_cap_ms,
             pages: page::PageCache::default(),
+            objects: dom::Objects::default(),
         }
     }
 
@@ -230,7 +238,9 @@ async fn run_command<B: Browser>(
         "ls" | "cd" => {
             let args = parse_args(cmd)?;
             if reading::is_page_path(session, &args) {
-                reading::run(session, browser, ctx, cmd, &args).await
+                let result = reading::run(session, browser, ctx, cmd, &args).await;
+                ctx.objects.release(browser).await;
+                result
             } else {
                 let output = navigation::run(session, browser, ctx, cmd).await?;
                 Ok(with_tree_counts(session, browser, ctx, cmd, output).await)
@@ -238,7 +248,9 @@ async fn run_command<B: Browser>(
         }
         "cat" | "text" | "read" | "tree" | "find" | "grep" | "extract_links" | "extract_table" => {
             let args = parse_args(cmd)?;
-            reading::run(session, browser, ctx, cmd, &args).await
+            let result = reading::run(session, browser, ctx, cmd, &args).await;
+            ctx.objects.release(browser).await;
+            result
         }
         "dialog" => {
             let args = parse_args(cmd)?;
@@ -247,7 +259,9 @@ async fn run_command<B: Browser>(
         "click" | "focus" | "type" | "key" | "submit" | "select" | "scroll" | "wait"
         | "screenshot" | "whoami" => {
             let args = parse_args(cmd)?;
-            interact::run(session, browser, ctx, cmd, &args).await
+            let result = interact::run(session, browser, ctx, cmd, &args).await;
+            ctx.objects.release(browser).await;
+            result
         }
         _ => {
             let output = navigation::run(session, browser, ctx, cmd).await?;

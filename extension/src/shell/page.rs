@@ -24,95 +24,19 @@ use std::rc::Rc;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::browser::{Browser, LoadMark};
-use crate::ax::{AxNode, ChildFrame, Entry, FrameNodes, NameBook, PageSnapshot, Update, Vfs};
+use super::browser::{Browser, FrameSession, LoadMark};
+use super::cdp;
+use super::dom::{Dom, FrameTargets, Objects};
+use crate::ax::{AxNode, ChildFrame, FrameNodes, NameBook, PageSnapshot, Update, Vfs};
 
-/// The page-side state's key (`window[Symbol.for(KEY)]`), shared with the commands that
-/// wait for changes.
+/// The page-side state's key (`window[Symbol.for(KEY)]` in this extension's isolated
+/// world of each frame), shared with the commands that wait for changes.
 pub(crate) const PAGE_STATE_KEY: &str = "domshell.page.v2";
 
-/// Installs (once per document) the page-side change tracker and returns `{doc, n, over,
-/// hidden}`: a token of this document, how many changes it has seen, whether they were too
-/// many to track one by one, and whether the tab is in the background. Changed elements are remembered (at most 64, then `over`): the parents
-/// whose child lists changed (`lists`), and the elements whose subtree must be read again
-/// (`sub`: added elements, parents of changed text, elements whose attributes or form state
-/// changed). Attributes are limited to those that change what the accessibility tree shows.
-const PROBE: &str = r#"(() => {
-  const key = Symbol.for('__KEY__');
-  let s = window[key];
-  if (!s) {
-    s = { doc: Math.random().toString(36).slice(2) + Date.now().toString(36), n: 0,
-      sub: new Set(), lists: new Set(), over: false };
-    const note = (set, node) => {
-      if (s.over || !node) return;
-      const el = node.nodeType === 1 ? node : node.parentElement;
-      if (!el || s.sub.size + s.lists.size >= 64) { s.over = true; s.sub.clear(); s.lists.clear(); return; }
-      set.add(el);
-    };
-    try {
-      new MutationObserver((records) => {
-        s.n += records.length;
-        for (const r of records) {
-          if (r.type !== 'childList') { note(s.sub, r.target); continue; }
-          note(s.lists, r.target);
-          for (const added of r.addedNodes) note(s.sub, added.nodeType === 1 ? added : r.target);
-        }
-      }).observe(document, {
-        subtree: true, childList: true, characterData: true, attributes: true,
-        attributeFilter: ['hidden', 'aria-hidden', 'aria-label', 'aria-expanded', 'aria-checked',
-          'aria-selected', 'disabled', 'open', 'href', 'role', 'style', 'class', 'value', 'alt', 'title'],
-      });
-      for (const type of ['input', 'change']) {
-        addEventListener(type, (e) => { s.n += 1; note(s.sub, e.composedPath()[0]); }, true);
-      }
-    } catch (e) { s.n = -1; }
-    Object.defineProperty(window, key, { value: s });
-  }
-  return { doc: s.doc, n: s.n, over: s.over, hidden: document.visibilityState === 'hidden' };
-})()"#;
-
-/// Hands over (and forgets) the changed elements: an array of the outermost elements whose
-/// subtrees must be read again, then the parents whose child lists changed, then a string
-/// `kinds:` + one letter per element (`s`, `l`). Elements whose labels or descriptions come
-/// from a changed element (`<label>`, `aria-labelledby`, `aria-describedby`) are added, as
-/// is the focused element after an interaction (`__ACTIVE__`). A string (why not) when the
-/// page cannot say: the page must then be read whole.
-const TAKE: &str = r#"(() => {
-  const s = window[Symbol.for('__KEY__')];
-  if (!s) return 'the change tracker is not installed';
-  if (s.over) return 'they were too many to track';
-  const sub = [...s.sub].filter((e) => e.isConnected);
-  const lists = [...s.lists].filter((e) => e.isConnected);
-  s.sub.clear(); s.lists.clear();
-  const active = document.activeElement;
-  if (__ACTIVE__ && active && active !== document.body && active !== document.documentElement) sub.push(active);
-  const named = new Map();
-  for (const el of document.querySelectorAll('[aria-labelledby],[aria-describedby]')) {
-    const ids = `${el.getAttribute('aria-labelledby') || ''} ${el.getAttribute('aria-describedby') || ''}`;
-    for (const id of ids.split(/\s+/)) if (id) { if (!named.has(id)) named.set(id, []); named.get(id).push(el); }
-  }
-  for (const e of [...sub, ...lists]) {
-    for (let a = e, i = 0; a && i < 32; a = a.parentElement, i++) {
-      if (a.id && named.has(a.id)) sub.push(...named.get(a.id));
-      if (a.tagName === 'LABEL' && a.control) sub.push(a.control);
-    }
-  }
-  const all = [...new Set(sub)];
-  const outer = all.filter((e) => !all.some((o) => o !== e && o.contains(e)));
-  const parents = [...new Set(lists)].filter((e) => !outer.some((o) => o.contains(e)));
-  if (outer.length + parents.length > 64) return 'they were too many to track';
-  return [...outer, ...parents, 'kinds:' + 's'.repeat(outer.length) + 'l'.repeat(parents.length)];
-})()"#;
-
-/// Forgets the changed elements before the page is read whole (the read covers them).
-const RESET: &str = r#"(() => {
-  const s = window[Symbol.for('__KEY__')];
-  if (s) { s.sub.clear(); s.lists.clear(); s.over = false; }
-  return true;
-})()"#;
-
-/// Remote objects handed over by [`TAKE`] live in this group until released.
-const OBJECT_GROUP: &str = "domshell-changes";
+/// Page-side change tracker (see each file); run in the isolated world of each frame.
+const PROBE: &str = include_str!("js/tracker_probe.js");
+const TAKE: &str = include_str!("js/tracker_take.js");
+const RESET: &str = include_str!("js/tracker_reset.js");
 
 fn page_js(template: &str) -> String {
     template.replace("__KEY__", PAGE_STATE_KEY)
@@ -120,6 +44,8 @@ fn page_js(template: &str) -> String {
 
 /// Bound on child frames read per page (ad-heavy pages can have hundreds).
 const MAX_FRAMES: usize = 50;
+/// Bound on how deep out-of-process frames nest when asking each level to attach its own.
+const MAX_FRAME_NESTING: usize = 8;
 /// Trees kept at once; the least recently used beyond this are dropped (a worker runs for
 /// days, and closed tabs are not reported to the cache).
 pub const MAX_KEPT_PAGES: usize = 8;
@@ -148,6 +74,12 @@ struct CachedPage {
     touched: Vec<i64>,
     /// Child frames seen in the frame tree whose nodes could not be read from this target.
     unreadable_frames: usize,
+    /// Which child session each out-of-process frame is reached through.
+    targets: Rc<FrameTargets>,
+    /// The child frames read, each with its tracker's state when it was read.
+    frames: Vec<FrameProbe>,
+    /// The child sessions Chrome had attached when the page was read.
+    sessions_seen: Vec<String>,
     /// When it was last used, in [`PageCache`] ticks.
     used: u64,
 }
@@ -159,6 +91,9 @@ pub struct PageCache {
     pages: Rc<RefCell<HashMap<i64, CachedPage>>>,
     clock: Rc<std::cell::Cell<u64>>,
     last_read: Rc<RefCell<Option<TreeRead>>>,
+    /// Per tab, the child session of the frame a command last focused or clicked in (keys
+    /// and text go to the target whose frame has the focus).
+    focus: Rc<RefCell<HashMap<i64, String>>>,
 }
 
 /// What [`PageCache::tree`] did to get a current tree.
@@ -179,6 +114,16 @@ pub struct PageTree {
     pub fresh: Fresh,
     /// Frames counted in the page (stitched or not).
     pub frames: usize,
+    /// Which child session each out-of-process frame is reached through.
+    pub targets: Rc<FrameTargets>,
+}
+
+/// A child frame of a read page: its target and its tracker's state then.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FrameProbe {
+    frame_id: String,
+    session: Option<String>,
+    probe: Option<Probe>,
 }
 
 /// How the last tree read went: where the time went and how much came over. Diagnostics for
@@ -233,6 +178,27 @@ impl PageCache {
         }
     }
 
+    /// A command focused or clicked an element of `tab` in the target of child session
+    /// `session` (`None`: the tab's own target).
+    pub fn focused_in(&self, tab: i64, session: Option<&str>) {
+        let mut focus = self.focus.borrow_mut();
+        match session {
+            Some(session) => focus.insert(tab, session.to_string()),
+            None => focus.remove(&tab),
+        };
+    }
+
+    /// The target key events and typed text go to: the child session of the frame last
+    /// focused by a command, while Chrome still has it attached; else the tab (`None`).
+    pub fn focus_session<B: Browser>(&self, browser: &B, tab: i64) -> Option<String> {
+        let session = self.focus.borrow().get(&tab).cloned()?;
+        browser
+            .frame_sessions(tab)
+            .iter()
+            .any(|s| s.session_id == session)
+            .then_some(session)
+    }
+
     /// Forget the tree of `tab`'s page as of now: the next read refetches it whole. Called
     /// after navigations.
     pub fn invalidate(&self, tab: i64) {
@@ -257,7 +223,34 @@ impl PageCache {
     /// The tree of `tab`, read again only if the page changed since it was read: in part
     /// when the page could say what changed, else whole.
     pub async fn tree<B: Browser>(&self, browser: &B, tab: i64) -> Result<PageTree, String> {
-        let probe = probe(browser, tab).await;
+        // The tracker's objects and worlds live for this read only.
+        let objects = Objects::default();
+        let result = self.tree_with(browser, tab, &objects).await;
+        objects.release(browser).await;
+        result
+    }
+
+    /// [`PageCache::tree`] for a command whose remote objects and isolated worlds live in
+    /// `objects` (released when the command ends).
+    pub async fn tree_with<B: Browser>(
+        &self,
+        browser: &B,
+        tab: i64,
+        objects: &Objects,
+    ) -> Result<PageTree, String> {
+        let known = self.pages.borrow().get(&tab).and_then(|p| {
+            p.vfs
+                .entry(p.vfs.root())
+                .map(|e| e.frame_id.clone())
+                .filter(|f| !f.is_empty())
+        });
+        let main_frame = match known {
+            Some(frame) => frame,
+            None => main_frame_id(browser, tab).await.unwrap_or_default(),
+        };
+        let no_targets = FrameTargets::default();
+        let dom = Dom::new(browser, tab, &no_targets, &main_frame, objects);
+        let probe = probe(&dom, None, &main_frame).await;
         let load_mark = browser.load_mark(tab);
         let tick = self.tick();
         let kept = self.pages.borrow_mut().remove(&tab);
@@ -278,18 +271,26 @@ impl PageCache {
             None => Fresh::Loaded,
             Some(mut page) => {
                 page.used = tick;
-                match plan(&page, load_mark, probe.as_ref()) {
+                let mut plan = plan(&page, load_mark, probe.as_ref());
+                if plan != Plan::Whole(None) {
+                    if let Some(why) = frames_changed(&dom, &page).await {
+                        plan = Plan::Whole(Some(why));
+                    }
+                }
+                match plan {
                     Plan::Keep => return Ok(self.keep(tab, page, Fresh::Kept)),
-                    Plan::Partial => match self.update_in_place(browser, tab, &mut page).await {
-                        Ok(fresh) => {
-                            page.probe = probe;
-                            return Ok(self.keep(tab, page, fresh));
+                    Plan::Partial => {
+                        match self.update_in_place(&dom, &main_frame, &mut page).await {
+                            Ok(fresh) => {
+                                page.probe = probe;
+                                return Ok(self.keep(tab, page, fresh));
+                            }
+                            Err(why) => {
+                                not_partial = Some(why);
+                                Fresh::Refreshed
+                            }
                         }
-                        Err(why) => {
-                            not_partial = Some(why);
-                            Fresh::Refreshed
-                        }
-                    },
+                    }
                     Plan::Whole(why) => {
                         not_partial = why.map(str::to_string);
                         Fresh::Refreshed
@@ -300,25 +301,23 @@ impl PageCache {
         if tracked {
             // Changes seen from here on are re-read next time; the read below covers the
             // earlier ones.
-            let _ = browser
-                .cdp(
-                    tab,
-                    "Runtime.evaluate",
-                    json!({ "expression": page_js(RESET), "returnByValue": true, "silent": true }),
-                )
-                .await;
+            let _ = dom.evaluate_in(None, &main_frame, &page_js(RESET)).await;
         }
-        let (vfs, unreadable_frames, mut read) = fetch(browser, tab, names).await?;
+        let fetched = fetch(&dom, names).await?;
+        let mut read = fetched.read;
         read.not_partial = not_partial;
         *self.last_read.borrow_mut() = Some(read);
         let page = CachedPage {
-            vfs: Rc::new(vfs),
+            vfs: Rc::new(fetched.vfs),
             load_mark,
             probe,
             stale: false,
             interacted: false,
             touched: Vec::new(),
-            unreadable_frames,
+            unreadable_frames: fetched.unreadable,
+            targets: Rc::new(fetched.targets),
+            frames: fetched.frames,
+            sessions_seen: fetched.sessions_seen,
             used: tick,
         };
         Ok(self.keep(tab, page, fresh))
@@ -328,13 +327,13 @@ impl PageCache {
     /// must be read whole instead.
     async fn update_in_place<B: Browser>(
         &self,
-        browser: &B,
-        tab: i64,
+        dom: &Dom<'_, B>,
+        main_frame: &str,
         page: &mut CachedPage,
     ) -> Result<Fresh, String> {
         // Another command holding this tree right now keeps it as it is.
         let vfs = Rc::get_mut(&mut page.vfs).ok_or("the tree is in use")?;
-        let read = update(browser, tab, vfs, page.interacted, &page.touched).await?;
+        let read = update(dom, main_frame, vfs, page.interacted, &page.touched).await?;
         page.interacted = false;
         page.touched.clear();
         Ok(match read {
@@ -352,6 +351,7 @@ impl PageCache {
             vfs: page.vfs.clone(),
             fresh,
             frames: page.vfs.frame_count() + page.unreadable_frames,
+            targets: page.targets.clone(),
         };
         let mut pages = self.pages.borrow_mut();
         pages.insert(tab, page);
@@ -373,24 +373,55 @@ impl PageCache {
     }
 }
 
-/// The page's document token and mutation count; `None` when it cannot be read (then the
-/// tree is treated as changed).
-async fn probe<B: Browser>(browser: &B, tab: i64) -> Option<Probe> {
-    let reply = browser
-        .cdp(
-            tab,
-            "Runtime.evaluate",
-            json!({ "expression": page_js(PROBE), "returnByValue": true, "silent": true }),
-        )
+/// The main frame's id, from the tab's frame tree.
+async fn main_frame_id<B: Browser>(browser: &B, tab: i64) -> Result<String, String> {
+    Ok(cdp::call(browser, tab, None, &cdp::GetFrameTree {})
+        .await?
+        .frame_tree
+        .frame
+        .id)
+}
+
+/// A frame's document token and mutation count, from the tracker in this extension's
+/// isolated world of that frame (installed by the first probe); `None` when it cannot be
+/// read (then the frame is treated as changed).
+async fn probe<B: Browser>(dom: &Dom<'_, B>, session: Option<&str>, frame: &str) -> Option<Probe> {
+    if frame.is_empty() {
+        return None;
+    }
+    let value = dom
+        .evaluate_in(session, frame, &page_js(PROBE))
         .await
         .ok()?;
-    let value = &reply["result"]["value"];
     Some(Probe {
         doc: value["doc"].as_str()?.to_string(),
         mutations: value["n"].as_i64()?,
         overflow: value["over"].as_bool().unwrap_or(false),
         hidden: value["hidden"].as_bool().unwrap_or(false),
     })
+}
+
+/// Why a kept page must be read whole because of its child frames: one attached or went
+/// away since the read, or one changed (its tracker counted a change, or it holds another
+/// document). `None` when every frame is as it was.
+async fn frames_changed<B: Browser>(dom: &Dom<'_, B>, page: &CachedPage) -> Option<&'static str> {
+    let mut sessions: Vec<String> = dom
+        .browser
+        .frame_sessions(dom.tab)
+        .into_iter()
+        .map(|s| s.session_id)
+        .collect();
+    sessions.sort();
+    if sessions != page.sessions_seen {
+        return Some("a frame attached or went away");
+    }
+    for frame in &page.frames {
+        let now = probe(dom, frame.session.as_deref(), &frame.frame_id).await;
+        if now.is_none() || now != frame.probe {
+            return Some("a frame changed");
+        }
+    }
+    None
 }
 
 /// What a kept tree needs before a command uses it.
@@ -431,18 +462,19 @@ fn plan(page: &CachedPage, load_mark: LoadMark, probe: Option<&Probe>) -> Plan {
 /// `Ok(None)` when nothing had changed after all. Any `Err` means: read the page whole
 /// (`vfs` may then be half updated).
 async fn update<B: Browser>(
-    browser: &B,
-    tab: i64,
+    dom: &Dom<'_, B>,
+    main_frame: &str,
     vfs: &mut Vfs,
     interacted: bool,
     touched: &[i64],
 ) -> Result<Option<TreeRead>, String> {
+    let (browser, tab) = (dom.browser, dom.tab);
     let started = browser.monotonic_ms();
     let frame_id = vfs
         .entry(vfs.root())
         .map(|e| e.frame_id.clone())
         .unwrap_or_default();
-    let (mut subtrees, parents) = changed_elements(browser, tab, interacted).await?;
+    let (mut subtrees, parents) = changed_elements(dom, main_frame, interacted).await?;
     // Elements from here on were acted on but not reported changed by the page.
     let reported = subtrees.len();
     for &id in touched {
@@ -546,114 +578,163 @@ fn placed(vfs: &Vfs, frame_id: &str, nodes: &[AxNode]) -> bool {
 }
 
 /// The backend DOM node ids of the elements [`TAKE`] hands over: `(subtrees, parents)`.
+/// Its objects live in the read's object group, released when the read ends.
 async fn changed_elements<B: Browser>(
-    browser: &B,
-    tab: i64,
+    dom: &Dom<'_, B>,
+    main_frame: &str,
     interacted: bool,
 ) -> Result<(Vec<i64>, Vec<i64>), String> {
-    let cdp = |method: &'static str, params: Value| async move {
-        browser
-            .cdp(tab, method, params)
-            .await
-            .map_err(|e| format!("{method}: {e}"))
-    };
     let expression = page_js(TAKE).replace("__ACTIVE__", if interacted { "true" } else { "false" });
-    let taken = cdp(
-        "Runtime.evaluate",
-        json!({ "expression": expression, "objectGroup": OBJECT_GROUP, "silent": true }),
+    let taken = dom
+        .evaluate_raw(None, main_frame, &expression, false)
+        .await?;
+    let array = match (taken.exception_details, taken.result.object_id) {
+        (Some(error), _) => {
+            return Err(format!(
+                "the page could not say what changed: listing them failed: {:.200}",
+                error.message()
+            ))
+        }
+        (None, Some(array)) => array,
+        (None, None) => {
+            let why = match taken.result.value {
+                Some(Value::String(reason)) => reason,
+                other => format!("unexpected answer {:.200}", json!(other).to_string()),
+            };
+            return Err(format!("the page could not say what changed: {why}"));
+        }
+    };
+    let props = cdp::call(
+        dom.browser,
+        dom.tab,
+        None,
+        &cdp::GetProperties {
+            object_id: array,
+            own_properties: true,
+        },
     )
     .await?;
-    let Some(array) = taken["result"]["objectId"].as_str() else {
-        let why = match (
-            taken["exceptionDetails"]["exception"]["description"].as_str(),
-            taken["result"]["value"].as_str(),
-        ) {
-            (Some(error), _) => format!("listing them failed: {error:.200}"),
-            (None, Some(reason)) => reason.to_string(),
-            (None, None) => format!("unexpected answer {:.200}", taken.to_string()),
+    let mut elements: Vec<(usize, String)> = Vec::new();
+    let mut kinds = String::new();
+    for prop in props.result {
+        let Ok(index) = prop.name.parse::<usize>() else {
+            continue;
         };
-        return Err(format!("the page could not say what changed: {why}"));
-    };
-    let result = async {
-        let props = cdp(
-            "Runtime.getProperties",
-            json!({ "objectId": array, "ownProperties": true }),
+        let Some(value) = prop.value else { continue };
+        match (value.object_id, value.value) {
+            (Some(object), _) => elements.push((index, object)),
+            (None, Some(Value::String(text))) => {
+                kinds = text.trim_start_matches("kinds:").to_string()
+            }
+            _ => {}
+        }
+    }
+    elements.sort();
+    if elements.len() != kinds.len() {
+        return Err("the page's list of changes is malformed".to_string());
+    }
+    let mut subtrees = Vec::new();
+    let mut parents = Vec::new();
+    for ((_, object), kind) in elements.into_iter().zip(kinds.chars()) {
+        let described = cdp::call(
+            dom.browser,
+            dom.tab,
+            None,
+            &cdp::DescribeNode { object_id: object },
         )
         .await?;
-        let mut elements: Vec<(usize, String)> = Vec::new();
-        let mut kinds = String::new();
-        for prop in props["result"].as_array().into_iter().flatten() {
-            let Some(index) = prop["name"].as_str().and_then(|n| n.parse::<usize>().ok()) else {
-                continue;
-            };
-            match (
-                prop["value"]["objectId"].as_str(),
-                prop["value"]["value"].as_str(),
-            ) {
-                (Some(object), _) => elements.push((index, object.to_string())),
-                (None, Some(text)) => kinds = text.trim_start_matches("kinds:").to_string(),
-                _ => {}
-            }
+        if kind == 'l' {
+            parents.push(described.node.backend_node_id);
+        } else {
+            subtrees.push(described.node.backend_node_id);
         }
-        elements.sort();
-        if elements.len() != kinds.len() {
-            return Err("the page's list of changes is malformed".to_string());
-        }
-        let mut subtrees = Vec::new();
-        let mut parents = Vec::new();
-        for ((_, object), kind) in elements.iter().zip(kinds.chars()) {
-            let described = cdp("DOM.describeNode", json!({ "objectId": object })).await?;
-            let backend = described["node"]["backendNodeId"]
-                .as_i64()
-                .ok_or("DOM.describeNode gave no backendNodeId")?;
-            if kind == 'l' {
-                parents.push(backend);
-            } else {
-                subtrees.push(backend);
-            }
-        }
-        Ok((subtrees, parents))
     }
-    .await;
-    let _ = browser
-        .cdp(
-            tab,
-            "Runtime.releaseObjectGroup",
-            json!({ "objectGroup": OBJECT_GROUP }),
-        )
-        .await;
-    result
+    Ok((subtrees, parents))
 }
 
-/// Reads the main frame's tree and every child frame (same-process ones through the tab,
-/// out-of-process ones through their sessions), and maps them, with the names `names` gave
-/// elements of this document before.
-/// Returns the mapped page, how many child frames could not be read here, and how the read
-/// went.
-async fn fetch<B: Browser>(
-    browser: &B,
-    tab: i64,
-    names: NameBook,
-) -> Result<(Vfs, usize, TreeRead), String> {
+/// What [`fetch`] read.
+struct Fetched {
+    vfs: Vfs,
+    /// Child frames that could not be read.
+    unreadable: usize,
+    read: TreeRead,
+    targets: FrameTargets,
+    frames: Vec<FrameProbe>,
+    sessions_seen: Vec<String>,
+}
+
+/// A child frame to read: where its nodes are (its own target's session, `None` for the
+/// tab), where its owner element is, and whether it is its target's root frame.
+struct FrameToRead {
+    frame_id: String,
+    parent_frame_id: String,
+    session: Option<String>,
+    owner_session: Option<String>,
+    target_root: bool,
+}
+
+/// Asks the tab and every child session to attach the out-of-process frames inside them
+/// (`Target.setAutoAttach` is per target: without it in a frame's own session, frames
+/// nested in it are never attached), and returns the sessions attached, parents before
+/// children, leaving out any whose parent session is unknown.
+async fn attach_frames<B: Browser>(browser: &B, tab: i64) -> Vec<FrameSession> {
+    let auto = cdp::SetAutoAttach {
+        auto_attach: true,
+        wait_for_debugger_on_start: false,
+        flatten: true,
+    };
+    let _ = cdp::call(browser, tab, None, &auto).await;
+    let mut asked: Vec<String> = Vec::new();
+    for _ in 0..MAX_FRAME_NESTING {
+        let new: Vec<String> = browser
+            .frame_sessions(tab)
+            .into_iter()
+            .map(|s| s.session_id)
+            .filter(|s| !asked.contains(s))
+            .collect();
+        if new.is_empty() {
+            break;
+        }
+        for session in new {
+            let _ = cdp::call(browser, tab, Some(&session), &auto).await;
+            asked.push(session);
+        }
+    }
+    let mut pending = browser.frame_sessions(tab);
+    let mut ordered: Vec<FrameSession> = Vec::new();
+    while !pending.is_empty() {
+        let (ready, rest): (Vec<_>, Vec<_>) = pending.into_iter().partition(|s| {
+            s.parent_session
+                .as_ref()
+                .is_none_or(|p| ordered.iter().any(|o| &o.session_id == p))
+        });
+        if ready.is_empty() {
+            break;
+        }
+        ordered.extend(ready);
+        pending = rest;
+    }
+    ordered
+}
+
+/// Reads the main frame's tree and every child frame (same-process ones with `frameId` in
+/// the target that holds them, out-of-process ones — nested ones too — through their own
+/// sessions), and maps them, with the names `names` gave elements of this document before.
+async fn fetch<B: Browser>(dom: &Dom<'_, B>, names: NameBook) -> Result<Fetched, String> {
+    let (browser, tab) = (dom.browser, dom.tab);
     let started = browser.monotonic_ms();
     let mut read = TreeRead {
         tab,
         ..TreeRead::default()
     };
-    let call = |method: &'static str, params: Value| async move {
-        browser.cdp(tab, method, params).await.map_err(|e| {
-            format!("reading the page failed at {method}: {e}. Run `refresh` to retry.")
-        })
+    let failed = |method: &str, e: String| {
+        format!("reading the page failed at {method}: {e}. Run `refresh` to retry.")
     };
-    let frame_tree = call("Page.getFrameTree", json!({})).await?;
-    let main_frame = frame_tree["frameTree"]["frame"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let url = frame_tree["frameTree"]["frame"]["url"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let frame_tree = cdp::call(browser, tab, None, &cdp::GetFrameTree {})
+        .await
+        .map_err(|e| failed("Page.getFrameTree", e))?;
+    let main_frame = frame_tree.frame_tree.frame.id.clone();
+    let url = frame_tree.frame_tree.frame.url.clone();
     let main_nodes = read_nodes(
         browser,
         tab,
@@ -663,54 +744,105 @@ async fn fetch<B: Browser>(
         &mut read,
     )
     .await
-    .map_err(|e| {
-        format!(
-            "reading the page failed at Accessibility.getFullAXTree: {e}. Run `refresh` to retry."
-        )
-    })?;
+    .map_err(|e| failed("Accessibility.getFullAXTree", e))?;
 
-    let mut children = Vec::new();
-    collect_child_frames(&frame_tree["frameTree"], &main_frame, &mut children);
-    // Out-of-process frames come with their own sessions once auto-attach is on (the glue
-    // records them from `Target.attachedToTarget`). Asking again is harmless.
-    let _ = browser
-        .cdp(
-            tab,
-            "Target.setAutoAttach",
-            json!({ "autoAttach": true, "waitForDebuggerOnStart": false, "flatten": true }),
-        )
-        .await;
-    let sessions = browser.frame_sessions(tab);
-    // An out-of-process frame may be missing from the parent's frame tree; its target id is
-    // its frame id and its parent is then taken to be the main frame.
+    let sessions = attach_frames(browser, tab).await;
+    let mut sessions_seen: Vec<String> = sessions.iter().map(|s| s.session_id.clone()).collect();
+    sessions_seen.sort();
+    let mut targets = FrameTargets::default();
+    let mut to_read: Vec<FrameToRead> = Vec::new();
+    let same_process =
+        |tree: &cdp::FrameTree, session: Option<&String>, out: &mut Vec<FrameToRead>| {
+            let mut list = Vec::new();
+            collect_child_frames(tree, &tree.frame.id, &mut list);
+            for (frame_id, parent) in list {
+                out.push(FrameToRead {
+                    frame_id,
+                    parent_frame_id: parent,
+                    session: session.cloned(),
+                    owner_session: session.cloned(),
+                    target_root: false,
+                });
+            }
+        };
+    same_process(&frame_tree.frame_tree, None, &mut to_read);
     for session in &sessions {
-        if !children.iter().any(|(id, _)| *id == session.frame_id) {
-            children.push((session.frame_id.clone(), main_frame.clone()));
+        targets.insert(session.frame_id.clone(), session.session_id.clone());
+        // An out-of-process frame hangs in the frame Chrome names, else in the root frame
+        // of the target that reported it.
+        let parent = session.parent_frame_id.clone().unwrap_or_else(|| {
+            session
+                .parent_session
+                .as_ref()
+                .and_then(|p| sessions.iter().find(|s| &s.session_id == p))
+                .map(|s| s.frame_id.clone())
+                .unwrap_or_else(|| main_frame.clone())
+        });
+        to_read.push(FrameToRead {
+            frame_id: session.frame_id.clone(),
+            parent_frame_id: parent,
+            session: Some(session.session_id.clone()),
+            owner_session: session.parent_session.clone(),
+            target_root: true,
+        });
+        if let Ok(tree) = cdp::call(
+            browser,
+            tab,
+            Some(&session.session_id),
+            &cdp::GetFrameTree {},
+        )
+        .await
+        {
+            let mut inner = Vec::new();
+            same_process(&tree.frame_tree, Some(&session.session_id), &mut inner);
+            for frame in inner {
+                targets.insert(frame.frame_id.clone(), session.session_id.clone());
+                to_read.push(frame);
+            }
         }
     }
+    // A frame listed by its parent's frame tree and also attached: its session holds it.
+    let attached: Vec<String> = sessions.iter().map(|s| s.frame_id.clone()).collect();
+    to_read.retain(|f| f.target_root || !attached.contains(&f.frame_id));
+
     let mut frames = Vec::new();
+    let mut probes = Vec::new();
     let mut unreadable = 0usize;
-    if !children.is_empty() {
-        // DOM.getFrameOwner answers only once the DOM agent has a document.
-        let _ = browser
-            .cdp(tab, "DOM.getDocument", json!({ "depth": 0 }))
+    let mut documents: Vec<Option<String>> = Vec::new();
+    for frame in to_read.into_iter().take(MAX_FRAMES) {
+        // DOM.getFrameOwner answers only once the DOM agent of that target has a document.
+        if !documents.contains(&frame.owner_session) {
+            let _ = cdp::call(
+                browser,
+                tab,
+                frame.owner_session.as_deref(),
+                &cdp::GetDocument { depth: 0 },
+            )
             .await;
-    }
-    for (frame_id, parent) in children.into_iter().take(MAX_FRAMES) {
-        let owner = browser
-            .cdp(tab, "DOM.getFrameOwner", json!({ "frameId": frame_id }))
-            .await
-            .ok()
-            .and_then(|o| o["backendNodeId"].as_i64());
-        let session = sessions.iter().find(|s| s.frame_id == frame_id);
-        let (session_id, params) = match session {
-            Some(s) => (Some(s.session_id.as_str()), json!({})),
-            None => (None, json!({ "frameId": frame_id })),
+            documents.push(frame.owner_session.clone());
+        }
+        let owner = cdp::call(
+            browser,
+            tab,
+            frame.owner_session.as_deref(),
+            &cdp::GetFrameOwner {
+                frame_id: frame.frame_id.clone(),
+            },
+        )
+        .await
+        .ok()
+        .map(|o| o.backend_node_id);
+        // The tracker goes in before the read, so no change after it is missed.
+        let frame_probe = probe(dom, frame.session.as_deref(), &frame.frame_id).await;
+        let params = if frame.target_root {
+            json!({})
+        } else {
+            json!({ "frameId": frame.frame_id })
         };
         let nodes = read_nodes(
             browser,
             tab,
-            session_id,
+            frame.session.as_deref(),
             "Accessibility.getFullAXTree",
             params,
             &mut read,
@@ -718,13 +850,20 @@ async fn fetch<B: Browser>(
         .await
         .ok();
         match nodes {
-            Some(nodes) => frames.push(ChildFrame {
-                frame_id,
-                parent_frame_id: Some(parent),
-                owner_backend_node_id: owner,
-                out_of_process: session.is_some(),
-                nodes,
-            }),
+            Some(nodes) => {
+                probes.push(FrameProbe {
+                    frame_id: frame.frame_id.clone(),
+                    session: frame.session.clone(),
+                    probe: frame_probe,
+                });
+                frames.push(ChildFrame {
+                    frame_id: frame.frame_id,
+                    parent_frame_id: Some(frame.parent_frame_id),
+                    owner_backend_node_id: owner,
+                    out_of_process: frame.session.is_some(),
+                    nodes,
+                });
+            }
             None => unreadable += 1,
         }
     }
@@ -744,7 +883,14 @@ async fn fetch<B: Browser>(
     .map_err(|e| format!("mapping the page failed: {e}"))?;
     read.map_ms = browser.monotonic_ms() - mapping;
     read.total_ms = browser.monotonic_ms() - started;
-    Ok((vfs, unreadable, read))
+    Ok(Fetched {
+        vfs,
+        unreadable,
+        read,
+        targets,
+        frames: probes,
+        sessions_seen,
+    })
 }
 
 /// An `Accessibility` call that answers `{nodes}` (in the tab, or in a child frame's
@@ -773,96 +919,9 @@ async fn read_nodes<B: Browser>(
 }
 
 /// `(frame id, parent frame id)` of every frame below `node` of `Page.getFrameTree`.
-fn collect_child_frames(node: &Value, parent: &str, out: &mut Vec<(String, String)>) {
-    for child in node["childFrames"].as_array().into_iter().flatten() {
-        if let Some(id) = child["frame"]["id"].as_str() {
-            out.push((id.to_string(), parent.to_string()));
-            collect_child_frames(child, id, out);
-        }
+fn collect_child_frames(node: &cdp::FrameTree, parent: &str, out: &mut Vec<(String, String)>) {
+    for child in &node.child_frames {
+        out.push((child.frame.id.clone(), parent.to_string()));
+        collect_child_frames(child, &child.frame.id, out);
     }
-}
-
-/// The remote object id of an entry's DOM node, for `Runtime.callFunctionOn`.
-pub async fn resolve_object<B: Browser>(
-    browser: &B,
-    tab: i64,
-    entry: &Entry,
-) -> Result<String, String> {
-    let backend = entry.backend_node_id.ok_or_else(|| {
-        format!(
-            "{} has no DOM node (it is generated by the browser); pick another entry",
-            entry.name
-        )
-    })?;
-    let reply = browser
-        .cdp(tab, "DOM.resolveNode", json!({ "backendNodeId": backend }))
-        .await
-        .map_err(|e| {
-            format!(
-                "{}: its DOM node is gone ({e}); the page changed, run `ls` to see it now",
-                entry.name
-            )
-        })?;
-    reply["object"]["objectId"]
-        .as_str()
-        .map(str::to_string)
-        .ok_or_else(|| format!("{}: its DOM node could not be resolved", entry.name))
-}
-
-/// Calls `function` (JS source taking the element as `this`, then `args`) on an entry's DOM
-/// node and returns its value.
-pub async fn call_on<B: Browser>(
-    browser: &B,
-    tab: i64,
-    entry: &Entry,
-    function: &str,
-    args: &[Value],
-) -> Result<Value, String> {
-    let object = resolve_object(browser, tab, entry).await?;
-    let arguments: Vec<Value> = args.iter().map(|a| json!({ "value": a })).collect();
-    let reply = browser
-        .cdp(
-            tab,
-            "Runtime.callFunctionOn",
-            json!({
-                "objectId": object,
-                "functionDeclaration": function,
-                "arguments": arguments,
-                "returnByValue": true,
-                "awaitPromise": true,
-            }),
-        )
-        .await
-        .map_err(|e| format!("{}: {e}", entry.name))?;
-    if let Some(details) = reply.get("exceptionDetails") {
-        let text = details["exception"]["description"]
-            .as_str()
-            .or_else(|| details["text"].as_str())
-            .unwrap_or("script error");
-        return Err(format!("{}: {text}", entry.name));
-    }
-    Ok(reply["result"]["value"].clone())
-}
-
-/// Evaluates an expression in the page's main frame and returns its value.
-pub async fn evaluate<B: Browser>(
-    browser: &B,
-    tab: i64,
-    expression: &str,
-) -> Result<Value, String> {
-    let reply = browser
-        .cdp(
-            tab,
-            "Runtime.evaluate",
-            json!({ "expression": expression, "returnByValue": true, "awaitPromise": true }),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-    if let Some(details) = reply.get("exceptionDetails") {
-        return Err(details["text"]
-            .as_str()
-            .unwrap_or("script error")
-            .to_string());
-    }
-    Ok(reply["result"]["value"].clone())
 }

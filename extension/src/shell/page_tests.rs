@@ -836,6 +836,7 @@ fn an_out_of_process_frame_is_read_through_its_session_and_listed_under_its_ifra
             vec![super::browser::FrameSession {
                 frame_id: frame["frameId"].as_str().unwrap().into(),
                 session_id: "S1".into(),
+                ..Default::default()
             }],
         );
         s.session_replies.insert(

@@ -14,7 +14,8 @@ use shared_protocol::grammar::{Args, Command};
 
 use super::bounds::{self, Pager, BODY_BUDGET};
 use super::browser::{Browser, LoadOutcome, TabInfo};
-use super::page::{call_on, evaluate, Fresh, PageTree};
+use super::dom::{Dom, Objects};
+use super::page::{Fresh, PageTree};
 use super::session::{Cwd, Session};
 use super::{expect_flags, navigation, Context};
 use crate::ax::{
@@ -26,12 +27,14 @@ use crate::ax::{
 const DEFAULT_TEXTLEN: usize = 80;
 /// Links `extract_links` lists unless `-n` says otherwise.
 const DEFAULT_LINKS: usize = 200;
+/// Listed groups whose `--meta`/`--text` are read in one batch.
+const LISTING_CHUNK: usize = 50;
 /// Entries whose text `--content` reads, at most, per search.
 const MAX_CONTENT_READS: usize = 300;
 
 /// JS: the element's visible text (`innerText`, which leaves out hidden nodes, scripts and
 /// styles), or its `value` for fields.
-pub(crate) const VISIBLE_TEXT: &str = "function() { const t = (this.innerText !== undefined ? this.innerText : this.textContent) || ''; return t || (this.value || ''); }";
+pub(crate) const VISIBLE_TEXT: &str = include_str!("js/visible_text.js");
 
 /// The session's tab, its current tree and the notice `ls` shows about it.
 pub(crate) struct OpenPage {
@@ -42,11 +45,26 @@ pub(crate) struct OpenPage {
     /// `(tree auto-refreshed, …)` / `(page changed — …)`, or nothing.
     pub notice: Option<String>,
     pub prefix: String,
+    /// The command's remote objects and isolated worlds.
+    pub objects: Objects,
+    /// The main frame's id.
+    pub main_frame: String,
 }
 
 impl OpenPage {
     pub fn vfs(&self) -> &Vfs {
         &self.tree.vfs
+    }
+
+    /// The page's DOM for this command: every element through its frame's target.
+    pub fn dom<'a, B: Browser>(&'a self, browser: &'a B) -> Dom<'a, B> {
+        Dom::new(
+            browser,
+            self.id,
+            &self.tree.targets,
+            &self.main_frame,
+            &self.objects,
+        )
     }
 
     /// Resolve a path the user gave, relative to the session's directory in this page.
@@ -128,16 +146,23 @@ pub(crate) async fn open<B: Browser>(
     };
     let tree = ctx
         .pages
-        .tree(browser, id)
+        .tree_with(browser, id, &ctx.objects)
         .await
         .map_err(|e| format!("{command}: {e}"))?;
     let prefix = Cwd::tab_root(id, via_window).display();
+    let main_frame = tree
+        .vfs
+        .entry(tree.vfs.root())
+        .map(|e| e.frame_id.clone())
+        .unwrap_or_default();
     let mut page = OpenPage {
         tab,
         id,
         tree,
         notice: None,
         prefix,
+        objects: ctx.objects.clone(),
+        main_frame,
     };
     if page.tree.fresh == Fresh::Refreshed {
         let nodes = page.vfs().node_count();
@@ -259,11 +284,11 @@ fn details(entry: &Entry) -> String {
 }
 
 /// What `--meta` adds: DOM facts of an entry (tag, id, src, href).
-const META: &str = "function() { return { tag: this.localName || '', id: this.id || '', src: this.getAttribute && this.getAttribute('src') || '', href: this.getAttribute && this.getAttribute('href') || '' }; }";
+const META: &str = include_str!("js/meta.js");
 
-async fn meta_of<B: Browser>(browser: &B, tab: i64, entry: &Entry) -> Option<Value> {
+async fn meta_of<B: Browser>(dom: &Dom<'_, B>, entry: &Entry) -> Option<Value> {
     entry.backend_node_id?;
-    call_on(browser, tab, entry, META, &[]).await.ok()
+    dom.call_on(entry, META, &[]).await.ok()
 }
 
 fn meta_text(meta: &Value) -> String {
@@ -314,7 +339,7 @@ struct TextPreview {
 }
 
 /// An element's visible text for `--json` listings, at most a page's worth of it.
-async fn text_of<B: Browser>(browser: &B, tab: i64, entry: &Entry) -> String {
+async fn text_of<B: Browser>(dom: &Dom<'_, B>, entry: &Entry) -> String {
     if entry.backend_node_id.is_none() {
         return bounds::prefix_chars(&entry.accessible_name, BODY_BUDGET).to_string();
     }
@@ -325,7 +350,7 @@ async fn text_of<B: Browser>(browser: &B, tab: i64, entry: &Entry) -> String {
         json!(BODY_BUDGET),
         json!(false),
     ];
-    call_on(browser, tab, entry, &function, &args)
+    dom.call_on(entry, &function, &args)
         .await
         .ok()
         .and_then(|v| serde_json::from_value::<TextWindow>(v).ok())
@@ -334,12 +359,12 @@ async fn text_of<B: Browser>(browser: &B, tab: i64, entry: &Entry) -> String {
 }
 
 /// Whether an element's visible text contains `needle` (lower-cased), asked in the page.
-async fn text_contains<B: Browser>(browser: &B, tab: i64, entry: &Entry, needle: &str) -> bool {
+async fn text_contains<B: Browser>(dom: &Dom<'_, B>, entry: &Entry, needle: &str) -> bool {
     if entry.backend_node_id.is_none() {
         return entry.accessible_name.to_lowercase().contains(needle);
     }
     let function = text_function(TEXT_CONTAINS, VISIBLE_TEXT);
-    call_on(browser, tab, entry, &function, &[json!(needle)])
+    dom.call_on(entry, &function, &[json!(needle)])
         .await
         .ok()
         .and_then(|v| v.as_bool())
@@ -348,12 +373,13 @@ async fn text_contains<B: Browser>(browser: &B, tab: i64, entry: &Entry, needle:
 
 /// `  "first words…" (len)` for `--text`: the preview is cut in the page, so a huge text
 /// costs no more than a short one.
-async fn preview_of<B: Browser>(browser: &B, tab: i64, entry: &Entry, width: usize) -> String {
+async fn preview_of<B: Browser>(dom: &Dom<'_, B>, entry: &Entry, width: usize) -> String {
     if entry.backend_node_id.is_none() {
         return preview(&entry.accessible_name, width);
     }
     let function = text_function(TEXT_PREVIEW, VISIBLE_TEXT);
-    let answer = call_on(browser, tab, entry, &function, &[json!(width)])
+    let answer = dom
+        .call_on(entry, &function, &[json!(width)])
         .await
         .ok()
         .and_then(|v| serde_json::from_value::<TextPreview>(v).ok());
@@ -361,6 +387,29 @@ async fn preview_of<B: Browser>(browser: &B, tab: i64, entry: &Entry, width: usi
         Some(p) => preview_line(&p.text, p.length, width),
         None => preview("", width),
     }
+}
+
+/// [`preview_of`] for many entries at once: one batched call per frame.
+async fn previews_of<B: Browser>(
+    dom: &Dom<'_, B>,
+    entries: &[&Entry],
+    width: usize,
+) -> Vec<String> {
+    let function = text_function(TEXT_PREVIEW, VISIBLE_TEXT);
+    let answers = dom.call_on_each(entries, &function, &[json!(width)]).await;
+    entries
+        .iter()
+        .zip(answers)
+        .map(|(entry, answer)| {
+            if entry.backend_node_id.is_none() {
+                return preview(&entry.accessible_name, width);
+            }
+            match answer.and_then(|v| serde_json::from_value::<TextPreview>(v).ok()) {
+                Some(p) => preview_line(&p.text, p.length, width),
+                None => preview("", width),
+            }
+        })
+        .collect()
 }
 
 fn preview(text: &str, width: usize) -> String {
@@ -485,7 +534,7 @@ async fn ls<B: Browser>(
                 let entry = page.entry(*id)?;
                 let mut obj = entry_json(entry);
                 if meta {
-                    if let Some(m) = meta_of(browser, page.id, entry).await {
+                    if let Some(m) = meta_of(&page.dom(browser), entry).await {
                         for key in ["src", "id", "tag"] {
                             if let Some(v) = m[key].as_str().filter(|v| !v.is_empty()) {
                                 obj[key] = json!(v);
@@ -494,7 +543,7 @@ async fn ls<B: Browser>(
                     }
                 }
                 if with_text {
-                    obj["text"] = json!(text_of(browser, page.id, entry).await);
+                    obj["text"] = json!(text_of(&page.dom(browser), entry).await);
                 }
                 objs.push(obj);
             }
@@ -524,32 +573,53 @@ async fn ls<B: Browser>(
     }
     let long = args.has_any(&["-l", "--long"]) || meta || with_text;
     let mut pager = Pager::new(out);
-    for rows in &groups {
-        let mut lines = Vec::with_capacity(rows.len());
-        for (id, name) in rows {
-            let entry = page.entry(*id)?;
-            if !long {
-                lines.push(name.clone());
-                continue;
-            }
-            let mut line = format!(
-                "{} {:<14} {name}{}",
-                entry.kind.marker(),
-                entry.role,
-                details(entry)
-            );
-            if meta {
-                if let Some(m) = meta_of(browser, page.id, entry).await {
-                    line.push_str(&meta_text(&m));
+    let dom = page.dom(browser);
+    // `--meta` and `--text` are read a chunk of groups at a time, each with one batched
+    // call per frame (not one per row), and only until the page is full.
+    'chunks: for chunk in groups.chunks(LISTING_CHUNK) {
+        let ids: Vec<EntryId> = chunk.iter().flatten().map(|(id, _)| *id).collect();
+        let entries = ids
+            .iter()
+            .map(|id| page.entry(*id))
+            .collect::<Result<Vec<&Entry>, String>>()?;
+        let metas = if meta {
+            dom.call_on_each(&entries, META, &[]).await
+        } else {
+            Vec::new()
+        };
+        let previews = if with_text {
+            previews_of(&dom, &entries, textlen).await
+        } else {
+            Vec::new()
+        };
+        let mut at = 0usize;
+        for rows in chunk {
+            let mut lines = Vec::with_capacity(rows.len());
+            for (id, name) in rows {
+                let entry = page.entry(*id)?;
+                let index = at;
+                at += 1;
+                if !long {
+                    lines.push(name.clone());
+                    continue;
                 }
+                let mut line = format!(
+                    "{} {:<14} {name}{}",
+                    entry.kind.marker(),
+                    entry.role,
+                    details(entry)
+                );
+                if let Some(Some(m)) = metas.get(index) {
+                    line.push_str(&meta_text(m));
+                }
+                if let Some(p) = previews.get(index) {
+                    line.push_str(p);
+                }
+                lines.push(line);
             }
-            if with_text {
-                line.push_str(&preview_of(browser, page.id, entry, textlen).await);
+            if !pager.push_group(lines) {
+                break 'chunks;
             }
-            lines.push(line);
-        }
-        if !pager.push_group(lines) {
-            break;
         }
     }
     let shown = pager.entries();
@@ -643,9 +713,10 @@ async fn cat<B: Browser>(
     let page = open(session, browser, ctx, "cat").await?;
     let (id, _) = page.entry_at(session, "cat", Some(&target))?;
     let entry = page.entry(id)?;
-    const PROPS: &str = "function() { const a = (n) => (this.getAttribute && this.getAttribute(n)) || ''; const text = (this.textContent || '').trim(); const visible = ((this.innerText !== undefined ? this.innerText : '') || '').trim(); return { tag: this.localName || '', id: this.id || '', class: (typeof this.className === 'string' ? this.className : '').slice(0, 120), href: a('href'), src: a('src'), alt: a('alt'), title: a('title'), placeholder: a('placeholder'), target: a('target'), domName: a('name'), action: a('action'), text: text.slice(0, 500), visibleText: visible.slice(0, 500), html: (this.outerHTML || '').slice(0, 300) }; }";
+    const PROPS: &str = include_str!("js/props.js");
     let props = if entry.backend_node_id.is_some() {
-        call_on(browser, page.id, entry, PROPS, &[])
+        page.dom(browser)
+            .call_on(entry, PROPS, &[])
             .await
             .unwrap_or(Value::Null)
     } else {
@@ -711,7 +782,7 @@ async fn cat<B: Browser>(
 }
 
 /// JS: `[text](href)` for every link below the element, in document order.
-const LINKS_TEXT: &str = "function() { const root = this.nodeType === 9 ? this.body : this; const out = []; const walk = (n) => { if (n.nodeType === 3) { out.push(n.textContent); return; } if (n.nodeType !== 1) return; const tag = n.localName; if (tag === 'script' || tag === 'style' || tag === 'noscript' || tag === 'template') return; const cs = getComputedStyle(n); if (cs.display === 'none' || cs.visibility === 'hidden') return; if (tag === 'a' && n.href) { out.push('[' + (n.innerText || '').trim() + '](' + n.href + ')'); return; } if (tag === 'br') out.push('\\n'); for (const c of n.childNodes) walk(c); if (cs.display === 'block' || cs.display === 'flex' || cs.display === 'list-item' || cs.display === 'table-row') out.push('\\n'); }; walk(root); return out.join('').replace(/[ \\t]+/g, ' ').replace(/\\n\\s*\\n+/g, '\\n').trim(); }";
+const LINKS_TEXT: &str = include_str!("js/links_text.js");
 
 async fn text<B: Browser>(
     session: &mut Session,
@@ -743,7 +814,8 @@ async fn text<B: Browser>(
     let function = text_function(TEXT_WINDOW, if links { LINKS_TEXT } else { VISIBLE_TEXT });
     let value = if entry.backend_node_id.is_some() && !path.is_empty() {
         let window_args = [json!(offset), json!(count), json!(budget), json!(links)];
-        call_on(browser, page.id, entry, &function, &window_args)
+        page.dom(browser)
+            .call_on(entry, &function, &window_args)
             .await
             .map_err(|e| format!("text: {e}"))?
     } else {
@@ -751,7 +823,8 @@ async fn text<B: Browser>(
         let expression = format!(
             "({function}).call(document.body || document.documentElement, {offset}, {count}, {budget}, {links})"
         );
-        evaluate(browser, page.id, &expression)
+        page.dom(browser)
+            .evaluate(&expression)
             .await
             .map_err(|e| format!("text: {e}"))?
     };
@@ -839,7 +912,7 @@ async fn read<B: Browser>(
             extra.push(format!("href={u}"));
         }
         if args.has("--meta") {
-            if let Some(m) = meta_of(browser, page.id, entry).await {
+            if let Some(m) = meta_of(&page.dom(browser), entry).await {
                 for key in ["id", "src"] {
                     if let Some(v) = m[key].as_str().filter(|v| !v.is_empty()) {
                         extra.push(format!("{key}={v}"));
@@ -851,7 +924,7 @@ async fn read<B: Browser>(
             let _ = write!(line, " {{{}}}", extra.join(", "));
         }
         if args.has("--text") && !entry.is_dir() {
-            line.push_str(&preview_of(browser, page.id, entry, textlen).await);
+            line.push_str(&preview_of(&page.dom(browser), entry, textlen).await);
         }
         if !lines.push(line) {
             break;
@@ -971,7 +1044,7 @@ async fn content_matches<B: Browser>(
         .take(MAX_CONTENT_READS);
     for (id, _) in candidates {
         if let Some(entry) = page.vfs().entry(id) {
-            if text_contains(browser, page.id, entry, pattern).await {
+            if text_contains(&page.dom(browser), entry, pattern).await {
                 out.push(id);
             }
         }
@@ -1054,7 +1127,7 @@ async fn find<B: Browser>(
             let mut obj = entry_json(entry);
             obj["path"] = json!(path.join("/"));
             if meta {
-                if let Some(m) = meta_of(browser, page.id, entry).await {
+                if let Some(m) = meta_of(&page.dom(browser), entry).await {
                     for key in ["src", "id", "tag"] {
                         if let Some(v) = m[key].as_str().filter(|v| !v.is_empty()) {
                             obj[key] = json!(v);
@@ -1063,7 +1136,7 @@ async fn find<B: Browser>(
                 }
             }
             if with_text {
-                obj["text"] = json!(text_of(browser, page.id, entry).await);
+                obj["text"] = json!(text_of(&page.dom(browser), entry).await);
             }
             if !results.push_group(vec![obj]) {
                 break;
@@ -1097,12 +1170,12 @@ async fn find<B: Browser>(
             details(entry)
         );
         if meta {
-            if let Some(m) = meta_of(browser, page.id, entry).await {
+            if let Some(m) = meta_of(&page.dom(browser), entry).await {
                 line.push_str(&meta_text(&m));
             }
         }
         if with_text {
-            line.push_str(&preview_of(browser, page.id, entry, textlen).await);
+            line.push_str(&preview_of(&page.dom(browser), entry, textlen).await);
         }
         if !lines.push(line) {
             break;
@@ -1162,7 +1235,7 @@ async fn grep<B: Browser>(
                 continue;
             }
             if let Some(entry) = vfs.entry(*id).filter(|e| e.backend_node_id.is_some()) {
-                if text_contains(browser, page.id, entry, &lower).await {
+                if text_contains(&page.dom(browser), entry, &lower).await {
                     hits.push(*id);
                 }
             }
@@ -1297,7 +1370,8 @@ async fn extract_table<B: Browser>(
         json!(BODY_BUDGET),
     ];
     let table: TableRows = serde_json::from_value(
-        call_on(browser, page.id, entry, &function, &page_args)
+        page.dom(browser)
+            .call_on(entry, &function, &page_args)
             .await
             .map_err(|e| format!("extract_table: {e}"))?,
     )

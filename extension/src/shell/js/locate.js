@@ -1,0 +1,1 @@
+function() { this.scrollIntoView({ block: 'center', inline: 'center' }); const r = this.getBoundingClientRect(); const x = r.left + r.width / 2, y = r.top + r.height / 2; const hit = document.elementFromPoint(x, y); return { x, y, w: r.width, h: r.height, hit: !!hit && (hit === this || this.contains(hit) || hit.contains(this)) }; }

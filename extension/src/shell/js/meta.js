@@ -1,0 +1,1 @@
+function() { return { tag: this.localName || '', id: this.id || '', src: this.getAttribute && this.getAttribute('src') || '', href: this.getAttribute && this.getAttribute('href') || '' }; }

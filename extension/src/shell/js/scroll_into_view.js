@@ -1,0 +1,1 @@
+function() { this.scrollIntoView({ block: 'center' }); }

@@ -1,0 +1,1 @@
+(function(n) { const root = document.scrollingElement || document.documentElement; const before = scrollY; window.scrollBy({ top: n * innerHeight, behavior: 'instant' }); return { top: Math.round(scrollY), height: root.scrollHeight, view: innerHeight, inner: false, moved: scrollY !== before }; })

@@ -1,0 +1,1 @@
+function() { const init = { key: 'Enter', code: 'Enter', keyCode: 13, which: 13, bubbles: true, cancelable: true }; const go = this.dispatchEvent(new KeyboardEvent('keydown', init)); this.dispatchEvent(new KeyboardEvent('keyup', init)); if (go && this.form) { this.form.requestSubmit(); return 'submitted its form'; } return 'pressed Enter'; }

@@ -1,0 +1,1 @@
+function() { const t = (this.innerText !== undefined ? this.innerText : this.textContent) || ''; return t || (this.value || ''); }
