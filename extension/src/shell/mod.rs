@@ -36,6 +36,8 @@ mod dialog_tests;
 #[cfg(test)]
 mod fake;
 #[cfg(test)]
+mod lazy_tests;
+#[cfg(test)]
 mod page_tests;
 #[cfg(test)]
 mod tests;

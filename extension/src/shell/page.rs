@@ -27,6 +27,8 @@ use serde_json::{json, Value};
 use super::browser::{Browser, LoadMark};
 use crate::ax::{AxNode, ChildFrame, Entry, FrameNodes, NameBook, PageSnapshot, Update, Vfs};
 
+mod lazy;
+
 /// The page-side state's key (`window[Symbol.for(KEY)]`), shared with the commands that
 /// wait for changes.
 pub(crate) const PAGE_STATE_KEY: &str = "domshell.page.v2";
@@ -190,6 +192,10 @@ pub struct TreeRead {
     pub tab: i64,
     /// Only what changed was read again (else the whole page).
     pub partial: bool,
+    /// Read a directory at a time (`getRootAXNode`/`getChildAXNodes`, see `lazy`).
+    pub lazy: bool,
+    /// DevTools calls that returned accessibility nodes.
+    pub calls: usize,
     /// Accessibility nodes read, all frames.
     pub ax_nodes: usize,
     /// JSON text received for the trees, in bytes.
@@ -308,7 +314,7 @@ impl PageCache {
                 )
                 .await;
         }
-        let (vfs, unreadable_frames, mut read) = fetch(browser, tab, names).await?;
+        let (vfs, unreadable_frames, mut read) = fetch(browser, tab, names, true).await?;
         read.not_partial = not_partial;
         *self.last_read.borrow_mut() = Some(read);
         let page = CachedPage {
@@ -628,12 +634,14 @@ async fn changed_elements<B: Browser>(
 /// Reads the main frame's tree and every child frame (same-process ones through the tab,
 /// out-of-process ones through their sessions), and maps them, with the names `names` gave
 /// elements of this document before.
+/// With `by_parts`, the main frame is read only as far as listing its root needs (`lazy`).
 /// Returns the mapped page, how many child frames could not be read here, and how the read
 /// went.
 async fn fetch<B: Browser>(
     browser: &B,
     tab: i64,
     names: NameBook,
+    by_parts: bool,
 ) -> Result<(Vfs, usize, TreeRead), String> {
     let started = browser.monotonic_ms();
     let mut read = TreeRead {
@@ -654,20 +662,31 @@ async fn fetch<B: Browser>(
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let main_nodes = read_nodes(
-        browser,
-        tab,
-        None,
-        "Accessibility.getFullAXTree",
-        json!({}),
-        &mut read,
-    )
-    .await
-    .map_err(|e| {
-        format!(
-            "reading the page failed at Accessibility.getFullAXTree: {e}. Run `refresh` to retry."
+    let root = match by_parts {
+        true => lazy::root_node(browser, tab, &mut read)
+            .await
+            // A browser that cannot read by parts (or a fake) is read whole, as before.
+            .ok(),
+        false => None,
+    };
+    read.lazy = root.is_some();
+    let main_nodes = match root {
+        Some(root) => vec![root],
+        None => read_nodes(
+            browser,
+            tab,
+            None,
+            "Accessibility.getFullAXTree",
+            json!({}),
+            &mut read,
         )
-    })?;
+        .await
+        .map_err(|e| {
+            format!(
+                "reading the page failed at Accessibility.getFullAXTree: {e}. Run `refresh` to retry."
+            )
+        })?,
+    };
 
     let mut children = Vec::new();
     collect_child_frames(&frame_tree["frameTree"], &main_frame, &mut children);
@@ -730,7 +749,7 @@ async fn fetch<B: Browser>(
     }
     read.ax_nodes = main_nodes.len() + frames.iter().map(|f| f.nodes.len()).sum::<usize>();
     let mapping = browser.monotonic_ms();
-    let vfs = Vfs::from_page_naming(
+    let mut vfs = Vfs::from_page_naming(
         PageSnapshot {
             url,
             main: FrameNodes {
@@ -743,6 +762,10 @@ async fn fetch<B: Browser>(
     )
     .map_err(|e| format!("mapping the page failed: {e}"))?;
     read.map_ms = browser.monotonic_ms() - mapping;
+    if read.lazy {
+        let root = vfs.root();
+        lazy::read_directory(browser, tab, &mut vfs, root, &mut read).await?;
+    }
     read.total_ms = browser.monotonic_ms() - started;
     Ok((vfs, unreadable, read))
 }
@@ -750,7 +773,7 @@ async fn fetch<B: Browser>(
 /// An `Accessibility` call that answers `{nodes}` (in the tab, or in a child frame's
 /// `session`), received as text and decoded straight into nodes; adds its size and timings
 /// to `read`.
-async fn read_nodes<B: Browser>(
+pub(crate) async fn read_nodes<B: Browser>(
     browser: &B,
     tab: i64,
     session: Option<&str>,
@@ -766,6 +789,7 @@ async fn read_nodes<B: Browser>(
     let received = browser.monotonic_ms();
     read.fetch_ms += received - started;
     read.bytes += text.len();
+    read.calls += 1;
     let reply: AxTreeReply = serde_json::from_str(&text)
         .map_err(|e| format!("the accessibility tree is unreadable: {e}"))?;
     read.decode_ms += browser.monotonic_ms() - received;
