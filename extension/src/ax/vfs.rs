@@ -255,13 +255,16 @@ impl Vfs {
     }
 
     /// What must still be fetched before `ls dir` shows final names and kinds: the
-    /// directory's own pending nodes and those of its child directories (a list item or row
-    /// is named after its children, and a paragraph is a file or a directory depending on
-    /// them). Fetch these with `getChildAXNodes`, hand the answers to [`Vfs::add_nodes`],
+    /// directory's own pending nodes and those of its child directories whose kind or name
+    /// comes from their children (a list item or row is named after its children, and a
+    /// paragraph is a file or a directory depending on them). Fetch these with `getChildAXNodes`, hand the answers to [`Vfs::add_nodes`],
     /// and repeat until it is empty.
     pub fn pending_to_list(&self, dir: EntryId) -> Vec<NodeRef> {
         let mut out: Vec<NodeRef> = self.pending(dir).to_vec();
         for &child in self.children(dir) {
+            if !self.entry(child).is_some_and(shaped_by_children) {
+                continue;
+            }
             for node in self.pending(child) {
                 if !out.contains(node) {
                     out.push(node.clone());
@@ -827,7 +830,8 @@ impl Vfs {
                 let (child, child_listing) = self.new_entry(frame, &node, Some(at), build);
                 children.push(child);
                 if let Some(child_listing) = child_listing {
-                    provisional |= !child_listing.pending.is_empty();
+                    provisional |= !child_listing.pending.is_empty()
+                        && self.entry(child).is_some_and(shaped_by_children);
                     queue.push_back((child, child_listing));
                 }
             }
@@ -1003,6 +1007,16 @@ struct Fields {
     backend_node_id: Option<i64>,
     text_len: usize,
     base_name: String,
+}
+
+/// Whether an entry's kind or name comes from its children: a named container or control is
+/// what it is whatever it holds (a list of 10,000 items needs none of them read to be listed
+/// by its parent); a paragraph, a heading or an unnamed row is not.
+fn shaped_by_children(entry: &Entry) -> bool {
+    let role = entry.role.as_str();
+    let kind_fixed = roles::is_interactive(role) || roles::is_container(role);
+    let name_fixed = !entry.accessible_name.is_empty() || roles::NAMED_BY_ROLE.contains(&role);
+    !(kind_fixed && name_fixed)
 }
 
 impl std::fmt::Debug for Vfs {

@@ -187,6 +187,9 @@ impl PageCache {
         tree: &mut PageTree,
     ) -> Result<(), String> {
         let names = tree.vfs.name_book().clone();
+        // With the agent enabled Chromium answers `getFullAXTree` on a large page far slower;
+        // the next read by parts enables it again.
+        let _ = browser.cdp(tab, "Accessibility.disable", json!({})).await;
         let (vfs, _, read) = fetch(browser, tab, names, false).await?;
         *self.last_read.borrow_mut() = Some(read);
         self.replace(tab, tree, vfs);
