@@ -619,9 +619,15 @@ fn build_on_demand(page: &PageSnapshot) -> Vfs {
         if pending.is_empty() {
             break;
         }
+        // Names in a directory not fully read yet are provisional (never shown: a directory
+        // is read before it is listed); the others are given for good.
         let seen: Vec<(String, String)> = outline(&vfs)
             .into_iter()
             .zip(vfs.descendants(vfs.root(), usize::MAX))
+            .filter(|(_, (id, _))| {
+                let parent = vfs.entry(*id).unwrap().parent.unwrap();
+                vfs.pending_to_list(parent).is_empty()
+            })
             .map(|(line, (id, _))| (line, vfs.entry(id).unwrap().ax_node_id.clone()))
             .collect();
         for node in pending {

@@ -27,6 +27,7 @@ pub struct NodeRef {
     pub ax_node_id: String,
 }
 
+#[derive(Clone)]
 pub(crate) struct FrameStore {
     pub frame_id: String,
     pub parent_frame_id: Option<String>,
@@ -88,7 +89,7 @@ pub(crate) struct Listing {
     pub pending: Vec<NodeRef>,
 }
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub(crate) struct Store {
     pub frames: Vec<FrameStore>,
     /// `(parent frame, owner backend node id)` → child frame.

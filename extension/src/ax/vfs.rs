@@ -99,7 +99,9 @@ pub enum FormerName {
 pub const MAX_REFRESHED_ANCESTORS: usize = 8;
 
 /// A page's filesystem. Build it with [`Vfs::from_page`]; keep it up to date with
-/// [`Vfs::replace_subtree`], [`Vfs::add_nodes`] and [`Vfs::attach_frame`].
+/// [`Vfs::replace_subtree`], [`Vfs::add_nodes`] and [`Vfs::attach_frame`]. Cloning is for
+/// scratch copies of small (partly read) trees.
+#[derive(Clone)]
 pub struct Vfs {
     store: Store,
     entries: Vec<Option<Entry>>,
@@ -242,14 +244,27 @@ impl Vfs {
         self.entry(id).map_or(&[], |e| e.pending.as_slice())
     }
 
+    /// Whether `dir` or anything below it still has children to read (a tree read a
+    /// directory at a time).
+    pub fn has_unread(&self, dir: EntryId) -> bool {
+        !self.is_complete(dir)
+            || self
+                .descendants(dir, usize::MAX)
+                .iter()
+                .any(|&(id, _)| !self.is_complete(id))
+    }
+
     /// What must still be fetched before `ls dir` shows final names and kinds: the
-    /// directory's own pending nodes and those of its child directories (a list item or row
-    /// is named after its children, and a paragraph is a file or a directory depending on
-    /// them). Fetch these with `getChildAXNodes`, hand the answers to [`Vfs::add_nodes`],
+    /// directory's own pending nodes and those of its child directories whose kind or name
+    /// comes from their children (a list item or row is named after its children, and a
+    /// paragraph is a file or a directory depending on them). Fetch these with `getChildAXNodes`, hand the answers to [`Vfs::add_nodes`],
     /// and repeat until it is empty.
     pub fn pending_to_list(&self, dir: EntryId) -> Vec<NodeRef> {
         let mut out: Vec<NodeRef> = self.pending(dir).to_vec();
         for &child in self.children(dir) {
+            if !self.entry(child).is_some_and(shaped_by_children) {
+                continue;
+            }
             for node in self.pending(child) {
                 if !out.contains(node) {
                     out.push(node.clone());
@@ -737,6 +752,16 @@ impl Vfs {
     /// Name `dir`'s children: those named before in this document keep their names, new
     /// ones get names never used there ([`NameBook`]).
     fn rename_children(&mut self, dir: EntryId) {
+        let provisional = !self.pending_to_list(dir).is_empty();
+        self.name_children(dir, provisional);
+    }
+
+    /// Name `dir`'s children. While `dir` is not fully read (`provisional`: a tree read a
+    /// directory at a time), names given before hold and the others are made in document
+    /// order, but none is recorded: the names are given for good once all of them are known, so they
+    /// equal what a whole read gives. Such names are never shown: a directory is read before
+    /// it is listed.
+    fn name_children(&mut self, dir: EntryId, provisional: bool) {
         let children = self.children(dir).to_vec();
         let Some(dir_key) = self.element_key(dir) else {
             return;
@@ -753,7 +778,12 @@ impl Vfs {
         }
         let pairs: Vec<(ElementKey, &str)> =
             keyed.iter().map(|(k, b)| (k.clone(), b.as_str())).collect();
-        let names = self.names.name_children(&dir_key, &pairs);
+        let names = if provisional {
+            // Names already given hold; new ones are not recorded.
+            self.names.clone().name_children(&dir_key, &pairs)
+        } else {
+            self.names.name_children(&dir_key, &pairs)
+        };
         for (child, name) in children.into_iter().zip(names) {
             if let Some(entry) = self.entry_mut(child) {
                 entry.name = name;
@@ -786,6 +816,9 @@ impl Vfs {
         while let Some((at, listing)) = queue.pop_front() {
             let mut children = Vec::with_capacity(listing.children.len());
             let mut pending = listing.pending;
+            // Children of a directory not fully read (it, or a child directory, whose name
+            // comes from its own children) are named only for now; see `rename_children`.
+            let mut provisional = !pending.is_empty();
             for (frame, node) in listing.children {
                 if self.by_node.contains_key(&(frame, node.clone())) {
                     continue;
@@ -797,6 +830,8 @@ impl Vfs {
                 let (child, child_listing) = self.new_entry(frame, &node, Some(at), build);
                 children.push(child);
                 if let Some(child_listing) = child_listing {
+                    provisional |= !child_listing.pending.is_empty()
+                        && self.entry(child).is_some_and(shaped_by_children);
                     queue.push_back((child, child_listing));
                 }
             }
@@ -804,7 +839,7 @@ impl Vfs {
                 entry.children = children;
                 entry.pending = pending;
             }
-            self.rename_children(at);
+            self.name_children(at, provisional);
         }
     }
 
@@ -972,6 +1007,16 @@ struct Fields {
     backend_node_id: Option<i64>,
     text_len: usize,
     base_name: String,
+}
+
+/// Whether an entry's kind or name comes from its children: a named container or control is
+/// what it is whatever it holds (a list of 10,000 items needs none of them read to be listed
+/// by its parent); a paragraph, a heading or an unnamed row is not.
+fn shaped_by_children(entry: &Entry) -> bool {
+    let role = entry.role.as_str();
+    let kind_fixed = roles::is_interactive(role) || roles::is_container(role);
+    let name_fixed = !entry.accessible_name.is_empty() || roles::NAMED_BY_ROLE.contains(&role);
+    !(kind_fixed && name_fixed)
 }
 
 impl std::fmt::Debug for Vfs {

@@ -52,6 +52,33 @@ pub struct FakeState {
     pub closing: HashSet<i64>,
     /// Dialog answers given: (tab, accept, prompt text).
     pub dialog_answers: Vec<(i64, bool, Option<String>)>,
+    /// A whole accessibility tree (`AXNode`s, root first) every tab shows: when set, the
+    /// fake answers `getFullAXTree`, `getRootAXNode` and `getChildAXNodes {id}` from it, as
+    /// Chromium does.
+    pub ax_page: Option<Vec<serde_json::Value>>,
+}
+
+/// The answer of one `Accessibility` method from a whole tree, as Chromium gives it.
+fn ax_answer(
+    nodes: &[serde_json::Value],
+    method: &str,
+    params: &serde_json::Value,
+) -> Option<serde_json::Value> {
+    match method {
+        "Accessibility.enable" => Some(serde_json::json!({})),
+        "Accessibility.getFullAXTree" => Some(serde_json::json!({ "nodes": nodes })),
+        "Accessibility.getRootAXNode" => Some(serde_json::json!({ "node": nodes.first()? })),
+        "Accessibility.getChildAXNodes" => {
+            let parent = nodes.iter().find(|n| n["nodeId"] == params["id"])?;
+            let children: Vec<&serde_json::Value> = parent["childIds"]
+                .as_array()?
+                .iter()
+                .filter_map(|c| nodes.iter().find(|n| &n["nodeId"] == c))
+                .collect();
+            Some(serde_json::json!({ "nodes": children }))
+        }
+        _ => None,
+    }
 }
 
 #[derive(Debug, Default)]
@@ -348,6 +375,13 @@ impl Browser for FakeBrowser {
             return Err(BrowserError(format!(
                 "{method} cannot run: the page has a JavaScript dialog open"
             )));
+        }
+        if let Some(answer) = s
+            .ax_page
+            .as_deref()
+            .and_then(|nodes| ax_answer(nodes, method, &params))
+        {
+            return Ok(answer);
         }
         s.cdp_replies
             .get(method)

@@ -60,6 +60,28 @@ pub(crate) async fn run<B: Browser>(
     }
 }
 
+/// Read what naming `name` needs that is not read yet: the directories on its path and, for
+/// a bare name not found as given, the page below the current directory (where [`target`]
+/// searches).
+async fn read_for<B: Browser>(
+    page: &mut OpenPage,
+    session: &Session,
+    browser: &B,
+    ctx: &Context,
+    command: &str,
+    name: &str,
+) -> Result<(), String> {
+    page.prepare(session, browser, ctx, Some(name), false)
+        .await
+        .map_err(|e| format!("{command}: {e}"))?;
+    if !name.contains('/') && page.entry_at(session, command, Some(name)).is_err() {
+        page.prepare(session, browser, ctx, None, true)
+            .await
+            .map_err(|e| format!("{command}: {e}"))?;
+    }
+    Ok(())
+}
+
 /// The entry a command names: as a path, else (for bare names) anywhere below the current
 /// directory, trying without a role suffix when nothing matches as given.
 fn target(
@@ -239,7 +261,8 @@ async fn named_entry<B: Browser>(
 ) -> Result<(OpenPage, Entry), String> {
     expect_flags(cmd, args, &[])?;
     let name = one_name(cmd, args)?;
-    let page = open(session, browser, ctx, &cmd.name).await?;
+    let mut page = open(session, browser, ctx, &cmd.name).await?;
+    read_for(&mut page, session, browser, ctx, &cmd.name, &name).await?;
     let id = target(&page, session, &cmd.name, &name, None)?;
     let entry = page.entry(id)?.clone();
     Ok((page, entry))
@@ -533,7 +556,11 @@ async fn submit<B: Browser>(
         Some((name, rest)) if !rest.is_empty() => (name.clone(), rest.join(" ")),
         _ => return Err("submit: usage: submit <input> <value…> [--submit <button>]".into()),
     };
-    let page = open(session, browser, ctx, "submit").await?;
+    let mut page = open(session, browser, ctx, "submit").await?;
+    read_for(&mut page, session, browser, ctx, "submit", &name).await?;
+    if let Some(b) = args.value("--submit") {
+        read_for(&mut page, session, browser, ctx, "submit", b).await?;
+    }
     let field_id = target(&page, session, "submit", &name, Some("field"))?;
     let field = page.entry(field_id)?.clone();
     let button = match args.value("--submit") {
@@ -587,7 +614,8 @@ async fn select<B: Browser>(
         Some((name, rest)) if !rest.is_empty() => (name.clone(), rest.join(" ")),
         _ => return Err("select: usage: select <name> <value…>".into()),
     };
-    let page = open(session, browser, ctx, "select").await?;
+    let mut page = open(session, browser, ctx, "select").await?;
+    read_for(&mut page, session, browser, ctx, "select", &name).await?;
     let id = target(&page, session, "select", &name, Some("select"))?;
     let entry = page.entry(id)?.clone();
     let result = page
@@ -645,7 +673,7 @@ async fn scroll<B: Browser>(
     expect_flags(cmd, args, &["--window"])?;
     let window = args.has("--window");
     let words: Vec<&str> = args.positional.iter().map(String::as_str).collect();
-    let page = open(session, browser, ctx, "scroll").await?;
+    let mut page = open(session, browser, ctx, "scroll").await?;
     let direction = match words.first().map(|w| w.to_ascii_lowercase()) {
         None => Some(1.0),
         Some(w) if w == "down" => Some(1.0),
@@ -661,6 +689,7 @@ async fn scroll<B: Browser>(
                 "scroll: --window scrolls the page itself by viewports (scroll [down|up] [N] --window); `scroll {name}` brings an element into view"
             ));
         }
+        read_for(&mut page, session, browser, ctx, "scroll", name).await?;
         let id = target(&page, session, "scroll", name, None)?;
         let entry = page.entry(id)?.clone();
         page.dom(browser)

@@ -40,6 +40,8 @@ mod dom_tests;
 #[cfg(test)]
 mod fake;
 #[cfg(test)]
+mod lazy_tests;
+#[cfg(test)]
 mod page_tests;
 #[cfg(test)]
 mod tests;

@@ -29,6 +29,8 @@ use super::cdp;
 use super::dom::{Dom, FrameTargets, Objects};
 use crate::ax::{AxNode, ChildFrame, FrameNodes, NameBook, PageSnapshot, Update, Vfs};
 
+mod lazy;
+
 /// The page-side state's key (`window[Symbol.for(KEY)]` in this extension's isolated
 /// world of each frame), shared with the commands that wait for changes.
 pub(crate) const PAGE_STATE_KEY: &str = "domshell.page.v2";
@@ -135,6 +137,10 @@ pub struct TreeRead {
     pub tab: i64,
     /// Only what changed was read again (else the whole page).
     pub partial: bool,
+    /// Read a directory at a time (`getRootAXNode`/`getChildAXNodes`, see `lazy`).
+    pub lazy: bool,
+    /// DevTools calls that returned accessibility nodes.
+    pub calls: usize,
     /// Accessibility nodes read, all frames.
     pub ax_nodes: usize,
     /// JSON text received for the trees, in bytes.
@@ -303,7 +309,7 @@ impl PageCache {
             // earlier ones.
             let _ = dom.evaluate_in(None, &main_frame, &page_js(RESET)).await;
         }
-        let fetched = fetch(&dom, names).await?;
+        let fetched = fetch(&dom, names, true).await?;
         let mut read = fetched.read;
         read.not_partial = not_partial;
         *self.last_read.borrow_mut() = Some(read);
@@ -720,7 +726,12 @@ async fn attach_frames<B: Browser>(browser: &B, tab: i64) -> Vec<FrameSession> {
 /// Reads the main frame's tree and every child frame (same-process ones with `frameId` in
 /// the target that holds them, out-of-process ones — nested ones too — through their own
 /// sessions), and maps them, with the names `names` gave elements of this document before.
-async fn fetch<B: Browser>(dom: &Dom<'_, B>, names: NameBook) -> Result<Fetched, String> {
+/// With `by_parts`, the main frame is read only as far as listing its root needs (`lazy`).
+async fn fetch<B: Browser>(
+    dom: &Dom<'_, B>,
+    names: NameBook,
+    by_parts: bool,
+) -> Result<Fetched, String> {
     let (browser, tab) = (dom.browser, dom.tab);
     let started = browser.monotonic_ms();
     let mut read = TreeRead {
@@ -735,16 +746,27 @@ async fn fetch<B: Browser>(dom: &Dom<'_, B>, names: NameBook) -> Result<Fetched,
         .map_err(|e| failed("Page.getFrameTree", e))?;
     let main_frame = frame_tree.frame_tree.frame.id.clone();
     let url = frame_tree.frame_tree.frame.url.clone();
-    let main_nodes = read_nodes(
-        browser,
-        tab,
-        None,
-        "Accessibility.getFullAXTree",
-        json!({}),
-        &mut read,
-    )
-    .await
-    .map_err(|e| failed("Accessibility.getFullAXTree", e))?;
+    let root = match by_parts {
+        true => lazy::root_node(browser, tab, &mut read)
+            .await
+            // A browser that cannot read by parts (or a fake) is read whole, as before.
+            .ok(),
+        false => None,
+    };
+    read.lazy = root.is_some();
+    let main_nodes = match root {
+        Some(root) => vec![root],
+        None => read_nodes(
+            browser,
+            tab,
+            None,
+            "Accessibility.getFullAXTree",
+            json!({}),
+            &mut read,
+        )
+        .await
+        .map_err(|e| failed("Accessibility.getFullAXTree", e))?,
+    };
 
     let sessions = attach_frames(browser, tab).await;
     let mut sessions_seen: Vec<String> = sessions.iter().map(|s| s.session_id.clone()).collect();
@@ -869,7 +891,7 @@ async fn fetch<B: Browser>(dom: &Dom<'_, B>, names: NameBook) -> Result<Fetched,
     }
     read.ax_nodes = main_nodes.len() + frames.iter().map(|f| f.nodes.len()).sum::<usize>();
     let mapping = browser.monotonic_ms();
-    let vfs = Vfs::from_page_naming(
+    let mut vfs = Vfs::from_page_naming(
         PageSnapshot {
             url,
             main: FrameNodes {
@@ -882,6 +904,10 @@ async fn fetch<B: Browser>(dom: &Dom<'_, B>, names: NameBook) -> Result<Fetched,
     )
     .map_err(|e| format!("mapping the page failed: {e}"))?;
     read.map_ms = browser.monotonic_ms() - mapping;
+    if read.lazy {
+        let root = vfs.root();
+        lazy::read_directory(browser, tab, &mut vfs, root, &mut read).await?;
+    }
     read.total_ms = browser.monotonic_ms() - started;
     Ok(Fetched {
         vfs,
@@ -896,7 +922,7 @@ async fn fetch<B: Browser>(dom: &Dom<'_, B>, names: NameBook) -> Result<Fetched,
 /// An `Accessibility` call that answers `{nodes}` (in the tab, or in a child frame's
 /// `session`), received as text and decoded straight into nodes; adds its size and timings
 /// to `read`.
-async fn read_nodes<B: Browser>(
+pub(crate) async fn read_nodes<B: Browser>(
     browser: &B,
     tab: i64,
     session: Option<&str>,
@@ -912,6 +938,7 @@ async fn read_nodes<B: Browser>(
     let received = browser.monotonic_ms();
     read.fetch_ms += received - started;
     read.bytes += text.len();
+    read.calls += 1;
     let reply: AxTreeReply = serde_json::from_str(&text)
         .map_err(|e| format!("the accessibility tree is unreadable: {e}"))?;
     read.decode_ms += browser.monotonic_ms() - received;

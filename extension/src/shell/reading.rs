@@ -23,6 +23,8 @@ use crate::ax::{
     Vfs,
 };
 
+/// Directories read on the way to one path, at most.
+const MAX_PREPARE_STEPS: usize = 64;
 /// Default width of `--text` previews.
 const DEFAULT_TEXTLEN: usize = 80;
 /// Links `extract_links` lists unless `-n` says otherwise.
@@ -103,6 +105,53 @@ impl OpenPage {
         }
     }
 
+    /// Read what `input` (the current directory when `None`) needs that is not read yet:
+    /// each directory on the way and, when it is a directory, its listing; with `whole`,
+    /// everything below it (then the page is read whole, in one call). Entry ids resolved
+    /// before are void afterwards: resolve again.
+    pub async fn prepare<B: Browser>(
+        &mut self,
+        session: &Session,
+        browser: &B,
+        ctx: &Context,
+        input: Option<&str>,
+        whole: bool,
+    ) -> Result<(), String> {
+        let input = input.unwrap_or(".");
+        // Each step reads one more directory on the way down.
+        for _ in 0..MAX_PREPARE_STEPS {
+            let dir = match self.resolve(session, input, false) {
+                Err(PathError::NotLoaded { pending, .. }) => pending.first().and_then(|n| {
+                    self.vfs()
+                        .nearest_entry_for_node(&n.frame_id, &n.ax_node_id)
+                }),
+                Ok(Resolved::Entry { id, .. }) if whole => {
+                    if self.vfs().has_unread(id) {
+                        ctx.pages
+                            .read_whole(browser, self.id, &mut self.tree)
+                            .await?;
+                    }
+                    return Ok(());
+                }
+                Ok(Resolved::Entry { id, .. })
+                    if self.vfs().entry(id).is_some_and(Entry::is_dir) =>
+                {
+                    Some(id)
+                }
+                _ => None,
+            };
+            let Some(dir) = dir else { return Ok(()) };
+            if !ctx
+                .pages
+                .read_directory(browser, self.id, &mut self.tree, dir)
+                .await?
+            {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
     pub fn entry(&self, id: EntryId) -> Result<&Entry, String> {
         self.vfs()
             .entry(id)
@@ -164,6 +213,10 @@ pub(crate) async fn open<B: Browser>(
         objects: ctx.objects.clone(),
         main_frame,
     };
+    // The session's directory is listed by most commands: read it if it is not yet.
+    page.prepare(session, browser, ctx, None, false)
+        .await
+        .map_err(|e| format!("{command}: {e}"))?;
     if page.tree.fresh == Fresh::Refreshed {
         let nodes = page.vfs().node_count();
         let lost = !dom_of(session).is_empty()
@@ -480,7 +533,10 @@ async fn ls<B: Browser>(
     let textlen = number(cmd, args, "--textlen")?
         .unwrap_or(DEFAULT_TEXTLEN)
         .min(BODY_BUDGET);
-    let page = open(session, browser, ctx, "ls").await?;
+    let mut page = open(session, browser, ctx, "ls").await?;
+    page.prepare(session, browser, ctx, path.as_deref(), args.has("-r"))
+        .await
+        .map_err(|e| format!("ls: {e}"))?;
     let (dir, _) = page.entry_at(session, "ls", path.as_deref())?;
     let vfs = page.vfs();
     let options = ListOptions {
@@ -680,7 +736,10 @@ async fn cd<B: Browser>(
 ) -> Result<String, String> {
     expect_flags(cmd, args, &[])?;
     let path = at_most_one(cmd, args)?.unwrap_or_else(|| "~".into());
-    let page = open(session, browser, ctx, "cd").await?;
+    let mut page = open(session, browser, ctx, "cd").await?;
+    page.prepare(session, browser, ctx, Some(&path), false)
+        .await
+        .map_err(|e| format!("cd: {e}"))?;
     match page.resolve(session, &path, true) {
         Ok(Resolved::Entry { path, .. }) => {
             if let Cwd::Tab { dom, .. } = &mut session.cwd {
@@ -710,7 +769,10 @@ async fn cat<B: Browser>(
     expect_flags(cmd, args, &["--json"])?;
     let target =
         at_most_one(cmd, args)?.ok_or("cat: which entry? usage: cat <name|path> (see `ls`)")?;
-    let page = open(session, browser, ctx, "cat").await?;
+    let mut page = open(session, browser, ctx, "cat").await?;
+    page.prepare(session, browser, ctx, Some(&target), false)
+        .await
+        .map_err(|e| format!("cat: {e}"))?;
     let (id, _) = page.entry_at(session, "cat", Some(&target))?;
     let entry = page.entry(id)?;
     const PROPS: &str = include_str!("js/props.js");
@@ -795,7 +857,10 @@ async fn text<B: Browser>(
     let target = at_most_one(cmd, args)?;
     let limit = number(cmd, args, "-n")?;
     let offset = number(cmd, args, "--offset")?.unwrap_or(0);
-    let page = open(session, browser, ctx, "text").await?;
+    let mut page = open(session, browser, ctx, "text").await?;
+    page.prepare(session, browser, ctx, target.as_deref(), true)
+        .await
+        .map_err(|e| format!("text: {e}"))?;
     let (id, path) = page.entry_at(session, "text", target.as_deref())?;
     let entry = page.entry(id)?;
     let links = args.has("--links");
@@ -884,7 +949,10 @@ async fn read<B: Browser>(
     let textlen = number(cmd, args, "--textlen")?
         .unwrap_or(120)
         .min(BODY_BUDGET);
-    let page = open(session, browser, ctx, "read").await?;
+    let mut page = open(session, browser, ctx, "read").await?;
+    page.prepare(session, browser, ctx, target.as_deref(), true)
+        .await
+        .map_err(|e| format!("read: {e}"))?;
     let (id, _) = page.entry_at(session, "read", target.as_deref())?;
     let vfs = page.vfs();
     let mut items = vec![(id, 0usize)];
@@ -972,7 +1040,10 @@ async fn tree<B: Browser>(
     };
     let limit = number(cmd, args, "-n")?.unwrap_or(usize::MAX);
     let offset = number(cmd, args, "--offset")?.unwrap_or(0);
-    let page = open(session, browser, ctx, "tree").await?;
+    let mut page = open(session, browser, ctx, "tree").await?;
+    page.prepare(session, browser, ctx, None, true)
+        .await
+        .map_err(|e| format!("tree: {e}"))?;
     let (id, path) = page.entry_at(session, "tree", None)?;
     let vfs = page.vfs();
     let mut drawn = Vec::new();
@@ -1085,7 +1156,10 @@ async fn find<B: Browser>(
     let textlen = number(cmd, args, "--textlen")?
         .unwrap_or(DEFAULT_TEXTLEN)
         .min(BODY_BUDGET);
-    let page = open(session, browser, ctx, "find").await?;
+    let mut page = open(session, browser, ctx, "find").await?;
+    page.prepare(session, browser, ctx, None, true)
+        .await
+        .map_err(|e| format!("find: {e}"))?;
     let (from, _) = page.entry_at(session, "find", None)?;
     let vfs = page.vfs();
     let mut found: Vec<(EntryId, Vec<String>)> = vfs
@@ -1202,7 +1276,10 @@ async fn grep<B: Browser>(
         .ok_or("grep: give a pattern: grep [-r] [--content] [-n N] [--offset K] <pattern>")?;
     let limit = number(cmd, args, "-n")?.unwrap_or(usize::MAX);
     let offset = number(cmd, args, "--offset")?.unwrap_or(0);
-    let page = open(session, browser, ctx, "grep").await?;
+    let mut page = open(session, browser, ctx, "grep").await?;
+    page.prepare(session, browser, ctx, None, args.has("-r"))
+        .await
+        .map_err(|e| format!("grep: {e}"))?;
     let (from, _) = page.entry_at(session, "grep", None)?;
     let vfs = page.vfs();
     let lower = pattern.to_lowercase();
@@ -1283,7 +1360,10 @@ async fn extract_links<B: Browser>(
     let target = at_most_one(cmd, args)?;
     let limit = number(cmd, args, "-n")?.unwrap_or(DEFAULT_LINKS);
     let offset = number(cmd, args, "--offset")?.unwrap_or(0);
-    let page = open(session, browser, ctx, "extract_links").await?;
+    let mut page = open(session, browser, ctx, "extract_links").await?;
+    page.prepare(session, browser, ctx, target.as_deref(), true)
+        .await
+        .map_err(|e| format!("extract_links: {e}"))?;
     let (from, _) = page.entry_at(session, "extract_links", target.as_deref())?;
     let links = page.vfs().find(
         from,
@@ -1351,7 +1431,10 @@ async fn extract_table<B: Browser>(
     }
     let limit = number(cmd, args, "-n")?;
     let offset = number(cmd, args, "--offset")?.unwrap_or(0);
-    let page = open(session, browser, ctx, "extract_table").await?;
+    let mut page = open(session, browser, ctx, "extract_table").await?;
+    page.prepare(session, browser, ctx, Some(&target), true)
+        .await
+        .map_err(|e| format!("extract_table: {e}"))?;
     let (id, _) = page.entry_at(session, "extract_table", Some(&target))?;
     let entry = page.entry(id)?;
     if !matches!(

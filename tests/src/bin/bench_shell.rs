@@ -124,7 +124,7 @@ async fn serve_pages(pages: Arc<Vec<String>>) -> Result<SocketAddr> {
 
 /// The server behind a rig, kept so it lives as long as the rig.
 enum ServerHandle {
-    Ours { _process: Box<ServerProcess> },
+    Ours { process: Box<ServerProcess> },
     Peer { _process: peer::Server },
 }
 
@@ -143,6 +143,12 @@ struct Rig {
 
 impl Rig {
     async fn ours() -> Result<Rig> {
+        // Production timings: the benchmark measures what users get.
+        Rig::ours_pinging(20_000).await
+    }
+
+    /// Our rig with heartbeats every `ping_interval_ms`.
+    async fn ours_pinging(ping_interval_ms: u64) -> Result<Rig> {
         let server = ServerProcess::start(ServerOptions {
             extra_args: vec![
                 "--allow-write".into(),
@@ -150,8 +156,7 @@ impl Rig {
                 "127.0.0.1".into(),
             ],
             connect_grace_ms: Some(10_000),
-            // Production timings: the benchmark measures what users get.
-            ping_interval_ms: 20_000,
+            ping_interval_ms,
             silence_limit_ms: 60_000,
             command_timeout_ms: Some(COMMAND_TIMEOUT.as_millis() as u64),
             ..Default::default()
@@ -190,7 +195,7 @@ impl Rig {
             reports_tree_reads: true,
             chromium,
             _server: ServerHandle::Ours {
-                _process: Box::new(server),
+                process: Box::new(server),
             },
         })
     }
@@ -292,6 +297,12 @@ impl Rig {
 #[serde(rename_all = "camelCase")]
 struct TreeRead {
     partial: bool,
+    /// Read a directory at a time (`getRootAXNode`/`getChildAXNodes`).
+    #[serde(default)]
+    lazy: bool,
+    /// DevTools calls that returned nodes.
+    #[serde(default)]
+    calls: usize,
     ax_nodes: usize,
     bytes: usize,
     fetch_ms: f64,
@@ -304,15 +315,20 @@ struct TreeRead {
 enum Step {
     Enter,
     Ls,
+    EnterAndList,
     FindLinks,
     TextMain,
     Click,
     LsAfterClick,
 }
 
-const STEPS: [(Step, &str); 6] = [
+const STEPS: [(Step, &str); 7] = [
     (Step::Enter, "`open <url>` (attach + tree)"),
     (Step::Ls, "`ls`"),
+    (
+        Step::EnterAndList,
+        "enter the tab and list its root (`open` + `ls`)",
+    ),
     (Step::FindLinks, "`find --type link`"),
     (Step::TextMain, "`text` of the main landmark"),
     (Step::Click, "`click` on a button that adds a row"),
@@ -329,6 +345,7 @@ struct Samples {
     failures: Vec<String>,
     ax_nodes: Option<usize>,
     reads_on_enter: Vec<TreeRead>,
+    reads_whole: Vec<TreeRead>,
     reads_after_click: Vec<TreeRead>,
 }
 
@@ -380,11 +397,15 @@ async fn trial(rig: &Rig, url: &str, samples: &mut Samples) -> Result<()> {
     timed.push((Step::Enter, took));
     samples.ax_nodes = ax_nodes_from(&opened).or(samples.ax_nodes);
     let read_on_enter = rig.last_tree_read().await;
+    let mut read_whole = None;
     let result = async {
         let (listing, took) = rig.run("ls").await?;
         timed.push((Step::Ls, took));
+        let entered = timed[0].1 + took;
+        timed.push((Step::EnterAndList, entered));
         let main = main_dir(&listing)?;
         let (links, took) = rig.run("find --type link").await?;
+        read_whole = rig.last_tree_read().await;
         anyhow::ensure!(
             links.to_lowercase().contains("item_1_link"),
             "`find --type link` did not list item 1: {links:.300}"
@@ -413,6 +434,9 @@ async fn trial(rig: &Rig, url: &str, samples: &mut Samples) -> Result<()> {
     samples.steps.extend(timed);
     if let Some(read) = read_on_enter {
         samples.reads_on_enter.push(read);
+    }
+    if let Some(read) = read_whole {
+        samples.reads_whole.push(read);
     }
     // `close` reads no tree: the last read is still the one after the click.
     if let Some(read) = rig.last_tree_read().await {
@@ -447,12 +471,48 @@ async fn bench_rig(rig: &Rig, urls: &[String], trials: usize, fatal: bool) -> Re
     Ok(all)
 }
 
+/// Heartbeat interval while the PONG delay is measured.
+const PONG_PING_MS: u64 = 200;
+
+/// How long PONGs wait while the worker reads the whole page at `url` (`find` on the root):
+/// the server's last heartbeat round trip, sampled every 50 ms during the command. Returns
+/// the samples (ms, sorted) and how long `find` took.
+async fn pong_delay(url: &str) -> Result<(Vec<u64>, Duration)> {
+    let rig = Rig::ours_pinging(PONG_PING_MS).await?;
+    let ServerHandle::Ours { process } = &rig._server else {
+        bail!("the PONG delay is measured on domshell only");
+    };
+    rig.run(&format!("open {url}")).await?;
+    let find = rig.run("find --type link");
+    tokio::pin!(find);
+    let mut rtts = Vec::new();
+    let took = loop {
+        tokio::select! {
+            done = &mut find => break done?.1,
+            _ = tokio::time::sleep(Duration::from_millis(50)) => {
+                if let Some(rtt) = process.health().await.ok().and_then(|h| h["link"]["last_rtt_ms"].as_u64()) {
+                    rtts.push(rtt);
+                }
+            }
+        }
+    };
+    rig.run("close").await?;
+    rtts.sort_unstable();
+    Ok((rtts, took))
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
 fn median(sorted: &[Duration]) -> Option<Duration> {
     sorted.get(sorted.len() / 2).copied()
+}
+
+/// The 95th percentile of sorted samples (nearest rank).
+fn p95(sorted: &[Duration]) -> Option<Duration> {
+    let rank = (sorted.len() * 95).div_ceil(100);
+    sorted.get(rank.saturating_sub(1)).copied()
 }
 
 /// `median (min–max)`, or why there is nothing.
@@ -498,7 +558,9 @@ fn describe_reads(what: &str, reads: &[TreeRead]) {
     if reads.is_empty() {
         return;
     }
-    let how = if reads.iter().all(|r| r.partial) {
+    let how = if reads.iter().all(|r| r.lazy) {
+        "read by parts (getRootAXNode + getChildAXNodes)"
+    } else if reads.iter().all(|r| r.partial) {
         "re-read in part"
     } else if reads.iter().any(|r| r.partial) {
         "read whole or in part"
@@ -506,12 +568,13 @@ fn describe_reads(what: &str, reads: &[TreeRead]) {
         "read whole"
     };
     println!(
-        "  domshell tree {how} {what} (median of {}): CDP {:.0} ms, decode {:.0} ms, mapping in WASM {:.1} ms; {} AX nodes, {:.1} MB of JSON",
+        "  domshell tree {how} {what} (median of {}): CDP {:.0} ms, decode {:.0} ms, mapping in WASM {:.1} ms; {} AX nodes in {} call(s), {:.2} MB of JSON",
         reads.len(),
         median_f64(reads.iter().map(|r| r.fetch_ms).collect()),
         median_f64(reads.iter().map(|r| r.decode_ms).collect()),
         median_f64(reads.iter().map(|r| r.map_ms).collect()),
         reads[0].ax_nodes,
+        reads[0].calls,
         reads[0].bytes as f64 / 1e6,
     );
 }
@@ -547,6 +610,16 @@ fn print_page(title: &str, ours: &Samples, theirs: Option<&Samples>) {
         }
     }
     describe_reads("on `open`", &ours.reads_on_enter);
+    describe_reads("for `find` (the whole page)", &ours.reads_whole);
+    let clicks = ours.of(Step::Click);
+    let their_clicks = theirs.map(|t| t.of(Step::Click)).unwrap_or_default();
+    println!(
+        "  `click` median / p95: domshell {} / {}; DOMShell {} / {}",
+        median(&clicks).map_or("—".into(), fmt_ms),
+        p95(&clicks).map_or("—".into(), fmt_ms),
+        median(&their_clicks).map_or("—".into(), fmt_ms),
+        p95(&their_clicks).map_or("—".into(), fmt_ms),
+    );
     describe_reads("after the click", &ours.reads_after_click);
     if let Some(t) = theirs {
         if let Some(n) = t.ax_nodes {
@@ -679,6 +752,9 @@ async fn bench() -> Result<()> {
         let rig = Rig::ours().await?;
         bench_rig(&rig, &urls, opts.trials, true).await?
     };
+    let biggest = urls.last().context("no generated page")?;
+    eprintln!("bench-shell: PONG delay while reading {biggest} whole…");
+    let pong = pong_delay(biggest).await?;
     let theirs = match (&opts.peer_extension, &install) {
         (Some(extension), Some(install)) => {
             let run_dir = tempfile::Builder::new()
@@ -698,6 +774,17 @@ async fn bench() -> Result<()> {
         mcp_client::PROTOCOL_VERSION
     );
     print_wasm_size()?;
+    let (rtts, find_took) = &pong;
+    let nearest = |q: usize| rtts.get((rtts.len() * q).div_ceil(100).saturating_sub(1));
+    println!(
+        "PONG delay (heartbeat round trip, pings every {PONG_PING_MS} ms) while `find` reads the {} DOM-node page whole ({}): median {} ms, p95 {} ms, max {} ms over {} samples",
+        generated.last().map_or(0, |(_, n)| *n),
+        fmt_ms(*find_took),
+        nearest(50).map_or("—".into(), u64::to_string),
+        nearest(95).map_or("—".into(), u64::to_string),
+        rtts.last().map_or("—".into(), u64::to_string),
+        rtts.len()
+    );
     match (&install, &opts.peer_missing) {
         (Some(install), _) => println!(
             "DOMShell: server {} {} from npm (node {}), its extension from {}",
@@ -719,7 +806,10 @@ async fn bench() -> Result<()> {
             "page of {dom_nodes} DOM nodes ({} KiB of HTML, {} AX nodes):",
             html.len() / 1024,
             ours[i]
-                .ax_nodes
+                .reads_whole
+                .first()
+                .map(|r| r.ax_nodes)
+                .or(ours[i].ax_nodes)
                 .map_or_else(|| "?".to_string(), |n| n.to_string())
         );
         print_page(&title, &ours[i], theirs.as_ref().map(|t| &t[i]));
