@@ -518,6 +518,10 @@ impl Browser for ChromeBrowser {
         performance_now().max(0.0)
     }
 
+    async fn sleep_ms(&self, ms: u64) {
+        sleep(ms).await
+    }
+
     fn open_dialog(&self, id: i64) -> Option<Dialog> {
         DIALOGS.with(|d| d.borrow().get(&id).map(|(_, dialog)| dialog.clone()))
     }

@@ -19,6 +19,7 @@ use web_sys::{CloseEvent, MessageEvent, WebSocket};
 use crate::chrome::{self, to_js, ChromeBrowser};
 use crate::link::{Effect, Event, Link};
 use crate::settings::{self, Settings, Status};
+use crate::shell::deadline::CancelToken;
 use crate::shell::page::PageCache;
 use crate::shell::session::{
     keep_recent, storage_key, SessionTable, MAX_STORED_SESSIONS, STORAGE_PREFIX,
@@ -125,6 +126,8 @@ thread_local! {
     static SESSIONS: RefCell<SessionTable<Job>> = RefCell::new(SessionTable::default());
     // Page trees of attached tabs, shared by every session's commands.
     static PAGES: PageCache = PageCache::default();
+    /// The stop signal of each running command, by its EXECUTE id (what `CANCEL` names).
+    static RUNNING: RefCell<HashMap<String, CancelToken>> = RefCell::new(HashMap::new());
 }
 
 /// Start the worker: read settings, make sure the heartbeat alarm exists, and connect.
@@ -382,10 +385,13 @@ impl Worker {
                     spawn_local(run_jobs(session, state, job));
                 }
             }
-            // A command still waiting for its session never runs; one already running
-            // finishes (its reply is then ignored), its waits bounded by the deadline.
+            // A command still waiting for its session never runs; one already running is
+            // dropped at its next await, and its session goes on with the next command.
             Frame::Cancel { id } => {
                 SESSIONS.with(|t| t.borrow_mut().drop_waiting(|job| job.id == id));
+                if let Some(token) = RUNNING.with(|r| r.borrow().get(&id).cloned()) {
+                    token.cancel();
+                }
             }
             other => console_warn(&format!("domshell: unexpected {} frame", other.kind())),
         }
@@ -428,7 +434,18 @@ fn reply_later(gen: u64, id: String, ok: bool, output: String) {
 /// state after each so a stopped worker resumes where the session was.
 async fn run_jobs(session: String, mut state: Session, mut job: Job) {
     loop {
-        let reply = shell::execute(&mut state, &ChromeBrowser, &job.ctx, &job.command).await;
+        let token = CancelToken::default();
+        RUNNING.with(|r| r.borrow_mut().insert(job.id.clone(), token.clone()));
+        let reply = token
+            .run(shell::execute(
+                &mut state,
+                &ChromeBrowser,
+                &job.ctx,
+                &job.command,
+            ))
+            .await
+            .unwrap_or_else(shell::Reply::cancelled);
+        RUNNING.with(|r| r.borrow_mut().remove(&job.id));
         state.last_used_ms = js_sys::Date::now() as u64;
         publish_last_tree_read(&job.ctx.pages);
         reply_later(job.gen, job.id, reply.ok, reply.output);

@@ -187,6 +187,17 @@ pub trait Browser {
     fn monotonic_ms(&self) -> f64 {
         0.0
     }
+    /// Resolves after `ms` on the glue's timer: a command's deadline races each call against
+    /// it. By default it never resolves (a browser without a timer cannot cut a call short;
+    /// calls that start after the deadline are still refused).
+    async fn sleep_ms(&self, _ms: u64) {
+        std::future::pending::<()>().await
+    }
+    /// What is left of the running command's budget, when this browser carries one
+    /// ([`super::deadline::DeadlineBrowser`]).
+    fn remaining_ms(&self) -> Option<u64> {
+        None
+    }
     /// The JavaScript dialog open on the tab, as the glue last heard (none by default: a
     /// browser that cannot report dialogs has none to answer).
     fn open_dialog(&self, _id: i64) -> Option<Dialog> {

@@ -786,13 +786,22 @@ async fn wait<B: Browser>(
             .ok_or_else(|| format!("wait: --timeout expects seconds, got '{t}'"))?
             .min(MAX_WAIT_S),
     };
-    let budget_ms = ((timeout_s * 1000.0) as u64).min(ctx.wait_cap_ms);
+    // The wait's own end, within the command's deadline (ending a little before it, so a
+    // wait as long as the budget reports its own timeout); measured on the port's clock,
+    // so the time spent re-reading a mutating page counts.
+    let asked_ms = ((timeout_s * 1000.0) as u64).min(ctx.wait_cap_ms);
+    let budget_ms = browser.remaining_ms().map_or(asked_ms, |left| {
+        super::deadline::wait_within(asked_ms, left)
+    });
+    let started = browser.monotonic_ms();
     let query = FindQuery {
         pattern: pattern.clone(),
         type_filter,
         limit: Some(1),
     };
-    let mut waited_ms = 0.0f64;
+    // The page-side waits add up too: a browser without a clock still ends the wait.
+    let mut slept_ms = 0.0f64;
+    let waited = |slept: f64| slept.max(browser.monotonic_ms() - started);
     for _ in 0..MAX_WAIT_ROUNDS {
         let page = open(session, browser, ctx, "wait").await?;
         let (from, _) = page.entry_at(session, "wait", None)?;
@@ -801,24 +810,31 @@ async fn wait<B: Browser>(
             let slash = if entry.is_dir() { "/" } else { "" };
             return Ok(format!(
                 "✓ Found after {:.1}s\r\n  {} {}{slash} ({})",
-                waited_ms / 1000.0,
+                waited(slept_ms) / 1000.0,
                 entry.kind.marker(),
                 found.relative_path.join("/"),
                 entry.role
             ));
         }
-        let left = budget_ms.saturating_sub(waited_ms as u64);
+        let left = budget_ms.saturating_sub(waited(slept_ms) as u64);
         if left == 0 {
             break;
         }
         let slice = left.min(WAIT_SLICE_MS);
-        let outcome = page
-            .dom(browser)
-            .evaluate(&wait_for_change(slice))
-            .await
-            .unwrap_or(Value::Null);
+        // The page's own timers are throttled in a background tab (a second or more): the
+        // worker's timer ends the slice on time whatever the page does.
+        let dom = page.dom(browser);
+        let outcome = match super::deadline::race(
+            dom.evaluate(&wait_for_change(slice)),
+            browser.sleep_ms(slice),
+        )
+        .await
+        {
+            super::deadline::Either::Left(reply) => reply.unwrap_or(Value::Null),
+            super::deadline::Either::Right(()) => Value::Null,
+        };
         // A reply without a measured wait (the page went away) counts as the whole slice.
-        waited_ms += outcome["waited"].as_f64().unwrap_or(slice as f64).max(1.0);
+        slept_ms += outcome["waited"].as_f64().unwrap_or(slice as f64).max(1.0);
     }
     Err(format!(
         "wait: timed out after {}s — \"{}\" not found",

@@ -21,6 +21,7 @@ pub mod browser;
 pub mod builtins;
 pub mod cdp;
 pub mod commands;
+pub mod deadline;
 pub mod dialog;
 pub mod dom;
 pub mod format;
@@ -107,6 +108,15 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// The reply of a command `CANCEL` stopped while it ran (the server no longer waits for
+    /// it; it is sent so the exchange stays complete).
+    pub fn cancelled() -> Reply {
+        Reply {
+            ok: false,
+            output: "cancelled: the command was stopped before it finished".into(),
+        }
+    }
+
     fn from_result(result: Result<String, String>) -> Reply {
         match result {
             Ok(output) => Reply { ok: true, output },
@@ -160,6 +170,9 @@ pub async fn execute<B: Browser>(
             p
         }
     };
+    // The deadline is fixed here, as the command starts; everything below takes what is
+    // left of it.
+    let browser = &deadline::DeadlineBrowser::new(browser, ctx.wait_cap_ms);
     Reply::from_result(run_pipeline(session, browser, ctx, &pipeline).await)
 }
 

@@ -288,7 +288,7 @@ impl<J> SessionTable<J> {
     }
 
     /// Drops waiting commands that `matches` picks (a `CANCEL` for a command that has not
-    /// started). A running command is not interrupted: its waits are bounded by its deadline.
+    /// started). A running command is stopped by the glue through its cancel token.
     pub fn drop_waiting(&mut self, mut matches: impl FnMut(&J) -> bool) -> usize {
         let mut dropped = 0;
         for queue in self.waiting.values_mut() {
