@@ -309,7 +309,10 @@ impl PageCache {
             // earlier ones.
             let _ = dom.evaluate_in(None, &main_frame, &page_js(RESET)).await;
         }
-        let fetched = fetch(&dom, names, true).await?;
+        // A new document is read by parts (entering reads what listing the root needs); a
+        // re-read of a changing one is whole, as a page that re-renders all the time would
+        // otherwise pull node ids from under the reads by parts.
+        let fetched = fetch(&dom, names, !tracked).await?;
         let mut read = fetched.read;
         read.not_partial = not_partial;
         *self.last_read.borrow_mut() = Some(read);

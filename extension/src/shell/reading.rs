@@ -141,12 +141,21 @@ impl OpenPage {
                 _ => None,
             };
             let Some(dir) = dir else { return Ok(()) };
-            if !ctx
+            match ctx
                 .pages
                 .read_directory(browser, self.id, &mut self.tree, dir)
-                .await?
+                .await
             {
-                return Ok(());
+                Ok(true) => {}
+                Ok(false) => return Ok(()),
+                Err(_) => {
+                    // The page changed between the reads (an app re-rendering: the
+                    // accessibility node ids asked for are gone): read it whole instead.
+                    ctx.pages
+                        .read_whole(browser, self.id, &mut self.tree)
+                        .await?;
+                    return Ok(());
+                }
             }
         }
         Ok(())
