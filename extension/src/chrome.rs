@@ -28,6 +28,10 @@ use crate::shell::browser::{
 const PROTOCOL_VERSION: &str = "1.3";
 /// Bound on any single Chrome call, so a wedged tab cannot hang a command.
 const CALL_TIMEOUT_MS: u64 = 10_000;
+/// Bound on a call whose reply is a page's tree (`Browser::cdp_text`): Chromium takes more
+/// than 10 s to build the accessibility tree of a page with tens of thousands of nodes on a
+/// busy machine. The command's own deadline still ends it earlier (`shell::deadline`).
+const TREE_CALL_TIMEOUT_MS: u64 = 45_000;
 /// How often a load wait looks at the tab.
 const LOAD_POLL_MS: u64 = 50;
 /// What a call ended by a dialog rejects with (Chrome rejects with Error objects, the
@@ -503,7 +507,7 @@ impl Browser for ChromeBrowser {
         method: &str,
         params: Value,
     ) -> Result<String, BrowserError> {
-        let Some(result) = send(id, session, method, &params, CALL_TIMEOUT_MS).await? else {
+        let Some(result) = send(id, session, method, &params, TREE_CALL_TIMEOUT_MS).await? else {
             return Ok("null".into());
         };
         // V8 serialises in native code; converting the object property by property across

@@ -15,6 +15,9 @@ use serde_json::Value;
 /// List items on the page: six DOM nodes and nine AX nodes each, about 75k AX nodes in all.
 const ITEMS: usize = 8_333;
 
+/// Both tests read a 75k-node page; at once they would measure each other on two cores.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn last_read(rig: &PageRig) -> Value {
     rig.chromium
         .evaluate_in_worker("globalThis.domshell && globalThis.domshell.lastTreeRead")
@@ -24,6 +27,7 @@ async fn last_read(rig: &PageRig) -> Value {
 
 #[tokio::test]
 async fn entering_a_large_page_reads_only_what_its_root_listing_needs() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let rig = PageRig::start_with(60_000).await;
     rig.ok(&format!("open {}/big_list.html?items={ITEMS}", rig.base))
         .await;
@@ -51,6 +55,7 @@ async fn entering_a_large_page_reads_only_what_its_root_listing_needs() {
 
 #[tokio::test]
 async fn heartbeats_are_answered_while_a_large_page_is_read_whole() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     // The rig pings every 200 ms; the link must survive the read whatever the delay.
     let rig = PageRig::start_with(60_000).await;
     rig.ok(&format!("open {}/big_list.html?items={ITEMS}", rig.base))
