@@ -309,11 +309,19 @@ async fn with_tree_counts<B: Browser>(
         ctx.pages.reload(browser, tab).await
     };
     match tree {
-        Ok(tree) => format!(
-            "{output}\r\n  AX Nodes: {}\r\n  Iframes: {}",
-            tree.vfs.node_count(),
-            tree.frames
-        ),
+        Ok(tree) => {
+            // Read by parts, the page holds more than was read so far.
+            let so_far = if tree.vfs.has_unread(tree.vfs.root()) {
+                " read so far (the rest as it is visited)"
+            } else {
+                ""
+            };
+            format!(
+                "{output}\r\n  AX Nodes: {}{so_far}\r\n  Iframes: {}",
+                tree.vfs.node_count(),
+                tree.frames
+            )
+        }
         Err(e) => format!("{output}\r\n  AX Nodes: not read yet ({e})"),
     }
 }
