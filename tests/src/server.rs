@@ -103,6 +103,25 @@ pub fn stdio_transport(dir: &std::path::Path, args: &[String]) -> Value {
     })
 }
 
+/// The bridge port a server spawned with `--ready-file <ready_file>` (by an MCP host, or the
+/// Python driver) announces there, once it listens; panics after 20 s without one.
+pub async fn ready_bridge_port(ready_file: &std::path::Path) -> u16 {
+    crate::eventually(
+        Duration::from_secs(20),
+        Duration::from_millis(20),
+        || async {
+            let text = std::fs::read_to_string(ready_file).map_err(|e| e.to_string())?;
+            let doc: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+            doc["bridge_port"]
+                .as_u64()
+                .and_then(|p| u16::try_from(p).ok())
+                .ok_or_else(|| "no port yet".to_string())
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("no bridge port in {}: {e}", ready_file.display()))
+}
+
 /// The binary under test: `$DOMSHELL_BIN`, else `debug/domshell` in cargo's target
 /// directory.
 pub fn server_binary() -> anyhow::Result<PathBuf> {

@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use domshell_tests::python::PythonEnv;
-use domshell_tests::server::server_binary;
+use domshell_tests::server::{ready_bridge_port, server_binary};
 use domshell_tests::{eventually, Chromium, TEST_TOKEN};
-use serde_json::{json, Value};
+use serde_json::json;
 
 #[tokio::test]
 async fn tabs_and_pwd_through_claude_desktop_style_stdio() {
@@ -41,20 +41,7 @@ async fn tabs_and_pwd_through_claude_desktop_style_stdio() {
 
     // Point the extension at the port the stdio server bound.
     let ready = dir.path().join("ready.json");
-    let port = eventually(
-        Duration::from_secs(20),
-        Duration::from_millis(20),
-        || async {
-            let doc: Value =
-                serde_json::from_str(&std::fs::read_to_string(&ready).map_err(|e| e.to_string())?)
-                    .map_err(|e| e.to_string())?;
-            doc["bridge_port"]
-                .as_u64()
-                .ok_or_else(|| "no port".to_string())
-        },
-    )
-    .await
-    .unwrap();
+    let port = ready_bridge_port(&ready).await;
     let settings =
         json!({"bridge_token": TEST_TOKEN, "bridge_port": port, "bridge_alarm_period_ms": 1000});
     eventually(Duration::from_secs(10), Duration::from_millis(100), || {

@@ -3,13 +3,13 @@
 //! calls, lane trailers, `isError` results, status, progress, cancellation, logging, the
 //! bearer token, HTTP session semantics, fail-fast errors and the tier policy.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use domshell_tests::python::{DriverRun, PythonEnv};
 use domshell_tests::raw_mcp::RawMcp;
-use domshell_tests::server::server_binary;
+use domshell_tests::server::{ready_bridge_port, server_binary};
 use domshell_tests::{
     eventually, FakeExtension, FakeOptions, ServerOptions, ServerProcess, TEST_MCP_TOKEN,
     TEST_TOKEN,
@@ -80,21 +80,7 @@ fn stdio_transport(dir: &Path, extra: &[&str]) -> Value {
 
 /// The bridge port of a server the driver spawned, once it listens.
 async fn wait_ready(dir: &Path) -> u16 {
-    let path: PathBuf = dir.join("ready.json");
-    eventually(
-        Duration::from_secs(20),
-        Duration::from_millis(20),
-        || async {
-            let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
-            let doc: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
-            doc["bridge_port"]
-                .as_u64()
-                .map(|p| p as u16)
-                .ok_or_else(|| "no port yet".to_string())
-        },
-    )
-    .await
-    .expect("the server spawned by the driver listens")
+    ready_bridge_port(&dir.join("ready.json")).await
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use domshell_tests::page_rig::{fixture_server, tab_id_from};
 use domshell_tests::python::PythonEnv;
-use domshell_tests::server::server_binary;
+use domshell_tests::server::{ready_bridge_port, server_binary};
 use domshell_tests::{eventually, Chromium, PageRig, TEST_TOKEN};
 use serde_json::{json, Value};
 
@@ -92,20 +92,7 @@ async fn a_cancelled_wait_frees_its_session_within_a_second() {
     let driver = tokio::spawn(async move { py.run_driver(&plan, Duration::from_secs(60)).await });
 
     let ready = dir.path().join("ready.json");
-    let port = eventually(
-        Duration::from_secs(20),
-        Duration::from_millis(20),
-        || async {
-            let doc: Value =
-                serde_json::from_str(&std::fs::read_to_string(&ready).map_err(|e| e.to_string())?)
-                    .map_err(|e| e.to_string())?;
-            doc["bridge_port"]
-                .as_u64()
-                .ok_or_else(|| "no port".to_string())
-        },
-    )
-    .await
-    .expect("the stdio server writes its ready file");
+    let port = ready_bridge_port(&ready).await;
     let settings =
         json!({"bridge_token": TEST_TOKEN, "bridge_port": port, "bridge_alarm_period_ms": 1000});
     eventually(Duration::from_secs(10), Duration::from_millis(100), || {

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use domshell_tests::python::{DriverRun, PythonEnv};
-use domshell_tests::server::server_binary;
+use domshell_tests::server::{ready_bridge_port, server_binary};
 use domshell_tests::{eventually, Chromium, ServerOptions, ServerProcess, TEST_TOKEN};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -126,21 +126,8 @@ async fn mcp_scenario(
     });
     let py = py.clone();
     let driver = tokio::spawn(async move { py.run_driver(&plan, Duration::from_secs(120)).await });
-    let port = eventually(
-        Duration::from_secs(20),
-        Duration::from_millis(20),
-        || async {
-            let doc: Value =
-                serde_json::from_str(&std::fs::read_to_string(&ready).map_err(|e| e.to_string())?)
-                    .map_err(|e| e.to_string())?;
-            doc["bridge_port"]
-                .as_u64()
-                .ok_or_else(|| "no port".to_string())
-        },
-    )
-    .await
-    .unwrap();
-    point_extension_at(chromium, port as u16).await;
+    let port = ready_bridge_port(&ready).await;
+    point_extension_at(chromium, port).await;
     let run = driver.await.unwrap().unwrap();
     run.ensure_ok().unwrap();
     // Figures for the record (never asserted): how long each call took end to end.
