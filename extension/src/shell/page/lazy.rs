@@ -175,7 +175,7 @@ impl PageCache {
         let added = read_directory(browser, tab, &mut vfs, dir, &mut read).await?;
         read.total_ms = browser.monotonic_ms() - started;
         *self.last_read.borrow_mut() = Some(read);
-        self.replace(tab, tree, vfs);
+        self.replace(tab, tree, vfs, None);
         Ok(added)
     }
 
@@ -203,26 +203,24 @@ impl PageCache {
         objects.release(browser).await;
         let fetched = fetched?;
         *self.last_read.borrow_mut() = Some(fetched.read);
-        self.replace(tab, tree, fetched.vfs);
         // Frames may have come or gone since the tree was entered: their nodes are
         // addressed through the targets this read found.
-        let targets = Rc::new(fetched.targets);
-        if let Some(page) = self.pages.borrow_mut().get_mut(&tab) {
-            if Rc::ptr_eq(&page.vfs, &tree.vfs) {
-                page.targets = targets.clone();
-            }
-        }
-        tree.targets = targets;
+        self.replace(tab, tree, fetched.vfs, Some(Rc::new(fetched.targets)));
         Ok(())
     }
 
-    /// `tree` becomes `vfs`, and so does the kept tree if it still is the one `tree` had (a
-    /// command of another session may have replaced it meanwhile).
-    fn replace(&self, tab: i64, tree: &mut PageTree, vfs: Vfs) {
+    /// `tree` becomes `vfs` (with `targets`, when given), and so does the kept tree if it
+    /// still is the one `tree` had (a command of another session may have replaced it
+    /// meanwhile).
+    fn replace(&self, tab: i64, tree: &mut PageTree, vfs: Vfs, targets: Option<Rc<FrameTargets>>) {
         let old = std::mem::replace(&mut tree.vfs, Rc::new(vfs));
+        if let Some(targets) = targets {
+            tree.targets = targets;
+        }
         if let Some(page) = self.pages.borrow_mut().get_mut(&tab) {
             if Rc::ptr_eq(&page.vfs, &old) {
                 page.vfs = tree.vfs.clone();
+                page.targets = tree.targets.clone();
             }
         }
     }
