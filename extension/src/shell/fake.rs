@@ -1,5 +1,7 @@
 //! An in-memory browser for the kernel's tests: tabs, windows, per-tab history, redirects,
-//! slow pages, debugger attachments and JavaScript dialogs, all synchronous.
+//! slow pages, debugger attachments and JavaScript dialogs, synchronous unless a test asks
+//! it to interleave: then every DevTools call first lets other futures run, and a virtual
+//! clock advances by a fixed step per call ([`run_together`] drives such tests).
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -56,6 +58,11 @@ pub struct FakeState {
     /// fake answers `getFullAXTree`, `getRootAXNode` and `getChildAXNodes {id}` from it, as
     /// Chromium does.
     pub ax_page: Option<Vec<serde_json::Value>>,
+    /// Every DevTools call first yields once to the other futures of [`run_together`].
+    pub interleave: bool,
+    /// The virtual clock `monotonic_ms` reads, and how far each DevTools call moves it.
+    pub clock_ms: f64,
+    pub call_ms: f64,
 }
 
 /// The answer of one `Accessibility` method from a whole tree, as Chromium gives it.
@@ -96,7 +103,74 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     }
 }
 
+/// Runs `a` and `b` on one thread, polling each in turn as a single-threaded executor does
+/// (the worker's event loop), and calls `between` with the number of rounds so far before
+/// each round, so a test can change the page while both are under way. Panics after 10,000
+/// rounds: the two futures are waiting on each other.
+pub fn run_together<A: Future, B: Future>(
+    a: A,
+    b: B,
+    mut between: impl FnMut(usize),
+) -> (A::Output, B::Output) {
+    let mut a = std::pin::pin!(a);
+    let mut b = std::pin::pin!(b);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let (mut out_a, mut out_b) = (None, None);
+    for round in 0..10_000 {
+        between(round);
+        if out_a.is_none() {
+            if let std::task::Poll::Ready(v) = a.as_mut().poll(&mut cx) {
+                out_a = Some(v);
+            }
+        }
+        if out_b.is_none() {
+            if let std::task::Poll::Ready(v) = b.as_mut().poll(&mut cx) {
+                out_b = Some(v);
+            }
+        }
+        if out_a.is_some() && out_b.is_some() {
+            break;
+        }
+    }
+    match (out_a, out_b) {
+        (Some(a), Some(b)) => (a, b),
+        _ => panic!("the two futures never finished: they wait on each other"),
+    }
+}
+
+/// Pending on its first poll, ready on the next: lets the other futures run.
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
+}
+
 impl FakeBrowser {
+    /// What every DevTools call does first: move the virtual clock, and yield when the test
+    /// interleaves futures.
+    async fn step(&self) {
+        let interleave = {
+            let mut s = self.state.borrow_mut();
+            s.clock_ms += s.call_ms;
+            s.interleave
+        };
+        if interleave {
+            YieldOnce(false).await;
+        }
+    }
+
     /// Window 1 (focused) with an active `about:blank` tab 100 and `https://example.com/`
     /// (tab 101); window 2 with `https://other.org/docs` (tab 200, active).
     pub fn standard() -> FakeBrowser {
@@ -323,6 +397,7 @@ impl Browser for FakeBrowser {
         method: &str,
         params: serde_json::Value,
     ) -> Result<serde_json::Value, BrowserError> {
+        self.step().await;
         let mut s = self.state.borrow_mut();
         if s.attachments.get(&id) != Some(&Attachment::Attached) {
             return Err(BrowserError(format!(
@@ -396,6 +471,7 @@ impl Browser for FakeBrowser {
         method: &str,
         params: serde_json::Value,
     ) -> Result<serde_json::Value, BrowserError> {
+        self.step().await;
         let mut s = self.state.borrow_mut();
         s.cdp_calls.push((id, format!("{session_id}:{method}")));
         s.cdp_params
@@ -477,6 +553,10 @@ impl Browser for FakeBrowser {
         if matches!(s.attachments.get(&id), Some(Attachment::Lost { .. })) {
             s.attachments.remove(&id);
         }
+    }
+
+    fn monotonic_ms(&self) -> f64 {
+        self.state.borrow().clock_ms
     }
 
     fn load_mark(&self, id: i64) -> LoadMark {

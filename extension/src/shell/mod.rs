@@ -45,6 +45,8 @@ mod lazy_tests;
 #[cfg(test)]
 mod page_tests;
 #[cfg(test)]
+mod reader_tests;
+#[cfg(test)]
 mod tests;
 
 use shared_protocol::grammar::{parse_line, Command, Consumer, Line, Pipeline};

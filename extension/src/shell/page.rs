@@ -29,7 +29,10 @@ use super::cdp;
 use super::dom::{Dom, FrameTargets, Objects};
 use crate::ax::{AxNode, ChildFrame, FrameNodes, NameBook, PageSnapshot, Update, Vfs};
 
+mod gate;
 mod lazy;
+
+pub use gate::TabGates;
 
 /// The page-side state's key (`window[Symbol.for(KEY)]` in this extension's isolated
 /// world of each frame), shared with the commands that wait for changes.
@@ -96,6 +99,42 @@ pub struct PageCache {
     /// Per tab, the child session of the frame a command last focused or clicked in (keys
     /// and text go to the target whose frame has the focus).
     focus: Rc<RefCell<HashMap<i64, String>>>,
+    /// One reader per tab: every read holds its tab's lock from its first call to its
+    /// write-back.
+    gates: TabGates,
+    /// Per tab, what commands said about the page while a read of it was running (the kept
+    /// tree is out of the cache then): applied to the tree that read writes back.
+    notices: Rc<RefCell<HashMap<i64, Notices>>>,
+}
+
+/// What [`PageCache::touched`] and [`PageCache::invalidate`] said about a tab while its tree
+/// was being read.
+#[derive(Debug, Default)]
+struct Notices {
+    stale: bool,
+    interacted: bool,
+    touched: Vec<i64>,
+}
+
+impl Notices {
+    fn touch(&mut self, backend_node_id: Option<i64>) {
+        self.interacted = true;
+        if let Some(id) = backend_node_id {
+            if !self.touched.contains(&id) {
+                self.touched.push(id);
+            }
+        }
+    }
+
+    fn apply(self, page: &mut CachedPage) {
+        page.stale |= self.stale;
+        page.interacted |= self.interacted;
+        for id in self.touched {
+            if !page.touched.contains(&id) {
+                page.touched.push(id);
+            }
+        }
+    }
 }
 
 /// What [`PageCache::tree`] did to get a current tree.
@@ -174,13 +213,19 @@ impl PageCache {
     /// backend DOM node id when there is one: the next read re-reads what changed, that
     /// element included, instead of the whole page.
     pub fn touched(&self, tab: i64, backend_node_id: Option<i64>) {
-        if let Some(page) = self.pages.borrow_mut().get_mut(&tab) {
-            page.interacted = true;
-            if let Some(id) = backend_node_id {
-                if !page.touched.contains(&id) {
-                    page.touched.push(id);
-                }
+        match self.pages.borrow_mut().get_mut(&tab) {
+            Some(page) => {
+                let mut notice = Notices::default();
+                notice.touch(backend_node_id);
+                notice.apply(page);
             }
+            None if self.gates.is_held(tab) => self
+                .notices
+                .borrow_mut()
+                .entry(tab)
+                .or_default()
+                .touch(backend_node_id),
+            None => {}
         }
     }
 
@@ -208,9 +253,27 @@ impl PageCache {
     /// Forget the tree of `tab`'s page as of now: the next read refetches it whole. Called
     /// after navigations.
     pub fn invalidate(&self, tab: i64) {
-        if let Some(page) = self.pages.borrow_mut().get_mut(&tab) {
-            page.stale = true;
+        match self.pages.borrow_mut().get_mut(&tab) {
+            Some(page) => page.stale = true,
+            // The read under way may have started before the navigation: what it writes
+            // back is out of date.
+            None if self.gates.is_held(tab) => {
+                self.notices.borrow_mut().entry(tab).or_default().stale = true
+            }
+            None => {}
         }
+    }
+
+    /// The tree kept for `tab`, if any.
+    #[cfg(test)]
+    pub fn kept(&self, tab: i64) -> Option<Rc<Vfs>> {
+        self.pages.borrow().get(&tab).map(|p| p.vfs.clone())
+    }
+
+    /// Sessions waiting to read `tab` while another one reads it.
+    #[cfg(test)]
+    pub fn readers_waiting(&self, tab: i64) -> usize {
+        self.gates.waiting(tab)
     }
 
     /// Tabs whose trees are kept.
@@ -239,6 +302,24 @@ impl PageCache {
     /// [`PageCache::tree`] for a command whose remote objects and isolated worlds live in
     /// `objects` (released when the command ends).
     pub async fn tree_with<B: Browser>(
+        &self,
+        browser: &B,
+        tab: i64,
+        objects: &Objects,
+    ) -> Result<PageTree, String> {
+        // Another session reading this tab finishes first; this read then starts from the
+        // tree it wrote back (with the names it gave) instead of reading alongside it.
+        let _reading = self.gates.lock(tab).await;
+        let tree = self.read_locked(browser, tab, objects).await;
+        if tree.is_err() {
+            // No tree is written back: the next read starts afresh anyway.
+            self.notices.borrow_mut().remove(&tab);
+        }
+        tree
+    }
+
+    /// The body of [`PageCache::tree_with`], run holding `tab`'s lock.
+    async fn read_locked<B: Browser>(
         &self,
         browser: &B,
         tab: i64,
@@ -355,7 +436,11 @@ impl PageCache {
     }
 
     /// Put `page` (back) in the cache, dropping the least recently used beyond the bound.
-    fn keep(&self, tab: i64, page: CachedPage, fresh: Fresh) -> PageTree {
+    /// What commands said about the tab during the read applies to it.
+    fn keep(&self, tab: i64, mut page: CachedPage, fresh: Fresh) -> PageTree {
+        if let Some(notices) = self.notices.borrow_mut().remove(&tab) {
+            notices.apply(&mut page);
+        }
         let tree = PageTree {
             vfs: page.vfs.clone(),
             fresh,

@@ -164,6 +164,7 @@ impl PageCache {
         if tree.vfs.pending_to_list(dir).is_empty() {
             return Ok(false);
         }
+        let _reading = self.gates.lock(tab).await;
         let started = browser.monotonic_ms();
         let mut read = TreeRead {
             tab,
@@ -187,6 +188,7 @@ impl PageCache {
         tab: i64,
         tree: &mut PageTree,
     ) -> Result<(), String> {
+        let _reading = self.gates.lock(tab).await;
         let names = tree.vfs.name_book().clone();
         // With the agent enabled Chromium answers `getFullAXTree` on a large page far slower;
         // the next read by parts enables it again.
