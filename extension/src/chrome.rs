@@ -21,7 +21,7 @@ use wasm_bindgen_futures::JsFuture;
 
 use crate::shell::browser::{
     Attachment, Browser, BrowserError, Dialog, FrameSession, HistoryEntry, LoadMark, LoadOutcome,
-    NavigationHistory, TabInfo, WindowInfo,
+    NavigationHistory, Slices, TabInfo, WindowInfo,
 };
 
 /// The debugger protocol version `chrome.debugger.attach` asks for.
@@ -518,8 +518,54 @@ impl Browser for ChromeBrowser {
             .ok_or_else(|| BrowserError(format!("the answer of {method} is not JSON")))
     }
 
+    async fn cdp_node_chunks(
+        &self,
+        id: i64,
+        session: Option<&str>,
+        method: &str,
+        params: Value,
+        per_chunk: usize,
+    ) -> Result<Vec<String>, BrowserError> {
+        let Some(result) = send(id, session, method, &params, TREE_CALL_TIMEOUT_MS).await? else {
+            return Ok(Vec::new());
+        };
+        let nodes = js_sys::Reflect::get(&result, &"nodes".into()).unwrap_or(JsValue::UNDEFINED);
+        if nodes.is_undefined() || nodes.is_null() {
+            return Ok(Vec::new());
+        }
+        let nodes: js_sys::Array = nodes
+            .dyn_into()
+            .map_err(|_| BrowserError(format!("the answer of {method} has no list of nodes")))?;
+        // V8 serialises in native code; converting the objects property by property across
+        // the WebAssembly boundary costs seconds on a large page. A part at a time, so the
+        // worker answers its heartbeat in between.
+        let (len, step) = (
+            nodes.length(),
+            u32::try_from(per_chunk.max(1)).unwrap_or(u32::MAX),
+        );
+        let mut chunks = Vec::with_capacity((len / step + 1) as usize);
+        let mut slices = Slices::start(self);
+        let mut at = 0u32;
+        while at < len {
+            let end = at.saturating_add(step).min(len);
+            let text = js_sys::JSON::stringify(&nodes.slice(at, end))
+                .ok()
+                .and_then(|text| text.as_string())
+                .ok_or_else(|| BrowserError(format!("the answer of {method} is not JSON")))?;
+            chunks.push(text);
+            at = end;
+            slices.breathe(self).await;
+        }
+        Ok(chunks)
+    }
+
     fn monotonic_ms(&self) -> f64 {
         performance_now().max(0.0)
+    }
+
+    async fn yield_now(&self) {
+        // A macrotask, so the heartbeat's message waiting in the queue runs first.
+        sleep(0).await
     }
 
     async fn sleep_ms(&self, ms: u64) {

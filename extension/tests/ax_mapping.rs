@@ -6,8 +6,8 @@ use std::io::Read;
 use std::path::Path;
 
 use domshell_extension::ax::{
-    AxNode, AxValue, EntryId, EntryKind, FindQuery, ListOptions, MapError, NodeRef, PageSnapshot,
-    PathContext, PathError, Resolved, TypeFilter, Update, Vfs,
+    AxNode, AxValue, EntryId, EntryKind, FindQuery, ListOptions, MapError, Mapping, NodeRef,
+    PageSnapshot, PathContext, PathError, Resolved, TypeFilter, Update, Vfs,
 };
 use serde_json::json;
 
@@ -396,6 +396,47 @@ fn a_page_of_over_ten_thousand_nodes_maps() {
     );
     assert_eq!(counts.interactive, 4000);
     assert_eq!(vfs.len(), counts.total + 1);
+}
+
+#[test]
+fn a_page_mapped_in_small_steps_is_the_page_mapped_at_once() {
+    // The worker maps large pages a step at a time, yielding between steps: however the
+    // work is cut (inside a directory of 2,000 items, between frames), the result is the same.
+    for name in [
+        "big",
+        "landmarks",
+        "form",
+        "frame_cross_site",
+        "frame_same_origin",
+    ] {
+        let whole = map(name);
+        for budget in [1, 7, 500] {
+            let mut mapping = Mapping::new(load(name), Default::default());
+            let mut steps = 0usize;
+            while !mapping.step(budget).unwrap() {
+                steps += 1;
+                assert!(steps <= 1_000_000, "{name}: mapping never ends");
+            }
+            let sliced = mapping.finish();
+            assert_eq!(outline(&sliced), outline(&whole), "{name}, budget {budget}");
+            assert_eq!(sliced.node_count(), whole.node_count(), "{name}");
+            // Each step makes at most `budget` entries, so the work really was cut.
+            assert!(
+                steps >= whole.len().saturating_sub(1) / budget,
+                "{name}, budget {budget}: {steps} steps for {} entries",
+                whole.len()
+            );
+        }
+    }
+}
+
+#[test]
+fn an_empty_page_fails_to_map_in_steps_as_at_once() {
+    let mut page = load("form");
+    page.main.nodes.clear();
+    page.frames.clear();
+    let mut mapping = Mapping::new(page, Default::default());
+    assert!(matches!(mapping.step(10), Err(MapError::EmptyTree)));
 }
 
 #[test]

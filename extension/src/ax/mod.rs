@@ -28,4 +28,4 @@ pub use names::NameBook;
 pub use paths::{PathContext, PathError, Resolved};
 pub use roles::EntryKind;
 pub use store::NodeRef;
-pub use vfs::{Entry, EntryId, FormerName, MapError, Update, Vfs, MAX_ENTRIES};
+pub use vfs::{Entry, EntryId, FormerName, MapError, Mapping, Update, Vfs, MAX_ENTRIES};

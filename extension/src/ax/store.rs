@@ -54,6 +54,13 @@ impl FrameStore {
     /// Insert or replace nodes; the first `RootWebArea`/`WebArea` (else the first node without
     /// a parent) becomes the frame's root unless it already has one.
     pub fn upsert(&mut self, nodes: Vec<AxNode>) {
+        self.choose_root(&nodes);
+        self.insert(nodes.into_iter());
+    }
+
+    /// The root part of [`FrameStore::upsert`]: when the frame has none yet, the root among
+    /// `nodes`, which are all the nodes about to be inserted.
+    pub fn choose_root(&mut self, nodes: &[AxNode]) {
         if self.root.is_none() {
             self.root = nodes
                 .iter()
@@ -63,6 +70,10 @@ impl FrameStore {
                 .map(|n| n.node_id.clone())
                 .filter(|id| !id.is_empty());
         }
+    }
+
+    /// The insert part of [`FrameStore::upsert`], which may be given its nodes in parts.
+    pub fn insert(&mut self, nodes: impl ExactSizeIterator<Item = AxNode>) {
         self.nodes.reserve(nodes.len());
         for node in nodes {
             if node.node_id.is_empty() {

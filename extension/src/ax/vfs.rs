@@ -119,6 +119,109 @@ struct Build {
     text_len: HashMap<NodeKey, usize>,
 }
 
+/// A directory being filled: the nodes it lists that have no entry yet, the entries made so far.
+struct Filling {
+    at: EntryId,
+    children: std::vec::IntoIter<NodeKey>,
+    made: Vec<EntryId>,
+    pending: Vec<NodeRef>,
+    /// Children of a directory not fully read (it, or a child directory, whose name comes
+    /// from its own children) are named only for now; see `rename_children`.
+    provisional: bool,
+}
+
+impl Filling {
+    fn new(at: EntryId, listing: Listing) -> Self {
+        Filling {
+            at,
+            made: Vec::with_capacity(listing.children.len()),
+            children: listing.children.into_iter(),
+            provisional: !listing.pending.is_empty(),
+            pending: listing.pending,
+        }
+    }
+}
+
+/// Nodes stored per step for each entry a step may make: storing a node costs a fraction of
+/// making an entry.
+const NODES_PER_ENTRY_STEP: usize = 4;
+
+/// A whole page being mapped a step at a time, so that a large page never holds the worker
+/// (and the heartbeat it answers) for long: its nodes go into the store, its child frames
+/// are stitched in, then its directories are filled breadth first. [`Vfs::from_page_naming`]
+/// is all steps at once; the result is the same however the work is cut.
+pub struct Mapping {
+    vfs: Vfs,
+    unstored: std::vec::IntoIter<AxNode>,
+    frames: std::vec::IntoIter<ChildFrame>,
+    queue: VecDeque<Filling>,
+    build: Build,
+    rooted: bool,
+}
+
+impl Mapping {
+    /// Begin mapping `page`, naming as [`Vfs::from_page_naming`] does.
+    pub fn new(page: PageSnapshot, names: NameBook) -> Mapping {
+        let mut store = Store::default();
+        store.add_main_frame(page.main.frame_id, Vec::new());
+        store.frames[0].choose_root(&page.main.nodes);
+        Mapping {
+            vfs: Vfs {
+                store,
+                entries: Vec::new(),
+                free: Vec::new(),
+                by_node: HashMap::new(),
+                root: EntryId(0),
+                live: 0,
+                names,
+            },
+            unstored: page.main.nodes.into_iter(),
+            frames: page.frames.into_iter(),
+            queue: VecDeque::new(),
+            build: Build::default(),
+            rooted: false,
+        }
+    }
+
+    /// Do about `budget` entries' worth of work; `Ok(true)` once the page is mapped.
+    pub fn step(&mut self, budget: usize) -> Result<bool, MapError> {
+        let budget = budget.max(1);
+        let vfs = &mut self.vfs;
+        if self.unstored.len() > 0 {
+            let take = budget.saturating_mul(NODES_PER_ENTRY_STEP);
+            vfs.store.frames[0].insert(self.unstored.by_ref().take(take));
+            return Ok(false);
+        }
+        // Child frames link to their owners among the main frame's nodes, so they come after.
+        if let Some(frame) = self.frames.next() {
+            vfs.store.add_child_frame(frame);
+            return Ok(false);
+        }
+        if !self.rooted {
+            let root_id = vfs.store.frames[0]
+                .root
+                .clone()
+                .ok_or(MapError::EmptyTree)?;
+            let (root, listing) = vfs.new_entry(0, &root_id, None, &mut self.build);
+            vfs.root = root;
+            if let Some(entry) = vfs.entry_mut(root) {
+                entry.kind = EntryKind::Directory;
+            }
+            if let Some(listing) = listing {
+                self.queue.push_back(Filling::new(root, listing));
+            }
+            self.rooted = true;
+        }
+        Ok(vfs.fill(&mut self.queue, budget, &mut self.build))
+    }
+
+    /// The mapped page, once [`Mapping::step`] said it is done.
+    pub fn finish(mut self) -> Vfs {
+        self.vfs.prune_names();
+        self.vfs
+    }
+}
+
 impl Vfs {
     /// Map a whole page: the main frame plus any child frames, stitched under their owners.
     /// Frames whose owner cannot be found are kept aside ([`Vfs::unattached_frames`]).
@@ -130,30 +233,9 @@ impl Vfs {
     /// (taken from the previous mapping, [`Vfs::take_names`]) gave them, new elements get
     /// names never used before in their directory.
     pub fn from_page_naming(page: PageSnapshot, names: NameBook) -> Result<Vfs, MapError> {
-        let mut store = Store::default();
-        store.add_main_frame(page.main.frame_id, page.main.nodes);
-        for frame in page.frames {
-            store.add_child_frame(frame);
-        }
-        let root_id = store.frames[0].root.clone().ok_or(MapError::EmptyTree)?;
-        let mut vfs = Vfs {
-            store,
-            entries: Vec::new(),
-            free: Vec::new(),
-            by_node: HashMap::new(),
-            root: EntryId(0),
-            live: 0,
-            names,
-        };
-        let mut build = Build::default();
-        let (root, listing) = vfs.new_entry(0, &root_id, None, &mut build);
-        vfs.root = root;
-        if let Some(entry) = vfs.entry_mut(root) {
-            entry.kind = EntryKind::Directory;
-        }
-        vfs.populate(root, listing, &mut build);
-        vfs.prune_names();
-        Ok(vfs)
+        let mut mapping = Mapping::new(page, names);
+        while !mapping.step(usize::MAX)? {}
+        Ok(mapping.finish())
     }
 
     /// The names given so far, for the next whole read of the same document
@@ -806,41 +888,57 @@ impl Vfs {
     }
 
     /// Fill `dir` (whose listing was computed when it was described) and, breadth first,
-    /// every directory below it. Nodes already shown elsewhere are skipped (cycles, or a
-    /// node listed by two parents).
+    /// every directory below it.
     fn populate(&mut self, dir: EntryId, listing: Option<Listing>, build: &mut Build) {
-        let mut queue: VecDeque<(EntryId, Listing)> = VecDeque::new();
+        let mut queue = VecDeque::new();
         if let Some(listing) = listing {
-            queue.push_back((dir, listing));
+            queue.push_back(Filling::new(dir, listing));
         }
-        while let Some((at, listing)) = queue.pop_front() {
-            let mut children = Vec::with_capacity(listing.children.len());
-            let mut pending = listing.pending;
-            // Children of a directory not fully read (it, or a child directory, whose name
-            // comes from its own children) are named only for now; see `rename_children`.
-            let mut provisional = !pending.is_empty();
-            for (frame, node) in listing.children {
+        self.fill(&mut queue, usize::MAX, build);
+    }
+
+    /// Fill the directories in `queue`, breadth first, until it is empty (`true`) or about
+    /// `budget` entries were made; a directory left half filled stays at the queue's front.
+    /// Nodes already shown elsewhere are skipped (cycles, or a node listed by two parents).
+    fn fill(&mut self, queue: &mut VecDeque<Filling>, budget: usize, build: &mut Build) -> bool {
+        let mut made = 0usize;
+        while let Some(mut filling) = queue.pop_front() {
+            for (frame, node) in filling.children.by_ref() {
                 if self.by_node.contains_key(&(frame, node.clone())) {
                     continue;
                 }
                 if self.live >= MAX_ENTRIES {
-                    pending.push(self.store.node_ref(frame, &node));
+                    filling.pending.push(self.store.node_ref(frame, &node));
+                    filling.children = Vec::new().into_iter();
                     break;
                 }
-                let (child, child_listing) = self.new_entry(frame, &node, Some(at), build);
-                children.push(child);
+                let (child, child_listing) = self.new_entry(frame, &node, Some(filling.at), build);
+                filling.made.push(child);
+                made += 1;
                 if let Some(child_listing) = child_listing {
-                    provisional |= !child_listing.pending.is_empty()
+                    filling.provisional |= !child_listing.pending.is_empty()
                         && self.entry(child).is_some_and(shaped_by_children);
-                    queue.push_back((child, child_listing));
+                    queue.push_back(Filling::new(child, child_listing));
+                }
+                if made >= budget {
+                    break;
                 }
             }
-            if let Some(entry) = self.entry_mut(at) {
-                entry.children = children;
-                entry.pending = pending;
+            if filling.children.len() > 0 {
+                queue.push_front(filling);
+                return false;
             }
-            self.name_children(at, provisional);
+            let at = filling.at;
+            if let Some(entry) = self.entry_mut(at) {
+                entry.children = filling.made;
+                entry.pending = filling.pending;
+            }
+            self.name_children(at, filling.provisional);
+            if made >= budget {
+                return queue.is_empty();
+            }
         }
+        true
     }
 
     /// Create the entry for `(frame, id)`; for a directory also return its listing, so it is

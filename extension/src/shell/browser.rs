@@ -182,11 +182,38 @@ pub trait Browser {
         };
         Ok(reply.to_string())
     }
+    /// An `Accessibility` call that answers `{nodes}`, its nodes returned as JSON arrays of
+    /// at most `per_chunk` nodes each: serialising or decoding tens of megabytes in one go
+    /// would hold the worker, heartbeat included, for a long time ([`Slices`]). No `nodes`
+    /// is no chunks. By default it splits what the value-returning calls answer.
+    async fn cdp_node_chunks(
+        &self,
+        id: i64,
+        session: Option<&str>,
+        method: &str,
+        params: serde_json::Value,
+        per_chunk: usize,
+    ) -> Result<Vec<String>, BrowserError> {
+        let reply = self.cdp_at(id, session, method, params).await?;
+        match reply.get("nodes") {
+            None | Some(serde_json::Value::Null) => Ok(Vec::new()),
+            Some(serde_json::Value::Array(nodes)) => Ok(nodes
+                .chunks(per_chunk.max(1))
+                .map(|chunk| serde_json::Value::from(chunk.to_vec()).to_string())
+                .collect()),
+            Some(_) => Err(BrowserError(format!(
+                "the answer of {method} has no list of nodes"
+            ))),
+        }
+    }
     /// Milliseconds on a clock that never jumps, to time the work the kernel reports on (a
     /// tree read). Without one, every duration reads 0.
     fn monotonic_ms(&self) -> f64 {
         0.0
     }
+    /// Let the worker's event loop run what is waiting (a heartbeat, another session's
+    /// message) before long work goes on ([`Slices`]). By default it returns at once.
+    async fn yield_now(&self) {}
     /// Resolves after `ms` on the glue's timer: a command's deadline races each call against
     /// it. By default it never resolves (a browser without a timer cannot cut a call short;
     /// calls that start after the deadline are still refused).
@@ -238,4 +265,41 @@ pub trait Browser {
         since: Option<LoadMark>,
         timeout_ms: u64,
     ) -> Result<LoadOutcome, BrowserError>;
+}
+
+/// Longest stretch of work between two yields to the event loop: far below the heartbeat's
+/// patience, and short enough that a PONG or another session's command waits only briefly.
+pub const SLICE_MS: f64 = 20.0;
+
+/// Cuts long work (decoding, mapping a large tree) into slices of about [`SLICE_MS`]: call
+/// [`Slices::breathe`] between small steps, and it yields when the slice is used up. Short
+/// work never yields, so it costs nothing on small pages.
+pub struct Slices {
+    slice_started: f64,
+    /// Time spent away, in yields: the work's own time is the elapsed time minus this.
+    pub yielded_ms: f64,
+    /// How many times it yielded.
+    pub yields: usize,
+}
+
+impl Slices {
+    pub fn start<B: Browser>(browser: &B) -> Slices {
+        Slices {
+            slice_started: browser.monotonic_ms(),
+            yielded_ms: 0.0,
+            yields: 0,
+        }
+    }
+
+    pub async fn breathe<B: Browser>(&mut self, browser: &B) {
+        let now = browser.monotonic_ms();
+        if now - self.slice_started < SLICE_MS {
+            return;
+        }
+        browser.yield_now().await;
+        let back = browser.monotonic_ms();
+        self.yielded_ms += back - now;
+        self.yields += 1;
+        self.slice_started = back;
+    }
 }

@@ -278,8 +278,26 @@ impl<B: Browser> Browser for DeadlineBrowser<'_, B> {
         )
         .await
     }
+    async fn cdp_node_chunks(
+        &self,
+        id: i64,
+        session: Option<&str>,
+        method: &str,
+        params: serde_json::Value,
+        per_chunk: usize,
+    ) -> Result<Vec<String>, BrowserError> {
+        self.bound(
+            || calling(method),
+            self.inner
+                .cdp_node_chunks(id, session, method, params, per_chunk),
+        )
+        .await
+    }
     fn monotonic_ms(&self) -> f64 {
         self.inner.monotonic_ms()
+    }
+    async fn yield_now(&self) {
+        self.inner.yield_now().await
     }
     fn open_dialog(&self, id: i64) -> Option<Dialog> {
         self.inner.open_dialog(id)

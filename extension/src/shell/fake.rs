@@ -63,6 +63,10 @@ pub struct FakeState {
     /// The virtual clock `monotonic_ms` reads, and how far each DevTools call moves it.
     pub clock_ms: f64,
     pub call_ms: f64,
+    /// How far each reading of the clock moves it: work between two readings takes time.
+    pub work_ms: f64,
+    /// How many times the kernel yielded to the event loop (`yield_now`).
+    pub yields: usize,
 }
 
 /// The answer of one `Accessibility` method from a whole tree, as Chromium gives it.
@@ -139,7 +143,7 @@ pub fn run_together<A: Future, B: Future>(
 }
 
 /// Pending on its first poll, ready on the next: lets the other futures run.
-struct YieldOnce(bool);
+pub(crate) struct YieldOnce(pub bool);
 
 impl Future for YieldOnce {
     type Output = ();
@@ -556,7 +560,14 @@ impl Browser for FakeBrowser {
     }
 
     fn monotonic_ms(&self) -> f64 {
-        self.state.borrow().clock_ms
+        let mut s = self.state.borrow_mut();
+        s.clock_ms += s.work_ms;
+        s.clock_ms
+    }
+
+    async fn yield_now(&self) {
+        self.state.borrow_mut().yields += 1;
+        YieldOnce(false).await;
     }
 
     fn load_mark(&self, id: i64) -> LoadMark {

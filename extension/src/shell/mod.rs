@@ -47,6 +47,8 @@ mod page_tests;
 #[cfg(test)]
 mod reader_tests;
 #[cfg(test)]
+mod slice_tests;
+#[cfg(test)]
 mod tests;
 
 use shared_protocol::grammar::{parse_line, Command, Consumer, Line, Pipeline};

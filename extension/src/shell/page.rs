@@ -21,13 +21,13 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::browser::{Browser, FrameSession, LoadMark};
+use super::browser::{Browser, FrameSession, LoadMark, Slices};
 use super::cdp;
 use super::dom::{Dom, FrameTargets, Objects};
-use crate::ax::{AxNode, ChildFrame, FrameNodes, NameBook, PageSnapshot, Update, Vfs};
+use crate::ax::{AxNode, ChildFrame, FrameNodes, Mapping, NameBook, PageSnapshot, Update, Vfs};
 
 mod gate;
 mod lazy;
@@ -49,6 +49,11 @@ fn page_js(template: &str) -> String {
 
 /// Bound on child frames read per page (ad-heavy pages can have hundreds).
 const MAX_FRAMES: usize = 50;
+/// Nodes per part of a tree read ([`Browser::cdp_node_chunks`]): a few milliseconds to
+/// serialise or decode (a node is about 400 bytes of JSON).
+const NODES_PER_CHUNK: usize = 2_000;
+/// Entries per step of mapping a whole page ([`Mapping::step`]): a few milliseconds.
+const ENTRIES_PER_MAP_STEP: usize = 500;
 /// Bound on how deep out-of-process frames nest when asking each level to attach its own.
 const MAX_FRAME_NESTING: usize = 8;
 /// Trees kept at once; the least recently used beyond this are dropped (a worker runs for
@@ -194,13 +199,6 @@ pub struct TreeRead {
     pub total_ms: f64,
     /// Why a page that changed was read whole rather than in part, when it was tried.
     pub not_partial: Option<String>,
-}
-
-/// `Accessibility.getFullAXTree`'s reply; only the nodes are read.
-#[derive(Deserialize)]
-struct AxTreeReply {
-    #[serde(default)]
-    nodes: Vec<AxNode>,
 }
 
 impl PageCache {
@@ -978,20 +976,15 @@ async fn fetch<B: Browser>(
         }
     }
     read.ax_nodes = main_nodes.len() + frames.iter().map(|f| f.nodes.len()).sum::<usize>();
-    let mapping = browser.monotonic_ms();
-    let mut vfs = Vfs::from_page_naming(
-        PageSnapshot {
-            url,
-            main: FrameNodes {
-                frame_id: main_frame,
-                nodes: main_nodes,
-            },
-            frames,
+    let page = PageSnapshot {
+        url,
+        main: FrameNodes {
+            frame_id: main_frame,
+            nodes: main_nodes,
         },
-        names,
-    )
-    .map_err(|e| format!("mapping the page failed: {e}"))?;
-    read.map_ms = browser.monotonic_ms() - mapping;
+        frames,
+    };
+    let mut vfs = map_page(browser, page, names, &mut read).await?;
     if read.lazy {
         let root = vfs.root();
         lazy::read_directory(browser, tab, &mut vfs, root, &mut read).await?;
@@ -1019,18 +1012,46 @@ pub(crate) async fn read_nodes<B: Browser>(
     read: &mut TreeRead,
 ) -> Result<Vec<AxNode>, String> {
     let started = browser.monotonic_ms();
-    let text = browser
-        .cdp_text(tab, session, method, params)
+    let chunks = browser
+        .cdp_node_chunks(tab, session, method, params, NODES_PER_CHUNK)
         .await
         .map_err(|e| format!("{method}: {e}"))?;
     let received = browser.monotonic_ms();
     read.fetch_ms += received - started;
-    read.bytes += text.len();
+    read.bytes += chunks.iter().map(String::len).sum::<usize>();
     read.calls += 1;
-    let reply: AxTreeReply = serde_json::from_str(&text)
-        .map_err(|e| format!("the accessibility tree is unreadable: {e}"))?;
-    read.decode_ms += browser.monotonic_ms() - received;
-    Ok(reply.nodes)
+    let mut slices = Slices::start(browser);
+    let mut nodes = Vec::new();
+    for chunk in chunks {
+        let part: Vec<AxNode> = serde_json::from_str(&chunk)
+            .map_err(|e| format!("the accessibility tree is unreadable: {e}"))?;
+        nodes.extend(part);
+        slices.breathe(browser).await;
+    }
+    read.decode_ms += browser.monotonic_ms() - received - slices.yielded_ms;
+    Ok(nodes)
+}
+
+/// Map a whole page a step at a time, letting the worker's event loop run between slices
+/// ([`Slices`]); adds the mapping's own time (not the time yielded) to `read`.
+async fn map_page<B: Browser>(
+    browser: &B,
+    page: PageSnapshot,
+    names: NameBook,
+    read: &mut TreeRead,
+) -> Result<Vfs, String> {
+    let started = browser.monotonic_ms();
+    let mut slices = Slices::start(browser);
+    let mut mapping = Mapping::new(page, names);
+    while !mapping
+        .step(ENTRIES_PER_MAP_STEP)
+        .map_err(|e| format!("mapping the page failed: {e}"))?
+    {
+        slices.breathe(browser).await;
+    }
+    let vfs = mapping.finish();
+    read.map_ms += browser.monotonic_ms() - started - slices.yielded_ms;
+    Ok(vfs)
 }
 
 /// `(frame id, parent frame id)` of every frame below `node` of `Page.getFrameTree`.

@@ -8,9 +8,9 @@ use super::fake::{run_together, FakeBrowser};
 use super::page::PageCache;
 use super::{execute, Context, Reply, Session};
 
-const FRAME: &str = "MAIN";
+pub(super) const FRAME: &str = "MAIN";
 
-fn node(id: u32, role: &str, name: &str, children: &[u32]) -> Value {
+pub(super) fn node(id: u32, role: &str, name: &str, children: &[u32]) -> Value {
     json!({
         "nodeId": id.to_string(),
         "backendDOMNodeId": id,
@@ -21,7 +21,7 @@ fn node(id: u32, role: &str, name: &str, children: &[u32]) -> Value {
 }
 
 /// A comment thread: the root, then one "Reply" button per id of `replies`, in order.
-fn thread(replies: &[u32]) -> Vec<Value> {
+pub(super) fn thread(replies: &[u32]) -> Vec<Value> {
     let mut root = node(1, "RootWebArea", "Thread", replies);
     root["frameId"] = json!(FRAME);
     root["role"]["type"] = json!("internalRole");
@@ -36,7 +36,7 @@ fn thread(replies: &[u32]) -> Vec<Value> {
 
 /// Tab 101 showing `nodes`, its tracker at `mutations` changes of document `doc-1`, every
 /// DevTools call yielding and taking 5 virtual milliseconds.
-fn browser(nodes: Vec<Value>) -> FakeBrowser {
+pub(super) fn browser(nodes: Vec<Value>) -> FakeBrowser {
     let b = FakeBrowser::standard();
     {
         let mut s = b.state.borrow_mut();
@@ -74,14 +74,14 @@ fn tree_reads(b: &FakeBrowser) -> usize {
         .count()
 }
 
-fn in_tab(b: &FakeBrowser, c: &Context) -> Session {
+pub(super) fn in_tab(b: &FakeBrowser, c: &Context) -> Session {
     let mut s = Session::default();
     let (reply, ()) = run_together(execute(&mut s, b, c, "cd ~/tabs/101"), async {}, |_| {});
     assert!(reply.ok, "{}", reply.output);
     s
 }
 
-fn ok(reply: &Reply) -> &str {
+pub(super) fn ok(reply: &Reply) -> &str {
     assert!(reply.ok, "failed: {}", reply.output);
     &reply.output
 }
@@ -95,7 +95,7 @@ fn name_of(c: &Context, id: i64) -> String {
     tree.entry(entry).expect("entry").name.clone()
 }
 
-fn context() -> Context {
+pub(super) fn context() -> Context {
     Context::new(&["example.com".to_string()], None).with_pages(PageCache::default())
 }
 
