@@ -1254,6 +1254,54 @@ fn a_partial_update_gives_the_filesystem_a_full_read_gives() {
 }
 
 #[test]
+fn a_partial_update_of_a_long_list_rebuilds_only_what_changed() {
+    // An item appended to a list of 2,000, and the text of its first item changed: the other
+    // items keep their entries (the same handles), and the result is what a whole read gives.
+    let page = load("big");
+    let mut vfs = Vfs::from_page(page.clone()).unwrap();
+    let items = at(&vfs, "/main/items");
+    let list_ax = vfs.entry(items).unwrap().ax_node_id.clone();
+    let kept_before: Vec<EntryId> = vfs.children(items)[1..].to_vec();
+    let first_ax = vfs
+        .entry(vfs.children(items)[0])
+        .unwrap()
+        .ax_node_id
+        .clone();
+    let first_link_ax = subtree(&page, &first_ax)
+        .into_iter()
+        .find(|n| n.role() == "link")
+        .unwrap()
+        .node_id;
+    let changed = edited(&page, |nodes| {
+        node_mut(nodes, &list_ax).child_ids.push("n1".into());
+        nodes.push(text_node("n1", &list_ax, "listitem", "", &["n2"]));
+        nodes.push(text_node("n2", "n1", "link", "Appended", &[]));
+        if let Some(name) = node_mut(nodes, &first_link_ax).name.as_mut() {
+            name.value = Some(json!("Renamed"));
+        }
+    });
+    vfs.apply_update(
+        "",
+        Update {
+            subtrees: vec![subtree(&changed, "n1"), subtree(&changed, &first_link_ax)],
+            nodes: vec![node_of(&changed, &list_ax), node_of(&changed, &first_ax)],
+        },
+    )
+    .unwrap();
+    let now = vfs.children(items).to_vec();
+    assert_eq!(now.len(), 2_001);
+    let kept = now[1..2_000]
+        .iter()
+        .zip(&kept_before)
+        .filter(|(a, b)| a == b)
+        .count();
+    assert_eq!(kept, 1_999, "untouched items keep their entries");
+    assert_eq!(outline(&vfs), outline(&map_page(changed.clone())));
+    let whole = Vfs::from_page_naming(changed, vfs.take_names()).unwrap();
+    assert_eq!(outline(&vfs), outline(&whole));
+}
+
+#[test]
 fn a_text_change_renames_the_link_and_item_that_take_their_name_from_it() {
     let page = load("landmarks");
     let vfs = Vfs::from_page(page.clone()).unwrap();

@@ -128,12 +128,16 @@ struct Filling {
     /// Children of a directory not fully read (it, or a child directory, whose name comes
     /// from its own children) are named only for now; see `rename_children`.
     provisional: bool,
+    /// Entries of a directory being rebuilt whose subtrees did not change: kept as they are
+    /// when their node is listed again, freed when it is not.
+    reuse: HashMap<NodeKey, EntryId>,
 }
 
 impl Filling {
     fn new(at: EntryId, listing: Listing) -> Self {
         Filling {
             at,
+            reuse: HashMap::new(),
             made: Vec::with_capacity(listing.children.len()),
             children: listing.children.into_iter(),
             provisional: !listing.pending.is_empty(),
@@ -638,8 +642,25 @@ impl Vfs {
             .copied()
             .filter(|&a| !self.has_ancestor_in(a, &anchors))
             .collect();
+        // What changed, and every node above it: entries of other nodes are kept.
+        let mut changed: HashSet<String> = HashSet::new();
+        for id in touched.iter().chain(&upserted) {
+            let mut current = Some(id.clone());
+            for _ in 0..MAX_ANCESTOR_STEPS {
+                let Some(at) = current.take() else { break };
+                current = self
+                    .store
+                    .node(frame, &at)
+                    .and_then(|n| n.parent_id.clone());
+                if !changed.insert(at) {
+                    break;
+                }
+            }
+        }
         for &anchor in &outermost {
-            self.remap(anchor);
+            self.remap_keeping(anchor, |entry| {
+                entry.frame != frame || !changed.contains(&entry.ax_node_id)
+            });
         }
         self.prune_names();
         Ok(outermost)
@@ -770,6 +791,13 @@ impl Vfs {
     /// Rebuild one entry from the store: its own fields, its whole subtree, and the names of
     /// its siblings (only they can be affected by its name changing).
     fn remap(&mut self, id: EntryId) {
+        self.remap_keeping(id, |_| false);
+    }
+
+    /// [`Vfs::remap`], keeping as they are the child entries `unchanged` says nothing below
+    /// changed, when they are listed again: rebuilding a list of thousands of items after one
+    /// was added then costs one item, not the list.
+    fn remap_keeping(&mut self, id: EntryId, unchanged: impl Fn(&Entry) -> bool) {
         let Some(entry) = self.entry(id) else { return };
         let (frame, ax, old_len, parent) = (
             entry.frame,
@@ -781,8 +809,14 @@ impl Vfs {
             .entry_mut(id)
             .map(|e| std::mem::take(&mut e.children))
             .unwrap_or_default();
+        let mut reuse = HashMap::new();
         for child in old_children {
-            self.free_subtree(child);
+            match self.entry(child) {
+                Some(kept) if unchanged(kept) => {
+                    reuse.insert((kept.frame, kept.ax_node_id.clone()), child);
+                }
+                _ => self.free_subtree(child),
+            }
         }
         let mut build = Build::default();
         let (fields, listing) = self.describe(frame, &ax, &mut build);
@@ -808,7 +842,18 @@ impl Vfs {
             entry.base_name = fields.base_name;
             entry.pending.clear();
         }
-        self.populate(id, listing, &mut build);
+        match listing {
+            Some(listing) => {
+                let mut filling = Filling::new(id, listing);
+                filling.reuse = reuse;
+                self.fill(&mut VecDeque::from([filling]), usize::MAX, &mut build);
+            }
+            None => {
+                for (_, unlisted) in reuse {
+                    self.free_subtree(unlisted);
+                }
+            }
+        }
         if let Some(parent) = parent {
             self.rename_children(parent);
         }
@@ -887,16 +932,6 @@ impl Vfs {
         }
     }
 
-    /// Fill `dir` (whose listing was computed when it was described) and, breadth first,
-    /// every directory below it.
-    fn populate(&mut self, dir: EntryId, listing: Option<Listing>, build: &mut Build) {
-        let mut queue = VecDeque::new();
-        if let Some(listing) = listing {
-            queue.push_back(Filling::new(dir, listing));
-        }
-        self.fill(&mut queue, usize::MAX, build);
-    }
-
     /// Fill the directories in `queue`, breadth first, until it is empty (`true`) or about
     /// `budget` entries were made; a directory left half filled stays at the queue's front.
     /// Nodes already shown elsewhere are skipped (cycles, or a node listed by two parents).
@@ -904,6 +939,16 @@ impl Vfs {
         let mut made = 0usize;
         while let Some(mut filling) = queue.pop_front() {
             for (frame, node) in filling.children.by_ref() {
+                let key = (frame, node);
+                if let Some(kept) = filling.reuse.remove(&key) {
+                    if let Some(entry) = self.entry(kept) {
+                        filling.provisional |=
+                            !entry.pending.is_empty() && shaped_by_children(entry);
+                    }
+                    filling.made.push(kept);
+                    continue;
+                }
+                let (frame, node) = key;
                 if self.by_node.contains_key(&(frame, node.clone())) {
                     continue;
                 }
@@ -927,6 +972,9 @@ impl Vfs {
             if filling.children.len() > 0 {
                 queue.push_front(filling);
                 return false;
+            }
+            for (_, unlisted) in filling.reuse.drain() {
+                self.free_subtree(unlisted);
             }
             let at = filling.at;
             if let Some(entry) = self.entry_mut(at) {
