@@ -1299,6 +1299,15 @@ fn a_partial_update_of_a_long_list_rebuilds_only_what_changed() {
     assert_eq!(outline(&vfs), outline(&map_page(changed.clone())));
     let whole = Vfs::from_page_naming(changed, vfs.take_names()).unwrap();
     assert_eq!(outline(&vfs), outline(&whole));
+    // Text lengths too (kept entries bring theirs to the sum above them).
+    let text_lens = |v: &Vfs| -> Vec<(Vec<String>, usize)> {
+        v.descendants(v.root(), usize::MAX)
+            .into_iter()
+            .map(|(id, _)| (v.path_of(id), v.entry(id).unwrap().text_len))
+            .chain([(Vec::new(), v.entry(v.root()).unwrap().text_len)])
+            .collect()
+    };
+    assert_eq!(text_lens(&vfs), text_lens(&whole));
 }
 
 #[test]

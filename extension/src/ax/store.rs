@@ -278,60 +278,10 @@ impl Store {
     /// Characters of visible text (`StaticText` names) below and including `(frame, id)`,
     /// stitched frames included; memoised in `memo` across calls of one operation.
     pub fn text_len(&self, frame: usize, id: &str, memo: &mut HashMap<NodeKey, usize>) -> usize {
-        let key = (frame, id.to_string());
-        if let Some(&n) = memo.get(&key) {
-            return n;
-        }
-        // Post-order without recursion: a node is summed once all its children are.
-        let mut stack: Vec<(NodeKey, bool)> = vec![(key.clone(), false)];
-        let mut on_path: HashSet<NodeKey> = HashSet::new();
-        let mut steps = 0usize;
-        while let Some(((f, nid), expanded)) = stack.pop() {
-            steps += 1;
-            if steps > 4 * MAX_LISTING_STEPS {
-                break;
-            }
-            if memo.contains_key(&(f, nid.clone())) {
-                continue;
-            }
-            let Some(node) = self.node(f, &nid) else {
-                memo.insert((f, nid), 0);
-                continue;
-            };
-            let (g, children, _) = self.child_source(f, node);
-            if roles::is_text(node.role()) {
-                let own = if node.ignored {
-                    0
-                } else {
-                    node.name().chars().count()
-                };
-                memo.insert((f, nid), own);
-                continue;
-            }
-            if expanded {
-                on_path.remove(&(f, nid.clone()));
-                let total = children
-                    .iter()
-                    .map(|c| memo.get(&(g, c.clone())).copied().unwrap_or(0))
-                    .fold(0usize, usize::saturating_add);
-                memo.insert((f, nid), total);
-                continue;
-            }
-            if !on_path.insert((f, nid.clone())) {
-                // A cycle: count this occurrence as empty.
-                memo.insert((f, nid), 0);
-                continue;
-            }
-            stack.push(((f, nid), true));
-            for c in children {
-                if !memo.contains_key(&(g, c.clone())) && !on_path.contains(&(g, c.clone())) {
-                    stack.push(((g, c), false));
-                }
-            }
-        }
-        memo.get(&key).copied().unwrap_or(0)
+        let mut walk = TextLenWalk::new(frame, id);
+        walk.advance(self, memo, usize::MAX);
+        walk.total(memo)
     }
-
     /// Remove `(frame, id)` and its descendants from the store.
     pub fn remove_subtree(&mut self, frame: usize, id: &str) {
         self.remove_descendants(frame, id);
@@ -360,5 +310,91 @@ impl Store {
                 stack.extend(node.child_ids);
             }
         }
+    }
+}
+
+/// The walk of [`Store::text_len`], which can stop and go on: the text below a whole page is
+/// summed a slice at a time (`Mapping`). Post-order without recursion: a node is summed once
+/// all its children are; memoised in the operation's `memo`.
+pub(crate) struct TextLenWalk {
+    key: NodeKey,
+    stack: Vec<(NodeKey, bool)>,
+    on_path: HashSet<NodeKey>,
+    steps: usize,
+}
+
+impl TextLenWalk {
+    pub fn new(frame: usize, id: &str) -> Self {
+        let key = (frame, id.to_string());
+        TextLenWalk {
+            stack: vec![(key.clone(), false)],
+            key,
+            on_path: HashSet::new(),
+            steps: 0,
+        }
+    }
+
+    /// Walk at most `budget` nodes; `true` once the sum is known ([`TextLenWalk::total`]).
+    pub fn advance(
+        &mut self,
+        store: &Store,
+        memo: &mut HashMap<NodeKey, usize>,
+        budget: usize,
+    ) -> bool {
+        let mut walked = 0usize;
+        while walked < budget {
+            let Some(((f, nid), expanded)) = self.stack.pop() else {
+                return true;
+            };
+            walked += 1;
+            self.steps += 1;
+            if self.steps > 4 * MAX_LISTING_STEPS {
+                self.stack.clear();
+                return true;
+            }
+            if memo.contains_key(&(f, nid.clone())) {
+                continue;
+            }
+            let Some(node) = store.node(f, &nid) else {
+                memo.insert((f, nid), 0);
+                continue;
+            };
+            let (g, children, _) = store.child_source(f, node);
+            if roles::is_text(node.role()) {
+                let own = if node.ignored {
+                    0
+                } else {
+                    node.name().chars().count()
+                };
+                memo.insert((f, nid), own);
+                continue;
+            }
+            if expanded {
+                self.on_path.remove(&(f, nid.clone()));
+                let total = children
+                    .iter()
+                    .map(|c| memo.get(&(g, c.clone())).copied().unwrap_or(0))
+                    .fold(0usize, usize::saturating_add);
+                memo.insert((f, nid), total);
+                continue;
+            }
+            if !self.on_path.insert((f, nid.clone())) {
+                // A cycle: count this occurrence as empty.
+                memo.insert((f, nid), 0);
+                continue;
+            }
+            self.stack.push(((f, nid), true));
+            for c in children {
+                if !memo.contains_key(&(g, c.clone())) && !self.on_path.contains(&(g, c.clone())) {
+                    self.stack.push(((g, c), false));
+                }
+            }
+        }
+        self.stack.is_empty()
+    }
+
+    /// The sum, once [`TextLenWalk::advance`] said it is known.
+    pub fn total(&self, memo: &HashMap<NodeKey, usize>) -> usize {
+        memo.get(&self.key).copied().unwrap_or(0)
     }
 }

@@ -14,7 +14,7 @@ use super::cdp::{AxNode, ChildFrame, PageSnapshot};
 use super::names::{ElementKey, Fate, NameBook};
 use super::naming;
 use super::roles::{self, EntryKind};
-use super::store::{Listing, NodeKey, NodeRef, Store, MAX_ANCESTOR_STEPS};
+use super::store::{Listing, NodeKey, NodeRef, Store, TextLenWalk, MAX_ANCESTOR_STEPS};
 
 /// Bound on entries in one page's filesystem; past it directories stay incomplete.
 pub const MAX_ENTRIES: usize = 1_000_000;
@@ -160,6 +160,9 @@ pub struct Mapping {
     frames: std::vec::IntoIter<ChildFrame>,
     queue: VecDeque<Filling>,
     build: Build,
+    /// The text below the root, summed before the root is made (else its one step would
+    /// walk the whole page).
+    text: Option<TextLenWalk>,
     rooted: bool,
 }
 
@@ -183,6 +186,7 @@ impl Mapping {
             frames: page.frames.into_iter(),
             queue: VecDeque::new(),
             build: Build::default(),
+            text: None,
             rooted: false,
         }
     }
@@ -206,6 +210,13 @@ impl Mapping {
                 .root
                 .clone()
                 .ok_or(MapError::EmptyTree)?;
+            let walk = self
+                .text
+                .get_or_insert_with(|| TextLenWalk::new(0, &root_id));
+            let nodes = budget.saturating_mul(NODES_PER_ENTRY_STEP);
+            if !walk.advance(&vfs.store, &mut self.build.text_len, nodes) {
+                return Ok(false);
+            }
             let (root, listing) = vfs.new_entry(0, &root_id, None, &mut self.build);
             vfs.root = root;
             if let Some(entry) = vfs.entry_mut(root) {
@@ -576,13 +587,15 @@ impl Vfs {
         // Children a re-read parent no longer lists are gone (or moved, and then re-read
         // below with their new parent).
         for node in &update.nodes {
+            // A set: a list of thousands of items compared child by child is quadratic.
+            let listed: HashSet<&str> = node.child_ids.iter().map(String::as_str).collect();
             let dropped: Vec<String> = self
                 .store
                 .node(frame, &node.node_id)
                 .map(|old| {
                     old.child_ids
                         .iter()
-                        .filter(|c| !node.child_ids.contains(c))
+                        .filter(|c| !listed.contains(c.as_str()))
                         .cloned()
                         .collect()
                 })
@@ -810,15 +823,19 @@ impl Vfs {
             .map(|e| std::mem::take(&mut e.children))
             .unwrap_or_default();
         let mut reuse = HashMap::new();
+        let mut build = Build::default();
         for child in old_children {
             match self.entry(child) {
                 Some(kept) if unchanged(kept) => {
-                    reuse.insert((kept.frame, kept.ax_node_id.clone()), child);
+                    let key = (kept.frame, kept.ax_node_id.clone());
+                    // Its text did not change either: the walk summing the text below `id`
+                    // stops here instead of going through every kept subtree again.
+                    build.text_len.insert(key.clone(), kept.text_len);
+                    reuse.insert(key, child);
                 }
                 _ => self.free_subtree(child),
             }
         }
-        let mut build = Build::default();
         let (fields, listing) = self.describe(frame, &ax, &mut build);
         let is_root = parent.is_none();
         let listing = match listing {

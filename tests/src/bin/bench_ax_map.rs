@@ -2,15 +2,16 @@
 //! extension's accessibility-tree mapping takes natively on the recorded page of 2,000 list
 //! items (18k AX nodes, `extension/tests/fixtures/ax/big.json.gz`).
 //!
-//! Per run it times parsing the CDP JSON, mapping the whole page, and rebuilding one list
-//! item's directory after a simulated re-read (what a DOM mutation costs). It prints the
+//! Per run it times parsing the CDP JSON, mapping the whole page, rebuilding one list item's
+//! directory after a simulated re-read (what a DOM mutation costs), and applying the partial
+//! re-read of an item appended to the list (what a click that adds a row costs). It prints the
 //! median, minimum and maximum of each; it asserts nothing about speed.
 
 use std::io::Read;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
-use domshell_extension::ax::{PageSnapshot, PathContext, Resolved, Vfs};
+use domshell_extension::ax::{AxNode, PageSnapshot, PathContext, Resolved, Update, Vfs};
 use domshell_tests::workspace_root;
 
 const DEFAULT_RUNS: usize = 15;
@@ -28,11 +29,13 @@ fn main() -> Result<()> {
     let mut parse = Vec::with_capacity(runs);
     let mut map = Vec::with_capacity(runs);
     let mut replace = Vec::with_capacity(runs);
+    let mut append = Vec::with_capacity(runs);
     let mut shape = (0, 0);
     for _ in 0..runs {
         let started = Instant::now();
         let page: PageSnapshot = serde_json::from_str(&json).context("parsing the fixture")?;
         parse.push(started.elapsed());
+        let page_again = page.clone();
 
         let item_nodes = one_item_subtree(&page)?;
         let started = Instant::now();
@@ -43,6 +46,12 @@ fn main() -> Result<()> {
         let started = Instant::now();
         vfs.replace_subtree("", item_nodes.clone())?;
         replace.push(started.elapsed());
+        check_item_still_there(&vfs)?;
+
+        let update = one_item_appended(&page_again)?;
+        let started = Instant::now();
+        vfs.apply_update("", update)?;
+        append.push(started.elapsed());
         check_item_still_there(&vfs)?;
     }
     println!(
@@ -58,6 +67,7 @@ fn main() -> Result<()> {
     print_row("parse CDP JSON", &mut parse);
     print_row("map whole page", &mut map);
     print_row("re-map one list item", &mut replace);
+    print_row("append one list item", &mut append);
     Ok(())
 }
 
@@ -90,6 +100,48 @@ fn one_item_subtree(page: &PageSnapshot) -> Result<Vec<domshell_extension::ax::A
         }
     }
     Ok(out)
+}
+
+/// What a partial re-read delivers after a script appends an item to the list: the list
+/// node (its child list changed) and the new item's subtree.
+fn one_item_appended(page: &PageSnapshot) -> Result<Update> {
+    let list = page
+        .main
+        .nodes
+        .iter()
+        .find(|n| n.role() == "list" && n.child_ids.len() >= 2_000)
+        .ok_or_else(|| anyhow!("the fixture has no list of 2,000 items"))?;
+    let mut list = list.clone();
+    list.child_ids.push("appended-item".into());
+    let node = |id: &str, parent: &str, role: &str, name: &str, children: &[&str]| {
+        serde_json::from_value::<AxNode>(serde_json::json!({
+            "nodeId": id,
+            "parentId": parent,
+            "role": {"type": "role", "value": role},
+            "name": {"type": "computedString", "value": name},
+            "childIds": children,
+        }))
+    };
+    let subtree = vec![
+        node(
+            "appended-item",
+            &list.node_id,
+            "listitem",
+            "",
+            &["appended-link"],
+        )?,
+        node(
+            "appended-link",
+            "appended-item",
+            "link",
+            "Item appended",
+            &[],
+        )?,
+    ];
+    Ok(Update {
+        subtrees: vec![subtree],
+        nodes: vec![list],
+    })
 }
 
 fn check_item_still_there(vfs: &Vfs) -> Result<()> {
