@@ -13,7 +13,7 @@
 
 use std::cell::RefCell;
 use std::future::{poll_fn, Future};
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
@@ -107,6 +107,31 @@ pub async fn race<A: Future, B: Future>(a: A, b: B) -> Either<A::Output, B::Outp
         Poll::Pending
     })
     .await
+}
+
+/// Polls all `futures` together until every one is ready; their outputs in order. Calls
+/// started together are sent in order and answered in one round trip's time.
+pub async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(v) => *output = Some(v),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
 }
 
 #[derive(Debug, Default)]
@@ -381,6 +406,33 @@ impl<B: Browser> Browser for DeadlineBrowser<'_, B> {
 mod tests {
     use super::*;
     use crate::shell::fake::{block_on, FakeBrowser};
+
+    #[test]
+    fn joined_futures_all_start_before_any_ends_and_answer_in_order() {
+        use crate::shell::fake::{run_together, YieldOnce};
+        let log = RefCell::new(Vec::new());
+        let step = |name: &'static str, waits: usize| {
+            let log = &log;
+            async move {
+                log.borrow_mut().push(format!("start {name}"));
+                for _ in 0..waits {
+                    YieldOnce(false).await;
+                }
+                log.borrow_mut().push(format!("end {name}"));
+                name
+            }
+        };
+        let futures = vec![step("move", 2), step("press", 0), step("release", 1)];
+        let (out, ()) = run_together(join_all(futures), async {}, |_| {});
+        assert_eq!(out, ["move", "press", "release"]);
+        let log = log.into_inner();
+        assert_eq!(&log[..3], ["start move", "start press", "end press"]);
+        assert_eq!(
+            log[3], "start release",
+            "sent before the first answered: {log:?}"
+        );
+        assert_eq!(log.len(), 6);
+    }
 
     #[test]
     fn what_is_left_shrinks_with_time_and_stops_at_zero() {

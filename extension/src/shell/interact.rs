@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use shared_protocol::grammar::{Args, Command};
 
 use super::browser::{Browser, LoadMark};
+use super::deadline::join_all;
 use super::keys::{self, key_for, modifier_mask, named_key, KeySpec, KEY_NAMES};
 use super::reading::{open, OpenPage};
 use super::session::Session;
@@ -226,24 +227,23 @@ async fn click_entry<B: Browser>(
             spot["x"].as_f64().unwrap_or_default(),
             spot["y"].as_f64().unwrap_or_default(),
         );
-        let mut trusted = true;
-        for (kind, buttons) in [("mouseMoved", 0), ("mousePressed", 1), ("mouseReleased", 0)] {
-            let params = json!({ "type": kind, "x": x, "y": y, "button": if kind == "mouseMoved" { "none" } else { "left" }, "buttons": buttons, "clickCount": 1 });
-            if browser
-                .cdp(page.id, "Input.dispatchMouseEvent", params)
-                .await
-                .is_err()
-            {
-                // A handler that opened a dialog (`alert` on mousedown or click) holds
-                // the event until it is answered: the click happened.
-                if browser.open_dialog(page.id).is_some() {
-                    return Ok("");
-                }
-                trusted = false;
-                break;
-            }
+        // Sent together, the move, press and release reach the page in order and cost one
+        // round trip instead of three.
+        let events = [("mouseMoved", 0), ("mousePressed", 1), ("mouseReleased", 0)]
+            .into_iter()
+            .map(|(kind, buttons)| {
+                let button = if kind == "mouseMoved" { "none" } else { "left" };
+                let params = json!({ "type": kind, "x": x, "y": y, "button": button, "buttons": buttons, "clickCount": 1 });
+                browser.cdp(page.id, "Input.dispatchMouseEvent", params)
+            })
+            .collect();
+        let delivered = join_all(events).await;
+        if delivered.iter().all(Result::is_ok) {
+            return Ok("");
         }
-        if trusted {
+        // A handler that opened a dialog (`alert` on mousedown or click) holds the events
+        // until it is answered: the click happened.
+        if browser.open_dialog(page.id).is_some() {
             return Ok("");
         }
     }
