@@ -53,7 +53,7 @@ fn set_call_result(b: &FakeBrowser, value: serde_json::Value) {
     );
 }
 
-fn tree_reads(b: &FakeBrowser) -> usize {
+pub(super) fn tree_reads(b: &FakeBrowser) -> usize {
     b.state
         .borrow()
         .cdp_calls

@@ -4,10 +4,11 @@
 
 use std::cell::Cell;
 
-use super::execute;
-use super::fake::{run_together, FakeBrowser, YieldOnce};
 use serde_json::json;
 
+use super::execute;
+use super::fake::{run_together, FakeBrowser, YieldOnce};
+use super::page_tests::tree_reads;
 use super::reader_tests::{browser, context, in_tab, node, ok, thread};
 
 /// Tab 101 showing a list of `items` list items, each holding a "Reply" button: entering the
@@ -36,22 +37,13 @@ fn page(items: u32, work_ms: f64) -> FakeBrowser {
     b
 }
 
-fn whole_reads(b: &FakeBrowser) -> usize {
-    b.state
-        .borrow()
-        .cdp_calls
-        .iter()
-        .filter(|(_, m)| m == "Accessibility.getFullAXTree")
-        .count()
-}
-
 /// Runs `line` in a session already in tab 101 next to a stand-in for the heartbeat, which
 /// counts how often it ran after the whole read's answer arrived and before the command
 /// ended. Returns the command's output and that count.
 fn beats_during(b: &FakeBrowser, line: &str) -> (String, usize) {
     let c = context();
     let mut session = in_tab(b, &c);
-    let reads_before = whole_reads(b);
+    let reads_before = tree_reads(b);
     let done = Cell::new(false);
     let command = async {
         let reply = execute(&mut session, b, &c, line).await;
@@ -61,7 +53,7 @@ fn beats_during(b: &FakeBrowser, line: &str) -> (String, usize) {
     let heartbeat = async {
         let mut beats = 0usize;
         while !done.get() {
-            if whole_reads(b) > reads_before {
+            if tree_reads(b) > reads_before {
                 beats += 1;
             }
             YieldOnce(false).await;
