@@ -671,7 +671,7 @@ impl Vfs {
             }
         }
         for &anchor in &outermost {
-            self.remap_keeping(anchor, |entry| {
+            self.remap_keeping(anchor, &|entry| {
                 entry.frame != frame || !changed.contains(&entry.ax_node_id)
             });
         }
@@ -804,13 +804,13 @@ impl Vfs {
     /// Rebuild one entry from the store: its own fields, its whole subtree, and the names of
     /// its siblings (only they can be affected by its name changing).
     fn remap(&mut self, id: EntryId) {
-        self.remap_keeping(id, |_| false);
+        self.remap_keeping(id, &|_| false);
     }
 
     /// [`Vfs::remap`], keeping as they are the child entries `unchanged` says nothing below
     /// changed, when they are listed again: rebuilding a list of thousands of items after one
     /// was added then costs one item, not the list.
-    fn remap_keeping(&mut self, id: EntryId, unchanged: impl Fn(&Entry) -> bool) {
+    fn remap_keeping(&mut self, id: EntryId, unchanged: &dyn Fn(&Entry) -> bool) {
         let Some(entry) = self.entry(id) else { return };
         let (frame, ax, old_len, parent) = (
             entry.frame,
