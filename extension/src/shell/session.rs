@@ -193,14 +193,17 @@ pub struct Session {
 }
 
 fn default_env() -> BTreeMap<String, String> {
-    [
+    // Inserted one by one: collecting into a map sorts first, with an instance of the
+    // standard sort of its own.
+    let mut env = BTreeMap::new();
+    for (key, value) in [
         ("SHELL", "/bin/domshell"),
         ("TERM", "xterm-256color"),
         ("PS1", "dom@shell:$PWD$ "),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
+    ] {
+        env.insert(key.to_string(), value.to_string());
+    }
+    env
 }
 
 impl Default for Session {
@@ -283,7 +286,7 @@ pub fn keep_recent(
     mut stored: Vec<(String, Session)>,
     max: usize,
 ) -> (Vec<(String, Session)>, Vec<String>) {
-    stored.sort_by_key(|(_, s)| std::cmp::Reverse(s.last_used_ms));
+    super::sort::sort_by_key(&mut stored, |(_, s)| std::cmp::Reverse(s.last_used_ms));
     let dropped = stored.split_off(max.min(stored.len()));
     (stored, dropped.into_iter().map(|(name, _)| name).collect())
 }
