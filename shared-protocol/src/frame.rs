@@ -127,7 +127,8 @@ pub enum Frame {
 /// derive reads the same objects but buffers each one whole before it knows its type, and
 /// that generic code was a tenth of the extension's WASM. As with the derive, fields that
 /// the tagged type does not have are ignored; a name means the same thing in every frame
-/// type (`id` is a number in `PING`/`PONG`, a string elsewhere: [`WireId`]).
+/// type (`id` is a number in `PING`/`PONG`, a string elsewhere: [`WireId`]). Frames are
+/// objects: the derive also read an array with the tag first, a form no peer sends.
 #[derive(Deserialize)]
 struct WireFrame {
     #[serde(rename = "type")]
@@ -226,8 +227,11 @@ impl TryFrom<WireFrame> for Frame {
     type Error = String;
 
     fn try_from(w: WireFrame) -> Result<Frame, String> {
+        fn missing(name: &str) -> String {
+            format!("missing field `{name}`")
+        }
         fn need<T>(field: Option<T>, name: &str) -> Result<T, String> {
-            field.ok_or_else(|| format!("missing field `{name}`"))
+            field.ok_or_else(|| missing(name))
         }
         fn hex<T: serde::de::DeserializeOwned>(
             field: Option<String>,
