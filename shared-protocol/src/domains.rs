@@ -119,7 +119,12 @@ impl DomainAllowlist {
             return true;
         }
         let host = host.trim_end_matches('.').to_ascii_lowercase();
-        let is_ip = host.starts_with('[') || host.parse::<std::net::IpAddr>().is_ok();
+        // An IP literal never matches as a suffix. IPv6 hosts come bracketed from URL
+        // parsers, and a bare one has colons, which no domain name has (reading it as an
+        // address would only add 4 KB of parser to the extension's WASM).
+        let is_ip = host.starts_with('[')
+            || host.contains(':')
+            || host.parse::<std::net::Ipv4Addr>().is_ok();
         self.entries.iter().any(|entry| {
             host == *entry
                 || (!is_ip

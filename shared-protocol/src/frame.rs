@@ -44,7 +44,10 @@ impl std::fmt::Debug for Secret {
 
 /// Every frame either side may send. The extension dials; the server listens. The token
 /// itself never travels: see [`crate::handshake`] for the proofs that replace it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// On the wire a frame is one object, its type under `type` beside its fields. It is read
+/// through [`WireFrame`] rather than derived.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Frame {
     /// srv → ext, first frame on a new socket, right after the upgrade.
@@ -117,6 +120,213 @@ pub enum Frame {
     SessionEnd { id: String, session: String },
     /// ext → srv acknowledgement of `SESSION_START`/`SESSION_END` with the same id.
     Ack { id: String },
+}
+
+/// A frame as read from the wire: the `type` tag and the fields of every frame type side by
+/// side, checked against the tag when it becomes a [`Frame`]. Serde's internally tagged
+/// derive reads the same objects but buffers each one whole before it knows its type, and
+/// that generic code was a tenth of the extension's WASM. As with the derive, fields that
+/// the tagged type does not have are ignored; a name means the same thing in every frame
+/// type (`id` is a number in `PING`/`PONG`, a string elsewhere: [`WireId`]). Frames are
+/// objects: the derive also read an array with the tag first, a form no peer sends.
+#[derive(Deserialize)]
+struct WireFrame {
+    #[serde(rename = "type")]
+    kind: String,
+    protocol: Option<u32>,
+    /// Hex, checked only for the types that carry it.
+    nonce: Option<String>,
+    /// Hex, checked only for the types that carry it.
+    proof: Option<String>,
+    version: Option<String>,
+    #[serde(default)]
+    capabilities: Vec<String>,
+    resume: Option<WireResume>,
+    server_version: Option<String>,
+    ping_interval_ms: Option<u64>,
+    silence_limit_ms: Option<u64>,
+    id: Option<WireId>,
+    sent_at_ms: Option<u64>,
+    last_rtt_ms: Option<u64>,
+    session: Option<String>,
+    command: Option<String>,
+    group_id: Option<String>,
+    initial_url: Option<String>,
+    group_name: Option<String>,
+    deadline_ms: Option<u64>,
+    #[serde(default)]
+    allowed_domains: Vec<String>,
+    ok: Option<bool>,
+    output: Option<String>,
+    lane: Option<String>,
+}
+
+/// `id`: a number in heartbeats, a string in the frames that answer one another.
+enum WireId {
+    Number(u64),
+    Text(String),
+}
+
+/// `resume`: a claim object in `HELLO`, a ticket string in `WELCOME`.
+enum WireResume {
+    Claim(ResumeClaim),
+    Ticket(ResumeTicket),
+}
+
+impl<'de> Deserialize<'de> for WireId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct IdVisitor;
+        impl<'de> serde::de::Visitor<'de> for IdVisitor {
+            type Value = WireId;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number or a string")
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<WireId, E> {
+                Ok(WireId::Number(n))
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<WireId, E> {
+                Ok(WireId::Text(text.to_string()))
+            }
+        }
+        deserializer.deserialize_any(IdVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for WireResume {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ResumeVisitor;
+        impl<'de> serde::de::Visitor<'de> for ResumeVisitor {
+            type Value = WireResume;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a resume claim or ticket")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<WireResume, E> {
+                ResumeTicket::deserialize(serde::de::value::StrDeserializer::<E>::new(text))
+                    .map(WireResume::Ticket)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<WireResume, A::Error> {
+                ResumeClaim::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(WireResume::Claim)
+            }
+        }
+        deserializer.deserialize_any(ResumeVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for Frame {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let wire = WireFrame::deserialize(deserializer)?;
+        Frame::try_from(wire).map_err(serde::de::Error::custom)
+    }
+}
+
+impl TryFrom<WireFrame> for Frame {
+    type Error = String;
+
+    fn try_from(w: WireFrame) -> Result<Frame, String> {
+        fn missing(name: &str) -> String {
+            format!("missing field `{name}`")
+        }
+        fn need<T>(field: Option<T>, name: &str) -> Result<T, String> {
+            field.ok_or_else(|| missing(name))
+        }
+        fn hex<T: serde::de::DeserializeOwned>(
+            field: Option<String>,
+            name: &str,
+        ) -> Result<T, String> {
+            let text = need(field, name)?;
+            T::deserialize(serde::de::value::StringDeserializer::<
+                serde::de::value::Error,
+            >::new(text))
+            .map_err(|e| e.to_string())
+        }
+        fn number(id: Option<WireId>) -> Result<u64, String> {
+            match need(id, "id")? {
+                WireId::Number(n) => Ok(n),
+                WireId::Text(t) => Err(format!("invalid type: string {t:?}, expected u64")),
+            }
+        }
+        fn text(id: Option<WireId>) -> Result<String, String> {
+            match need(id, "id")? {
+                WireId::Text(t) => Ok(t),
+                WireId::Number(n) => Err(format!("invalid type: integer `{n}`, expected a string")),
+            }
+        }
+        Ok(match w.kind.as_str() {
+            "CHALLENGE" => Frame::Challenge {
+                protocol: need(w.protocol, "protocol")?,
+                nonce: hex(w.nonce, "nonce")?,
+            },
+            "HELLO" => Frame::Hello {
+                protocol: need(w.protocol, "protocol")?,
+                version: need(w.version, "version")?,
+                capabilities: w.capabilities,
+                nonce: hex(w.nonce, "nonce")?,
+                proof: hex(w.proof, "proof")?,
+                resume: match w.resume {
+                    None => None,
+                    Some(WireResume::Claim(claim)) => Some(claim),
+                    Some(WireResume::Ticket(_)) => {
+                        return Err("invalid type: string, expected struct ResumeClaim".into())
+                    }
+                },
+            },
+            "WELCOME" => Frame::Welcome {
+                protocol: need(w.protocol, "protocol")?,
+                server_version: need(w.server_version, "server_version")?,
+                ping_interval_ms: need(w.ping_interval_ms, "ping_interval_ms")?,
+                silence_limit_ms: need(w.silence_limit_ms, "silence_limit_ms")?,
+                proof: hex(w.proof, "proof")?,
+                resume: match need(w.resume, "resume")? {
+                    WireResume::Ticket(ticket) => ticket,
+                    WireResume::Claim(_) => {
+                        return Err("invalid type: map, expected a string".into())
+                    }
+                },
+            },
+            "PING" => Frame::Ping {
+                id: number(w.id)?,
+                sent_at_ms: need(w.sent_at_ms, "sent_at_ms")?,
+                last_rtt_ms: w.last_rtt_ms,
+            },
+            "PONG" => Frame::Pong { id: number(w.id)? },
+            "EXECUTE" => Frame::Execute {
+                id: text(w.id)?,
+                session: need(w.session, "session")?,
+                command: need(w.command, "command")?,
+                group_id: w.group_id,
+                initial_url: w.initial_url,
+                group_name: w.group_name,
+                deadline_ms: w.deadline_ms,
+                allowed_domains: w.allowed_domains,
+            },
+            "RESULT" => Frame::Result {
+                id: text(w.id)?,
+                ok: need(w.ok, "ok")?,
+                output: need(w.output, "output")?,
+                lane: w.lane,
+            },
+            "CANCEL" => Frame::Cancel { id: text(w.id)? },
+            "SESSION_START" => Frame::SessionStart {
+                id: text(w.id)?,
+                session: need(w.session, "session")?,
+            },
+            "SESSION_END" => Frame::SessionEnd {
+                id: text(w.id)?,
+                session: need(w.session, "session")?,
+            },
+            "ACK" => Frame::Ack { id: text(w.id)? },
+            other => {
+                return Err(format!(
+                    "unknown variant `{other}`, expected one of {}",
+                    KNOWN_KINDS.join(", ")
+                ))
+            }
+        })
+    }
 }
 
 impl Frame {
@@ -388,6 +598,59 @@ mod tests {
                 "{garbage:?}"
             );
         }
+    }
+
+    #[test]
+    fn frames_are_read_whatever_the_order_of_their_fields() {
+        // The tag need not come first, and fields the type does not have are ignored.
+        let text = r#"{"id":"a1","session":"s","command":"ls","type":"EXECUTE","nonce":"x"}"#;
+        assert_eq!(
+            Frame::decode(text, 1000).unwrap(),
+            Frame::Execute {
+                id: "a1".into(),
+                session: "s".into(),
+                command: "ls".into(),
+                group_id: None,
+                initial_url: None,
+                group_name: None,
+                deadline_ms: None,
+                allowed_domains: vec![],
+            }
+        );
+        let pong = Frame::decode(r#"{"pad":[1,{"a":null}],"type":"PONG","id":4}"#, 1000);
+        assert_eq!(pong.unwrap(), Frame::Pong { id: 4 });
+    }
+
+    #[test]
+    fn a_field_of_the_wrong_type_is_malformed() {
+        for wrong in [
+            r#"{"type":"PONG","id":"4"}"#,
+            r#"{"type":"ACK","id":4}"#,
+            r#"{"type":"PING","id":-1,"sent_at_ms":9}"#,
+            r#"{"type":"RESULT","id":"a","ok":"yes","output":""}"#,
+            r#"{"type":"EXECUTE","id":"a","session":"s","command":"ls","allowed_domains":null}"#,
+            r#"{"type":"WELCOME","protocol":2,"server_version":"0","ping_interval_ms":1,"silence_limit_ms":1,"proof":"00","resume":"t"}"#,
+        ] {
+            assert!(
+                matches!(Frame::decode(wrong, 1000), Err(FrameError::Malformed(_))),
+                "{wrong}"
+            );
+        }
+        // A resume claim where a ticket belongs, and the other way round.
+        let Frame::Hello { resume: claim, .. } = samples()[1].clone() else {
+            unreachable!()
+        };
+        let Frame::Welcome { resume: ticket, .. } = samples()[2].clone() else {
+            unreachable!()
+        };
+        let mut hello: serde_json::Value =
+            serde_json::from_str(&samples()[1].encode().unwrap()).unwrap();
+        hello["resume"] = serde_json::to_value(&ticket).unwrap();
+        assert!(Frame::decode(&hello.to_string(), 1000).is_err());
+        let mut welcome: serde_json::Value =
+            serde_json::from_str(&samples()[2].encode().unwrap()).unwrap();
+        welcome["resume"] = serde_json::to_value(&claim).unwrap();
+        assert!(Frame::decode(&welcome.to_string(), 1000).is_err());
     }
 
     proptest! {

@@ -4,8 +4,8 @@
 //! ports and timings (this module), the mutual-authentication handshake ([`handshake`]), the
 //! sans-IO heartbeat machine ([`liveness`]), the
 //! reconnect backoff ([`backoff`]), the names of link states ([`link`]), the command
-//! language ([`grammar`]), the security tier of a command ([`tier`]) and the domain
-//! allowlist's matching rules ([`domains`]).
+//! language ([`grammar`]) and the numbers in it ([`decimal`]), the security tier of a
+//! command ([`tier`]) and the domain allowlist's matching rules ([`domains`]).
 //!
 //! It must not do I/O or read a clock: every function that depends on time takes `now_ms`,
 //! a monotonic millisecond count chosen by the caller. That keeps it buildable for
@@ -13,6 +13,7 @@
 
 pub mod backoff;
 pub mod close;
+pub mod decimal;
 pub mod domains;
 pub mod frame;
 pub mod grammar;

@@ -6,6 +6,9 @@
 //! [`Browser`] port. It must not decide which session a node lives in (that is
 //! [`super::dom`]) nor format command output.
 
+use std::future::Future;
+use std::pin::Pin;
+
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -27,11 +30,25 @@ pub async fn call<B: Browser, M: Method>(
     params: &M,
 ) -> Result<M::Reply, String> {
     let params = serde_json::to_value(params).map_err(|e| format!("{}: {e}", M::NAME))?;
-    let reply = browser
-        .cdp_at(tab, session, M::NAME, params)
-        .await
-        .map_err(|e| format!("{}: {e}", M::NAME))?;
+    let reply = send(browser, tab, session, M::NAME, params).await?;
     decode::<M>(reply)
+}
+
+/// The untyped round trip of [`call`], boxed: the calls of every method share it instead of
+/// each carrying its own copy of the port's state machine.
+fn send<'a, B: Browser>(
+    browser: &'a B,
+    tab: i64,
+    session: Option<&'a str>,
+    method: &'static str,
+    params: Value,
+) -> Pin<Box<dyn Future<Output = Result<Value, String>> + 'a>> {
+    Box::pin(async move {
+        browser
+            .cdp_at(tab, session, method, params)
+            .await
+            .map_err(|e| format!("{method}: {e}"))
+    })
 }
 
 /// `reply` as `M`'s reply type.

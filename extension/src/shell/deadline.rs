@@ -206,10 +206,12 @@ impl<'a, B: Browser> DeadlineBrowser<'a, B> {
         self.deadline.remaining_ms(self.inner.monotonic_ms())
     }
 
+    /// `call`, unless the deadline passes first. The call comes boxed and `during` behind
+    /// `dyn`, so this is one function per result type rather than one per port method.
     async fn bound<T>(
         &self,
-        during: impl FnOnce() -> String,
-        call: impl Future<Output = Result<T, BrowserError>>,
+        during: &dyn Fn() -> String,
+        call: Pin<Box<dyn Future<Output = Result<T, BrowserError>> + '_>>,
     ) -> Result<T, BrowserError> {
         let left = self.left();
         if left == 0 {
@@ -228,43 +230,52 @@ fn calling(method: &str) -> String {
 
 impl<B: Browser> Browser for DeadlineBrowser<'_, B> {
     async fn tabs(&self) -> Result<Vec<TabInfo>, BrowserError> {
-        self.bound(|| "listing tabs".into(), self.inner.tabs())
+        self.bound(&|| "listing tabs".into(), Box::pin(self.inner.tabs()))
             .await
     }
     async fn windows(&self) -> Result<Vec<WindowInfo>, BrowserError> {
-        self.bound(|| "listing windows".into(), self.inner.windows())
+        self.bound(&|| "listing windows".into(), Box::pin(self.inner.windows()))
             .await
     }
     async fn tab(&self, id: i64) -> Result<Option<TabInfo>, BrowserError> {
-        self.bound(|| format!("looking up tab {id}"), self.inner.tab(id))
-            .await
+        self.bound(
+            &|| format!("looking up tab {id}"),
+            Box::pin(self.inner.tab(id)),
+        )
+        .await
     }
     async fn focused_tab(&self) -> Result<Option<TabInfo>, BrowserError> {
         self.bound(
-            || "looking up the focused tab".into(),
-            self.inner.focused_tab(),
+            &|| "looking up the focused tab".into(),
+            Box::pin(self.inner.focused_tab()),
         )
         .await
     }
     async fn create_tab(&self, url: &str) -> Result<TabInfo, BrowserError> {
-        self.bound(|| "opening a tab".into(), self.inner.create_tab(url))
-            .await
+        self.bound(
+            &|| "opening a tab".into(),
+            Box::pin(self.inner.create_tab(url)),
+        )
+        .await
     }
     async fn navigate_tab(&self, id: i64, url: &str) -> Result<(), BrowserError> {
         self.bound(
-            || format!("navigating tab {id}"),
-            self.inner.navigate_tab(id, url),
+            &|| format!("navigating tab {id}"),
+            Box::pin(self.inner.navigate_tab(id, url)),
         )
         .await
     }
     async fn close_tab(&self, id: i64) -> Result<(), BrowserError> {
-        self.bound(|| format!("closing tab {id}"), self.inner.close_tab(id))
-            .await
+        self.bound(
+            &|| format!("closing tab {id}"),
+            Box::pin(self.inner.close_tab(id)),
+        )
+        .await
     }
     async fn activate_tab(&self, id: i64) -> Result<(), BrowserError> {
         self.bound(
-            || format!("activating tab {id}"),
-            self.inner.activate_tab(id),
+            &|| format!("activating tab {id}"),
+            Box::pin(self.inner.activate_tab(id)),
         )
         .await
     }
@@ -274,8 +285,11 @@ impl<B: Browser> Browser for DeadlineBrowser<'_, B> {
         method: &str,
         params: serde_json::Value,
     ) -> Result<serde_json::Value, BrowserError> {
-        self.bound(|| calling(method), self.inner.cdp(id, method, params))
-            .await
+        self.bound(
+            &|| calling(method),
+            Box::pin(self.inner.cdp(id, method, params)),
+        )
+        .await
     }
     async fn cdp_in_session(
         &self,
@@ -285,8 +299,8 @@ impl<B: Browser> Browser for DeadlineBrowser<'_, B> {
         params: serde_json::Value,
     ) -> Result<serde_json::Value, BrowserError> {
         self.bound(
-            || calling(method),
-            self.inner.cdp_in_session(id, session_id, method, params),
+            &|| calling(method),
+            Box::pin(self.inner.cdp_in_session(id, session_id, method, params)),
         )
         .await
     }
@@ -298,8 +312,8 @@ impl<B: Browser> Browser for DeadlineBrowser<'_, B> {
         params: serde_json::Value,
     ) -> Result<String, BrowserError> {
         self.bound(
-            || calling(method),
-            self.inner.cdp_text(id, session, method, params),
+            &|| calling(method),
+            Box::pin(self.inner.cdp_text(id, session, method, params)),
         )
         .await
     }
@@ -312,9 +326,11 @@ impl<B: Browser> Browser for DeadlineBrowser<'_, B> {
         per_chunk: usize,
     ) -> Result<Vec<String>, BrowserError> {
         self.bound(
-            || calling(method),
-            self.inner
-                .cdp_node_chunks(id, session, method, params, per_chunk),
+            &|| calling(method),
+            Box::pin(
+                self.inner
+                    .cdp_node_chunks(id, session, method, params, per_chunk),
+            ),
         )
         .await
     }
@@ -334,8 +350,8 @@ impl<B: Browser> Browser for DeadlineBrowser<'_, B> {
         prompt_text: Option<&str>,
     ) -> Result<(), BrowserError> {
         self.bound(
-            || "answering the dialog".into(),
-            self.inner.answer_dialog(id, accept, prompt_text),
+            &|| "answering the dialog".into(),
+            Box::pin(self.inner.answer_dialog(id, accept, prompt_text)),
         )
         .await
     }
@@ -344,28 +360,31 @@ impl<B: Browser> Browser for DeadlineBrowser<'_, B> {
     }
     async fn navigation_history(&self, id: i64) -> Result<NavigationHistory, BrowserError> {
         self.bound(
-            || "reading the tab's history".into(),
-            self.inner.navigation_history(id),
+            &|| "reading the tab's history".into(),
+            Box::pin(self.inner.navigation_history(id)),
         )
         .await
     }
     async fn go_to_history_entry(&self, id: i64, entry: i64) -> Result<(), BrowserError> {
         self.bound(
-            || "moving in the tab's history".into(),
-            self.inner.go_to_history_entry(id, entry),
+            &|| "moving in the tab's history".into(),
+            Box::pin(self.inner.go_to_history_entry(id, entry)),
         )
         .await
     }
     async fn attach(&self, id: i64) -> Result<(), BrowserError> {
         self.bound(
-            || format!("attaching the debugger to tab {id}"),
-            self.inner.attach(id),
+            &|| format!("attaching the debugger to tab {id}"),
+            Box::pin(self.inner.attach(id)),
         )
         .await
     }
     async fn detach(&self, id: i64) -> Result<(), BrowserError> {
-        self.bound(|| format!("detaching from tab {id}"), self.inner.detach(id))
-            .await
+        self.bound(
+            &|| format!("detaching from tab {id}"),
+            Box::pin(self.inner.detach(id)),
+        )
+        .await
     }
     fn attachment(&self, id: i64) -> Attachment {
         self.inner.attachment(id)

@@ -49,7 +49,7 @@ impl FrameTargets {
     /// Child sessions in use, each once.
     pub fn sessions(&self) -> Vec<String> {
         let mut all: Vec<String> = self.sessions.values().cloned().collect();
-        all.sort();
+        super::sort::sort(&mut all);
         all.dedup();
         all
     }

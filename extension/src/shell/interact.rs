@@ -10,6 +10,7 @@
 //! (that is [`super::reading`]).
 
 use serde_json::{json, Value};
+use shared_protocol::decimal::parse_f64;
 use shared_protocol::grammar::{Args, Command};
 
 use super::browser::{Browser, LoadMark};
@@ -701,9 +702,7 @@ async fn scroll<B: Browser>(
     };
     let times: f64 = match words.get(1) {
         None => 1.0,
-        Some(n) => n
-            .parse::<f64>()
-            .ok()
+        Some(n) => parse_f64(n)
             .filter(|n| n.is_finite() && *n > 0.0 && *n <= 100.0)
             .ok_or_else(|| format!("scroll: N must be a number from 1 to 100, got '{n}'"))?,
     };
@@ -779,9 +778,7 @@ async fn wait<B: Browser>(
     }
     let timeout_s = match args.value("--timeout") {
         None => DEFAULT_WAIT_S,
-        Some(t) => t
-            .parse::<f64>()
-            .ok()
+        Some(t) => parse_f64(t)
             .filter(|s| s.is_finite() && *s > 0.0)
             .ok_or_else(|| format!("wait: --timeout expects seconds, got '{t}'"))?
             .min(MAX_WAIT_S),

@@ -31,6 +31,7 @@ pub mod navigation;
 pub mod page;
 pub mod reading;
 pub mod session;
+pub mod sort;
 
 #[cfg(test)]
 mod bounds_tests;

@@ -7,6 +7,7 @@
 //! included). It must not call Chrome directly (only through [`Browser`]) and must not
 //! know the page's accessibility tree.
 
+use shared_protocol::decimal::parse_f64;
 use shared_protocol::grammar::{navigation_url, Args, Command};
 
 use super::access::{check_navigation, check_page};
@@ -452,9 +453,7 @@ fn wait_ms(cmd: &Command, args: &Args, ctx: &Context) -> Result<u64, String> {
     let Some(text) = args.value("--timeout") else {
         return Ok(ctx.load_timeout_ms);
     };
-    let seconds: f64 = text
-        .parse()
-        .ok()
+    let seconds: f64 = parse_f64(text)
         .filter(|s: &f64| s.is_finite() && *s > 0.0)
         .ok_or_else(|| {
             format!(

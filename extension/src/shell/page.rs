@@ -27,6 +27,7 @@ use serde_json::{json, Value};
 use super::browser::{Browser, FrameSession, LoadMark, Slices};
 use super::cdp;
 use super::dom::{Dom, FrameTargets, Objects};
+use super::sort;
 use crate::ax::{AxNode, ChildFrame, FrameNodes, Mapping, NameBook, PageSnapshot, Update, Vfs};
 
 mod gate;
@@ -503,7 +504,7 @@ async fn frames_changed<B: Browser>(dom: &Dom<'_, B>, page: &CachedPage) -> Opti
         .into_iter()
         .map(|s| s.session_id)
         .collect();
-    sessions.sort();
+    sort::sort(&mut sessions);
     if sessions != page.sessions_seen {
         return Some("a frame attached or went away");
     }
@@ -721,7 +722,7 @@ async fn changed_elements<B: Browser>(
             _ => {}
         }
     }
-    elements.sort();
+    sort::sort(&mut elements);
     if elements.len() != kinds.len() {
         return Err("the page's list of changes is malformed".to_string());
     }
@@ -856,7 +857,7 @@ async fn fetch<B: Browser>(
 
     let sessions = attach_frames(browser, tab).await;
     let mut sessions_seen: Vec<String> = sessions.iter().map(|s| s.session_id.clone()).collect();
-    sessions_seen.sort();
+    sort::sort(&mut sessions_seen);
     let mut targets = FrameTargets::default();
     let mut to_read: Vec<FrameToRead> = Vec::new();
     let same_process =

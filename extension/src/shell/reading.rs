@@ -1326,7 +1326,7 @@ async fn grep<B: Browser>(
                 }
             }
         }
-        hits.sort_by_key(|id| scope.iter().position(|s| s == id));
+        super::sort::sort_by_key(&mut hits, |id| scope.iter().position(|s| s == id));
     }
     if hits.is_empty() {
         return Ok(format!("No matches for '{pattern}'"));

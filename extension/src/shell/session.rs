@@ -26,9 +26,9 @@ pub fn storage_key(session: &str) -> String {
     format!("{STORAGE_PREFIX}{session}")
 }
 
-/// Where a session is in the browser-level filesystem.
+/// Where a session is in the browser-level filesystem. Stored as [`StoredCwd`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(tag = "at", rename_all = "snake_case")]
+#[serde(try_from = "StoredCwd", into = "StoredCwd")]
 pub enum Cwd {
     /// `~`
     #[default]
@@ -48,6 +48,84 @@ pub enum Cwd {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         dom: Vec<String>,
     },
+}
+
+/// The stored form of a [`Cwd`]: the variant under `at` and its fields beside it
+/// (`{"at": "tab", "tab": 101}`), the shape of an internally tagged enum. Spelled out as
+/// one flat struct because serde's internally tagged derive buffers the whole object before
+/// it knows the variant, which cost the WASM 16 KB.
+#[derive(Serialize, Deserialize)]
+struct StoredCwd {
+    at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    window: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tab: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    via_window: Option<i64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    dom: Vec<String>,
+}
+
+impl From<Cwd> for StoredCwd {
+    fn from(cwd: Cwd) -> Self {
+        let mut stored = StoredCwd {
+            at: String::new(),
+            window: None,
+            tab: None,
+            via_window: None,
+            dom: Vec::new(),
+        };
+        stored.at = match cwd {
+            Cwd::Root => "root",
+            Cwd::Tabs => "tabs",
+            Cwd::Windows => "windows",
+            Cwd::Window { window } => {
+                stored.window = Some(window);
+                "window"
+            }
+            Cwd::Tab {
+                tab,
+                via_window,
+                dom,
+            } => {
+                stored.tab = Some(tab);
+                stored.via_window = via_window;
+                stored.dom = dom;
+                "tab"
+            }
+        }
+        .to_string();
+        stored
+    }
+}
+
+impl TryFrom<StoredCwd> for Cwd {
+    type Error = String;
+
+    /// Fields of other variants are ignored, as the internally tagged form did.
+    fn try_from(stored: StoredCwd) -> Result<Self, String> {
+        let missing = |field: &str| format!("missing field `{field}`");
+        Ok(match stored.at.as_str() {
+            "root" => Cwd::Root,
+            "tabs" => Cwd::Tabs,
+            "windows" => Cwd::Windows,
+            "window" => Cwd::Window {
+                window: stored.window.ok_or_else(|| missing("window"))?,
+            },
+            "tab" => Cwd::Tab {
+                tab: stored.tab.ok_or_else(|| missing("tab"))?,
+                via_window: stored.via_window,
+                dom: stored.dom,
+            },
+            other => {
+                return Err(format!(
+                    "unknown variant `{other}`, expected one of `root`, `tabs`, `windows`, \
+                     `window`, `tab`"
+                ))
+            }
+        })
+    }
 }
 
 impl Cwd {
@@ -115,14 +193,17 @@ pub struct Session {
 }
 
 fn default_env() -> BTreeMap<String, String> {
-    [
+    // Inserted one by one: collecting into a map sorts first, with an instance of the
+    // standard sort of its own.
+    let mut env = BTreeMap::new();
+    for (key, value) in [
         ("SHELL", "/bin/domshell"),
         ("TERM", "xterm-256color"),
         ("PS1", "dom@shell:$PWD$ "),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
+    ] {
+        env.insert(key.to_string(), value.to_string());
+    }
+    env
 }
 
 impl Default for Session {
@@ -205,7 +286,7 @@ pub fn keep_recent(
     mut stored: Vec<(String, Session)>,
     max: usize,
 ) -> (Vec<(String, Session)>, Vec<String>) {
-    stored.sort_by_key(|(_, s)| std::cmp::Reverse(s.last_used_ms));
+    super::sort::sort_by_key(&mut stored, |(_, s)| std::cmp::Reverse(s.last_used_ms));
     let dropped = stored.split_off(max.min(stored.len()));
     (stored, dropped.into_iter().map(|(name, _)| name).collect())
 }

@@ -192,6 +192,42 @@ fn session_state_round_trips_through_storage() {
 }
 
 #[test]
+fn every_cwd_is_stored_in_the_internally_tagged_form() {
+    // The shape serde's `#[serde(tag = "at")]` wrote: sessions stored by an older worker
+    // must read back, and a newer one must write what an older one reads.
+    let cases = [
+        (Cwd::Root, r#"{"at":"root"}"#),
+        (Cwd::Tabs, r#"{"at":"tabs"}"#),
+        (Cwd::Windows, r#"{"at":"windows"}"#),
+        (Cwd::Window { window: 3 }, r#"{"at":"window","window":3}"#),
+        (Cwd::tab_root(101, None), r#"{"at":"tab","tab":101}"#),
+        (
+            Cwd::Tab {
+                tab: 101,
+                via_window: Some(3),
+                dom: vec!["main".into(), "nav".into()],
+            },
+            r#"{"at":"tab","tab":101,"via_window":3,"dom":["main","nav"]}"#,
+        ),
+    ];
+    for (cwd, stored) in cases {
+        assert_eq!(serde_json::to_string(&cwd).unwrap(), stored);
+        assert_eq!(serde_json::from_str::<Cwd>(stored).unwrap(), cwd);
+    }
+    // Fields of other variants are ignored; a missing or unknown variant is an error.
+    let root: Cwd = serde_json::from_str(r#"{"tab":1,"at":"root"}"#).unwrap();
+    assert_eq!(root, Cwd::Root);
+    for bad in [
+        r#"{"tab":1}"#,
+        r#"{"at":"window"}"#,
+        r#"{"at":"moon"}"#,
+        "5",
+    ] {
+        assert!(serde_json::from_str::<Cwd>(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
 fn tabs_and_windows_listings() {
     let b = FakeBrowser::standard();
     let mut s = Session::default();

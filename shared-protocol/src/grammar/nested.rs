@@ -254,9 +254,7 @@ pub(crate) fn parse_watch(rest: &str) -> Result<Watch, ParseError> {
             }
             "--interval" => {
                 let v = value(name)?;
-                let seconds = v
-                    .parse::<f64>()
-                    .ok()
+                let seconds = crate::decimal::parse_f64(&v)
                     .filter(|s| s.is_finite() && *s > 0.0)
                     .ok_or_else(|| bad_value("watch", name, "a positive number of seconds", &v))?;
                 watch.interval_s = Some(seconds);
