@@ -347,11 +347,10 @@ impl PageCache {
             .zip(probe.as_ref())
             .is_some_and(|(then, now)| then.doc == now.doc);
         // While the document lives, a whole read keeps the names given so far: a name never
-        // passes to another element (see `ax::names`).
-        let names = match (&kept, tracked) {
-            (Some(page), true) => page.vfs.name_book().clone(),
-            _ => NameBook::default(),
-        };
+        // passes to another element (see `ax::names`). Taken only once a read is due: on a
+        // large page copying the book costs more than the rest of a command that reads
+        // nothing.
+        let mut names = NameBook::default();
         let mut not_partial = None;
         let fresh = match kept {
             None => Fresh::Loaded,
@@ -363,7 +362,7 @@ impl PageCache {
                         plan = Plan::Whole(Some(why));
                     }
                 }
-                match plan {
+                let fresh = match plan {
                     Plan::Keep => return Ok(self.keep(tab, page, Fresh::Kept)),
                     Plan::Partial => {
                         match self.update_in_place(&dom, &main_frame, &mut page).await {
@@ -381,7 +380,14 @@ impl PageCache {
                         not_partial = why.map(str::to_string);
                         Fresh::Refreshed
                     }
+                };
+                if tracked {
+                    names = match Rc::try_unwrap(page.vfs) {
+                        Ok(mut vfs) => vfs.take_names(),
+                        Err(shared) => shared.name_book().clone(),
+                    };
                 }
+                fresh
             }
         };
         if tracked {
