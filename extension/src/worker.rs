@@ -437,7 +437,7 @@ async fn run_jobs(session: String, mut state: Session, mut job: Job) {
         let token = CancelToken::default();
         RUNNING.with(|r| r.borrow_mut().insert(job.id.clone(), token.clone()));
         let reply = token
-            .run(shell::execute(
+            .run(shell::execute_keeping_objects(
                 &mut state,
                 &ChromeBrowser,
                 &job.ctx,
@@ -449,6 +449,8 @@ async fn run_jobs(session: String, mut state: Session, mut job: Job) {
         state.last_used_ms = js_sys::Date::now() as u64;
         publish_last_tree_read(&job.ctx.pages);
         reply_later(job.gen, job.id, reply.ok, reply.output);
+        // Released once answered (see `shell::execute_keeping_objects`), cancelled or not.
+        job.ctx.objects.release(&ChromeBrowser).await;
         let (next, keep) = SESSIONS.with(|t| t.borrow_mut().finish(&session, state.clone()));
         if keep {
             persist_session(&session, &state).await;

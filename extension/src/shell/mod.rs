@@ -133,8 +133,25 @@ impl Reply {
 /// Commands that are not written into the history.
 const UNRECORDED: [&str; 2] = ["history", "clear"];
 
-/// Runs one command line (as the server split it) in `session`.
+/// Runs one command line (as the server split it) in `session`, then releases the remote
+/// objects it made.
 pub async fn execute<B: Browser>(
+    session: &mut Session,
+    browser: &B,
+    ctx: &Context,
+    line: &str,
+) -> Reply {
+    let reply = execute_keeping_objects(session, browser, ctx, line).await;
+    ctx.objects.release(browser).await;
+    reply
+}
+
+/// [`execute`] without the release: the caller releases `ctx.objects` once it has sent the
+/// reply. After an action the renderer is busy with the page's own work (a 50k-node page
+/// lays itself out again for tens of milliseconds), and a reply that waited for the release
+/// would wait for that. A command cancelled or out of time is released the same way, with
+/// no deadline of its own to miss.
+pub async fn execute_keeping_objects<B: Browser>(
     session: &mut Session,
     browser: &B,
     ctx: &Context,
@@ -258,9 +275,7 @@ async fn run_command<B: Browser>(
         "ls" | "cd" => {
             let args = parse_args(cmd)?;
             if reading::is_page_path(session, &args) {
-                let result = reading::run(session, browser, ctx, cmd, &args).await;
-                ctx.objects.release(browser).await;
-                result
+                reading::run(session, browser, ctx, cmd, &args).await
             } else {
                 let output = navigation::run(session, browser, ctx, cmd).await?;
                 Ok(with_tree_counts(session, browser, ctx, cmd, output).await)
@@ -268,9 +283,7 @@ async fn run_command<B: Browser>(
         }
         "cat" | "text" | "read" | "tree" | "find" | "grep" | "extract_links" | "extract_table" => {
             let args = parse_args(cmd)?;
-            let result = reading::run(session, browser, ctx, cmd, &args).await;
-            ctx.objects.release(browser).await;
-            result
+            reading::run(session, browser, ctx, cmd, &args).await
         }
         "dialog" => {
             let args = parse_args(cmd)?;
@@ -279,9 +292,7 @@ async fn run_command<B: Browser>(
         "click" | "focus" | "type" | "key" | "submit" | "select" | "scroll" | "wait"
         | "screenshot" | "whoami" => {
             let args = parse_args(cmd)?;
-            let result = interact::run(session, browser, ctx, cmd, &args).await;
-            ctx.objects.release(browser).await;
-            result
+            interact::run(session, browser, ctx, cmd, &args).await
         }
         _ => {
             let output = navigation::run(session, browser, ctx, cmd).await?;
