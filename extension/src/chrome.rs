@@ -100,6 +100,10 @@ thread_local! {
     /// answered (the next one may already have opened).
     static DIALOGS: RefCell<HashMap<i64, (u64, Dialog)>> = RefCell::new(HashMap::new());
     static DIALOG_COUNT: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    /// Per tab, the page-load waits between two polls: (wait number, its resolver), called
+    /// when the tab finishes a load or goes away.
+    static LOAD_WAITERS: RefCell<HashMap<i64, Vec<(u64, js_sys::Function)>>> = RefCell::new(HashMap::new());
+    static LOAD_WAIT_COUNT: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
     /// Per tab, the calls in flight a dialog would block: (call number, its rejecter).
     static DIALOG_WAITERS: RefCell<HashMap<i64, Vec<(u64, js_sys::Function)>>> = RefCell::new(HashMap::new());
 }
@@ -368,6 +372,38 @@ pub fn on_tab_loaded(tab: i64) {
     LOADS.with(|l| *l.borrow_mut().entry(tab).or_default() += 1);
     // A finished load means a live renderer again.
     CRASHED.with(|c| c.borrow_mut().remove(&tab));
+    wake_load_waiters(tab);
+}
+
+fn wake_load_waiters(tab: i64) {
+    let waiters = LOAD_WAITERS.with(|w| w.borrow_mut().remove(&tab).unwrap_or_default());
+    for (_, resolve) in waiters {
+        let _ = resolve.call0(&JsValue::UNDEFINED);
+    }
+}
+
+/// Resolves after `ms`, or as soon as `tab` finishes a load or closes: a page-load wait
+/// answers when the page is done instead of at its next poll.
+async fn sleep_or_load(tab: i64, ms: u64) {
+    let number = LOAD_WAIT_COUNT.with(|c| {
+        c.set(c.get() + 1);
+        c.get()
+    });
+    let promise = Promise::new(&mut |resolve, _| {
+        set_timeout(&resolve, ms as f64);
+        LOAD_WAITERS.with(|w| {
+            w.borrow_mut()
+                .entry(tab)
+                .or_default()
+                .push((number, resolve))
+        });
+    });
+    let _ = JsFuture::from(promise).await;
+    LOAD_WAITERS.with(|w| {
+        if let Some(list) = w.borrow_mut().get_mut(&tab) {
+            list.retain(|(n, _)| *n != number);
+        }
+    });
 }
 
 /// `chrome.tabs.onRemoved`: nothing about the tab is worth keeping.
@@ -377,6 +413,7 @@ pub fn on_tab_removed(tab: i64) {
     DIALOG_WAITERS.with(|w| w.borrow_mut().remove(&tab));
     LOADS.with(|l| l.borrow_mut().remove(&tab));
     CRASHED.with(|c| c.borrow_mut().remove(&tab));
+    wake_load_waiters(tab);
     // The attachment entry stays until the kernel reports the tab gone (a `Lost` from
     // onDetach) or enters another tab.
 }
@@ -761,7 +798,7 @@ impl Browser for ChromeBrowser {
                     LoadOutcome::TimedOut(tab)
                 });
             }
-            sleep(LOAD_POLL_MS).await;
+            sleep_or_load(id, LOAD_POLL_MS).await;
         }
     }
 }
