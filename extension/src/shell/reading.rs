@@ -8,12 +8,12 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use serde::Deserialize;
 use serde_json::{json, Value};
 use shared_protocol::grammar::{Args, Command};
 
 use super::bounds::{self, Pager, BODY_BUDGET};
 use super::browser::{Browser, LoadOutcome, TabInfo};
+use super::cdp::{self, Decode, Fields};
 use super::dom::{Dom, Objects};
 use super::page::{Fresh, PageTree};
 use super::session::{Cwd, Session};
@@ -381,9 +381,11 @@ fn text_function(template: &str, source: &str) -> String {
         .replace("SOURCE", source)
 }
 
+/// Who answers the page-side scripts, in errors.
+const THE_PAGE: &str = "the page";
+
 /// What `text_window.js` answers.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug)]
 struct TextWindow {
     text: String,
     /// Code points in `text`.
@@ -393,11 +395,31 @@ struct TextWindow {
     more_lines: usize,
 }
 
+impl Decode for TextWindow {
+    fn decode(f: &Fields<'_>) -> Result<Self, String> {
+        Ok(TextWindow {
+            text: f.string("text")?,
+            shown: f.count("shown")?,
+            total: f.count("total")?,
+            more_lines: f.count("moreLines")?,
+        })
+    }
+}
+
 /// What `text_preview.js` answers.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 struct TextPreview {
     text: String,
     length: usize,
+}
+
+impl Decode for TextPreview {
+    fn decode(f: &Fields<'_>) -> Result<Self, String> {
+        Ok(TextPreview {
+            text: f.string("text")?,
+            length: f.count("length")?,
+        })
+    }
 }
 
 /// An element's visible text for `--json` listings, at most a page's worth of it.
@@ -415,7 +437,7 @@ async fn text_of<B: Browser>(dom: &Dom<'_, B>, entry: &Entry) -> String {
     dom.call_on(entry, &function, &args)
         .await
         .ok()
-        .and_then(|v| serde_json::from_value::<TextWindow>(v).ok())
+        .and_then(|v| TextWindow::from_reply(THE_PAGE, &v).ok())
         .map(|w| w.text)
         .unwrap_or_default()
 }
@@ -444,7 +466,7 @@ async fn preview_of<B: Browser>(dom: &Dom<'_, B>, entry: &Entry, width: usize) -
         .call_on(entry, &function, &[json!(width)])
         .await
         .ok()
-        .and_then(|v| serde_json::from_value::<TextPreview>(v).ok());
+        .and_then(|v| TextPreview::from_reply(THE_PAGE, &v).ok());
     match answer {
         Some(p) => preview_line(&p.text, p.length, width),
         None => preview("", width),
@@ -466,7 +488,7 @@ async fn previews_of<B: Browser>(
             if entry.backend_node_id.is_none() {
                 return preview(&entry.accessible_name, width);
             }
-            match answer.and_then(|v| serde_json::from_value::<TextPreview>(v).ok()) {
+            match answer.and_then(|v| TextPreview::from_reply(THE_PAGE, &v).ok()) {
                 Some(p) => preview_line(&p.text, p.length, width),
                 None => preview("", width),
             }
@@ -902,9 +924,8 @@ async fn text<B: Browser>(
             .await
             .map_err(|e| format!("text: {e}"))?
     };
-    let window: TextWindow = serde_json::from_value(value).map_err(|e| {
-        format!("text: the page answered in an unexpected shape ({e}); run it again")
-    })?;
+    let window =
+        TextWindow::from_reply(THE_PAGE, &value).map_err(|e| format!("text: {e}; run it again"))?;
     let next = offset + window.shown;
     let footer = if limit.is_some_and(|n| window.shown == n) && next < window.total {
         // The characters `-n` asked for are all there.
@@ -1415,11 +1436,26 @@ async fn extract_links<B: Browser>(
 const TABLE_ROWS: &str = include_str!("js/table_rows.js");
 
 /// What `table_rows.js` answers.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 struct TableRows {
     header: Vec<String>,
     rows: Vec<Vec<String>>,
     total: usize,
+}
+
+impl Decode for TableRows {
+    fn decode(f: &Fields<'_>) -> Result<Self, String> {
+        let rows = f
+            .list("rows")?
+            .iter()
+            .map(|row| cdp::strings(THE_PAGE, "rows", row))
+            .collect::<Result<_, String>>()?;
+        Ok(TableRows {
+            header: f.strings("header")?,
+            rows,
+            total: f.count("total")?,
+        })
+    }
 }
 
 async fn extract_table<B: Browser>(
@@ -1461,13 +1497,13 @@ async fn extract_table<B: Browser>(
         json!(limit.unwrap_or(BODY_BUDGET)),
         json!(BODY_BUDGET),
     ];
-    let table: TableRows = serde_json::from_value(
-        page.dom(browser)
-            .call_on(entry, &function, &page_args)
-            .await
-            .map_err(|e| format!("extract_table: {e}"))?,
-    )
-    .map_err(|e| format!("extract_table: the page answered in an unexpected shape ({e})"))?;
+    let answer = page
+        .dom(browser)
+        .call_on(entry, &function, &page_args)
+        .await
+        .map_err(|e| format!("extract_table: {e}"))?;
+    let table =
+        TableRows::from_reply(THE_PAGE, &answer).map_err(|e| format!("extract_table: {e}"))?;
     if table.header.is_empty() && table.total == 0 {
         return Ok("(empty table)".into());
     }
