@@ -108,11 +108,30 @@ thread_local! {
     static DIALOG_WAITERS: RefCell<HashMap<i64, Vec<(u64, js_sys::Function)>>> = RefCell::new(HashMap::new());
 }
 
+/// `value` as a plain JavaScript value (objects, not `Map`s: Chrome's APIs take JSON-like
+/// values). Values cross the boundary as JSON text both ways: the engine's own parser and
+/// serialiser run in native code, and serde's JSON code is in the WASM anyway, where a
+/// second, object-walking serde format would add its own copy per type.
 pub fn to_js(value: &impl Serialize) -> JsValue {
-    // Plain objects, not JS Maps: Chrome's APIs take JSON-like values.
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+    serde_json::to_string(value)
+        .ok()
+        .and_then(|text| js_sys::JSON::parse(&text).ok())
         .unwrap_or(JsValue::NULL)
+}
+
+/// The JSON text of a JavaScript value (`None` for `undefined`, functions and values that
+/// do not serialise, such as cycles).
+fn json_text(value: &JsValue) -> Option<String> {
+    js_sys::JSON::stringify(value)
+        .ok()
+        .and_then(|t| t.as_string())
+}
+
+/// A JavaScript value as JSON; `null` where it has no JSON form.
+pub fn from_js_value(value: &JsValue) -> Value {
+    json_text(value)
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or(Value::Null)
 }
 
 /// The message of a rejected Chrome promise.
@@ -192,7 +211,8 @@ async fn call(promise: Promise, ms: u64, what: &str) -> Result<JsValue, BrowserE
 }
 
 fn from_js<T: serde::de::DeserializeOwned>(value: JsValue, what: &str) -> Result<T, BrowserError> {
-    serde_wasm_bindgen::from_value(value)
+    let text = json_text(&value).unwrap_or_else(|| "null".into());
+    serde_json::from_str(&text)
         .map_err(|e| BrowserError(format!("unexpected answer from {what}: {e}")))
 }
 

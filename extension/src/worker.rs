@@ -28,6 +28,8 @@ use crate::shell::{self, Context, Session};
 
 const ALARM_NAME: &str = "domshell-heartbeat";
 const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// What releasing a command's remote objects may take after its reply (a call per target).
+const RELEASE_BUDGET_MS: u64 = 10_000;
 
 #[wasm_bindgen]
 extern "C" {
@@ -160,7 +162,7 @@ pub fn handle_event(kind: &str, payload: JsValue) {
     match kind {
         "alarm" => dispatch(Event::Alarm),
         "storage" => {
-            let changes: Value = serde_wasm_bindgen::from_value(payload).unwrap_or(Value::Null);
+            let changes: Value = chrome::from_js_value(&payload);
             let touches_settings = settings::SETTING_KEYS
                 .iter()
                 .any(|k| changes.get(k).is_some());
@@ -179,7 +181,7 @@ pub fn handle_event(kind: &str, payload: JsValue) {
         // Boot already connected; a tick makes sure nothing is stuck.
         "installed" | "startup" => dispatch(Event::Alarm),
         "debugger_detach" => {
-            let payload: Value = serde_wasm_bindgen::from_value(payload).unwrap_or(Value::Null);
+            let payload: Value = chrome::from_js_value(&payload);
             if let Some(tab) = payload["tabId"].as_i64() {
                 let reason = payload["reason"].as_str().unwrap_or("unknown");
                 console_info(&format!(
@@ -189,7 +191,7 @@ pub fn handle_event(kind: &str, payload: JsValue) {
             }
         }
         "tab_updated" => {
-            let payload: Value = serde_wasm_bindgen::from_value(payload).unwrap_or(Value::Null);
+            let payload: Value = chrome::from_js_value(&payload);
             if let (Some(tab), Some("complete")) =
                 (payload["tabId"].as_i64(), payload["status"].as_str())
             {
@@ -211,7 +213,7 @@ pub fn handle_event(kind: &str, payload: JsValue) {
                 .and_then(|v| v.as_string());
             let params: Value = js_sys::Reflect::get(&payload, &"params".into())
                 .ok()
-                .and_then(|v| serde_wasm_bindgen::from_value(v).ok())
+                .map(|v| chrome::from_js_value(&v))
                 .unwrap_or(Value::Null);
             let session = js_sys::Reflect::get(&payload, &"sessionId".into())
                 .ok()
@@ -226,7 +228,7 @@ pub fn handle_event(kind: &str, payload: JsValue) {
 
 async fn load_settings() -> Result<Settings, JsValue> {
     let items = JsFuture::from(storage_get(&JsValue::NULL)).await?;
-    let items: Value = serde_wasm_bindgen::from_value(items).unwrap_or(Value::Null);
+    let items: Value = chrome::from_js_value(&items);
     Ok(Settings::from_storage(&items))
 }
 
@@ -449,8 +451,10 @@ async fn run_jobs(session: String, mut state: Session, mut job: Job) {
         state.last_used_ms = js_sys::Date::now() as u64;
         publish_last_tree_read(&job.ctx.pages);
         reply_later(job.gen, job.id, reply.ok, reply.output);
-        // Released once answered (see `shell::execute_keeping_objects`), cancelled or not.
-        job.ctx.objects.release(&ChromeBrowser).await;
+        // Released once answered (see `shell::execute_keeping_objects`), cancelled or not,
+        // through the same browser type as the kernel's releases (one copy of the code).
+        let releasing = shell::deadline::DeadlineBrowser::new(&ChromeBrowser, RELEASE_BUDGET_MS);
+        job.ctx.objects.release(&releasing).await;
         let (next, keep) = SESSIONS.with(|t| t.borrow_mut().finish(&session, state.clone()));
         if keep {
             persist_session(&session, &state).await;
@@ -514,7 +518,7 @@ async fn restore_sessions() {
             return;
         }
     };
-    let items: Value = serde_wasm_bindgen::from_value(items).unwrap_or(Value::Null);
+    let items: Value = chrome::from_js_value(&items);
     let Some(items) = items.as_object() else {
         return;
     };
