@@ -11,15 +11,17 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 use super::browser::Browser;
 
 /// A protocol method: its name, its parameters (the implementing type) and its reply.
-pub trait Method: Serialize {
+pub trait Method {
     const NAME: &'static str;
     type Reply: Decode;
+
+    /// The call's parameters as the protocol spells them.
+    fn params(&self) -> Value;
 }
 
 /// A reply type read from JSON: what it needs must be there with the right type, what is
@@ -187,8 +189,7 @@ pub async fn call<B: Browser, M: Method>(
     session: Option<&str>,
     params: &M,
 ) -> Result<M::Reply, String> {
-    let params = serde_json::to_value(params).map_err(|e| format!("{}: {e}", M::NAME))?;
-    let reply = send(browser, tab, session, M::NAME, params).await?;
+    let reply = send(browser, tab, session, M::NAME, params.params()).await?;
     decode::<M>(reply)
 }
 
@@ -298,17 +299,23 @@ impl Evaluated {
 }
 
 /// An argument of `Runtime.callFunctionOn`: a value or a remote object.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct CallArgument {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub object_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
+impl CallArgument {
+    fn to_value(&self) -> Value {
+        match (&self.value, &self.object_id) {
+            (_, Some(id)) => json!({ "objectId": id }),
+            (Some(value), None) => json!({ "value": value }),
+            (None, None) => json!({}),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
 pub struct ResolveNode {
     pub backend_node_id: i64,
     pub object_group: String,
@@ -331,10 +338,13 @@ impl Decode for Resolved {
 impl Method for ResolveNode {
     const NAME: &'static str = "DOM.resolveNode";
     type Reply = Resolved;
+
+    fn params(&self) -> Value {
+        json!({"backendNodeId": self.backend_node_id, "objectGroup": self.object_group, "executionContextId": self.execution_context_id})
+    }
 }
 
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct CallFunctionOn {
     pub function_declaration: String,
     pub object_id: String,
@@ -347,27 +357,36 @@ pub struct CallFunctionOn {
 impl Method for CallFunctionOn {
     const NAME: &'static str = "Runtime.callFunctionOn";
     type Reply = Evaluated;
+
+    fn params(&self) -> Value {
+        json!({"functionDeclaration": self.function_declaration, "objectId": self.object_id, "arguments": self.arguments.iter().map(CallArgument::to_value).collect::<Vec<_>>(), "returnByValue": self.return_by_value, "awaitPromise": self.await_promise, "silent": self.silent})
+    }
 }
 
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct Evaluate {
     pub expression: String,
     pub context_id: i64,
     pub return_by_value: bool,
     pub await_promise: bool,
     pub silent: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub object_group: Option<String>,
 }
 
 impl Method for Evaluate {
     const NAME: &'static str = "Runtime.evaluate";
     type Reply = Evaluated;
+
+    fn params(&self) -> Value {
+        let mut params = json!({"expression": self.expression, "contextId": self.context_id, "returnByValue": self.return_by_value, "awaitPromise": self.await_promise, "silent": self.silent});
+        if let Some(group) = &self.object_group {
+            params["objectGroup"] = json!(group);
+        }
+        params
+    }
 }
 
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct CreateIsolatedWorld {
     pub frame_id: String,
     pub world_name: String,
@@ -391,10 +410,13 @@ impl Decode for IsolatedWorld {
 impl Method for CreateIsolatedWorld {
     const NAME: &'static str = "Page.createIsolatedWorld";
     type Reply = IsolatedWorld;
+
+    fn params(&self) -> Value {
+        json!({"frameId": self.frame_id, "worldName": self.world_name, "grantUniveralAccess": self.grant_univeral_access})
+    }
 }
 
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct ReleaseObjectGroup {
     pub object_group: String,
 }
@@ -402,10 +424,13 @@ pub struct ReleaseObjectGroup {
 impl Method for ReleaseObjectGroup {
     const NAME: &'static str = "Runtime.releaseObjectGroup";
     type Reply = ();
+
+    fn params(&self) -> Value {
+        json!({"objectGroup": self.object_group})
+    }
 }
 
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct GetFrameOwner {
     pub frame_id: String,
 }
@@ -426,9 +451,13 @@ impl Decode for FrameOwner {
 impl Method for GetFrameOwner {
     const NAME: &'static str = "DOM.getFrameOwner";
     type Reply = FrameOwner;
+
+    fn params(&self) -> Value {
+        json!({"frameId": self.frame_id})
+    }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct GetFrameTree {}
 
 #[derive(Debug, Clone)]
@@ -477,10 +506,13 @@ impl Decode for Frame {
 impl Method for GetFrameTree {
     const NAME: &'static str = "Page.getFrameTree";
     type Reply = FrameTreeReply;
+
+    fn params(&self) -> Value {
+        json!({})
+    }
 }
 
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct DescribeNode {
     pub object_id: String,
 }
@@ -514,10 +546,13 @@ impl Decode for DescribedNode {
 impl Method for DescribeNode {
     const NAME: &'static str = "DOM.describeNode";
     type Reply = Described;
+
+    fn params(&self) -> Value {
+        json!({"objectId": self.object_id})
+    }
 }
 
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct GetProperties {
     pub object_id: String,
     pub own_properties: bool,
@@ -557,10 +592,13 @@ impl Decode for Property {
 impl Method for GetProperties {
     const NAME: &'static str = "Runtime.getProperties";
     type Reply = Properties;
+
+    fn params(&self) -> Value {
+        json!({"objectId": self.object_id, "ownProperties": self.own_properties})
+    }
 }
 
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct SetAutoAttach {
     pub auto_attach: bool,
     pub wait_for_debugger_on_start: bool,
@@ -570,10 +608,13 @@ pub struct SetAutoAttach {
 impl Method for SetAutoAttach {
     const NAME: &'static str = "Target.setAutoAttach";
     type Reply = ();
+
+    fn params(&self) -> Value {
+        json!({"autoAttach": self.auto_attach, "waitForDebuggerOnStart": self.wait_for_debugger_on_start, "flatten": self.flatten})
+    }
 }
 
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct GetDocument {
     pub depth: i64,
 }
@@ -581,12 +622,14 @@ pub struct GetDocument {
 impl Method for GetDocument {
     const NAME: &'static str = "DOM.getDocument";
     type Reply = ();
+
+    fn params(&self) -> Value {
+        json!({"depth": self.depth})
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::*;
 
     #[test]
