@@ -271,9 +271,10 @@ impl Session {
         serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
     }
 
-    /// Reads a stored state back.
+    /// Reads a stored state back. Through its JSON text: the text reader's code is in the
+    /// WASM for frames and trees already, and this is the one state read from a `Value`.
     pub fn from_storage(session: &str, value: serde_json::Value) -> Result<Session, RestoreError> {
-        serde_json::from_value(value).map_err(|source| RestoreError {
+        serde_json::from_str(&value.to_string()).map_err(|source| RestoreError {
             session: session.to_string(),
             source,
         })
