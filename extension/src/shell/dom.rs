@@ -26,7 +26,7 @@ use crate::ax::Entry;
 pub const WORLD_NAME: &str = "domshell";
 
 /// Calls a function on each element given, one answer per element (see the file).
-const EACH: &str = include_str!("js/each.js");
+const EACH: &str = page_js!("each.js");
 
 /// Which child session each out-of-process frame (and the same-process frames inside it)
 /// is reached through; frames not listed are reached through the tab.

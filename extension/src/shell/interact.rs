@@ -196,17 +196,17 @@ fn touch(ctx: &Context, page: &OpenPage, acted_on: &[&Entry]) {
 }
 
 /// JS: the DOM's own click.
-const CLICK: &str = include_str!("js/click.js");
+const CLICK: &str = page_js!("click.js");
 
 /// JS: focus the element.
-const FOCUS: &str = include_str!("js/focus.js");
+const FOCUS: &str = page_js!("focus.js");
 
 /// JS: scroll the element to the middle of its scroller.
-const SCROLL_INTO_VIEW: &str = include_str!("js/scroll_into_view.js");
+const SCROLL_INTO_VIEW: &str = page_js!("scroll_into_view.js");
 
 /// JS: scroll the element into view and say where its centre is and whether that point
 /// shows the element (not an overlay).
-const LOCATE: &str = include_str!("js/locate.js");
+const LOCATE: &str = page_js!("locate.js");
 
 /// Clicks an entry: a trusted mouse click at its centre when the centre shows it, else the
 /// DOM's `click()`. Returns how it clicked.
@@ -414,7 +414,7 @@ async fn press<B: Browser>(
 /// JS for a background tab, where Chrome drops CDP key events: a synthetic key press on the
 /// focused element, with the default actions that matter emulated (Enter submits a form
 /// field's form, a printable key types into a field). Returns what it did.
-const SYNTHETIC_KEY: &str = include_str!("js/synthetic_key.js");
+const SYNTHETIC_KEY: &str = page_js!("synthetic_key.js");
 
 async fn key<B: Browser>(
     session: &mut Session,
@@ -539,11 +539,11 @@ async fn press_activated<B: Browser>(
 
 /// JS: set a field's value the way frameworks notice (the prototype's native setter, then
 /// `input` and `change`), focusing it first. Returns whether the element is in a form.
-const SET_VALUE: &str = include_str!("js/set_value.js");
+const SET_VALUE: &str = page_js!("set_value.js");
 
 /// JS: submit the field's form as pressing Enter would (`requestSubmit` runs validation and
 /// the page's submit handlers), else a synthetic Enter.
-const SUBMIT_FORM: &str = include_str!("js/submit_form.js");
+const SUBMIT_FORM: &str = page_js!("submit_form.js");
 
 async fn submit<B: Browser>(
     session: &mut Session,
@@ -601,7 +601,7 @@ async fn submit<B: Browser>(
 }
 
 /// JS: choose an option of a `<select>` by value, else by text (case-insensitive).
-const SELECT_OPTION: &str = include_str!("js/select_option.js");
+const SELECT_OPTION: &str = page_js!("select_option.js");
 
 async fn select<B: Browser>(
     session: &mut Session,
@@ -658,11 +658,11 @@ async fn select<B: Browser>(
 /// JS: scroll the nearest scrollable container of `this` (itself, then its ancestors), else
 /// the largest scrollable container of the page when the window itself cannot scroll, else
 /// the window, by `n` of its heights (negative: up). Returns the new position.
-const SCROLL_PAGE: &str = include_str!("js/scroll_page.js");
+const SCROLL_PAGE: &str = page_js!("scroll_page.js");
 
 /// JS: scroll the window itself by `n` of its heights, whatever containers the page has.
 /// Returns the new position and whether the window moved.
-const SCROLL_WINDOW: &str = include_str!("js/scroll_window.js");
+const SCROLL_WINDOW: &str = page_js!("scroll_window.js");
 
 async fn scroll<B: Browser>(
     session: &mut Session,
@@ -751,7 +751,7 @@ async fn scroll<B: Browser>(
 }
 
 /// JS: resolves when the page's DOM changes or after `ms` (`__MS__`), with the milliseconds waited.
-const WAIT_FOR_CHANGE: &str = include_str!("js/wait_for_change.js");
+const WAIT_FOR_CHANGE: &str = page_js!("wait_for_change.js");
 
 fn wait_for_change(ms: u64) -> String {
     WAIT_FOR_CHANGE

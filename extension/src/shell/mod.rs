@@ -15,6 +15,14 @@
 //! the tab still exists, reports a lost debugger connection once, refuses internal pages
 //! and tabs outside the domain allowlist, and attaches), then work on the returned tab.
 
+/// A page-side script of `js/` as the build copied it (without its comment lines, see the
+/// crate's build script).
+macro_rules! page_js {
+    ($file:literal) => {
+        include_str!(concat!(env!("OUT_DIR"), "/js/", $file))
+    };
+}
+
 pub mod access;
 pub mod bounds;
 pub mod browser;

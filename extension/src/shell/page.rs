@@ -40,9 +40,9 @@ pub use gate::TabGates;
 pub(crate) const PAGE_STATE_KEY: &str = "domshell.page.v2";
 
 /// Page-side change tracker (see each file); run in the isolated world of each frame.
-const PROBE: &str = include_str!("js/tracker_probe.js");
-const TAKE: &str = include_str!("js/tracker_take.js");
-const RESET: &str = include_str!("js/tracker_reset.js");
+const PROBE: &str = page_js!("tracker_probe.js");
+const TAKE: &str = page_js!("tracker_take.js");
+const RESET: &str = page_js!("tracker_reset.js");
 
 fn page_js(template: &str) -> String {
     template.replace("__KEY__", PAGE_STATE_KEY)

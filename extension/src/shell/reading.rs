@@ -36,7 +36,7 @@ const MAX_CONTENT_READS: usize = 300;
 
 /// JS: the element's visible text (`innerText`, which leaves out hidden nodes, scripts and
 /// styles), or its `value` for fields.
-pub(crate) const VISIBLE_TEXT: &str = include_str!("js/visible_text.js");
+pub(crate) const VISIBLE_TEXT: &str = page_js!("visible_text.js");
 
 /// The session's tab, its current tree and the notice `ls` shows about it.
 pub(crate) struct OpenPage {
@@ -346,7 +346,7 @@ fn details(entry: &Entry) -> String {
 }
 
 /// What `--meta` adds: DOM facts of an entry (tag, id, src, href).
-const META: &str = include_str!("js/meta.js");
+const META: &str = page_js!("meta.js");
 
 async fn meta_of<B: Browser>(dom: &Dom<'_, B>, entry: &Entry) -> Option<Value> {
     entry.backend_node_id?;
@@ -367,9 +367,9 @@ fn meta_text(meta: &Value) -> String {
 }
 
 /// Page-side windows over an element's text (see each file): only what is shown crosses CDP.
-const TEXT_WINDOW: &str = include_str!("js/text_window.js");
-const TEXT_PREVIEW: &str = include_str!("js/text_preview.js");
-const TEXT_CONTAINS: &str = include_str!("js/text_contains.js");
+const TEXT_WINDOW: &str = page_js!("text_window.js");
+const TEXT_PREVIEW: &str = page_js!("text_preview.js");
+const TEXT_CONTAINS: &str = page_js!("text_contains.js");
 
 /// `template` (one of the files above) reading its text with `source`, comments left out.
 fn text_function(template: &str, source: &str) -> String {
@@ -806,7 +806,7 @@ async fn cat<B: Browser>(
         .map_err(|e| format!("cat: {e}"))?;
     let (id, _) = page.entry_at(session, "cat", Some(&target))?;
     let entry = page.entry(id)?;
-    const PROPS: &str = include_str!("js/props.js");
+    const PROPS: &str = page_js!("props.js");
     let props = if entry.backend_node_id.is_some() {
         page.dom(browser)
             .call_on(entry, PROPS, &[])
@@ -875,7 +875,7 @@ async fn cat<B: Browser>(
 }
 
 /// JS: `[text](href)` for every link below the element, in document order.
-const LINKS_TEXT: &str = include_str!("js/links_text.js");
+const LINKS_TEXT: &str = page_js!("links_text.js");
 
 async fn text<B: Browser>(
     session: &mut Session,
@@ -1433,7 +1433,7 @@ async fn extract_links<B: Browser>(
 }
 
 /// JS: a page of a table's rows (see the file).
-const TABLE_ROWS: &str = include_str!("js/table_rows.js");
+const TABLE_ROWS: &str = page_js!("table_rows.js");
 
 /// What `table_rows.js` answers.
 #[derive(Debug)]
