@@ -8,7 +8,8 @@
 //! read back); `confirm` accepted and dismissed, `prompt` answered with text and dismissed,
 //! each proved by what the page wrote; a `beforeunload` handler reported on `navigate`,
 //! `dialog dismiss` keeping the page and `dialog accept` leaving it; the same on `close`,
-//! where accepting closes the tab.
+//! where accepting closes the tab; an `alert` in an inline script, which holds the page's
+//! load, reported by `open` at once and, accepted, letting the page load.
 
 use std::time::Duration;
 
@@ -133,6 +134,27 @@ async fn alert_confirm_and_prompt_are_reported_and_answered() {
         .await;
     rig.ok("dialog dismiss").await;
     assert_eq!(rig.status().await, "status 6: prompt null");
+}
+
+#[tokio::test]
+async fn an_alert_while_the_page_loads_is_reported_by_open_and_answered() {
+    let rig = Rig::start().await;
+    let out = rig
+        .prompt(&format!("open {}/alert_on_load.html", rig.base), true)
+        .await;
+    assert!(out.starts_with("✓ Opened new tab"), "{out}");
+    assert!(
+        out.contains("(still loading: a JavaScript dialog the page opened holds it)")
+            && out.contains("alert: \"hello while loading\"")
+            && out.contains("`dialog accept`"),
+        "{out}"
+    );
+    assert_eq!(
+        rig.ok("dialog accept").await,
+        "✓ Accepted the alert: \"hello while loading\""
+    );
+    // The parser goes on once the alert is answered, and the page finishes loading.
+    assert_eq!(rig.status().await, "status 1: loaded after the alert");
 }
 
 #[tokio::test]

@@ -216,7 +216,7 @@ pub(crate) async fn run<B: Browser>(
             session.cwd = Cwd::Root;
             return Ok("✓ Accepted beforeunload: the tab is closed; you are at ~ now".into());
         }
-        let (tab_info, note) = navigation::loaded(outcome, "dialog", ctx.load_timeout_ms)?;
+        let (tab_info, note) = navigation::loaded(browser, outcome, "dialog", ctx.load_timeout_ms)?;
         return navigation::settle(
             session,
             ctx,

@@ -465,13 +465,24 @@ fn wait_ms(cmd: &Command, args: &Args, ctx: &Context) -> Result<u64, String> {
 }
 
 /// After a load: the tab as it ended up, checked against the allowlist (redirects!).
-pub(crate) fn loaded(
+pub(crate) fn loaded<B: Browser>(
+    browser: &B,
     outcome: LoadOutcome,
     command: &str,
     wait_ms: u64,
 ) -> Result<(TabInfo, Option<String>), String> {
     match outcome {
         LoadOutcome::Complete(tab) => Ok((tab, None)),
+        // The wait ended early: the page's dialog (reported with how to answer it) holds
+        // the load.
+        LoadOutcome::TimedOut(tab)
+            if tab.id.is_some_and(|id| browser.open_dialog(id).is_some()) =>
+        {
+            Ok((
+                tab,
+                Some("  (still loading: a JavaScript dialog the page opened holds it)".into()),
+            ))
+        }
         LoadOutcome::TimedOut(tab) => Ok((
             tab,
             Some(format!(
@@ -519,13 +530,18 @@ async fn open<B: Browser>(
         .await
         .map_err(|e| format!("open: {e}"))?;
     let id = tab.id.ok_or("open: Chrome created a tab without an id")?;
+    // Attached while the page loads, so that a dialog it opens on the way (an `alert` in an
+    // inline script) is seen and reported instead of holding the load wait, and so that
+    // enabling the protocol's domains overlaps the load. A tab that cannot be attached yet
+    // is attached once loaded, as before; nothing is read before the allowlist check.
+    let _ = browser.attach(id).await;
     // A new tab has counted no load yet: wait for its first (about:blank may fire none).
     let since = (!url.eq_ignore_ascii_case("about:blank")).then_some(Default::default());
     let outcome = browser
         .wait_for_load(id, since, wait)
         .await
         .map_err(|e| format!("open: {e}"))?;
-    let (tab, note) = loaded(outcome, "open", wait)?;
+    let (tab, note) = loaded(browser, outcome, "open", wait)?;
     if let Err(refusal) = check_navigation(final_url(&tab), &ctx.domains) {
         let _ = browser.close_tab(id).await;
         return Err(format!(
@@ -622,7 +638,7 @@ async fn navigate<B: Browser>(
         .wait_for_load(id, since, wait)
         .await
         .map_err(|e| format!("{name}: {e}"))?;
-    let (tab, note) = loaded(outcome, name, wait)?;
+    let (tab, note) = loaded(browser, outcome, name, wait)?;
     settle(session, ctx, name, "Navigated", &tab, note)
 }
 
@@ -676,7 +692,7 @@ async fn history_step<B: Browser>(
         .wait_for_load(id, since, wait)
         .await
         .map_err(|e| format!("{name}: {e}"))?;
-    let (tab, note) = loaded(outcome, name, wait)?;
+    let (tab, note) = loaded(browser, outcome, name, wait)?;
     let done = if name == "back" { "Back" } else { "Forward" };
     settle(session, ctx, name, done, &tab, note)
 }
