@@ -531,9 +531,9 @@ async fn open<B: Browser>(
         .map_err(|e| format!("open: {e}"))?;
     let id = tab.id.ok_or("open: Chrome created a tab without an id")?;
     // Attached while the page loads, so that a dialog it opens on the way (an `alert` in an
-    // inline script) is seen and reported instead of holding the load wait, and so that
-    // enabling the protocol's domains overlaps the load. A tab that cannot be attached yet
-    // is attached once loaded, as before; nothing is read before the allowlist check.
+    // inline script) is seen and reported instead of holding the load wait. A tab that
+    // cannot be attached yet is attached once loaded, as before; nothing is read before the
+    // allowlist check.
     let _ = browser.attach(id).await;
     // A new tab has counted no load yet: wait for its first (about:blank may fire none).
     let since = (!url.eq_ignore_ascii_case("about:blank")).then_some(Default::default());
