@@ -190,9 +190,6 @@ impl PageCache {
     ) -> Result<(), String> {
         let _reading = self.gates.lock(tab).await;
         let names = tree.vfs.name_book().clone();
-        // With the agent enabled Chromium answers `getFullAXTree` on a large page far slower;
-        // the next read by parts enables it again.
-        let _ = browser.cdp(tab, "Accessibility.disable", json!({})).await;
         let main_frame = tree
             .vfs
             .entry(tree.vfs.root())
