@@ -125,6 +125,16 @@ impl<'a> Fields<'a> {
             .ok_or_else(|| self.wrong(key, "an object", None))
     }
 
+    /// An object member read as `T`.
+    pub fn decoded<T: Decode>(&self, key: &str) -> Result<T, String> {
+        T::decode(&self.object(key)?)
+    }
+
+    /// An object member read as `T`, `None` when it is missing or `null`.
+    pub fn opt_decoded<T: Decode>(&self, key: &str) -> Result<Option<T>, String> {
+        self.opt_object(key)?.map(|f| T::decode(&f)).transpose()
+    }
+
     /// A list member (missing: empty).
     pub fn list(&self, key: &str) -> Result<&'a [Value], String> {
         match self.get(key) {
@@ -244,10 +254,7 @@ impl Decode for ExceptionDetails {
     fn decode(f: &Fields<'_>) -> Result<Self, String> {
         Ok(ExceptionDetails {
             text: f.string_or_empty("text")?,
-            exception: f
-                .opt_object("exception")?
-                .map(|e| RemoteObject::decode(&e))
-                .transpose()?,
+            exception: f.opt_decoded("exception")?,
         })
     }
 }
@@ -279,11 +286,8 @@ pub struct Evaluated {
 impl Decode for Evaluated {
     fn decode(f: &Fields<'_>) -> Result<Self, String> {
         Ok(Evaluated {
-            result: RemoteObject::decode(&f.object("result")?)?,
-            exception_details: f
-                .opt_object("exceptionDetails")?
-                .map(|e| ExceptionDetails::decode(&e))
-                .transpose()?,
+            result: f.decoded("result")?,
+            exception_details: f.opt_decoded("exceptionDetails")?,
         })
     }
 }
@@ -330,7 +334,7 @@ pub struct Resolved {
 impl Decode for Resolved {
     fn decode(f: &Fields<'_>) -> Result<Self, String> {
         Ok(Resolved {
-            object: RemoteObject::decode(&f.object("object")?)?,
+            object: f.decoded("object")?,
         })
     }
 }
@@ -468,7 +472,7 @@ pub struct FrameTreeReply {
 impl Decode for FrameTreeReply {
     fn decode(f: &Fields<'_>) -> Result<Self, String> {
         Ok(FrameTreeReply {
-            frame_tree: FrameTree::decode(&f.object("frameTree")?)?,
+            frame_tree: f.decoded("frameTree")?,
         })
     }
 }
@@ -482,7 +486,7 @@ pub struct FrameTree {
 impl Decode for FrameTree {
     fn decode(f: &Fields<'_>) -> Result<Self, String> {
         Ok(FrameTree {
-            frame: Frame::decode(&f.object("frame")?)?,
+            frame: f.decoded("frame")?,
             child_frames: f.objects("childFrames")?,
         })
     }
@@ -525,7 +529,7 @@ pub struct Described {
 impl Decode for Described {
     fn decode(f: &Fields<'_>) -> Result<Self, String> {
         Ok(Described {
-            node: DescribedNode::decode(&f.object("node")?)?,
+            node: f.decoded("node")?,
         })
     }
 }
@@ -581,10 +585,7 @@ impl Decode for Property {
     fn decode(f: &Fields<'_>) -> Result<Self, String> {
         Ok(Property {
             name: f.string("name")?,
-            value: f
-                .opt_object("value")?
-                .map(|v| RemoteObject::decode(&v))
-                .transpose()?,
+            value: f.opt_decoded("value")?,
         })
     }
 }
