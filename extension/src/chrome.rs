@@ -129,9 +129,7 @@ fn json_text(value: &JsValue) -> Option<String> {
 
 /// A JavaScript value as JSON; `null` where it has no JSON form.
 pub fn from_js_value(value: &JsValue) -> Value {
-    json_text(value)
-        .and_then(|text| serde_json::from_str(&text).ok())
-        .unwrap_or(Value::Null)
+    from_js(value.clone(), "the browser").unwrap_or(Value::Null)
 }
 
 /// The message of a rejected Chrome promise.
