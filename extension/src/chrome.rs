@@ -59,6 +59,12 @@ extern "C" {
     fn tabs_remove(id: f64) -> Promise;
     #[wasm_bindgen(js_namespace = ["chrome", "tabs"], js_name = reload)]
     fn tabs_reload(id: f64) -> Promise;
+    #[wasm_bindgen(js_namespace = ["chrome", "tabs"], js_name = group)]
+    fn tabs_group(options: &JsValue) -> Promise;
+    #[wasm_bindgen(js_namespace = ["chrome", "tabGroups"], js_name = get)]
+    fn tab_groups_get(id: f64) -> Promise;
+    #[wasm_bindgen(js_namespace = ["chrome", "tabGroups"], js_name = update)]
+    fn tab_groups_update(id: f64, props: &JsValue) -> Promise;
     #[wasm_bindgen(js_namespace = ["chrome", "windows"], js_name = getAll)]
     fn windows_get_all(query: &JsValue) -> Promise;
     #[wasm_bindgen(js_namespace = ["chrome", "windows"], js_name = update)]
@@ -496,6 +502,63 @@ impl Browser for ChromeBrowser {
         )
         .await?;
         from_js(tab, "chrome.tabs.create")
+    }
+
+    async fn create_background_tab(&self, url: &str, window: i64) -> Result<TabInfo, BrowserError> {
+        let props = json!({ "url": url, "active": false, "windowId": window });
+        let tab = call(
+            tabs_create(&to_js(&props)),
+            CALL_TIMEOUT_MS,
+            "chrome.tabs.create",
+        )
+        .await?;
+        from_js(tab, "chrome.tabs.create")
+    }
+
+    async fn group_tab(&self, tab: i64, group: Option<i64>) -> Result<i64, BrowserError> {
+        let options = match group {
+            Some(group) => json!({ "tabIds": [tab], "groupId": group }),
+            None => json!({ "tabIds": [tab] }),
+        };
+        let id = call(
+            tabs_group(&to_js(&options)),
+            CALL_TIMEOUT_MS,
+            "chrome.tabs.group",
+        )
+        .await?;
+        id.as_f64()
+            .map(|id| id as i64)
+            .ok_or_else(|| BrowserError("chrome.tabs.group returned no group id".into()))
+    }
+
+    async fn set_group_title(&self, group: i64, title: &str) -> Result<(), BrowserError> {
+        call(
+            tab_groups_update(group as f64, &to_js(&json!({ "title": title }))),
+            CALL_TIMEOUT_MS,
+            "chrome.tabGroups.update",
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn group_title(&self, group: i64) -> Result<Option<String>, BrowserError> {
+        match call(
+            tab_groups_get(group as f64),
+            CALL_TIMEOUT_MS,
+            "chrome.tabGroups.get",
+        )
+        .await
+        {
+            Ok(info) => Ok(Some(
+                from_js_value(&info)
+                    .get("title")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+            )),
+            Err(e) if e.0.contains("No group with id") => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     async fn navigate_tab(&self, id: i64, url: &str) -> Result<(), BrowserError> {

@@ -27,6 +27,12 @@ pub struct TabInfo {
     /// `loading` or `complete`.
     #[serde(default)]
     pub status: Option<String>,
+    /// The tab group it is in (Chrome's `groupId`, -1 for none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<i64>,
+    /// The tab that opened it (a link with `target=_blank`, `window.open`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opener_tab_id: Option<i64>,
 }
 
 /// A window as `chrome.windows.getAll({populate: true})` reports it.
@@ -129,6 +135,15 @@ pub trait Browser {
     /// The active tab of the last focused window.
     async fn focused_tab(&self) -> Result<Option<TabInfo>, BrowserError>;
     async fn create_tab(&self, url: &str) -> Result<TabInfo, BrowserError>;
+    /// Opens `url` in a new tab of `window` without making it active: a lane's tabs never
+    /// take the user's view.
+    async fn create_background_tab(&self, url: &str, window: i64) -> Result<TabInfo, BrowserError>;
+    /// Puts `tab` into tab group `group`, or into a new group when `None`; the group's id.
+    async fn group_tab(&self, tab: i64, group: Option<i64>) -> Result<i64, BrowserError>;
+    /// Sets a tab group's title.
+    async fn set_group_title(&self, group: i64, title: &str) -> Result<(), BrowserError>;
+    /// A tab group's title; `None` when no group has that id.
+    async fn group_title(&self, group: i64) -> Result<Option<String>, BrowserError>;
     async fn navigate_tab(&self, id: i64, url: &str) -> Result<(), BrowserError>;
     async fn close_tab(&self, id: i64) -> Result<(), BrowserError>;
     /// Make the tab the active one of its window and focus that window (what a person's

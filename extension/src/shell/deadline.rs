@@ -258,6 +258,34 @@ impl<B: Browser> Browser for DeadlineBrowser<'_, B> {
         )
         .await
     }
+    async fn create_background_tab(&self, url: &str, window: i64) -> Result<TabInfo, BrowserError> {
+        self.bound(
+            &|| "opening a tab".into(),
+            Box::pin(self.inner.create_background_tab(url, window)),
+        )
+        .await
+    }
+    async fn group_tab(&self, tab: i64, group: Option<i64>) -> Result<i64, BrowserError> {
+        self.bound(
+            &|| format!("grouping tab {tab}"),
+            Box::pin(self.inner.group_tab(tab, group)),
+        )
+        .await
+    }
+    async fn set_group_title(&self, group: i64, title: &str) -> Result<(), BrowserError> {
+        self.bound(
+            &|| format!("naming tab group {group}"),
+            Box::pin(self.inner.set_group_title(group, title)),
+        )
+        .await
+    }
+    async fn group_title(&self, group: i64) -> Result<Option<String>, BrowserError> {
+        self.bound(
+            &|| format!("reading tab group {group}"),
+            Box::pin(self.inner.group_title(group)),
+        )
+        .await
+    }
     async fn navigate_tab(&self, id: i64, url: &str) -> Result<(), BrowserError> {
         self.bound(
             &|| format!("navigating tab {id}"),

@@ -67,6 +67,11 @@ pub struct FakeState {
     pub work_ms: f64,
     /// How many times the kernel yielded to the event loop (`yield_now`).
     pub yields: usize,
+    /// Tab groups: id → (title, window). Chrome removes a group with its last tab.
+    pub groups: HashMap<i64, (String, i64)>,
+    pub next_group: i64,
+    /// Window types other than `normal` (`popup`, `devtools`, …).
+    pub window_kinds: HashMap<i64, String>,
 }
 
 /// The answer of one `Accessibility` method from a whole tree, as Chromium gives it.
@@ -298,7 +303,12 @@ impl Browser for FakeBrowser {
             .map(|w| WindowInfo {
                 id: Some(*w),
                 focused: *w == s.focused_window,
-                kind: Some("normal".into()),
+                kind: Some(
+                    s.window_kinds
+                        .get(w)
+                        .cloned()
+                        .unwrap_or_else(|| "normal".into()),
+                ),
                 tabs: s
                     .tabs
                     .iter()
@@ -347,6 +357,69 @@ impl Browser for FakeBrowser {
         tab.ok_or_else(|| BrowserError("lost the new tab".into()))
     }
 
+    async fn create_background_tab(&self, url: &str, window: i64) -> Result<TabInfo, BrowserError> {
+        let mut s = self.state.borrow_mut();
+        if !s.windows.contains(&window) {
+            return Err(BrowserError(format!("No window with id: {window}.")));
+        }
+        let id = s.next_id;
+        s.next_id += 1;
+        s.tabs.push(TabInfo {
+            id: Some(id),
+            window_id: Some(window),
+            active: false,
+            status: Some("loading".into()),
+            group_id: Some(-1),
+            ..Default::default()
+        });
+        FakeBrowser::load(&mut s, id, url, true);
+        let tab = s.tabs.iter().find(|t| t.id == Some(id)).cloned();
+        tab.ok_or_else(|| BrowserError("lost the new tab".into()))
+    }
+
+    async fn group_tab(&self, tab: i64, group: Option<i64>) -> Result<i64, BrowserError> {
+        let mut s = self.state.borrow_mut();
+        let window = s
+            .tabs
+            .iter()
+            .find(|t| t.id == Some(tab))
+            .and_then(|t| t.window_id)
+            .ok_or_else(|| BrowserError(format!("No tab with id: {tab}.")))?;
+        if s.window_kinds.contains_key(&window) {
+            return Err(BrowserError(
+                "Grouping is only supported for normal browser windows.".into(),
+            ));
+        }
+        let group = match group {
+            Some(g) if s.groups.contains_key(&g) => g,
+            Some(g) => return Err(BrowserError(format!("No group with id: {g}."))),
+            None => {
+                s.next_group += 1;
+                let g = 900 + s.next_group;
+                s.groups.insert(g, (String::new(), window));
+                g
+            }
+        };
+        if let Some(t) = s.tabs.iter_mut().find(|t| t.id == Some(tab)) {
+            t.group_id = Some(group);
+        }
+        Ok(group)
+    }
+
+    async fn set_group_title(&self, group: i64, title: &str) -> Result<(), BrowserError> {
+        let mut s = self.state.borrow_mut();
+        let entry = s
+            .groups
+            .get_mut(&group)
+            .ok_or_else(|| BrowserError(format!("No group with id: {group}.")))?;
+        entry.0 = title.to_string();
+        Ok(())
+    }
+
+    async fn group_title(&self, group: i64) -> Result<Option<String>, BrowserError> {
+        Ok(self.state.borrow().groups.get(&group).map(|g| g.0.clone()))
+    }
+
     async fn navigate_tab(&self, id: i64, url: &str) -> Result<(), BrowserError> {
         let mut s = self.state.borrow_mut();
         if !s.tabs.iter().any(|t| t.id == Some(id)) {
@@ -371,6 +444,10 @@ impl Browser for FakeBrowser {
         let mut s = self.state.borrow_mut();
         s.tabs.retain(|t| t.id != Some(id));
         s.attachments.remove(&id);
+        let tabs = std::mem::take(&mut s.tabs);
+        s.groups
+            .retain(|g, _| tabs.iter().any(|t| t.group_id == Some(*g)));
+        s.tabs = tabs;
         Ok(())
     }
 

@@ -177,3 +177,26 @@ pub fn root_listing(windows: &[WindowInfo], active: Option<&TabInfo>) -> String 
 pub fn tab_lines(tab: &TabInfo) -> String {
     format!("  Title: {}\r\n  URL: {}", tab.title, tab.url)
 }
+
+/// A duration as people read it at a glance: `45 s`, `12 min`, `3 h`, `2 d`.
+pub fn duration_ms(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0..=89 => format!("{s} s"),
+        90..=5399 => format!("{} min", (s + 30) / 60),
+        5400..=172_799 => format!("{} h", (s + 1800) / 3600),
+        _ => format!("{} d", (s + 43_200) / 86_400),
+    }
+}
+
+#[cfg(test)]
+mod duration_tests {
+    #[test]
+    fn durations_read_at_a_glance() {
+        assert_eq!(super::duration_ms(0), "0 s");
+        assert_eq!(super::duration_ms(45_900), "45 s");
+        assert_eq!(super::duration_ms(12 * 60_000), "12 min");
+        assert_eq!(super::duration_ms(3 * 3_600_000), "3 h");
+        assert_eq!(super::duration_ms(50 * 3_600_000), "2 d");
+    }
+}

@@ -29,12 +29,15 @@ pub mod browser;
 pub mod builtins;
 pub mod cdp;
 pub mod commands;
+pub mod confined;
 pub mod deadline;
 pub mod dialog;
 pub mod dom;
 pub mod format;
+pub mod group;
 pub mod interact;
 pub mod keys;
+pub mod lanes;
 pub mod navigation;
 pub mod page;
 pub mod reading;
@@ -88,6 +91,14 @@ pub struct Context {
     /// The remote objects and isolated worlds page commands create, released after each
     /// command line.
     pub objects: dom::Objects,
+    /// The lanes of the worker, shared by all sessions; the glue passes the worker's book.
+    pub lanes: group::LaneCell,
+    /// The session's name (its MCP session key), recorded as a lane's owner or member.
+    pub session_name: String,
+    /// The lane parameters of the `EXECUTE`, applied before the line runs.
+    pub lane_request: group::LaneRequest,
+    /// Wall-clock time as the command started (lane ages), from the glue.
+    pub now_ms: u64,
 }
 
 impl Context {
@@ -103,7 +114,27 @@ impl Context {
             wait_cap_ms,
             pages: page::PageCache::default(),
             objects: dom::Objects::default(),
+            lanes: Default::default(),
+            session_name: String::new(),
+            lane_request: group::LaneRequest::Keep,
+            now_ms: 0,
         }
+    }
+
+    /// The same context in `session`'s name, keeping lanes in `lanes`, with the `EXECUTE`'s
+    /// lane parameters, at wall-clock `now_ms`.
+    pub fn with_lanes(
+        mut self,
+        lanes: group::LaneCell,
+        session_name: &str,
+        lane_request: group::LaneRequest,
+        now_ms: u64,
+    ) -> Context {
+        self.lanes = lanes;
+        self.session_name = session_name.to_string();
+        self.lane_request = lane_request;
+        self.now_ms = now_ms;
+        self
     }
 
     /// The same context reading and keeping trees in `pages`.
@@ -118,6 +149,8 @@ impl Context {
 pub struct Reply {
     pub ok: bool,
     pub output: String,
+    /// The lane the session is in after the line (`None`: the user's tabs).
+    pub lane: Option<i64>,
 }
 
 impl Reply {
@@ -127,13 +160,22 @@ impl Reply {
         Reply {
             ok: false,
             output: "cancelled: the command was stopped before it finished".into(),
+            lane: None,
         }
     }
 
     fn from_result(result: Result<String, String>) -> Reply {
         match result {
-            Ok(output) => Reply { ok: true, output },
-            Err(output) => Reply { ok: false, output },
+            Ok(output) => Reply {
+                ok: true,
+                output,
+                lane: None,
+            },
+            Err(output) => Reply {
+                ok: false,
+                output,
+                lane: None,
+            },
         }
     }
 }
@@ -165,12 +207,41 @@ pub async fn execute_keeping_objects<B: Browser>(
     ctx: &Context,
     line: &str,
 ) -> Reply {
+    // The deadline is fixed here, as the command starts; everything below takes what is
+    // left of it.
+    let browser = &deadline::DeadlineBrowser::new(browser, ctx.wait_cap_ms);
+    // The lane comes first: a line sent with `group_id: "new"` runs in the new lane, and
+    // the reply names the lane really used, whatever the line did.
+    let mut reply = match group::prepare(session, browser, ctx).await {
+        Err(refusal) => Reply::from_result(Err(refusal)),
+        Ok(minted) => {
+            let mut reply = run_line(session, browser, ctx, line).await;
+            if let Some(minted) = minted {
+                reply.output = if reply.output.is_empty() {
+                    minted
+                } else {
+                    format!("{minted}\r\n{}", reply.output)
+                };
+            }
+            reply
+        }
+    };
+    reply.lane = session.lane;
+    if let Some(lane) = session.lane {
+        ctx.lanes.borrow_mut().touch(lane, line.trim(), ctx.now_ms);
+    }
+    reply
+}
+
+async fn run_line<B: Browser>(
+    session: &mut Session,
+    browser: &B,
+    ctx: &Context,
+    line: &str,
+) -> Reply {
     let line = line.trim();
     if line.is_empty() {
-        return Reply {
-            ok: true,
-            output: String::new(),
-        };
+        return Reply::from_result(Ok(String::new()));
     }
     let pipeline = match parse_line(line) {
         Err(e) => return Reply::from_result(Err(e.to_string())),
@@ -200,9 +271,6 @@ pub async fn execute_keeping_objects<B: Browser>(
             p
         }
     };
-    // The deadline is fixed here, as the command starts; everything below takes what is
-    // left of it.
-    let browser = &deadline::DeadlineBrowser::new(browser, ctx.wait_cap_ms);
     Reply::from_result(run_pipeline(session, browser, ctx, &pipeline).await)
 }
 
@@ -278,6 +346,12 @@ async fn run_command<B: Browser>(
     if !spec.available {
         return Err(commands::unavailable(spec));
     }
+    // `group` sees every lane; every other command only the session's own tabs.
+    if spec.name == "group" {
+        return group::run(session, browser, ctx, cmd).await;
+    }
+    let view = ctx.lanes.borrow().view(session.lane);
+    let browser = &confined::Confined::new(browser, view);
     match spec.name {
         "pwd" | "env" | "export" | "history" | "clear" | "help" => builtins::run(session, cmd),
         "ls" | "cd" => {

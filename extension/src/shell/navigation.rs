@@ -149,7 +149,7 @@ pub async fn require_page<B: Browser>(
 }
 
 /// Enters `tab`: checks it may be read, attaches, moves the session to its root.
-async fn enter<B: Browser>(
+pub(crate) async fn enter<B: Browser>(
     session: &mut Session,
     browser: &B,
     ctx: &Context,
@@ -530,6 +530,26 @@ async fn open<B: Browser>(
         .await
         .map_err(|e| format!("open: {e}"))?;
     let id = tab.id.ok_or("open: Chrome created a tab without an id")?;
+    let (tab, note) = load_new_tab(browser, ctx, "open", id, &url, wait).await?;
+    session.cwd = Cwd::tab_root(id, None);
+    let mut out = format!("✓ Opened new tab {id}\r\n{}", format::tab_lines(&tab));
+    if let Some(note) = note {
+        out.push_str("\r\n");
+        out.push_str(&note);
+    }
+    Ok(out)
+}
+
+/// Waits for a tab just created at `url` to load, closes it if it ended up outside the
+/// allowlist, and attaches to it: the tab as loaded, with a note when it is not complete.
+pub(crate) async fn load_new_tab<B: Browser>(
+    browser: &B,
+    ctx: &Context,
+    command: &str,
+    id: i64,
+    url: &str,
+    wait: u64,
+) -> Result<(TabInfo, Option<String>), String> {
     // Attached while the page loads, so that a dialog it opens on the way (an `alert` in an
     // inline script) is seen and reported instead of holding the load wait. A tab that
     // cannot be attached yet is attached once loaded, as before; nothing is read before the
@@ -540,26 +560,20 @@ async fn open<B: Browser>(
     let outcome = browser
         .wait_for_load(id, since, wait)
         .await
-        .map_err(|e| format!("open: {e}"))?;
-    let (tab, note) = loaded(browser, outcome, "open", wait)?;
+        .map_err(|e| format!("{command}: {e}"))?;
+    let (tab, note) = loaded(browser, outcome, command, wait)?;
     if let Err(refusal) = check_navigation(final_url(&tab), &ctx.domains) {
         let _ = browser.close_tab(id).await;
         return Err(format!(
-            "open: the page ended up at {} and was closed: {refusal}",
+            "{command}: the page ended up at {} and was closed: {refusal}",
             final_url(&tab)
         ));
     }
     browser
         .attach(id)
         .await
-        .map_err(|e| format!("open: opened tab {id} but cannot attach to it: {e}"))?;
-    session.cwd = Cwd::tab_root(id, None);
-    let mut out = format!("✓ Opened new tab {id}\r\n{}", format::tab_lines(&tab));
-    if let Some(note) = note {
-        out.push_str("\r\n");
-        out.push_str(&note);
-    }
-    Ok(out)
+        .map_err(|e| format!("{command}: opened tab {id} but cannot attach to it: {e}"))?;
+    Ok((tab, note))
 }
 
 /// The session's tab for a navigation command (it need not be readable: leaving a page

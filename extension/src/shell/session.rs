@@ -190,6 +190,21 @@ pub struct Session {
     /// sessions to drop first.
     #[serde(default)]
     pub last_used_ms: u64,
+    /// The lane (tab group id) the session works in; `None`: the user's tabs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lane: Option<i64>,
+    /// Where the session was in the other lanes it worked in (`shared`: the user's tabs),
+    /// so that coming back to a lane comes back to its place there: a host that runs
+    /// several agents over one session (one per lane) keeps one cursor per agent.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub lane_cwds: BTreeMap<String, Cwd>,
+}
+
+/// Places kept for lanes a session is not in, at most.
+pub const MAX_LANE_PLACES: usize = 16;
+
+fn lane_key(lane: Option<i64>) -> String {
+    lane.map_or_else(|| "shared".to_string(), |id| id.to_string())
 }
 
 fn default_env() -> BTreeMap<String, String> {
@@ -214,6 +229,8 @@ impl Default for Session {
             history: Vec::new(),
             history_base: 0,
             last_used_ms: 0,
+            lane: None,
+            lane_cwds: BTreeMap::new(),
         }
     }
 }
@@ -231,6 +248,37 @@ impl Session {
     /// The tab the session works in, if it is inside one.
     pub fn tab(&self) -> Option<i64> {
         self.cwd.tab()
+    }
+
+    /// Moves the session into `lane` (`None`: the user's tabs), back to where it was there.
+    pub fn switch_lane(&mut self, lane: Option<i64>) {
+        if self.lane == lane {
+            return;
+        }
+        let here = std::mem::take(&mut self.cwd);
+        self.lane_cwds.insert(lane_key(self.lane), here);
+        self.cwd = self.lane_cwds.remove(&lane_key(lane)).unwrap_or_default();
+        self.lane = lane;
+        while self.lane_cwds.len() > MAX_LANE_PLACES {
+            // Bounded, not ordered by age: places of lanes closed since are forgotten on
+            // close, so what is left here is rare.
+            let oldest = self.lane_cwds.keys().find(|k| *k != "shared").cloned();
+            match oldest {
+                Some(key) => self.lane_cwds.remove(&key),
+                None => break,
+            };
+        }
+    }
+
+    /// A lane closed: its place is forgotten, and a session in it goes back to the user's
+    /// tabs at `~` (never to a tab it was in before: the next command must not act there
+    /// unasked).
+    pub fn leave_closed_lane(&mut self, lane: i64) {
+        self.lane_cwds.remove(&lane_key(Some(lane)));
+        if self.lane == Some(lane) {
+            self.lane = None;
+            self.cwd = Cwd::Root;
+        }
     }
 
     /// Appends a command line to the history, forgetting the oldest beyond the limit.
