@@ -6,6 +6,7 @@
 
 pub mod ax;
 mod chrome;
+mod lane_keeper;
 pub mod link;
 pub mod settings;
 pub mod shell;

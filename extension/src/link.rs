@@ -78,6 +78,9 @@ pub enum Effect {
     StoreResumeTicket(String),
     /// The server refused this token: remember it across worker restarts.
     RememberRefusal(crate::settings::Refusal),
+    /// The server proved itself and the link is up; it announces its live sessions next
+    /// (lanes of sessions it does not announce within `silence_limit_ms` are reaped).
+    LinkUp { silence_limit_ms: u64 },
 }
 
 #[derive(Debug, Clone)]
@@ -421,6 +424,9 @@ impl Link {
                     effects.push(Effect::StoreResumeTicket(resume.as_str().to_string()));
                     self.resume = Some(resume);
                 }
+                effects.push(Effect::LinkUp {
+                    silence_limit_ms: silence_limit_ms.max(1),
+                });
                 self.phase = Phase::Connected {
                     gen,
                     since: now_ms,
@@ -1035,6 +1041,7 @@ mod tests {
             group_id: None,
             initial_url: None,
             group_name: None,
+            window_id: None,
             deadline_ms: None,
             allowed_domains: vec![],
         };
@@ -1131,6 +1138,7 @@ mod tests {
             group_id: None,
             initial_url: None,
             group_name: None,
+            window_id: None,
             deadline_ms: None,
             allowed_domains: vec![],
         }

@@ -17,9 +17,11 @@ use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{CloseEvent, MessageEvent, WebSocket};
 
 use crate::chrome::{self, to_js, ChromeBrowser};
+use crate::lane_keeper;
 use crate::link::{Effect, Event, Link};
 use crate::settings::{self, Settings, Status};
 use crate::shell::deadline::CancelToken;
+use crate::shell::group::LaneRequest;
 use crate::shell::page::PageCache;
 use crate::shell::session::{
     keep_recent, storage_key, SessionTable, MAX_STORED_SESSIONS, STORAGE_PREFIX,
@@ -160,7 +162,10 @@ pub async fn boot() -> Result<(), JsValue> {
 #[wasm_bindgen]
 pub fn handle_event(kind: &str, payload: JsValue) {
     match kind {
-        "alarm" => dispatch(Event::Alarm),
+        "alarm" => {
+            lane_keeper::reap();
+            dispatch(Event::Alarm)
+        }
         "storage" => {
             let changes: Value = chrome::from_js_value(&payload);
             let touches_settings = settings::SETTING_KEYS
@@ -201,6 +206,18 @@ pub fn handle_event(kind: &str, payload: JsValue) {
         "tab_removed" => {
             if let Some(tab) = payload.as_f64() {
                 chrome::on_tab_removed(tab as i64);
+                lane_keeper::on_tab_removed(tab as i64);
+            }
+        }
+        "tab_created" => {
+            let tab: Value = chrome::from_js_value(&payload);
+            if let Ok(tab) = serde_json::from_value(tab) {
+                lane_keeper::on_tab_created(tab);
+            }
+        }
+        "group_removed" => {
+            if let Some(group) = payload.as_f64() {
+                lane_keeper::on_group_removed(group as i64);
             }
         }
         // Protocol events of attached tabs: crashes, and out-of-process frames attaching.
@@ -299,6 +316,7 @@ impl Worker {
                 }
             }
             Effect::Deliver { gen, frame } => self.deliver(gen, frame),
+            Effect::LinkUp { silence_limit_ms } => lane_keeper::link_up(silence_limit_ms),
             Effect::RememberRefusal(refusal) => {
                 let items = to_js(&json!({ settings::KEY_REFUSED_FOR: refusal }));
                 wasm_bindgen_futures::spawn_local(async move {
@@ -349,6 +367,7 @@ impl Worker {
         match frame {
             Frame::SessionStart { id, session } => {
                 SESSIONS.with(|t| t.borrow_mut().start(&session));
+                lane_keeper::confirm(&session);
                 self.send_frame(gen, &Frame::Ack { id });
             }
             Frame::SessionEnd { id, session } => {
@@ -365,6 +384,7 @@ impl Worker {
                     );
                 }
                 forget_session(&session);
+                lane_keeper::end_session(&session);
                 self.send_frame(gen, &Frame::Ack { id });
             }
             Frame::Execute {
@@ -373,14 +393,30 @@ impl Worker {
                 command,
                 deadline_ms,
                 allowed_domains,
-                ..
+                group_id,
+                initial_url,
+                group_name,
+                window_id,
             } => {
+                lane_keeper::confirm(&session);
+                let lane_request = LaneRequest::from_frame(
+                    group_id.as_deref(),
+                    initial_url.as_deref(),
+                    group_name.as_deref(),
+                    window_id,
+                );
                 let job = Job {
                     gen,
                     id,
                     command,
                     ctx: Context::new(&allowed_domains, deadline_ms)
-                        .with_pages(PAGES.with(Clone::clone)),
+                        .with_pages(PAGES.with(Clone::clone))
+                        .with_lanes(
+                            lane_keeper::book(),
+                            &session,
+                            lane_request,
+                            js_sys::Date::now() as u64,
+                        ),
                 };
                 let start = SESSIONS.with(|t| t.borrow_mut().submit(&session, job));
                 if let Some((state, job)) = start {
@@ -412,7 +448,7 @@ impl Worker {
 }
 
 /// Send a RESULT produced asynchronously, if its socket is still the current one.
-fn reply_later(gen: u64, id: String, ok: bool, output: String) {
+fn reply_later(gen: u64, id: String, ok: bool, output: String, lane: Option<i64>) {
     WORKER.with(|cell| {
         if let Ok(guard) = cell.try_borrow() {
             if let Some(worker) = guard.as_ref() {
@@ -421,6 +457,7 @@ fn reply_later(gen: u64, id: String, ok: bool, output: String) {
                         id,
                         ok,
                         output,
+                        lane.map(|l| l.to_string()),
                         shared_protocol::MAX_FRAME_BYTES,
                     ) {
                         Ok(text) => worker.send(gen, &text),
@@ -450,7 +487,8 @@ async fn run_jobs(session: String, mut state: Session, mut job: Job) {
         RUNNING.with(|r| r.borrow_mut().remove(&job.id));
         state.last_used_ms = js_sys::Date::now() as u64;
         publish_last_tree_read(&job.ctx.pages);
-        reply_later(job.gen, job.id, reply.ok, reply.output);
+        reply_later(job.gen, job.id, reply.ok, reply.output, reply.lane);
+        lane_keeper::persist();
         // Released once answered (see `shell::execute_keeping_objects`), cancelled or not,
         // through the same browser type as the kernel's releases (one copy of the code).
         let releasing = shell::deadline::DeadlineBrowser::new(&ChromeBrowser, RELEASE_BUDGET_MS);
@@ -519,6 +557,7 @@ async fn restore_sessions() {
         }
     };
     let items: Value = chrome::from_js_value(&items);
+    lane_keeper::restore(&items);
     let Some(items) = items.as_object() else {
         return;
     };

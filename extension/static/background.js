@@ -39,6 +39,9 @@ chrome.tabs.onUpdated.addListener((tabId, change) => {
   if (change.status) deliver("tab_updated", { tabId, status: change.status });
 });
 chrome.tabs.onRemoved.addListener((tabId) => deliver("tab_removed", tabId));
+// Lanes: a tab a lane's page opens joins the lane; a lane whose group is gone is over.
+chrome.tabs.onCreated.addListener((tab) => deliver("tab_created", tab));
+chrome.tabGroups.onRemoved.addListener((group) => deliver("group_removed", group.id));
 
 init()
   .then(() => boot())

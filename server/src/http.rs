@@ -186,6 +186,8 @@ struct DebugExecute {
     initial_url: Option<String>,
     #[serde(default)]
     group_name: Option<String>,
+    #[serde(default)]
+    window_id: Option<i64>,
 }
 
 /// The shell session of a debug call: `debug`, or `debug:<name>` for a valid name, the
@@ -237,6 +239,7 @@ async fn debug_execute(State(app): State<AppState>, Json(body): Json<DebugExecut
         group_id: body.group_id,
         initial_url: body.initial_url,
         group_name: body.group_name,
+        window_id: body.window_id,
         budget: body
             .timeout_ms
             .map(Duration::from_millis)

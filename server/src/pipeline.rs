@@ -22,6 +22,9 @@ use crate::policy::{CallParams, Policy};
 /// The lane of a call that named none: the caller's own session.
 pub const SHARED_LANE: &str = "shared";
 
+/// The lane marker of a call whose `group_id: "new"` could not be made: it ran nowhere.
+pub const MINT_FAILED_LANE: &str = "none (the new lane was not made)";
+
 /// Everything a command needs on its way to the extension.
 pub struct Pipeline {
     pub bridge: Bridge,
@@ -53,6 +56,8 @@ pub struct Call {
     pub initial_url: Option<String>,
     /// With a new lane: its name.
     pub group_name: Option<String>,
+    /// With a new lane: the window it opens in.
+    pub window_id: Option<i64>,
     /// The whole call must finish within this.
     pub budget: Duration,
 }
@@ -115,14 +120,19 @@ pub fn empty_input_failure() -> Failure {
 
 /// Where the lane parameters stand during a call.
 enum LaneParams {
-    /// The session's default lane: nothing to send.
+    /// Wherever the session is: nothing to send.
     Default,
+    /// The user's tabs, said on every line.
+    Shared,
     /// Join this existing lane on every line.
     Join(String),
     /// Create a lane with the first line that is sent (checked with each line until then).
     Create {
+        /// `new`, `shared` or none, as the caller gave it.
+        group_id: Option<String>,
         initial_url: Option<String>,
         group_name: Option<String>,
+        window_id: Option<i64>,
     },
 }
 
@@ -134,20 +144,27 @@ impl LaneParams {
                 .filter(|s| !s.is_empty())
                 .map(str::to_string)
         };
-        match call.group_id.as_deref().map(str::trim) {
+        let group_id = call.group_id.as_deref().map(str::trim);
+        match group_id {
             None | Some("") | Some(SHARED_LANE) => {
+                let group_id = group_id.filter(|g| *g == SHARED_LANE).map(str::to_string);
                 // `initial_url` without a new lane still opens a page with the first line.
                 match blank(&call.initial_url) {
                     Some(url) => Self::Create {
+                        group_id,
                         initial_url: Some(url),
                         group_name: None,
+                        window_id: None,
                     },
+                    None if group_id.is_some() => Self::Shared,
                     None => Self::Default,
                 }
             }
             Some(NEW_LANE) => Self::Create {
+                group_id: Some(NEW_LANE.to_string()),
                 initial_url: blank(&call.initial_url),
                 group_name: blank(&call.group_name),
+                window_id: call.window_id,
             },
             Some(lane) => Self::Join(lane.to_string()),
         }
@@ -262,16 +279,20 @@ impl Pipeline {
                 stop = Some(failure);
                 continue;
             }
-            let (group_id, initial_url, group_name) = match &lane_params {
-                LaneParams::Default => (None, None, None),
-                LaneParams::Join(lane) => (Some(lane.clone()), None, None),
+            let (group_id, initial_url, group_name, window_id) = match &lane_params {
+                LaneParams::Default => (None, None, None, None),
+                LaneParams::Shared => (Some(SHARED_LANE.to_string()), None, None, None),
+                LaneParams::Join(lane) => (Some(lane.clone()), None, None, None),
                 LaneParams::Create {
+                    group_id,
                     initial_url,
                     group_name,
+                    window_id,
                 } => (
-                    params.group_id.map(str::to_string),
+                    group_id.clone(),
                     initial_url.clone(),
                     group_name.clone(),
+                    *window_id,
                 ),
             };
             let request = ExecuteRequest {
@@ -280,6 +301,7 @@ impl Pipeline {
                 group_id,
                 initial_url,
                 group_name,
+                window_id,
                 timeout: Some(remaining),
                 allowed_domains: policy.domains().to_vec(),
             };
@@ -304,11 +326,26 @@ impl Pipeline {
                     Some(created) => LaneParams::Join(created),
                     None => LaneParams::Default,
                 };
+                // A mint that failed leaves the session where it was, which may be a lane
+                // of its own: later lines must not run there unasked (nor in the user's
+                // tabs when the caller asked for a new lane).
+                if call.group_id.as_deref().map(str::trim) == Some(NEW_LANE)
+                    && matches!(lane_params, LaneParams::Default)
+                {
+                    lane = Some(MINT_FAILED_LANE.into());
+                    stop = Some(Failure {
+                        reason: "lane_mint_failed".into(),
+                        retryable: false,
+                        hint: "The new lane could not be made (the first line's error says why); nothing ran in any other lane. Fix the cause and call again with group_id \"new\".".into(),
+                    });
+                }
             }
             match result {
                 Ok(outcome) => {
-                    if lane.is_none() {
-                        lane = outcome.lane.clone();
+                    // The lane the session is in after the line, failed or not: the last
+                    // line's is where the next call without a group_id runs.
+                    if lane.as_deref() != Some(MINT_FAILED_LANE) {
+                        lane = Some(outcome.lane.clone().unwrap_or_else(|| SHARED_LANE.into()));
                     }
                     audit_line(
                         audit,

@@ -95,6 +95,9 @@ pub enum Frame {
         initial_url: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         group_name: Option<String>,
+        /// With `group_id: "new"`: the window to mint the lane in.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        window_id: Option<i64>,
         /// How long the server will wait for the result; the extension may give up earlier.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         deadline_ms: Option<u64>,
@@ -153,6 +156,7 @@ struct WireFrame {
     group_id: Option<String>,
     initial_url: Option<String>,
     group_name: Option<String>,
+    window_id: Option<i64>,
     deadline_ms: Option<u64>,
     #[serde(default)]
     allowed_domains: Vec<String>,
@@ -300,6 +304,7 @@ impl TryFrom<WireFrame> for Frame {
                 group_id: w.group_id,
                 initial_url: w.initial_url,
                 group_name: w.group_name,
+                window_id: w.window_id,
                 deadline_ms: w.deadline_ms,
                 allowed_domains: w.allowed_domains,
             },
@@ -470,6 +475,7 @@ mod tests {
                 group_id: Some("new".into()),
                 initial_url: None,
                 group_name: None,
+                window_id: Some(3),
                 deadline_ms: Some(45_000),
                 allowed_domains: vec!["example.com".into()],
             },
@@ -613,6 +619,7 @@ mod tests {
                 group_id: None,
                 initial_url: None,
                 group_name: None,
+                window_id: None,
                 deadline_ms: None,
                 allowed_domains: vec![],
             }
@@ -663,7 +670,7 @@ mod tests {
         fn execute_round_trips_any_text(command in ".{0,200}", session in "[a-z0-9-]{0,40}") {
             let frame = Frame::Execute {
                 id: "x".into(), session, command, group_id: None, initial_url: None,
-                group_name: None, deadline_ms: None, allowed_domains: vec![],
+                group_name: None, window_id: None, deadline_ms: None, allowed_domains: vec![],
             };
             let text = frame.encode().unwrap();
             prop_assert_eq!(Frame::decode(&text, MAX_FRAME_BYTES).unwrap(), frame);

@@ -79,6 +79,7 @@ async fn run_impostor(kind: Impostor) -> (u16, Arc<Mutex<Heard>>) {
                             group_id: None,
                             initial_url: None,
                             group_name: None,
+                            window_id: None,
                             deadline_ms: None,
                             allowed_domains: vec![],
                         };

@@ -192,13 +192,14 @@ pub fn result_frame_text(
     id: String,
     ok: bool,
     output: String,
+    lane: Option<String>,
     max_bytes: usize,
 ) -> Result<String, FrameError> {
     let frame = Frame::Result {
         id: id.clone(),
         ok,
         output,
-        lane: None,
+        lane: lane.clone(),
     };
     let text = frame.encode()?;
     if text.len() <= max_bytes {
@@ -211,7 +212,7 @@ pub fn result_frame_text(
             "the reply was {} bytes, over the {max_bytes}-byte frame limit, and was not sent; ask for less (-n N, --offset K, | grep PATTERN)",
             text.len()
         ),
-        lane: None,
+        lane,
     }
     .encode()
 }
@@ -414,18 +415,19 @@ mod tests {
 
     #[test]
     fn an_oversized_result_frame_becomes_an_error_result() {
-        let small = result_frame_text("r1".into(), true, "fine".into(), 1_000).unwrap();
+        let small =
+            result_frame_text("r1".into(), true, "fine".into(), Some("7".into()), 1_000).unwrap();
         assert_eq!(
             Frame::decode(&small, 1_000).unwrap(),
             Frame::Result {
                 id: "r1".into(),
                 ok: true,
                 output: "fine".into(),
-                lane: None
+                lane: Some("7".into())
             }
         );
         // Control characters grow sixfold when escaped: 200 of them do not fit 1,000 bytes.
-        let text = result_frame_text("r2".into(), true, "\u{1}".repeat(200), 1_000).unwrap();
+        let text = result_frame_text("r2".into(), true, "\u{1}".repeat(200), None, 1_000).unwrap();
         assert!(text.len() <= 1_000, "{}", text.len());
         match Frame::decode(&text, 1_000).unwrap() {
             Frame::Result { id, ok, output, .. } => {

@@ -24,13 +24,13 @@ use super::{expect_flags, format, navigation, parse_args, Context};
 pub type LaneCell = Rc<RefCell<LaneBook>>;
 
 /// The lane parameters of one `EXECUTE`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LaneRequest {
-    /// None given: the session stays where it is.
-    #[default]
-    Keep,
-    /// `group_id: "shared"`: the user's tabs.
-    Shared,
+    /// No `group_id`: the session stays where it is; `initial_url` alone opens that page
+    /// in a new tab there first.
+    Keep { open: Option<String> },
+    /// `group_id: "shared"`: the user's tabs (and `initial_url` opened there first).
+    Shared { open: Option<String> },
     /// `group_id: "<id>"`: join that lane.
     Join(String),
     /// `group_id: "new"`: mint a lane, optionally at a page, with a name, in a window.
@@ -55,8 +55,12 @@ impl LaneRequest {
                 .map(str::to_string)
         };
         match group_id.map(str::trim) {
-            None | Some("") => LaneRequest::Keep,
-            Some(g) if g.eq_ignore_ascii_case("shared") => LaneRequest::Shared,
+            None | Some("") => LaneRequest::Keep {
+                open: present(initial_url),
+            },
+            Some(g) if g.eq_ignore_ascii_case("shared") => LaneRequest::Shared {
+                open: present(initial_url),
+            },
             Some(g) if g.eq_ignore_ascii_case(shared_protocol::tier::NEW_LANE) => {
                 LaneRequest::New {
                     url: present(initial_url),
@@ -77,40 +81,59 @@ pub async fn prepare<B: Browser>(
     browser: &B,
     ctx: &Context,
 ) -> Result<Option<String>, String> {
-    match &ctx.lane_request {
-        LaneRequest::Keep => {
-            let Some(id) = session.lane else {
-                return Ok(None);
-            };
-            if ctx.lanes.borrow().get(id).is_some() {
-                return Ok(None);
+    let open = match &ctx.lane_request {
+        LaneRequest::Keep { open } => {
+            if let Some(id) = session.lane {
+                if ctx.lanes.borrow().get(id).is_none() {
+                    session.leave_closed_lane(id);
+                    return Err(format!(
+                        "lane {id} was closed, so nothing was done; this session is in the user's tabs now, at ~. `group new` makes a new lane."
+                    ));
+                }
             }
-            session.leave_closed_lane(id);
-            Err(format!(
-                "lane {id} was closed, so nothing was done; this session is in the user's tabs now, at ~. `group new` makes a new lane."
-            ))
+            open
         }
-        LaneRequest::Shared => {
+        LaneRequest::Shared { open } => {
             session.switch_lane(None);
-            Ok(None)
+            open
         }
         LaneRequest::Join(text) => {
             let id = lanes::parse_id(text).map_err(|e| format!("group_id: {e}"))?;
             join(session, ctx, id).map_err(|e| format!("group_id: {e}"))?;
-            Ok(None)
+            return Ok(None);
         }
-        LaneRequest::New { url, name, window } => mint(
-            session,
-            browser,
-            ctx,
-            "group_id \"new\"",
-            url.as_deref(),
-            name.as_deref(),
-            *window,
-        )
-        .await
-        .map(Some),
-    }
+        LaneRequest::New { url, name, window } => {
+            return mint(
+                session,
+                browser,
+                ctx,
+                "group_id \"new\"",
+                url.as_deref(),
+                name.as_deref(),
+                *window,
+            )
+            .await
+            .map(Some)
+        }
+    };
+    let Some(url) = open else {
+        return Ok(None);
+    };
+    // Opened as `open` would, where the session now is (in its lane, if it is in one).
+    let url = shared_protocol::grammar::navigation_url(url);
+    check_navigation(&url, &ctx.domains).map_err(|r| format!("initial_url: {r}"))?;
+    let view = ctx.lanes.borrow().view(session.lane);
+    let confined = super::confined::Confined::new(browser, view);
+    navigation::open_url(
+        session,
+        &confined,
+        ctx,
+        "initial_url",
+        &url,
+        ctx.load_timeout_ms,
+    )
+    .await
+    .map(Some)
 }
 
 fn join(session: &mut Session, ctx: &Context, id: i64) -> Result<(), String> {

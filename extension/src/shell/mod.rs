@@ -53,6 +53,8 @@ mod dom_tests;
 #[cfg(test)]
 mod fake;
 #[cfg(test)]
+mod lane_tests;
+#[cfg(test)]
 mod lazy_tests;
 #[cfg(test)]
 mod page_tests;
@@ -116,7 +118,7 @@ impl Context {
             objects: dom::Objects::default(),
             lanes: Default::default(),
             session_name: String::new(),
-            lane_request: group::LaneRequest::Keep,
+            lane_request: group::LaneRequest::Keep { open: None },
             now_ms: 0,
         }
     }
@@ -213,6 +215,10 @@ pub async fn execute_keeping_objects<B: Browser>(
     // The lane comes first: a line sent with `group_id: "new"` runs in the new lane, and
     // the reply names the lane really used, whatever the line did.
     let mut reply = match group::prepare(session, browser, ctx).await {
+        // A mint that failed names no lane: the line ran nowhere.
+        Err(refusal) if matches!(ctx.lane_request, group::LaneRequest::New { .. }) => {
+            return Reply::from_result(Err(refusal));
+        }
         Err(refusal) => Reply::from_result(Err(refusal)),
         Ok(minted) => {
             let mut reply = run_line(session, browser, ctx, line).await;

@@ -525,12 +525,26 @@ async fn open<B: Browser>(
     expect_flags(cmd, args, &["--timeout", "--url"])?;
     check_navigation(&url, &ctx.domains).map_err(|r| format!("open: {r}"))?;
     let wait = wait_ms(cmd, args, ctx)?;
+    open_url(session, browser, ctx, "open", &url, wait).await
+}
+
+/// Opens `url` (checked against the allowlist already) in a new tab and enters it.
+pub(crate) async fn open_url<B: Browser>(
+    session: &mut Session,
+    browser: &B,
+    ctx: &Context,
+    command: &str,
+    url: &str,
+    wait: u64,
+) -> Result<String, String> {
     let tab = browser
-        .create_tab(&url)
+        .create_tab(url)
         .await
-        .map_err(|e| format!("open: {e}"))?;
-    let id = tab.id.ok_or("open: Chrome created a tab without an id")?;
-    let (tab, note) = load_new_tab(browser, ctx, "open", id, &url, wait).await?;
+        .map_err(|e| format!("{command}: {e}"))?;
+    let id = tab
+        .id
+        .ok_or_else(|| format!("{command}: Chrome created a tab without an id"))?;
+    let (tab, note) = load_new_tab(browser, ctx, command, id, url, wait).await?;
     session.cwd = Cwd::tab_root(id, None);
     let mut out = format!("✓ Opened new tab {id}\r\n{}", format::tab_lines(&tab));
     if let Some(note) = note {

@@ -23,6 +23,7 @@ pub struct ExecuteRequest {
     pub group_id: Option<String>,
     pub initial_url: Option<String>,
     pub group_name: Option<String>,
+    pub window_id: Option<i64>,
     /// Overrides [`super::BridgeConfig::command_timeout`].
     pub timeout: Option<Duration>,
     /// Domain allowlist for the extension to apply to the page the command acts on.
@@ -70,6 +71,7 @@ impl Bridge {
                 group_id: request.group_id,
                 initial_url: request.initial_url,
                 group_name: request.group_name,
+                window_id: request.window_id,
                 deadline_ms: Some(timeout.as_millis() as u64),
                 allowed_domains: request.allowed_domains,
             };

@@ -43,6 +43,8 @@ pub(super) struct ExecuteArgs {
     initial_url: Option<String>,
     #[serde(default)]
     group_name: Option<String>,
+    #[serde(default)]
+    window_id: Option<i64>,
 }
 
 /// A JSON Schema object for a tool's input (the literals passed here are always objects).
@@ -66,7 +68,7 @@ pub(super) fn execute_tool(read_only: bool) -> Tool {
             },
             "group_id": {
                 "type": "string",
-                "description": "Lane (tab group) to run in: \"new\" to create one, a lane id to join it, \"shared\" or omitted for your session's default."
+                "description": "Lane (tab group) to run in: \"new\" creates one (a background tab in its own tab group; from then on your commands see only its tabs, and it closes when your session ends), a lane id joins that lane, \"shared\" works in the user's own tabs. Omitted: wherever your session last was (the user's tabs at first). Pass your lane id on every call; agents sharing one session keep apart by their lane ids."
             },
             "initial_url": {
                 "type": "string",
@@ -74,7 +76,11 @@ pub(super) fn execute_tool(read_only: bool) -> Tool {
             },
             "group_name": {
                 "type": "string",
-                "description": "With group_id \"new\": a name for the new lane."
+                "description": "With group_id \"new\": a name for the new lane (its tab group shows it)."
+            },
+            "window_id": {
+                "type": "integer",
+                "description": "With group_id \"new\": the browser window to open the lane in (a normal window; `windows` lists them). Default: the focused normal window."
             }
         },
         "required": ["command"],
@@ -126,6 +132,7 @@ impl DomshellMcp {
             group_id: args.group_id,
             initial_url: args.initial_url,
             group_name: args.group_name,
+            window_id: args.window_id,
             budget: self.shared.config.call_budget,
         };
         let total = shared_protocol::grammar::split_lines(&call.input).len();
