@@ -55,7 +55,7 @@ pub fn restore(items: &Value) {
     let Some(stored) = items.get(STORAGE_KEY) else {
         return;
     };
-    match LaneBook::from_storage(&stored.to_string()) {
+    match LaneBook::from_storage(stored) {
         Ok(book) => {
             if !book.is_empty() {
                 console_info(&format!("domshell: resumed {} lane(s)", book.len()));

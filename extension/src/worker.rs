@@ -210,8 +210,9 @@ pub fn handle_event(kind: &str, payload: JsValue) {
             }
         }
         "tab_created" => {
-            let tab: Value = chrome::from_js_value(&payload);
-            if let Ok(tab) = serde_json::from_value(tab) {
+            // Read from its JSON text, by the tab decoder every tab listing uses.
+            let tab = chrome::from_js_value(&payload).to_string();
+            if let Ok(tab) = serde_json::from_str(&tab) {
                 lane_keeper::on_tab_created(tab);
             }
         }

@@ -19,11 +19,10 @@
 //!   live session. A lane none of whose sessions is announced within the grace period is
 //!   reaped the same way.
 
-use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 
 use super::browser::{TabInfo, WindowInfo};
+use super::cdp::{Decode, Fields};
 
 /// The start of every lane's group title; the rest is its name.
 pub const TITLE_PREFIX: &str = "🐚 ";
@@ -42,8 +41,10 @@ pub const STORAGE_KEY: &str = "domshell_lanes";
 /// Chrome's `groupId` of a tab in no group.
 pub const NO_GROUP: i64 = -1;
 
-/// One lane: a tab group and who works in it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One lane: a tab group and who works in it. Stored as JSON written and read member by
+/// member ([`Lane::to_json`], [`Decode`]): serde's derives cost the WASM a deserializer
+/// per type.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lane {
     /// Chrome's tab group id.
     pub id: i64,
@@ -57,23 +58,54 @@ pub struct Lane {
     pub created_ms: u64,
     pub last_used_ms: u64,
     /// The last command a member ran in it, for the person watching.
-    #[serde(default)]
     pub last_command: String,
     /// Tabs the lane opened in popup windows, which Chrome cannot put in a group.
-    #[serde(default)]
     pub popups: Vec<i64>,
     /// Members not announced by the server since the link last came up.
-    #[serde(default)]
     pub unconfirmed: Vec<String>,
     /// When the link came up with this lane's members unconfirmed.
-    #[serde(default)]
     pub unconfirmed_since_ms: Option<u64>,
 }
 
 impl Lane {
+    fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "name": self.name,
+            "title": self.title,
+            "owner": self.owner,
+            "members": self.members,
+            "created_ms": self.created_ms,
+            "last_used_ms": self.last_used_ms,
+            "last_command": self.last_command,
+            "popups": self.popups,
+            "unconfirmed": self.unconfirmed,
+            "unconfirmed_since_ms": self.unconfirmed_since_ms,
+        })
+    }
+
     /// Whether `tab` belongs to this lane.
     pub fn holds(&self, tab: &TabInfo) -> bool {
         tab.group_id == Some(self.id) || tab.id.is_some_and(|id| self.popups.contains(&id))
+    }
+}
+
+impl Decode for Lane {
+    fn decode(f: &Fields<'_>) -> Result<Lane, String> {
+        let ms = |key: &str| f.int(key).map(|n| n.max(0) as u64);
+        Ok(Lane {
+            id: f.int("id")?,
+            name: f.string("name")?,
+            title: f.string("title")?,
+            owner: f.string("owner")?,
+            members: f.strings("members")?,
+            created_ms: ms("created_ms")?,
+            last_used_ms: ms("last_used_ms")?,
+            last_command: f.string_or_empty("last_command")?,
+            popups: f.list("popups")?.iter().filter_map(Value::as_i64).collect(),
+            unconfirmed: f.strings("unconfirmed")?,
+            unconfirmed_since_ms: f.get("unconfirmed_since_ms").and_then(Value::as_u64),
+        })
     }
 }
 
@@ -216,16 +248,21 @@ pub fn close_plan(lane: &Lane, group_title: Option<&str>, tabs: &[TabInfo]) -> C
 /// Every lane this extension minted and has not closed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LaneBook {
-    lanes: BTreeMap<i64, Lane>,
+    /// In minting order; a few dozen at most ([`MAX_LANES`]).
+    lanes: Vec<Lane>,
 }
 
 impl LaneBook {
     pub fn get(&self, id: i64) -> Option<&Lane> {
-        self.lanes.get(&id)
+        self.lanes.iter().find(|l| l.id == id)
+    }
+
+    fn get_mut(&mut self, id: i64) -> Option<&mut Lane> {
+        self.lanes.iter_mut().find(|l| l.id == id)
     }
 
     pub fn list(&self) -> impl Iterator<Item = &Lane> {
-        self.lanes.values()
+        self.lanes.iter()
     }
 
     pub fn len(&self) -> usize {
@@ -248,7 +285,7 @@ impl LaneBook {
     }
 
     /// Records a lane just minted by `session`.
-    pub fn mint(&mut self, id: i64, name: &str, session: &str, now_ms: u64) -> &Lane {
+    pub fn mint(&mut self, id: i64, name: &str, session: &str, now_ms: u64) {
         let lane = Lane {
             id,
             name: name.to_string(),
@@ -262,13 +299,15 @@ impl LaneBook {
             unconfirmed: Vec::new(),
             unconfirmed_since_ms: None,
         };
-        self.lanes.entry(id).or_insert(lane)
+        if self.get(id).is_none() {
+            self.lanes.push(lane);
+        }
     }
 
     /// `session` joins lane `id`. Only lanes of this book can be joined: a tab group the
     /// user made is never an agent's lane.
     pub fn join(&mut self, id: i64, session: &str, now_ms: u64) -> Result<(), String> {
-        let lane = self.lanes.get_mut(&id).ok_or_else(|| {
+        let lane = self.get_mut(id).ok_or_else(|| {
             format!("lane {id} does not exist (it was closed, or it is not a domshell lane); `group list` shows the lanes")
         })?;
         if !lane.members.iter().any(|m| m == session) {
@@ -286,12 +325,13 @@ impl LaneBook {
 
     /// Forgets a lane (closed, released or gone); returns it.
     pub fn remove(&mut self, id: i64) -> Option<Lane> {
-        self.lanes.remove(&id)
+        let at = self.lanes.iter().position(|l| l.id == id)?;
+        Some(self.lanes.remove(at))
     }
 
     /// A member ran `command` in lane `id`.
     pub fn touch(&mut self, id: i64, command: &str, now_ms: u64) {
-        if let Some(lane) = self.lanes.get_mut(&id) {
+        if let Some(lane) = self.get_mut(id) {
             lane.last_used_ms = now_ms;
             lane.last_command = command.chars().take(80).collect();
         }
@@ -300,7 +340,7 @@ impl LaneBook {
     /// `session` ended: it leaves every lane. The lanes it was the last member of are
     /// taken out of the book and returned, to be closed.
     pub fn end_session(&mut self, session: &str) -> Vec<Lane> {
-        for lane in self.lanes.values_mut() {
+        for lane in self.lanes.iter_mut() {
             lane.members.retain(|m| m != session);
             lane.unconfirmed.retain(|m| m != session);
         }
@@ -308,26 +348,21 @@ impl LaneBook {
     }
 
     fn take_empty(&mut self) -> Vec<Lane> {
-        let empty: Vec<i64> = self
-            .lanes
-            .values()
-            .filter(|l| l.members.is_empty())
-            .map(|l| l.id)
-            .collect();
-        empty
+        let (empty, kept) = std::mem::take(&mut self.lanes)
             .into_iter()
-            .filter_map(|id| self.lanes.remove(&id))
-            .collect()
+            .partition(|l| l.members.is_empty());
+        self.lanes = kept;
+        empty
     }
 
     /// The lane holding `tab` as a popup or through its group, if any.
     pub fn lane_of(&self, tab: &TabInfo) -> Option<i64> {
-        self.lanes.values().find(|l| l.holds(tab)).map(|l| l.id)
+        self.lanes.iter().find(|l| l.holds(tab)).map(|l| l.id)
     }
 
     /// A tab opened from lane `id` in a window Chrome cannot group.
     pub fn add_popup(&mut self, id: i64, tab: i64) {
-        if let Some(lane) = self.lanes.get_mut(&id) {
+        if let Some(lane) = self.get_mut(id) {
             if !lane.popups.contains(&tab) {
                 if lane.popups.len() >= MAX_POPUPS {
                     lane.popups.remove(0);
@@ -340,7 +375,7 @@ impl LaneBook {
     /// A tab closed: it is no lane's popup any more.
     pub fn forget_tab(&mut self, tab: i64) -> bool {
         let mut changed = false;
-        for lane in self.lanes.values_mut() {
+        for lane in self.lanes.iter_mut() {
             let before = lane.popups.len();
             lane.popups.retain(|t| *t != tab);
             changed |= lane.popups.len() != before;
@@ -350,12 +385,12 @@ impl LaneBook {
 
     /// A lane's group was removed (its last tab closed, or the user ungrouped it).
     pub fn group_gone(&mut self, id: i64) -> Option<Lane> {
-        self.lanes.remove(&id)
+        self.remove(id)
     }
 
     /// The link came up: every member must be announced again by the server.
     pub fn link_up(&mut self, now_ms: u64) {
-        for lane in self.lanes.values_mut() {
+        for lane in self.lanes.iter_mut() {
             lane.unconfirmed = lane.members.clone();
             lane.unconfirmed_since_ms = Some(now_ms);
         }
@@ -363,7 +398,7 @@ impl LaneBook {
 
     /// The server announced (or used) `session`: it is alive.
     pub fn confirm(&mut self, session: &str) {
-        for lane in self.lanes.values_mut() {
+        for lane in self.lanes.iter_mut() {
             lane.unconfirmed.retain(|m| m != session);
             if lane.unconfirmed.is_empty() {
                 lane.unconfirmed_since_ms = None;
@@ -374,7 +409,7 @@ impl LaneBook {
     /// When the next grace period ends, if any is running.
     pub fn next_due_ms(&self, grace_ms: u64) -> Option<u64> {
         self.lanes
-            .values()
+            .iter()
             .filter_map(|l| l.unconfirmed_since_ms)
             .min()
             .map(|since| since.saturating_add(grace_ms))
@@ -383,7 +418,7 @@ impl LaneBook {
     /// Members still unannounced `grace_ms` after the link came up are taken to be gone;
     /// the lanes left without members are taken out and returned, to be closed.
     pub fn reap(&mut self, now_ms: u64, grace_ms: u64) -> Vec<Lane> {
-        for lane in self.lanes.values_mut() {
+        for lane in self.lanes.iter_mut() {
             let Some(since) = lane.unconfirmed_since_ms else {
                 continue;
             };
@@ -399,27 +434,34 @@ impl LaneBook {
 
     /// What `session` in `lane` (`None`: shared) sees.
     pub fn view(&self, lane: Option<i64>) -> View {
-        match lane.and_then(|id| self.lanes.get(&id)) {
+        match lane.and_then(|id| self.get(id)) {
             Some(lane) => View::Lane(lane.clone()),
             None => View::Shared {
-                lanes: self.lanes.values().cloned().collect(),
+                lanes: self.lanes.iter().cloned().collect(),
             },
         }
     }
 
     /// The stored form: the lanes as a JSON array.
-    pub fn to_storage(&self) -> serde_json::Value {
-        serde_json::to_value(self.lanes.values().collect::<Vec<_>>())
-            .unwrap_or(serde_json::Value::Null)
+    pub fn to_storage(&self) -> Value {
+        Value::Array(self.lanes.iter().map(Lane::to_json).collect())
     }
 
     /// Reads the stored form back; an unreadable one is an error (the book starts empty).
-    pub fn from_storage(text: &str) -> Result<LaneBook, String> {
-        let lanes: Vec<Lane> = serde_json::from_str(text)
-            .map_err(|e| format!("the stored lanes are unreadable ({e}); starting with none"))?;
-        Ok(LaneBook {
-            lanes: lanes.into_iter().map(|l| (l.id, l)).collect(),
-        })
+    pub fn from_storage(stored: &Value) -> Result<LaneBook, String> {
+        let unreadable =
+            |e: String| format!("the stored lanes are unreadable ({e}); starting with none");
+        let Value::Array(items) = stored else {
+            return Err(unreadable("not a list".into()));
+        };
+        let mut book = LaneBook::default();
+        for item in items {
+            let lane = Lane::from_reply("the stored lanes", item).map_err(unreadable)?;
+            if book.get(lane.id).is_none() && book.lanes.len() < MAX_LANES {
+                book.lanes.push(lane);
+            }
+        }
+        Ok(book)
     }
 }
 
@@ -524,7 +566,8 @@ mod tests {
     #[test]
     fn closing_closes_the_group_and_popups_but_not_what_the_user_took() {
         let mut book = LaneBook::default();
-        let lane = book.mint(7, "research", "s1", 0).clone();
+        book.mint(7, "research", "s1", 0);
+        let lane = book.get(7).unwrap().clone();
         assert_eq!(lane.title, "🐚 research");
         let mut lane = lane;
         lane.popups.push(55);
@@ -583,9 +626,10 @@ mod tests {
             .unwrap_err()
             .contains("lanes are open already"));
         book.add_popup(3, 9);
-        let text = book.to_storage().to_string();
-        assert_eq!(LaneBook::from_storage(&text).unwrap(), book);
-        assert!(LaneBook::from_storage("{").is_err());
+        let stored: Value = serde_json::from_str(&book.to_storage().to_string()).unwrap();
+        assert_eq!(LaneBook::from_storage(&stored).unwrap(), book);
+        assert!(LaneBook::from_storage(&json!({})).is_err());
+        assert!(LaneBook::from_storage(&json!([{"id": 1}])).is_err());
         for t in 0..(MAX_POPUPS as i64 + 5) {
             book.add_popup(4, 100 + t);
         }

@@ -193,19 +193,16 @@ pub struct Session {
     /// The lane (tab group id) the session works in; `None`: the user's tabs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lane: Option<i64>,
-    /// Where the session was in the other lanes it worked in (`shared`: the user's tabs),
-    /// so that coming back to a lane comes back to its place there: a host that runs
-    /// several agents over one session (one per lane) keeps one cursor per agent.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub lane_cwds: BTreeMap<String, Cwd>,
+    /// Where the session was in the other lanes it worked in (`None`: the user's tabs), so
+    /// that coming back to a lane comes back to its place there: a host that runs several
+    /// agents over one session (one per lane) keeps one cursor per agent. Not stored: after
+    /// a worker restart a lane the session comes back to starts at `~`.
+    #[serde(skip)]
+    pub lane_cwds: Vec<(Option<i64>, Cwd)>,
 }
 
 /// Places kept for lanes a session is not in, at most.
 pub const MAX_LANE_PLACES: usize = 16;
-
-fn lane_key(lane: Option<i64>) -> String {
-    lane.map_or_else(|| "shared".to_string(), |id| id.to_string())
-}
 
 fn default_env() -> BTreeMap<String, String> {
     // Inserted one by one: collecting into a map sorts first, with an instance of the
@@ -230,7 +227,7 @@ impl Default for Session {
             history_base: 0,
             last_used_ms: 0,
             lane: None,
-            lane_cwds: BTreeMap::new(),
+            lane_cwds: Vec::new(),
         }
     }
 }
@@ -256,17 +253,15 @@ impl Session {
             return;
         }
         let here = std::mem::take(&mut self.cwd);
-        self.lane_cwds.insert(lane_key(self.lane), here);
-        self.cwd = self.lane_cwds.remove(&lane_key(lane)).unwrap_or_default();
+        self.lane_cwds.retain(|(l, _)| *l != self.lane);
+        self.lane_cwds.push((self.lane, here));
+        if let Some(at) = self.lane_cwds.iter().position(|(l, _)| *l == lane) {
+            self.cwd = self.lane_cwds.remove(at).1;
+        }
         self.lane = lane;
-        while self.lane_cwds.len() > MAX_LANE_PLACES {
-            // Bounded, not ordered by age: places of lanes closed since are forgotten on
-            // close, so what is left here is rare.
-            let oldest = self.lane_cwds.keys().find(|k| *k != "shared").cloned();
-            match oldest {
-                Some(key) => self.lane_cwds.remove(&key),
-                None => break,
-            };
+        if self.lane_cwds.len() > MAX_LANE_PLACES {
+            // The least recently left first.
+            self.lane_cwds.remove(0);
         }
     }
 
@@ -274,7 +269,7 @@ impl Session {
     /// tabs at `~` (never to a tab it was in before: the next command must not act there
     /// unasked).
     pub fn leave_closed_lane(&mut self, lane: i64) {
-        self.lane_cwds.remove(&lane_key(Some(lane)));
+        self.lane_cwds.retain(|(l, _)| *l != Some(lane));
         if self.lane == Some(lane) {
             self.lane = None;
             self.cwd = Cwd::Root;
