@@ -61,6 +61,8 @@ extern "C" {
     fn tabs_reload(id: f64) -> Promise;
     #[wasm_bindgen(js_namespace = ["chrome", "tabs"], js_name = group)]
     fn tabs_group(options: &JsValue) -> Promise;
+    #[wasm_bindgen(js_namespace = ["chrome", "tabs"], js_name = ungroup)]
+    fn tabs_ungroup(ids: &JsValue) -> Promise;
     #[wasm_bindgen(js_namespace = ["chrome", "tabGroups"], js_name = get)]
     fn tab_groups_get(id: f64) -> Promise;
     #[wasm_bindgen(js_namespace = ["chrome", "tabGroups"], js_name = update)]
@@ -290,8 +292,22 @@ pub fn on_debugger_detach(tab: i64, reason: &str) {
 
 /// A protocol event of an attached tab (`chrome.debugger.onEvent`), in the tab itself
 /// (`session` `None`) or in one of its child sessions.
+/// Takes `tab` out of its tab group (a lane's tab that belongs to the user's tabs).
+pub async fn ungroup_tab(tab: i64) -> Result<(), BrowserError> {
+    let ids = to_js(&json!([tab]));
+    call(tabs_ungroup(&ids), CALL_TIMEOUT_MS, "chrome.tabs.ungroup")
+        .await
+        .map(|_| ())
+}
+
 pub fn on_debugger_event(tab: i64, session: Option<&str>, method: &str, params: &Value) {
     match method {
+        // A page of the tab opens a new tab or window (a `target=_blank` link, `window.open`).
+        "Page.windowOpen" if session.is_none() => {
+            if let Some(url) = params["url"].as_str() {
+                crate::lane_keeper::on_window_open(tab, url.to_string());
+            }
+        }
         "Target.attachedToTarget" if params["targetInfo"]["type"] == "iframe" => {
             let (Some(frame_id), Some(session_id)) = (
                 params["targetInfo"]["targetId"].as_str(),
@@ -518,7 +534,16 @@ impl Browser for ChromeBrowser {
     async fn group_tab(&self, tab: i64, group: Option<i64>) -> Result<i64, BrowserError> {
         let options = match group {
             Some(group) => json!({ "tabIds": [tab], "groupId": group }),
-            None => json!({ "tabIds": [tab] }),
+            // A new group is made in the *current* window unless told otherwise, which may
+            // be a popup the user just focused: it is made in the tab's own window.
+            None => {
+                let window = self
+                    .tab(tab)
+                    .await?
+                    .and_then(|t| t.window_id)
+                    .ok_or_else(|| BrowserError(format!("No tab with id: {tab}.")))?;
+                json!({ "tabIds": [tab], "createProperties": { "windowId": window } })
+            }
         };
         let id = call(
             tabs_group(&to_js(&options)),

@@ -39,7 +39,20 @@ thread_local! {
     /// The book's stored text as last written, so unchanged books are not written again.
     static SAVED: RefCell<String> = const { RefCell::new(String::new()) };
     static GRACE_MS: Cell<u64> = const { Cell::new(DEFAULT_GRACE_MS) };
+    /// Tabs created lately, with when: (id, wall-clock ms), oldest first.
+    static RECENT_TABS: RefCell<Vec<(i64, f64)>> = const { RefCell::new(Vec::new()) };
+    /// Pages that asked for a new tab lately and have not got it yet: (opener tab, URL,
+    /// wall-clock ms), oldest first.
+    static OPENS: RefCell<Vec<(i64, String, f64)>> = const { RefCell::new(Vec::new()) };
+    /// Whether [`pair_opens_with_tabs`] runs.
+    static MATCHING: Cell<bool> = const { Cell::new(false) };
 }
+
+/// Tabs remembered after their creation, at most, and for how long.
+const MAX_RECENT_TABS: usize = 32;
+const RECENT_TAB_MS: f64 = 5_000.0;
+/// How often the tab a page opened is looked for (for [`RECENT_TAB_MS`] at most).
+const PLACE_POLL_MS: u64 = 100;
 
 fn now_ms() -> u64 {
     js_sys::Date::now() as u64
@@ -153,31 +166,113 @@ fn close_all(lanes: Vec<Lane>, why: &'static str) {
     });
 }
 
-/// `chrome.tabs.onCreated`: a tab a lane's page opened (`target=_blank`, `window.open`)
-/// joins the lane: its group when Chrome can put it there, else the lane's popups.
+/// `chrome.tabs.onCreated`: remembered a while, to be matched with the page that opened it.
 pub fn on_tab_created(tab: TabInfo) {
-    let (Some(id), Some(opener)) = (tab.id, tab.opener_tab_id) else {
+    let Some(id) = tab.id else {
         return;
     };
-    if LANES.with(|l| l.borrow().is_empty()) {
+    RECENT_TABS.with(|r| {
+        let mut recent = r.borrow_mut();
+        if recent.len() >= MAX_RECENT_TABS {
+            recent.remove(0);
+        }
+        recent.push((id, js_sys::Date::now()));
+    });
+}
+
+/// `Page.windowOpen` in an attached tab: a tab its page opens (`target=_blank`,
+/// `window.open`) belongs where the page is. Chrome decides by the *active* tab of the
+/// window: a link an agent follows in its background lane tab opens in the user's tabs
+/// (or in another lane) unless put right here. Opens are paired with the tabs created
+/// since, first with first (Chrome creates them in the order the pages asked), by URL, and
+/// each new tab is moved: into the opener's lane (its group, or its popups when Chrome
+/// cannot group it), or out of any lane when the opener is the user's.
+pub fn on_window_open(opener: i64, url: String) {
+    OPENS.with(|o| {
+        let mut opens = o.borrow_mut();
+        if opens.len() >= MAX_RECENT_TABS {
+            opens.remove(0);
+        }
+        opens.push((opener, url, js_sys::Date::now()));
+    });
+    if !MATCHING.with(|m| m.replace(true)) {
+        spawn_local(pair_opens_with_tabs());
+    }
+}
+
+/// Runs while opens wait for their tab; one at a time ([`MATCHING`]).
+async fn pair_opens_with_tabs() {
+    let browser = ChromeBrowser;
+    loop {
+        let now = js_sys::Date::now();
+        OPENS.with(|o| {
+            o.borrow_mut()
+                .retain(|(_, _, at)| now - at <= RECENT_TAB_MS)
+        });
+        let Some((opener, url, _)) = OPENS.with(|o| o.borrow().first().cloned()) else {
+            break;
+        };
+        let candidates: Vec<i64> = RECENT_TABS.with(|r| {
+            r.borrow()
+                .iter()
+                .filter(|(id, at)| now - at <= RECENT_TAB_MS && *id != opener)
+                .map(|(id, _)| *id)
+                .collect()
+        });
+        let mut found = None;
+        for id in candidates {
+            if let Ok(Some(tab)) = browser.tab(id).await {
+                if tab.url == url || tab.pending_url.as_deref() == Some(url.as_str()) {
+                    found = Some(tab);
+                    break;
+                }
+            }
+        }
+        match found {
+            Some(tab) => {
+                let id = tab.id.unwrap_or_default();
+                RECENT_TABS.with(|r| r.borrow_mut().retain(|(t, _)| *t != id));
+                OPENS.with(|o| {
+                    o.borrow_mut().remove(0);
+                });
+                place(&browser, opener, tab).await;
+            }
+            None => chrome::sleep(PLACE_POLL_MS).await,
+        }
+    }
+    MATCHING.with(|m| m.set(false));
+}
+
+async fn place(browser: &ChromeBrowser, opener: i64, tab: TabInfo) {
+    let Some(id) = tab.id else {
+        return;
+    };
+    let Ok(Some(opener)) = browser.tab(opener).await else {
+        return;
+    };
+    let (belongs, now_in) = LANES.with(|l| {
+        let book = l.borrow();
+        (book.lane_of(&opener), book.lane_of(&tab))
+    });
+    if belongs == now_in {
         return;
     }
-    spawn_local(async move {
-        let browser = ChromeBrowser;
-        let Ok(Some(opener)) = browser.tab(opener).await else {
-            return;
-        };
-        let Some(lane) = LANES.with(|l| l.borrow().lane_of(&opener)) else {
-            return;
-        };
-        if tab.group_id == Some(lane) {
-            return;
+    match belongs {
+        Some(lane) => {
+            if browser.group_tab(id, Some(lane)).await.is_err() {
+                LANES.with(|l| l.borrow_mut().add_popup(lane, id));
+                persist();
+            }
         }
-        if browser.group_tab(id, Some(lane)).await.is_err() {
-            LANES.with(|l| l.borrow_mut().add_popup(lane, id));
-            persist();
+        None => {
+            if let Err(e) = chrome::ungroup_tab(id).await {
+                console_warn(&format!(
+                    "domshell: tab {id}, opened from the user's tab {}, is left in a lane: {e}",
+                    opener.id.unwrap_or_default()
+                ));
+            }
         }
-    });
+    }
 }
 
 /// `chrome.tabs.onRemoved`.

@@ -110,8 +110,17 @@ impl PageRig {
     /// `silence_limit_ms`: mapping a very large tree keeps the worker busy for a while; the
     /// server's default limit is a minute.
     pub async fn start_with(silence_limit_ms: u64) -> PageRig {
+        PageRig::start_with_args(silence_limit_ms, &[]).await
+    }
+
+    /// [`PageRig::start_with`] with more server arguments (`--transport http` for tests that
+    /// drive it through MCP clients).
+    pub async fn start_with_args(silence_limit_ms: u64, extra: &[&str]) -> PageRig {
+        let mut extra_args: Vec<String> =
+            vec!["--allow-all".into(), "--domains".into(), "127.0.0.1".into()];
+        extra_args.extend(extra.iter().map(|s| s.to_string()));
         let server = ServerProcess::start(ServerOptions {
-            extra_args: vec!["--allow-all".into(), "--domains".into(), "127.0.0.1".into()],
+            extra_args,
             connect_grace_ms: Some(10_000),
             silence_limit_ms,
             ..Default::default()
