@@ -21,8 +21,12 @@ use crate::shell::lanes::{Lane, LaneBook, STORAGE_KEY};
 
 /// What closing one lane may take (a `chrome.tabs.remove` per tab).
 const CLOSE_BUDGET_MS: u64 = 10_000;
+/// The grace period, in the server's silence limits (3 minutes by default): the server
+/// announces the sessions it knows at once, but a relay's host that reattached to a new
+/// server is known there only from its next command.
+const GRACE_SILENCE_LIMITS: u64 = 3;
 /// The grace period before the first `WELCOME` says the server's silence limit.
-const DEFAULT_GRACE_MS: u64 = shared_protocol::DEFAULT_SILENCE_LIMIT_MS;
+const DEFAULT_GRACE_MS: u64 = shared_protocol::DEFAULT_SILENCE_LIMIT_MS * GRACE_SILENCE_LIMITS;
 
 #[wasm_bindgen]
 extern "C" {
@@ -120,13 +124,14 @@ pub fn end_session(session: &str) {
 }
 
 /// The link came up: the server announces its live sessions now; lanes none of whose
-/// sessions it announces within its silence limit are reaped then.
+/// sessions it announces (or uses) within the grace period are reaped then.
 pub fn link_up(silence_limit_ms: u64) {
-    GRACE_MS.with(|g| g.set(silence_limit_ms));
+    let grace_ms = silence_limit_ms.saturating_mul(GRACE_SILENCE_LIMITS);
+    GRACE_MS.with(|g| g.set(grace_ms));
     LANES.with(|l| l.borrow_mut().link_up(now_ms()));
     persist();
     spawn_local(async move {
-        chrome::sleep(silence_limit_ms.saturating_add(100)).await;
+        chrome::sleep(grace_ms.saturating_add(100)).await;
         reap();
     });
 }

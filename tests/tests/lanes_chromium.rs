@@ -267,9 +267,9 @@ async fn failed_mints_leave_nothing_and_a_restarted_worker_keeps_its_lane() {
         "the same page, read after the restart: {out}"
     );
     assert!(out.contains("1 lane(s):"), "{out}");
-    // Past the grace period (the server's 1 s silence limit) it is still there: its
-    // session was announced again.
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    // Past the grace period (three of the server's 1 s silence limits) it is still there:
+    // its session was announced again.
+    tokio::time::sleep(Duration::from_millis(3_600)).await;
     let (tabs, groups) = census(&rig.chromium).await;
     assert_eq!((tabs.len(), groups), (before.len() + 1, 1), "{tabs:?}");
 
@@ -302,4 +302,45 @@ async fn failed_mints_leave_nothing_and_a_restarted_worker_keeps_its_lane() {
         "{refused}"
     );
     assert_eq!(census(&rig.chromium).await, (before, 0));
+}
+
+#[tokio::test]
+async fn a_lane_whose_server_died_is_reaped_after_the_grace_period() {
+    let mut rig = PageRig::start_with_args(1_000, &["--transport", "http"]).await;
+    let (before, _) = census(&rig.chromium).await;
+    let url = format!("{}/lane.html", rig.base);
+    let minted = debug(
+        &rig,
+        json!({"session": "r", "command": "pwd", "group_id": "new", "initial_url": url}),
+    )
+    .await;
+    assert_eq!(minted["ok"], true, "{minted}");
+    assert_eq!(census(&rig.chromium).await.1, 1);
+    // Killed, it ends no session: the extension only learns that the new server on the
+    // port does not know this one.
+    let port = rig.server.port();
+    let opts = rig.server.options().clone();
+    rig.server.kill().expect("the server is killed");
+    rig.server = domshell_tests::ServerProcess::start_on_port(port, opts)
+        .await
+        .expect("a new server on the same port");
+    rig.server
+        .wait_for_link_state("connected", Duration::from_secs(15))
+        .await
+        .expect("the extension reconnects");
+    let (after, groups) = eventually(
+        Duration::from_secs(10),
+        Duration::from_millis(200),
+        || async {
+            let (tabs, groups) = census(&rig.chromium).await;
+            if groups == 0 && tabs.len() == before.len() {
+                Ok((tabs, groups))
+            } else {
+                Err(anyhow::anyhow!("{groups} group(s), tabs {tabs:?}"))
+            }
+        },
+    )
+    .await
+    .expect("the orphan lane is reaped");
+    assert_eq!((after, groups), (before, 0));
 }

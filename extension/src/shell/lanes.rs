@@ -406,15 +406,6 @@ impl LaneBook {
         }
     }
 
-    /// When the next grace period ends, if any is running.
-    pub fn next_due_ms(&self, grace_ms: u64) -> Option<u64> {
-        self.lanes
-            .iter()
-            .filter_map(|l| l.unconfirmed_since_ms)
-            .min()
-            .map(|since| since.saturating_add(grace_ms))
-    }
-
     /// Members still unannounced `grace_ms` after the link came up are taken to be gone;
     /// the lanes left without members are taken out and returned, to be closed.
     pub fn reap(&mut self, now_ms: u64, grace_ms: u64) -> Vec<Lane> {
@@ -547,7 +538,6 @@ mod tests {
         book.join(8, "alive-too", 0).unwrap();
         book.mint(9, "c", "gone", 0);
         book.link_up(1_000);
-        assert_eq!(book.next_due_ms(500), Some(1_500));
         book.confirm("alive");
         book.confirm("alive-too");
         assert!(
@@ -557,7 +547,6 @@ mod tests {
         let reaped: Vec<i64> = book.reap(1_500, 500).iter().map(|l| l.id).collect();
         assert_eq!(reaped, vec![9]);
         assert_eq!(book.get(8).unwrap().members, vec!["alive-too"]);
-        assert_eq!(book.next_due_ms(500), None);
         // Confirmed lanes are not reaped by a later call either.
         assert!(book.reap(10_000, 500).is_empty());
         assert_eq!(book.len(), 2);
