@@ -13,6 +13,8 @@ use serde_json::{json, Value};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 
+use shared_protocol::frame::{Frame, LaneReport};
+
 use crate::chrome::{self, to_js, ChromeBrowser};
 use crate::shell::browser::{Browser, TabInfo};
 use crate::shell::deadline::DeadlineBrowser;
@@ -98,6 +100,7 @@ pub fn persist() {
     if !changed {
         return;
     }
+    report();
     let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     let promise = session_storage_set(&to_js(&json!({ STORAGE_KEY: value })));
     spawn_local(async move {
@@ -107,6 +110,30 @@ pub fn persist() {
                 chrome::error_text(&e)
             ));
         }
+    });
+}
+
+/// Tells the server which lanes are open (`LANES`), with their tab counts, for
+/// `domshell_status` and `/health`.
+pub fn report() {
+    spawn_local(async {
+        let tabs = ChromeBrowser.tabs().await.unwrap_or_default();
+        let now = now_ms();
+        let lanes = LANES.with(|l| {
+            l.borrow()
+                .list()
+                .map(|lane| LaneReport {
+                    id: lane.id.to_string(),
+                    name: lane.name.clone(),
+                    owner: lane.owner.clone(),
+                    sessions: lane.members.len() as u32,
+                    tabs: tabs.iter().filter(|t| lane.holds(t)).count() as u32,
+                    age_ms: now.saturating_sub(lane.created_ms),
+                    last_command: lane.last_command.clone(),
+                })
+                .collect()
+        });
+        crate::worker::send_to_server(&Frame::Lanes { lanes });
     });
 }
 
@@ -130,6 +157,7 @@ pub fn link_up(silence_limit_ms: u64) {
     GRACE_MS.with(|g| g.set(grace_ms));
     LANES.with(|l| l.borrow_mut().link_up(now_ms()));
     persist();
+    report();
     spawn_local(async move {
         chrome::sleep(grace_ms.saturating_add(100)).await;
         reap();

@@ -448,6 +448,20 @@ impl Worker {
     }
 }
 
+/// Send a frame the worker produced on its own (`LANES`) on the current link, if there is
+/// one (a report is sent again when the next link comes up).
+pub(crate) fn send_to_server(frame: &Frame) {
+    WORKER.with(|cell| {
+        if let Ok(guard) = cell.try_borrow() {
+            if let Some(worker) = guard.as_ref() {
+                if let Some(gen) = worker.link.current_gen() {
+                    worker.send_frame(gen, frame);
+                }
+            }
+        }
+    });
+}
+
 /// Send a RESULT produced asynchronously, if its socket is still the current one.
 fn reply_later(gen: u64, id: String, ok: bool, output: String, lane: Option<i64>) {
     WORKER.with(|cell| {
@@ -488,16 +502,22 @@ async fn run_jobs(session: String, mut state: Session, mut job: Job) {
         RUNNING.with(|r| r.borrow_mut().remove(&job.id));
         state.last_used_ms = js_sys::Date::now() as u64;
         publish_last_tree_read(&job.ctx.pages);
-        reply_later(job.gen, job.id, reply.ok, reply.output, reply.lane);
+        // Saved before the reply: Chrome may stop the worker as soon as the link is quiet,
+        // and a session (or a lane) the caller was told about must come back with it.
+        if SESSIONS.with(|t| t.borrow().is_running(&session)) {
+            persist_session(&session, &state).await;
+        }
         lane_keeper::persist();
+        reply_later(job.gen, job.id, reply.ok, reply.output, reply.lane);
+        if reply.lane.is_some() {
+            // Its tab count or last command changed.
+            lane_keeper::report();
+        }
         // Released once answered (see `shell::execute_keeping_objects`), cancelled or not,
         // through the same browser type as the kernel's releases (one copy of the code).
         let releasing = shell::deadline::DeadlineBrowser::new(&ChromeBrowser, RELEASE_BUDGET_MS);
         job.ctx.objects.release(&releasing).await;
-        let (next, keep) = SESSIONS.with(|t| t.borrow_mut().finish(&session, state.clone()));
-        if keep {
-            persist_session(&session, &state).await;
-        }
+        let (next, _) = SESSIONS.with(|t| t.borrow_mut().finish(&session, state));
         match next {
             Some((next_state, next_job)) => {
                 state = next_state;

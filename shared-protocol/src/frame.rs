@@ -123,6 +123,55 @@ pub enum Frame {
     SessionEnd { id: String, session: String },
     /// ext → srv acknowledgement of `SESSION_START`/`SESSION_END` with the same id.
     Ack { id: String },
+    /// ext → srv: the lanes open now, sent when they change and when the link comes up.
+    Lanes { lanes: Vec<LaneReport> },
+}
+
+/// One lane as the extension reports it in `LANES`, for `domshell_status` and `/health`.
+/// Read member by member ([`LaneReport::from_value`]): a derived reader would put a
+/// deserializer the extension never uses into its WASM.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LaneReport {
+    /// The tab group id.
+    pub id: String,
+    pub name: String,
+    /// The shell session (MCP session key) that minted it.
+    pub owner: String,
+    /// Sessions in it, the owner included.
+    pub sessions: u32,
+    pub tabs: u32,
+    pub age_ms: u64,
+    /// The name of the last command run in it (`click`), without its arguments.
+    pub last_command: String,
+}
+
+impl LaneReport {
+    /// One entry of `LANES`' `lanes`; `last_command` may be missing.
+    pub fn from_value(value: &serde_json::Value) -> Result<LaneReport, String> {
+        let text = |key: &str| {
+            value[key]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| format!("a lane without `{key}`"))
+        };
+        let number = |key: &str| {
+            value[key]
+                .as_u64()
+                .ok_or_else(|| format!("a lane without a number `{key}`"))
+        };
+        Ok(LaneReport {
+            id: text("id")?,
+            name: text("name")?,
+            owner: text("owner")?,
+            sessions: u32::try_from(number("sessions")?).unwrap_or(u32::MAX),
+            tabs: u32::try_from(number("tabs")?).unwrap_or(u32::MAX),
+            age_ms: number("age_ms")?,
+            last_command: value["last_command"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        })
+    }
 }
 
 /// A frame as read from the wire: the `type` tag and the fields of every frame type side by
@@ -163,6 +212,7 @@ struct WireFrame {
     ok: Option<bool>,
     output: Option<String>,
     lane: Option<String>,
+    lanes: Option<serde_json::Value>,
 }
 
 /// `id`: a number in heartbeats, a string in the frames that answer one another.
@@ -324,6 +374,14 @@ impl TryFrom<WireFrame> for Frame {
                 session: need(w.session, "session")?,
             },
             "ACK" => Frame::Ack { id: text(w.id)? },
+            "LANES" => Frame::Lanes {
+                lanes: need(w.lanes, "lanes")?
+                    .as_array()
+                    .ok_or("`lanes` is not a list")?
+                    .iter()
+                    .map(LaneReport::from_value)
+                    .collect::<Result<_, _>>()?,
+            },
             other => {
                 return Err(format!(
                     "unknown variant `{other}`, expected one of {}",
@@ -349,6 +407,7 @@ impl Frame {
             Frame::SessionStart { .. } => "SESSION_START",
             Frame::SessionEnd { .. } => "SESSION_END",
             Frame::Ack { .. } => "ACK",
+            Frame::Lanes { .. } => "LANES",
         }
     }
 
@@ -403,7 +462,7 @@ impl Preamble {
     }
 }
 
-const KNOWN_KINDS: [&str; 11] = [
+const KNOWN_KINDS: [&str; 12] = [
     "CHALLENGE",
     "HELLO",
     "WELCOME",
@@ -415,6 +474,7 @@ const KNOWN_KINDS: [&str; 11] = [
     "SESSION_START",
     "SESSION_END",
     "ACK",
+    "LANES",
 ];
 
 fn truncate(s: &str, max_chars: usize) -> String {
@@ -495,6 +555,17 @@ mod tests {
                 session: "s".into(),
             },
             Frame::Ack { id: "b".into() },
+            Frame::Lanes {
+                lanes: vec![LaneReport {
+                    id: "17".into(),
+                    name: "research".into(),
+                    owner: "s".into(),
+                    sessions: 2,
+                    tabs: 3,
+                    age_ms: 4_000,
+                    last_command: "click buy_btn".into(),
+                }],
+            },
         ]
     }
 

@@ -78,6 +78,8 @@ fn agent_plan(rig: &PageRig, barriers: &std::path::Path, name: &str) -> Value {
                 "initial_url": format!("{}/lane.html", rig.base),
             })),
             {"op": "barrier", "dir": dir, "name": "minted", "count": 2, "timeout_ms": 30_000},
+            {"op": "sleep", "ms": 300},
+            {"op": "call_tool", "name": "domshell_status", "label": "status", "arguments": {}},
             call("work", json!({"command": format!("click count_btn\nclick count_btn\nfocus note_input\ntype {name}-was-here\ntext")})),
             call("link", json!({"command": "click open_welcome_link"})),
             {"op": "sleep", "ms": 2000},
@@ -141,6 +143,24 @@ async fn two_agents_work_in_their_own_lanes_and_leave_nothing_behind() {
         mint_a.contains(&format!("✓ New lane {lane_a} (🐚 alpha)")),
         "{mint_a}"
     );
+    // Both lanes are in the status, with their names, owners and tab counts.
+    for run in [&a, &b] {
+        let lanes = &run.step("status").unwrap()["structured_content"]["lanes"];
+        let mut names: Vec<&str> = lanes
+            .as_array()
+            .unwrap_or_else(|| panic!("no lanes in the status: {lanes}"))
+            .iter()
+            .map(|l| l["name"].as_str().unwrap_or_default())
+            .collect();
+        names.sort_unstable();
+        assert_eq!(names, ["alpha", "beta"], "{lanes}");
+        assert!(
+            lanes.as_array().unwrap().iter().all(|l| l["tabs"] == 1
+                && l["sessions"] == 1
+                && l["owner"].as_str().is_some_and(|o| !o.is_empty())),
+            "{lanes}"
+        );
+    }
     for (run, name, lane_id) in [(&a, "alpha", &lane_a), (&b, "beta", &lane_b)] {
         let work = text(run, "work");
         // Each agent's clicks and typing landed in its own page, not the other's.
@@ -272,6 +292,11 @@ async fn failed_mints_leave_nothing_and_a_restarted_worker_keeps_its_lane() {
     tokio::time::sleep(Duration::from_millis(3_600)).await;
     let (tabs, groups) = census(&rig.chromium).await;
     assert_eq!((tabs.len(), groups), (before.len() + 1, 1), "{tabs:?}");
+    // `/health` lists it without its owner.
+    let health = rig.server.health().await.expect("/health answers");
+    assert_eq!(health["lanes"][0]["id"], lane.as_str(), "{health}");
+    assert_eq!(health["lanes"][0]["tabs"], 1, "{health}");
+    assert!(health["lanes"][0].get("owner").is_none(), "{health}");
 
     // Another session joins it by id, and a user's group is not a lane.
     let joined = debug(

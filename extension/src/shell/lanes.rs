@@ -57,7 +57,7 @@ pub struct Lane {
     pub members: Vec<String>,
     pub created_ms: u64,
     pub last_used_ms: u64,
-    /// The last command a member ran in it, for the person watching.
+    /// The name of the last command a member ran in it (`click`), for the person watching.
     pub last_command: String,
     /// Tabs the lane opened in popup windows, which Chrome cannot put in a group.
     pub popups: Vec<i64>,
@@ -333,7 +333,15 @@ impl LaneBook {
     pub fn touch(&mut self, id: i64, command: &str, now_ms: u64) {
         if let Some(lane) = self.get_mut(id) {
             lane.last_used_ms = now_ms;
-            lane.last_command = command.chars().take(80).collect();
+            // Its name only: what an agent typed, or the URLs it opened, are not for
+            // everyone who reads the status.
+            lane.last_command = command
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .chars()
+                .take(MAX_NAME_CHARS)
+                .collect();
         }
     }
 
@@ -428,7 +436,7 @@ impl LaneBook {
         match lane.and_then(|id| self.get(id)) {
             Some(lane) => View::Lane(lane.clone()),
             None => View::Shared {
-                lanes: self.lanes.iter().cloned().collect(),
+                lanes: self.lanes.to_vec(),
             },
         }
     }

@@ -393,6 +393,11 @@ impl<J> SessionTable<J> {
         Some((state, job))
     }
 
+    /// Whether `name` has a command running (it was not ended meanwhile).
+    pub fn is_running(&self, name: &str) -> bool {
+        self.running.contains(name)
+    }
+
     /// A command finished with `state`. Returns the next waiting command, which takes the
     /// state over, if any. `false` in the second place: the session ended meanwhile, so
     /// the state was dropped and must not be persisted.

@@ -99,7 +99,12 @@ struct State {
     next_message_id: u64,
     figures: Figures,
     shutting_down: bool,
+    /// The lanes the active connection's extension last reported (none without one).
+    lanes: Vec<shared_protocol::frame::LaneReport>,
 }
+
+/// Lanes kept from an extension's report, at most (the extension opens 32 at most).
+pub const MAX_REPORTED_LANES: usize = 64;
 
 impl State {
     fn next_message_id(&mut self, prefix: &str) -> String {
@@ -228,6 +233,7 @@ impl Bridge {
                 .retain(|_, ack| ack.conn_id != old.conn_id);
         }
         state.figures.connections += 1;
+        state.lanes.clear();
         // The new connection may be a new worker that knows no session: announce them all.
         Self::announce_sessions_locked(&mut state, conn_id, &outbound);
         let reconnects = state.figures.reconnects();
@@ -248,6 +254,33 @@ impl Bridge {
         Some(conn_id)
     }
 
+    /// The extension of connection `conn_id` reported its lanes; kept if it is the active
+    /// one, at most [`MAX_REPORTED_LANES`] of them, their text capped like every label.
+    pub(crate) fn set_lanes(
+        &self,
+        conn_id: u64,
+        mut lanes: Vec<shared_protocol::frame::LaneReport>,
+    ) {
+        use crate::labels::{sanitize, MAX_LABEL_CHARS};
+        let mut state = self.state();
+        if state.active.as_ref().map(|a| a.conn_id) != Some(conn_id) {
+            return;
+        }
+        lanes.truncate(MAX_REPORTED_LANES);
+        for lane in &mut lanes {
+            lane.id = sanitize(&lane.id, 24);
+            lane.name = sanitize(&lane.name, MAX_LABEL_CHARS);
+            lane.owner = sanitize(&lane.owner, 2 * MAX_LABEL_CHARS);
+            lane.last_command = sanitize(&lane.last_command, 2 * MAX_LABEL_CHARS);
+        }
+        state.lanes = lanes;
+    }
+
+    /// The lanes open in the browser, as its extension last reported them.
+    pub fn lanes(&self) -> Vec<shared_protocol::frame::LaneReport> {
+        self.state().lanes.clone()
+    }
+
     pub fn subscribe_link_events(&self) -> broadcast::Receiver<LinkEvent> {
         self.inner.link_events.subscribe()
     }
@@ -259,6 +292,7 @@ impl Bridge {
         let was_active = state.active.as_ref().map(|a| a.conn_id) == Some(conn_id);
         if was_active {
             state.active = None;
+            state.lanes.clear();
             state.figures.last_disconnect_reason = Some(reason.to_string());
             tracing::warn!(conn = conn_id, reason, "extension link down");
         }

@@ -19,6 +19,9 @@ impl McpShared {
         let mut status = self.health();
         if let Some(object) = status.as_object_mut() {
             object.insert("sessions".into(), Value::Object(self.sessions.listing()));
+            // With who owns each and what it ran last: MCP callers hold the token.
+            let lanes = self.pipeline.bridge.lanes();
+            object.insert("lanes".into(), json!(lanes));
         }
         status
     }
@@ -48,6 +51,14 @@ impl McpShared {
             "link": link,
             "connected_since": connected_since,
             "mcp_sessions": self.mcp_sessions(),
+            // Counts only: `/health` answers anyone on loopback.
+            "lanes": self.pipeline.bridge.lanes().iter().map(|l| json!({
+                "id": l.id,
+                "name": l.name,
+                "sessions": l.sessions,
+                "tabs": l.tabs,
+                "age_ms": l.age_ms,
+            })).collect::<Vec<_>>(),
             "policy": self.pipeline.policy.describe(),
             "remediation": remediation,
         })
@@ -130,6 +141,23 @@ pub(super) fn status_schema() -> Value {
                     "required": ["client", "state", "since"],
                 },
             },
+            "lanes": {
+                "type": "array",
+                "description": "Agents' lanes (tab groups) open in the browser, as the extension last reported them; empty without an extension. `/health` leaves out `owner` and `last_command`.",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string", "description": "The lane id agents pass as `group_id`."},
+                        "name": string,
+                        "owner": {"type": "string", "description": "Session key of the session that made it (see `sessions`)."},
+                        "sessions": integer,
+                        "tabs": integer,
+                        "age_ms": integer,
+                        "last_command": {"type": "string", "description": "The name of the last command run in it, without its arguments."},
+                    },
+                    "required": ["id", "name", "sessions", "tabs", "age_ms"],
+                },
+            },
             "policy": policy,
             "remediation": nullable("string", "What a person should do, when something is wrong."),
             "this_process": {
@@ -140,7 +168,7 @@ pub(super) fn status_schema() -> Value {
         "required": [
             "name", "server_version", "protocol", "relay_protocol", "pid", "role", "state", "started_at",
             "transport", "uptime_ms", "bridge_port", "link", "connected_since",
-            "mcp_sessions", "sessions", "policy", "remediation",
+            "mcp_sessions", "sessions", "lanes", "policy", "remediation",
         ],
     })
 }
