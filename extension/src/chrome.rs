@@ -806,15 +806,11 @@ impl Browser for ChromeBrowser {
         match attached {
             Ok(_) => {}
             Err(e) if e.0.contains("already attached") => {
-                // After a worker restart this extension may still hold the session it
-                // opened before: if a command goes through, it is ours.
-                let probe = cdp(
-                    id,
-                    "Runtime.evaluate",
-                    json!({ "expression": "1", "returnByValue": true }),
-                    CALL_TIMEOUT_MS,
-                )
-                .await;
+                // After a worker restart, or an attach cut short by a dialog the page opened
+                // while loading, this extension may hold the session already: if a command
+                // goes through, it is ours. The probe is one a paused page still answers
+                // (`Runtime.evaluate` is refused while a dialog is open).
+                let probe = cdp(id, "Inspector.enable", json!({}), CALL_TIMEOUT_MS).await;
                 if probe.is_err() {
                     return Err(BrowserError(format!(
                         "{} — close DevTools on that tab or stop the other debugger, then try again",

@@ -507,12 +507,9 @@ async fn run_jobs(session: String, mut state: Session, mut job: Job) {
         if SESSIONS.with(|t| t.borrow().is_running(&session)) {
             persist_session(&session, &state).await;
         }
+        // A command in a lane changed its last command: the book is saved and reported.
         lane_keeper::persist();
         reply_later(job.gen, job.id, reply.ok, reply.output, reply.lane);
-        if reply.lane.is_some() {
-            // Its tab count or last command changed.
-            lane_keeper::report();
-        }
         // Released once answered (see `shell::execute_keeping_objects`), cancelled or not,
         // through the same browser type as the kernel's releases (one copy of the code).
         let releasing = shell::deadline::DeadlineBrowser::new(&ChromeBrowser, RELEASE_BUDGET_MS);
