@@ -216,7 +216,10 @@ async fn call(promise: Promise, ms: u64, what: &str) -> Result<JsValue, BrowserE
     })
 }
 
-fn from_js<T: serde::de::DeserializeOwned>(value: JsValue, what: &str) -> Result<T, BrowserError> {
+pub(crate) fn from_js<T: serde::de::DeserializeOwned>(
+    value: JsValue,
+    what: &str,
+) -> Result<T, BrowserError> {
     let text = json_text(&value).unwrap_or_else(|| "null".into());
     serde_json::from_str(&text)
         .map_err(|e| BrowserError(format!("unexpected answer from {what}: {e}")))

@@ -88,7 +88,8 @@ pub fn restore(items: &Value) {
 
 /// Writes the book if it changed since it was last written.
 pub fn persist() {
-    let text = LANES.with(|l| l.borrow().to_storage().to_string());
+    let value = LANES.with(|l| l.borrow().to_storage());
+    let text = value.to_string();
     let changed = SAVED.with(|s| {
         let mut saved = s.borrow_mut();
         let changed = *saved != text;
@@ -101,7 +102,6 @@ pub fn persist() {
         return;
     }
     report();
-    let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     let promise = session_storage_set(&to_js(&json!({ STORAGE_KEY: value })));
     spawn_local(async move {
         if let Err(e) = JsFuture::from(promise).await {
@@ -139,8 +139,9 @@ pub fn report() {
 
 /// The server announced or used `session`: it is alive.
 pub fn confirm(session: &str) {
-    LANES.with(|l| l.borrow_mut().confirm(session));
-    persist();
+    if LANES.with(|l| l.borrow_mut().confirm(session)) {
+        persist();
+    }
 }
 
 /// `SESSION_END`: the session leaves its lanes; those it was the last in are closed.
@@ -318,7 +319,7 @@ pub fn on_tab_removed(tab: i64) {
 /// `chrome.tabGroups.onRemoved`: the lane's last tab closed (or the user ungrouped it);
 /// the lane is over, and a session still in it is told so at its next command.
 pub fn on_group_removed(group: i64) {
-    if LANES.with(|l| l.borrow_mut().group_gone(group)).is_some() {
+    if LANES.with(|l| l.borrow_mut().remove(group)).is_some() {
         console_info(&format!(
             "domshell: lane {group} ended: its tab group is gone"
         ));

@@ -210,9 +210,7 @@ pub fn handle_event(kind: &str, payload: JsValue) {
             }
         }
         "tab_created" => {
-            // Read from its JSON text, by the tab decoder every tab listing uses.
-            let tab = chrome::from_js_value(&payload).to_string();
-            if let Ok(tab) = serde_json::from_str(&tab) {
+            if let Ok(tab) = chrome::from_js(payload, "chrome.tabs.onCreated") {
                 lane_keeper::on_tab_created(tab);
             }
         }

@@ -391,11 +391,6 @@ impl LaneBook {
         changed
     }
 
-    /// A lane's group was removed (its last tab closed, or the user ungrouped it).
-    pub fn group_gone(&mut self, id: i64) -> Option<Lane> {
-        self.remove(id)
-    }
-
     /// The link came up: every member must be announced again by the server.
     pub fn link_up(&mut self, now_ms: u64) {
         for lane in self.lanes.iter_mut() {
@@ -404,14 +399,20 @@ impl LaneBook {
         }
     }
 
-    /// The server announced (or used) `session`: it is alive.
-    pub fn confirm(&mut self, session: &str) {
+    /// The server announced (or used) `session`: it is alive. Whether that changed
+    /// anything (most commands come from sessions confirmed long ago).
+    pub fn confirm(&mut self, session: &str) -> bool {
+        let mut changed = false;
         for lane in self.lanes.iter_mut() {
+            let before = lane.unconfirmed.len();
             lane.unconfirmed.retain(|m| m != session);
-            if lane.unconfirmed.is_empty() {
+            changed |= lane.unconfirmed.len() != before;
+            if lane.unconfirmed.is_empty() && lane.unconfirmed_since_ms.is_some() {
                 lane.unconfirmed_since_ms = None;
+                changed = true;
             }
         }
+        changed
     }
 
     /// Members still unannounced `grace_ms` after the link came up are taken to be gone;
