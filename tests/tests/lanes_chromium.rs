@@ -41,6 +41,27 @@ async fn census(chromium: &Chromium) -> (Vec<(i64, i64, String)>, usize) {
     (tabs, value["groups"].as_u64().unwrap_or(0) as usize)
 }
 
+/// The census once no tab group is left and the browser holds `tabs` tabs again, within
+/// 10 s (closing a lane is asynchronous).
+async fn lanes_gone(
+    rig: &PageRig,
+    tabs: usize,
+) -> anyhow::Result<(Vec<(i64, i64, String)>, usize)> {
+    eventually(
+        Duration::from_secs(10),
+        Duration::from_millis(200),
+        || async {
+            let (now, groups) = census(&rig.chromium).await;
+            if groups == 0 && now.len() == tabs {
+                Ok((now, groups))
+            } else {
+                Err(anyhow::anyhow!("{groups} group(s), tabs {now:?}"))
+            }
+        },
+    )
+    .await
+}
+
 async fn debug(rig: &PageRig, body: Value) -> Value {
     let (status, body) = rig
         .server
@@ -56,9 +77,10 @@ fn lane_of(reply: &Value) -> String {
     reply["lane"].as_str().unwrap_or_default().to_string()
 }
 
-/// One agent's plan: mint a lane at the fixture page, wait for the other agent, then click,
-/// type, open a link in a new tab and list its tabs, wait again, and end (the SDK ends its
-/// HTTP session on close).
+/// One agent's plan: mint a lane at the fixture page, wait until both lanes are reported
+/// (the test releases that barrier), read the status, click, type, open a link in a new
+/// tab, wait until both links' tabs are in the browser (released by the test again), list
+/// its tabs, wait for the other agent, and end (the SDK ends its HTTP session on close).
 fn agent_plan(rig: &PageRig, barriers: &std::path::Path, name: &str) -> Value {
     let call = |label: &str, arguments: Value| json!({"op": "call_tool", "name": "domshell_execute", "label": label, "arguments": arguments});
     let dir = barriers.display().to_string();
@@ -77,12 +99,11 @@ fn agent_plan(rig: &PageRig, barriers: &std::path::Path, name: &str) -> Value {
                 "group_name": name,
                 "initial_url": format!("{}/lane.html", rig.base),
             })),
-            {"op": "barrier", "dir": dir, "name": "minted", "count": 2, "timeout_ms": 30_000},
-            {"op": "sleep", "ms": 300},
+            {"op": "barrier", "dir": dir, "name": "minted", "count": 3, "timeout_ms": 30_000},
             {"op": "call_tool", "name": "domshell_status", "label": "status", "arguments": {}},
             call("work", json!({"command": format!("click count_btn\nclick count_btn\nfocus note_input\ntype {name}-was-here\ntext")})),
             call("link", json!({"command": "click open_welcome_link"})),
-            {"op": "sleep", "ms": 2000},
+            {"op": "barrier", "dir": dir, "name": "linked", "count": 3, "timeout_ms": 30_000},
             call("tabs", json!({"command": "tabs --json\ngroup"})),
             {"op": "barrier", "dir": dir, "name": "done", "count": 2, "timeout_ms": 30_000},
         ],
@@ -111,9 +132,47 @@ async fn two_agents_work_in_their_own_lanes_and_leave_nothing_behind() {
         agent_plan(&rig, barriers.path(), "alpha"),
         agent_plan(&rig, barriers.path(), "beta"),
     );
-    let (a, b) = tokio::join!(
+    // The test's own part of the barriers: both lanes reported to the server, then both
+    // links' tabs open, in groups (each in its own lane is what the agents' `tabs` show).
+    let coordinate = async {
+        eventually(
+            Duration::from_secs(30),
+            Duration::from_millis(100),
+            || async {
+                let health = rig.server.health().await?;
+                match health["lanes"].as_array().map(Vec::len) {
+                    Some(2) => Ok(()),
+                    other => Err(anyhow::anyhow!("lanes reported: {other:?}")),
+                }
+            },
+        )
+        .await
+        .expect("both lanes are reported");
+        std::fs::write(barriers.path().join("minted.test"), "").expect("a barrier file");
+        eventually(
+            Duration::from_secs(30),
+            Duration::from_millis(100),
+            || async {
+                let (tabs, _) = census(&rig.chromium).await;
+                let mut per_group = std::collections::BTreeMap::<i64, usize>::new();
+                for tab in tabs.iter().filter(|t| t.1 != -1) {
+                    *per_group.entry(tab.1).or_default() += 1;
+                }
+                if per_group.len() == 2 && per_group.values().all(|n| *n == 2) {
+                    Ok(())
+                } else {
+                    Err(anyhow::anyhow!("tabs per lane {per_group:?}: {tabs:?}"))
+                }
+            },
+        )
+        .await
+        .expect("both links' tabs are in lanes");
+        std::fs::write(barriers.path().join("linked.test"), "").expect("a barrier file");
+    };
+    let (a, b, ()) = tokio::join!(
         py.run_driver(&plan_a, Duration::from_secs(90)),
-        py.run_driver(&plan_b, Duration::from_secs(90))
+        py.run_driver(&plan_b, Duration::from_secs(90)),
+        coordinate
     );
     let (a, b) = (a.unwrap(), b.unwrap());
     a.ensure_ok().unwrap();
@@ -191,20 +250,9 @@ async fn two_agents_work_in_their_own_lanes_and_leave_nothing_behind() {
     }
 
     // Both sessions ended: their lanes are closed, the user's tab is where it was.
-    let (after, groups_after) = eventually(
-        Duration::from_secs(10),
-        Duration::from_millis(200),
-        || async {
-            let (tabs, groups) = census(&rig.chromium).await;
-            if groups == 0 && tabs.len() == before.len() {
-                Ok((tabs, groups))
-            } else {
-                Err(anyhow::anyhow!("{groups} group(s), tabs {tabs:?}"))
-            }
-        },
-    )
-    .await
-    .expect("the lanes close when their sessions end");
+    let (after, groups_after) = lanes_gone(&rig, before.len())
+        .await
+        .expect("the lanes close when their sessions end");
     assert_eq!(groups_after, 0);
     assert_eq!(after, before, "exactly the tabs there were before");
 }
@@ -353,19 +401,8 @@ async fn a_lane_whose_server_died_is_reaped_after_the_grace_period() {
         .wait_for_link_state("connected", Duration::from_secs(15))
         .await
         .expect("the extension reconnects");
-    let (after, groups) = eventually(
-        Duration::from_secs(10),
-        Duration::from_millis(200),
-        || async {
-            let (tabs, groups) = census(&rig.chromium).await;
-            if groups == 0 && tabs.len() == before.len() {
-                Ok((tabs, groups))
-            } else {
-                Err(anyhow::anyhow!("{groups} group(s), tabs {tabs:?}"))
-            }
-        },
-    )
-    .await
-    .expect("the orphan lane is reaped");
+    let (after, groups) = lanes_gone(&rig, before.len())
+        .await
+        .expect("the orphan lane is reaped");
     assert_eq!((after, groups), (before, 0));
 }

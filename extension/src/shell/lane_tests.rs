@@ -12,18 +12,33 @@ fn ctx(lanes: &LaneCell, session: &str, request: LaneRequest) -> Context {
 }
 
 fn run(s: &mut Session, b: &FakeBrowser, lanes: &LaneCell, name: &str, line: &str) -> Reply {
-    block_on(execute(
-        s,
-        b,
-        &ctx(lanes, name, LaneRequest::Keep { open: None }),
-        line,
-    ))
+    run_with(s, b, lanes, name, LaneRequest::Keep { open: None }, line)
 }
 
 fn ok(s: &mut Session, b: &FakeBrowser, lanes: &LaneCell, name: &str, line: &str) -> String {
     let reply = run(s, b, lanes, name, line);
     assert!(reply.ok, "`{line}` failed: {}", reply.output);
     reply.output
+}
+
+/// Runs `line` in session `name` with the `EXECUTE` lane parameters `request`.
+fn run_with(
+    s: &mut Session,
+    b: &FakeBrowser,
+    lanes: &LaneCell,
+    name: &str,
+    request: LaneRequest,
+    line: &str,
+) -> Reply {
+    block_on(execute(s, b, &ctx(lanes, name, request), line))
+}
+
+/// Session `name` mints a lane (no page); its id.
+fn mint(s: &mut Session, b: &FakeBrowser, lanes: &LaneCell, name: &str) -> i64 {
+    let reply = run_with(s, b, lanes, name, new_lane(None), "pwd");
+    reply
+        .lane
+        .unwrap_or_else(|| panic!("no lane minted: {}", reply.output))
 }
 
 fn new_lane(url: Option<&str>) -> LaneRequest {
@@ -43,12 +58,14 @@ fn a_mint_opens_a_grouped_background_tab_and_confines_the_session_to_it() {
     let b = FakeBrowser::standard();
     let lanes = LaneCell::default();
     let mut s = Session::default();
-    let reply = block_on(execute(
+    let reply = run_with(
         &mut s,
         &b,
-        &ctx(&lanes, "agent-1", new_lane(Some("https://example.com/a"))),
+        &lanes,
+        "agent-1",
+        new_lane(Some("https://example.com/a")),
         "pwd",
-    ));
+    );
     assert!(reply.ok, "{}", reply.output);
     let lane = reply.lane.expect("the reply names the lane");
     assert!(
@@ -123,12 +140,7 @@ fn a_failed_mint_says_why_and_leaves_nothing() {
     let lanes = LaneCell::default();
     let mut s = Session::default();
     let before = tab_count(&b);
-    let reply = block_on(execute(
-        &mut s,
-        &b,
-        &ctx(&lanes, "a", new_lane(None)),
-        "tabs",
-    ));
+    let reply = run_with(&mut s, &b, &lanes, "a", new_lane(None), "tabs");
     assert!(!reply.ok);
     assert!(
         reply
@@ -152,7 +164,7 @@ fn a_failed_mint_says_why_and_leaves_nothing() {
         window: Some(2),
     };
     b.state.borrow_mut().window_kinds.insert(2, "popup".into());
-    let reply = block_on(execute(&mut s, &b, &ctx(&lanes, "a", asked), "tabs"));
+    let reply = run_with(&mut s, &b, &lanes, "a", asked, "tabs");
     assert!(
         reply.output.contains("window 2 is a 'popup' window"),
         "{}",
@@ -163,7 +175,7 @@ fn a_failed_mint_says_why_and_leaves_nothing() {
         name: None,
         window: Some(77),
     };
-    let reply = block_on(execute(&mut s, &b, &ctx(&lanes, "a", asked), "tabs"));
+    let reply = run_with(&mut s, &b, &lanes, "a", asked, "tabs");
     assert!(
         reply.output.contains("window 77 not found"),
         "{}",
@@ -178,23 +190,18 @@ fn joining_keeps_a_place_per_lane_and_only_minted_lanes_can_be_joined() {
     let b = FakeBrowser::standard();
     let lanes = LaneCell::default();
     let mut a = Session::default();
-    let lane = block_on(execute(
-        &mut a,
-        &b,
-        &ctx(&lanes, "a", new_lane(None)),
-        "pwd",
-    ))
-    .lane
-    .unwrap();
+    let lane = mint(&mut a, &b, &lanes, "a");
     // Session b joins by id, from the shared lane where it was in tab 101.
     let mut other = Session::default();
     ok(&mut other, &b, &lanes, "b", "cd ~/tabs/101");
-    let reply = block_on(execute(
+    let reply = run_with(
         &mut other,
         &b,
-        &ctx(&lanes, "b", LaneRequest::Join(lane.to_string())),
+        &lanes,
+        "b",
+        LaneRequest::Join(lane.to_string()),
         "pwd",
-    ));
+    );
     assert!(reply.ok, "{}", reply.output);
     assert_eq!(reply.lane, Some(lane));
     assert_eq!(reply.output, "~", "a new place in the lane");
@@ -207,12 +214,14 @@ fn joining_keeps_a_place_per_lane_and_only_minted_lanes_can_be_joined() {
     assert_eq!(lanes.borrow().get(lane).unwrap().members, vec!["a", "b"]);
     // A group the user made is not a lane.
     b.state.borrow_mut().groups.insert(5, ("Banking".into(), 1));
-    let reply = block_on(execute(
+    let reply = run_with(
         &mut other,
         &b,
-        &ctx(&lanes, "b", LaneRequest::Join("5".into())),
+        &lanes,
+        "b",
+        LaneRequest::Join("5".into()),
         "tabs",
-    ));
+    );
     assert!(
         !reply.ok && reply.output.contains("lane 5 does not exist"),
         "{}",
@@ -232,22 +241,17 @@ fn closing_a_lane_closes_its_tabs_and_a_session_left_in_it_runs_nothing() {
     let b = FakeBrowser::standard();
     let lanes = LaneCell::default();
     let mut a = Session::default();
-    let lane = block_on(execute(
-        &mut a,
-        &b,
-        &ctx(&lanes, "a", new_lane(None)),
-        "pwd",
-    ))
-    .lane
-    .unwrap();
+    let lane = mint(&mut a, &b, &lanes, "a");
     ok(&mut a, &b, &lanes, "a", "open https://example.com/b");
     let mut other = Session::default();
-    block_on(execute(
+    run_with(
         &mut other,
         &b,
-        &ctx(&lanes, "b", LaneRequest::Join(lane.to_string())),
+        &lanes,
+        "b",
+        LaneRequest::Join(lane.to_string()),
         "pwd",
-    ));
+    );
     // A session outside the lane may not close it.
     let mut stranger = Session::default();
     let refused = run(
@@ -282,14 +286,7 @@ fn a_group_the_user_renamed_is_released_not_closed() {
     let b = FakeBrowser::standard();
     let lanes = LaneCell::default();
     let mut a = Session::default();
-    let lane = block_on(execute(
-        &mut a,
-        &b,
-        &ctx(&lanes, "a", new_lane(None)),
-        "pwd",
-    ))
-    .lane
-    .unwrap();
+    let lane = mint(&mut a, &b, &lanes, "a");
     b.state.borrow_mut().groups.get_mut(&lane).unwrap().0 = "mine now".into();
     let out = ok(&mut a, &b, &lanes, "a", "group close");
     assert!(out.contains("released"), "{out}");
