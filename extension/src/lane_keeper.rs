@@ -126,6 +126,7 @@ pub fn report() {
                     id: lane.id.to_string(),
                     name: lane.name.clone(),
                     owner: lane.owner.clone(),
+                    agent: lane.agent.clone(),
                     sessions: lane.members.len() as u32,
                     tabs: tabs.iter().filter(|t| lane.holds(t)).count() as u32,
                     age_ms: now.saturating_sub(lane.created_ms),

@@ -1044,6 +1044,7 @@ mod tests {
             window_id: None,
             deadline_ms: None,
             allowed_domains: vec![],
+            agent: None,
         };
         let fx = link.handle(
             Event::SocketMessage {
@@ -1141,6 +1142,7 @@ mod tests {
             window_id: None,
             deadline_ms: None,
             allowed_domains: vec![],
+            agent: None,
         }
         .encode()
         .unwrap();

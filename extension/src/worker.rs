@@ -22,6 +22,7 @@ use crate::link::{Effect, Event, Link};
 use crate::settings::{self, Settings, Status};
 use crate::shell::deadline::CancelToken;
 use crate::shell::group::LaneRequest;
+use crate::shell::lanes;
 use crate::shell::page::PageCache;
 use crate::shell::session::{
     keep_recent, storage_key, SessionTable, MAX_STORED_SESSIONS, STORAGE_PREFIX,
@@ -87,12 +88,38 @@ fn on_wall_clock(mut status: Status) -> Status {
     status
 }
 
-/// One `EXECUTE` waiting for, or running in, its session.
+/// One command waiting for, or running in, its session: an `EXECUTE`, or a line the
+/// person typed in the side panel.
 struct Job {
-    gen: u64,
     id: String,
     command: String,
     ctx: Context,
+    reply_to: ReplyTo,
+}
+
+/// Where a command's reply goes.
+enum ReplyTo {
+    /// A `RESULT` on link `gen`, if that link is still the current one.
+    Server(u64),
+    /// The side panel's promise, resolved with `{ok, output, lane, cwd}`.
+    Panel(js_sys::Function),
+}
+
+impl Job {
+    fn answer(self, ok: bool, output: String, lane: Option<i64>, cwd: Option<String>) {
+        match self.reply_to {
+            ReplyTo::Server(gen) => reply_later(gen, self.id, ok, output, lane),
+            ReplyTo::Panel(resolve) => {
+                let reply = to_js(&json!({ "ok": ok, "output": output, "lane": lane, "cwd": cwd }));
+                if let Err(e) = resolve.call1(&JsValue::NULL, &reply) {
+                    console_warn(&format!(
+                        "domshell: the side panel's reply failed: {}",
+                        chrome::error_text(&e)
+                    ));
+                }
+            }
+        }
+    }
 }
 
 struct Socket {
@@ -132,6 +159,8 @@ thread_local! {
     static PAGES: PageCache = PageCache::default();
     /// The stop signal of each running command, by its EXECUTE id (what `CANCEL` names).
     static RUNNING: RefCell<HashMap<String, CancelToken>> = RefCell::new(HashMap::new());
+    /// Lines the person ran in the side panel, to name them in [`RUNNING`].
+    static PERSON_JOBS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 /// Start the worker: read settings, make sure the heartbeat alarm exists, and connect.
@@ -364,6 +393,26 @@ impl Worker {
 
     fn deliver(&mut self, gen: u64, frame: Frame) {
         match frame {
+            // The person's session is not the server's to start, end or use.
+            Frame::SessionStart { id, session } | Frame::SessionEnd { id, session }
+                if session == lanes::PERSON =>
+            {
+                console_warn(&format!(
+                    "domshell: the server named the side panel's session `{session}`; ignored"
+                ));
+                self.send_frame(gen, &Frame::Ack { id });
+            }
+            Frame::Execute { id, session, .. } if session == lanes::PERSON => {
+                self.send_frame(
+                    gen,
+                    &Frame::Result {
+                        id,
+                        ok: false,
+                        output: format!("session `{session}` is the side panel's, the person at the browser's; the server must not run commands in it"),
+                        lane: None,
+                    },
+                );
+            }
             Frame::SessionStart { id, session } => {
                 SESSIONS.with(|t| t.borrow_mut().start(&session));
                 lane_keeper::confirm(&session);
@@ -372,14 +421,11 @@ impl Worker {
             Frame::SessionEnd { id, session } => {
                 let dropped = SESSIONS.with(|t| t.borrow_mut().end(&session));
                 for job in dropped {
-                    self.send_frame(
-                        gen,
-                        &Frame::Result {
-                            id: job.id,
-                            ok: false,
-                            output: "the session ended before this command ran".into(),
-                            lane: None,
-                        },
+                    job.answer(
+                        false,
+                        "the session ended before this command ran".into(),
+                        None,
+                        None,
                     );
                 }
                 forget_session(&session);
@@ -396,6 +442,7 @@ impl Worker {
                 initial_url,
                 group_name,
                 window_id,
+                agent,
             } => {
                 lane_keeper::confirm(&session);
                 let lane_request = LaneRequest::from_frame(
@@ -405,7 +452,6 @@ impl Worker {
                     window_id,
                 );
                 let job = Job {
-                    gen,
                     id,
                     command,
                     ctx: Context::new(&allowed_domains, deadline_ms)
@@ -415,12 +461,11 @@ impl Worker {
                             &session,
                             lane_request,
                             js_sys::Date::now() as u64,
-                        ),
+                        )
+                        .with_agent(agent.as_deref().unwrap_or_default()),
+                    reply_to: ReplyTo::Server(gen),
                 };
-                let start = SESSIONS.with(|t| t.borrow_mut().submit(&session, job));
-                if let Some((state, job)) = start {
-                    spawn_local(run_jobs(session, state, job));
-                }
+                submit(session, job);
             }
             // A command still waiting for its session never runs; one already running is
             // dropped at its next await, and its session goes on with the next command.
@@ -458,6 +503,62 @@ pub(crate) fn send_to_server(frame: &Frame) {
             }
         }
     });
+}
+
+/// Queues `job` in `session`, starting it when the session is idle.
+fn submit(session: String, job: Job) {
+    let start = SESSIONS.with(|t| t.borrow_mut().submit(&session, job));
+    if let Some((state, job)) = start {
+        spawn_local(run_jobs(session, state, job));
+    }
+}
+
+/// Runs a line the person typed in the side panel, in the person's own session
+/// ([`lanes::PERSON`]); `resolve` receives the reply. No server and no tier is involved:
+/// it is the person's own hand. Pages stay as guarded as for agents (browser pages are
+/// never read).
+pub(crate) fn run_for_person(line: String, resolve: js_sys::Function) {
+    let id = format!("panel-{}", PERSON_JOBS.with(|n| n.replace(n.get() + 1)));
+    let job = Job {
+        id,
+        command: line,
+        ctx: person_context(),
+        reply_to: ReplyTo::Panel(resolve),
+    };
+    submit(lanes::PERSON.to_string(), job);
+}
+
+/// The context of the person's commands and completions.
+pub(crate) fn person_context() -> Context {
+    Context::new(&[], None)
+        .with_pages(PAGES.with(Clone::clone))
+        .with_lanes(
+            lane_keeper::book(),
+            lanes::PERSON,
+            LaneRequest::Keep { open: None },
+            js_sys::Date::now() as u64,
+        )
+        .with_agent(lanes::PERSON_AGENT)
+}
+
+/// Ctrl+C in the side panel: stops the person's running command.
+pub(crate) fn cancel_for_person() -> bool {
+    let tokens: Vec<CancelToken> = RUNNING.with(|r| {
+        r.borrow()
+            .iter()
+            .filter(|(id, _)| id.starts_with("panel-"))
+            .map(|(_, token)| token.clone())
+            .collect()
+    });
+    for token in &tokens {
+        token.cancel();
+    }
+    !tokens.is_empty()
+}
+
+/// The person's session as it is between commands (`None` while one runs).
+pub(crate) fn person_state() -> Option<Session> {
+    SESSIONS.with(|t| t.borrow().idle(lanes::PERSON).cloned())
 }
 
 /// Send a RESULT produced asynchronously, if its socket is still the current one.
@@ -507,11 +608,17 @@ async fn run_jobs(session: String, mut state: Session, mut job: Job) {
         }
         // A command in a lane changed its last command: the book is saved and reported.
         lane_keeper::persist();
-        reply_later(job.gen, job.id, reply.ok, reply.output, reply.lane);
+        let objects = job.ctx.objects.clone();
+        job.answer(
+            reply.ok,
+            reply.output,
+            reply.lane,
+            Some(state.cwd.display()),
+        );
         // Released once answered (see `shell::execute_keeping_objects`), cancelled or not,
         // through the same browser type as the kernel's releases (one copy of the code).
         let releasing = shell::deadline::DeadlineBrowser::new(&ChromeBrowser, RELEASE_BUDGET_MS);
-        job.ctx.objects.release(&releasing).await;
+        objects.release(&releasing).await;
         let (next, _) = SESSIONS.with(|t| t.borrow_mut().finish(&session, state));
         match next {
             Some((next_state, next_job)) => {

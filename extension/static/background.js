@@ -2,7 +2,14 @@
 // on the first turn of the script, but WebAssembly loads asynchronously: so the listeners are
 // registered here, and events are queued (never dropped — the alarm that woke the worker is
 // the event that matters) until the Rust side has booted.
-import init, { boot, handle_event } from "../pkg/domshell_extension.js";
+import init, {
+  boot,
+  handle_event,
+  panel_run,
+  panel_cancel,
+  panel_complete,
+  panel_lanes,
+} from "../pkg/domshell_extension.js";
 
 const queued = [];
 let ready = false;
@@ -43,12 +50,49 @@ chrome.tabs.onRemoved.addListener((tabId) => deliver("tab_removed", tabId));
 chrome.tabs.onCreated.addListener((tab) => deliver("tab_created", tab));
 chrome.tabGroups.onRemoved.addListener((group) => deliver("group_removed", group.id));
 
+// The side panel (and nothing else: no page can message this extension) speaks for the
+// person at the browser. Its requests wait for the worker to boot.
+const PANEL_PATH = "/extension/static/sidepanel.html";
+let started;
+const booted = new Promise((resolve) => (started = resolve));
+function fromPanel(sender) {
+  try {
+    return sender.id === chrome.runtime.id && new URL(sender.url).pathname === PANEL_PATH &&
+      new URL(sender.url).origin === self.location.origin;
+  } catch {
+    return false;
+  }
+}
+chrome.runtime.onMessage.addListener((message, sender, sendResponse) => {
+  if (!fromPanel(sender) || !message || typeof message.panel !== "string") return false;
+  const line = String(message.line ?? "");
+  booted
+    .then(() => {
+      switch (message.panel) {
+        case "run": return panel_run(line);
+        case "cancel": return { cancelled: panel_cancel() };
+        case "complete": return panel_complete(line);
+        case "lanes": return panel_lanes();
+        default: throw new Error(`unknown side-panel request ${message.panel}`);
+      }
+    })
+    .then(sendResponse, (error) => sendResponse({ error: String(error) }));
+  return true;
+});
+// The toolbar button opens the side panel.
+if (chrome.sidePanel) {
+  chrome.sidePanel
+    .setPanelBehavior({ openPanelOnActionClick: true })
+    .catch((error) => console.warn("domshell: cannot set the side panel to open from the toolbar", error));
+}
+
 init()
   .then(() => boot())
   .then(() => {
     ready = true;
     globalThis.domshell.ready = true;
     for (const [kind, payload] of queued.splice(0)) deliver(kind, payload);
+    started();
   })
   .catch((error) => {
     globalThis.domshell.error = String(error && error.stack ? error.stack : error);

@@ -9,6 +9,10 @@ const KEYS = {
 };
 const $ = (id) => document.getElementById(id);
 let lastStatus = null;
+// Agents' lanes (tab groups) the worker keeps in chrome.storage.session (see
+// extension/src/shell/lanes.rs); the side panel lists them one by one.
+const LANES_KEY = "domshell_lanes";
+let laneCount = 0;
 
 function ago(ms) {
   if (ms < 1500) return "just now";
@@ -35,6 +39,7 @@ function render() {
   if (status.last_inbound_at) figures.push(`last heard ${ago(Date.now() - status.last_inbound_at)}`);
   if (status.last_rtt_ms != null) figures.push(`round trip ${status.last_rtt_ms} ms`);
   if (status.reconnects) figures.push(`${status.reconnects} reconnects`);
+  figures.push(laneCount === 1 ? "1 lane open" : `${laneCount} lanes open`);
   $("figures").textContent = figures.join(" · ");
 }
 
@@ -44,6 +49,8 @@ async function load() {
   $("token").value = items[KEYS.token] || "";
   $("port").value = items[KEYS.port] || 9876;
   lastStatus = items[KEYS.status] || null;
+  const lanes = (await chrome.storage.session.get(LANES_KEY))[LANES_KEY];
+  laneCount = Array.isArray(lanes) ? lanes.length : 0;
   render();
 }
 
@@ -72,6 +79,11 @@ $("settings").addEventListener("submit", async (event) => {
 chrome.storage.onChanged.addListener((changes, area) => {
   if (area === "local" && changes[KEYS.status]) {
     lastStatus = changes[KEYS.status].newValue || null;
+    render();
+  }
+  if (area === "session" && changes[LANES_KEY]) {
+    const lanes = changes[LANES_KEY].newValue;
+    laneCount = Array.isArray(lanes) ? lanes.length : 0;
     render();
   }
 });

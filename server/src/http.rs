@@ -240,6 +240,7 @@ async fn debug_execute(State(app): State<AppState>, Json(body): Json<DebugExecut
         initial_url: body.initial_url,
         group_name: body.group_name,
         window_id: body.window_id,
+        agent: Some("debug-api".into()),
         budget: body
             .timeout_ms
             .map(Duration::from_millis)

@@ -58,6 +58,8 @@ pub struct Call {
     pub group_name: Option<String>,
     /// With a new lane: the window it opens in.
     pub window_id: Option<i64>,
+    /// The MCP client's label (`name/version`), recorded on lanes it mints.
+    pub agent: Option<String>,
     /// The whole call must finish within this.
     pub budget: Duration,
 }
@@ -304,6 +306,7 @@ impl Pipeline {
                 window_id,
                 timeout: Some(remaining),
                 allowed_domains: policy.domains().to_vec(),
+                agent: call.agent.clone(),
             };
             let sent_params = matches!(lane_params, LaneParams::Create { .. });
             // Recorded before it runs: a server killed mid-command still leaves a trace of

@@ -105,6 +105,11 @@ pub enum Frame {
         /// the extension checks the page a command acts on, which only it can see.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         allowed_domains: Vec<String>,
+        /// Who asks: the MCP client's name and version (`claude-ai/0.1`), recorded on a
+        /// lane it mints so the person at the browser sees which agent works there. Only
+        /// a label: it grants nothing.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent: Option<String>,
     },
     /// ext → srv outcome of an `EXECUTE` with the same id.
     Result {
@@ -137,6 +142,8 @@ pub struct LaneReport {
     pub name: String,
     /// The shell session (MCP session key) that minted it.
     pub owner: String,
+    /// The MCP client that minted it (`claude-ai/0.1`), or `person` for the side panel.
+    pub agent: String,
     /// Sessions in it, the owner included.
     pub sessions: u32,
     pub tabs: u32,
@@ -163,6 +170,7 @@ impl LaneReport {
             id: text("id")?,
             name: text("name")?,
             owner: text("owner")?,
+            agent: value["agent"].as_str().unwrap_or_default().to_string(),
             sessions: u32::try_from(number("sessions")?).unwrap_or(u32::MAX),
             tabs: u32::try_from(number("tabs")?).unwrap_or(u32::MAX),
             age_ms: number("age_ms")?,
@@ -209,6 +217,7 @@ struct WireFrame {
     deadline_ms: Option<u64>,
     #[serde(default)]
     allowed_domains: Vec<String>,
+    agent: Option<String>,
     ok: Option<bool>,
     output: Option<String>,
     lane: Option<String>,
@@ -357,6 +366,7 @@ impl TryFrom<WireFrame> for Frame {
                 window_id: w.window_id,
                 deadline_ms: w.deadline_ms,
                 allowed_domains: w.allowed_domains,
+                agent: w.agent,
             },
             "RESULT" => Frame::Result {
                 id: text(w.id)?,
@@ -538,6 +548,7 @@ mod tests {
                 window_id: Some(3),
                 deadline_ms: Some(45_000),
                 allowed_domains: vec!["example.com".into()],
+                agent: Some("claude-ai/0.1".into()),
             },
             Frame::Result {
                 id: "a1".into(),
@@ -560,6 +571,7 @@ mod tests {
                     id: "17".into(),
                     name: "research".into(),
                     owner: "s".into(),
+                    agent: "claude-ai/0.1".into(),
                     sessions: 2,
                     tabs: 3,
                     age_ms: 4_000,
@@ -693,6 +705,7 @@ mod tests {
                 window_id: None,
                 deadline_ms: None,
                 allowed_domains: vec![],
+                agent: None,
             }
         );
         let pong = Frame::decode(r#"{"pad":[1,{"a":null}],"type":"PONG","id":4}"#, 1000);
@@ -742,6 +755,7 @@ mod tests {
             let frame = Frame::Execute {
                 id: "x".into(), session, command, group_id: None, initial_url: None,
                 group_name: None, window_id: None, deadline_ms: None, allowed_domains: vec![],
+                agent: None,
             };
             let text = frame.encode().unwrap();
             prop_assert_eq!(Frame::decode(&text, MAX_FRAME_BYTES).unwrap(), frame);

@@ -205,7 +205,7 @@ async fn mint<B: Browser>(
     };
     ctx.lanes
         .borrow_mut()
-        .mint(group, &name, &ctx.session_name, ctx.now_ms);
+        .mint(group, &name, &ctx.session_name, &ctx.agent, ctx.now_ms);
     session.switch_lane(Some(group));
     session.cwd = Cwd::tab_root(id, None);
     let mut out = format!(
@@ -354,7 +354,8 @@ async fn close<B: Browser>(
         let lane = book.get(id).cloned().ok_or_else(|| {
             format!("group close: lane {id} does not exist (`group list` shows the lanes)")
         })?;
-        if !lane.members.contains(&ctx.session_name) {
+        // The person at the browser may stop any agent; an agent only its own lanes.
+        if ctx.session_name != lanes::PERSON && !lane.members.contains(&ctx.session_name) {
             return Err(format!(
                 "group close: lane {id} belongs to other sessions; only a session in it may close it (`group attach {id}` first)"
             ));
@@ -385,22 +386,7 @@ async fn list<B: Browser>(
         .map_err(|e| format!("group list: {e}"))?;
     let book = ctx.lanes.borrow();
     if json {
-        let lanes: Vec<serde_json::Value> = book
-            .list()
-            .map(|lane| {
-                serde_json::json!({
-                    "id": lane.id,
-                    "title": lane.title,
-                    "owner": lane.owner,
-                    "sessions": lane.members.len(),
-                    "tabs": tabs.iter().filter(|t| lane.holds(t)).count(),
-                    "ageMs": ctx.now_ms.saturating_sub(lane.created_ms),
-                    "lastCommand": lane.last_command,
-                    "current": session.lane == Some(lane.id),
-                })
-            })
-            .collect();
-        return Ok(serde_json::Value::from(lanes).to_string());
+        return Ok(lanes_json(&book, &tabs, ctx.now_ms, session.lane).to_string());
     }
     if book.is_empty() {
         return Ok("No lanes. `group new [name]` makes one.".into());
@@ -413,9 +399,14 @@ async fn list<B: Browser>(
             " "
         };
         lines.push(format!(
-            "{mark} {}  {}  {} tab(s)  {} session(s)  {} old  last: {}",
+            "{mark} {}  {}  {}  {} tab(s)  {} session(s)  {} old  last: {}",
             lane.id,
             lane.title,
+            if lane.agent.is_empty() {
+                "?"
+            } else {
+                lane.agent.as_str()
+            },
             tabs.iter().filter(|t| lane.holds(t)).count(),
             lane.members.len(),
             format::duration_ms(ctx.now_ms.saturating_sub(lane.created_ms)),
@@ -427,4 +418,29 @@ async fn list<B: Browser>(
         ));
     }
     Ok(lines.join("\r\n"))
+}
+
+/// Every lane as `group list --json` lists it (and the side panel shows it), `current`
+/// marking the session's own.
+pub fn lanes_json(
+    book: &LaneBook,
+    tabs: &[TabInfo],
+    now_ms: u64,
+    current: Option<i64>,
+) -> serde_json::Value {
+    book.list()
+        .map(|lane| {
+            serde_json::json!({
+                "id": lane.id,
+                "title": lane.title,
+                "owner": lane.owner,
+                "agent": lane.agent,
+                "sessions": lane.members.len(),
+                "tabs": tabs.iter().filter(|t| lane.holds(t)).count(),
+                "ageMs": now_ms.saturating_sub(lane.created_ms),
+                "lastCommand": lane.last_command,
+                "current": current == Some(lane.id),
+            })
+        })
+        .collect()
 }

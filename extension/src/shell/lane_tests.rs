@@ -8,7 +8,9 @@ use super::session::{Cwd, Session};
 use super::{execute, Context, Reply};
 
 fn ctx(lanes: &LaneCell, session: &str, request: LaneRequest) -> Context {
-    Context::new(&[], None).with_lanes(lanes.clone(), session, request, 1_000)
+    Context::new(&[], None)
+        .with_lanes(lanes.clone(), session, request, 1_000)
+        .with_agent(&format!("{session}-client/1"))
 }
 
 fn run(s: &mut Session, b: &FakeBrowser, lanes: &LaneCell, name: &str, line: &str) -> Reply {
@@ -231,7 +233,9 @@ fn joining_keeps_a_place_per_lane_and_only_minted_lanes_can_be_joined() {
     assert!(reply.output.contains("not a lane id"), "{}", reply.output);
     let list = ok(&mut other, &b, &lanes, "b", "group list");
     assert!(
-        list.contains(&format!("* {lane}  🐚 research  1 tab(s)  2 session(s)")),
+        list.contains(&format!(
+            "* {lane}  🐚 research  a-client/1  1 tab(s)  2 session(s)"
+        )),
         "{list}"
     );
 }
@@ -292,4 +296,32 @@ fn a_group_the_user_renamed_is_released_not_closed() {
     assert!(out.contains("released"), "{out}");
     assert_eq!(tab_count(&b), 4);
     assert!(lanes.borrow().is_empty());
+}
+
+#[test]
+fn the_person_closes_any_lane_and_keeps_their_own_across_link_changes() {
+    let b = FakeBrowser::standard();
+    let lanes = LaneCell::default();
+    let mut agent = Session::default();
+    let lane = mint(&mut agent, &b, &lanes, "a");
+    assert_eq!(lanes.borrow().get(lane).unwrap().agent, "a-client/1");
+    // The person's hand stops an agent's lane without joining it.
+    let mut person = Session::default();
+    let out = ok(
+        &mut person,
+        &b,
+        &lanes,
+        super::lanes::PERSON,
+        &format!("group close {lane}"),
+    );
+    assert_eq!(out, format!("✓ Closed lane {lane} and its 1 tab(s)"));
+    assert_eq!(tab_count(&b), 3);
+    // A lane the person makes is theirs: no server announces the person, so it is never
+    // reaped after the link comes up, while an agent's unannounced lane is.
+    let own = mint(&mut person, &b, &lanes, super::lanes::PERSON);
+    let other = mint(&mut agent, &b, &lanes, "a");
+    lanes.borrow_mut().link_up(0);
+    let reaped = lanes.borrow_mut().reap(1_000_000, 1_000);
+    assert_eq!(reaped.iter().map(|l| l.id).collect::<Vec<_>>(), [other]);
+    assert!(lanes.borrow().get(own).is_some());
 }

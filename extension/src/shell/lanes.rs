@@ -40,6 +40,12 @@ pub const MAX_POPUPS: usize = 32;
 pub const STORAGE_KEY: &str = "domshell_lanes";
 /// Chrome's `groupId` of a tab in no group.
 pub const NO_GROUP: i64 = -1;
+/// The session of the person at the browser: the side panel's. The server never announces
+/// it, so it is never reaped; the worker refuses frames that name it, so no agent can act
+/// as the person.
+pub const PERSON: &str = "side-panel";
+/// The agent label of a lane the person made.
+pub const PERSON_AGENT: &str = "person";
 
 /// One lane: a tab group and who works in it. Stored as JSON written and read member by
 /// member ([`Lane::to_json`], [`Decode`]): serde's derives cost the WASM a deserializer
@@ -53,6 +59,9 @@ pub struct Lane {
     pub title: String,
     /// The session that minted it.
     pub owner: String,
+    /// Who that session is for the person watching: the MCP client's label, or
+    /// [`PERSON_AGENT`]. Empty when nobody said.
+    pub agent: String,
     /// Every session that minted or joined it and has not ended, owner first.
     pub members: Vec<String>,
     pub created_ms: u64,
@@ -74,6 +83,7 @@ impl Lane {
             "name": self.name,
             "title": self.title,
             "owner": self.owner,
+            "agent": self.agent,
             "members": self.members,
             "created_ms": self.created_ms,
             "last_used_ms": self.last_used_ms,
@@ -98,6 +108,7 @@ impl Decode for Lane {
             name: f.string("name")?,
             title: f.string("title")?,
             owner: f.string("owner")?,
+            agent: f.string_or_empty("agent")?,
             members: f.strings("members")?,
             created_ms: ms("created_ms")?,
             last_used_ms: ms("last_used_ms")?,
@@ -284,13 +295,14 @@ impl LaneBook {
         Ok(())
     }
 
-    /// Records a lane just minted by `session`.
-    pub fn mint(&mut self, id: i64, name: &str, session: &str, now_ms: u64) {
+    /// Records a lane just minted by `session`, which is `agent` to the person.
+    pub fn mint(&mut self, id: i64, name: &str, session: &str, agent: &str, now_ms: u64) {
         let lane = Lane {
             id,
             name: name.to_string(),
             title: title_for(name),
             owner: session.to_string(),
+            agent: agent.chars().take(2 * MAX_NAME_CHARS).collect(),
             members: vec![session.to_string()],
             created_ms: now_ms,
             last_used_ms: now_ms,
@@ -391,11 +403,17 @@ impl LaneBook {
         changed
     }
 
-    /// The link came up: every member must be announced again by the server.
+    /// The link came up: every member must be announced again by the server, except the
+    /// person, whom no server knows.
     pub fn link_up(&mut self, now_ms: u64) {
         for lane in self.lanes.iter_mut() {
-            lane.unconfirmed = lane.members.clone();
-            lane.unconfirmed_since_ms = Some(now_ms);
+            lane.unconfirmed = lane
+                .members
+                .iter()
+                .filter(|m| *m != PERSON)
+                .cloned()
+                .collect();
+            lane.unconfirmed_since_ms = (!lane.unconfirmed.is_empty()).then_some(now_ms);
         }
     }
 
@@ -489,8 +507,8 @@ mod tests {
     #[test]
     fn a_lane_session_sees_its_tabs_and_a_shared_one_every_other() {
         let mut book = LaneBook::default();
-        book.mint(7, "a", "s1", 0);
-        book.mint(8, "b", "s2", 0);
+        book.mint(7, "a", "s1", "t/1", 0);
+        book.mint(8, "b", "s2", "t/1", 0);
         book.add_popup(7, 55);
         let tabs = [
             tab(1, NO_GROUP),
@@ -518,7 +536,7 @@ mod tests {
         let mut book = LaneBook::default();
         let err = book.join(99, "s1", 0).unwrap_err();
         assert!(err.contains("lane 99 does not exist"), "{err}");
-        book.mint(7, "a", "s1", 0);
+        book.mint(7, "a", "s1", "t/1", 0);
         book.join(7, "s2", 5).unwrap();
         book.join(7, "s2", 6).unwrap();
         assert_eq!(book.get(7).unwrap().members, vec!["s1", "s2"]);
@@ -528,9 +546,9 @@ mod tests {
     #[test]
     fn a_lane_closes_when_its_last_session_ends() {
         let mut book = LaneBook::default();
-        book.mint(7, "a", "s1", 0);
+        book.mint(7, "a", "s1", "t/1", 0);
         book.join(7, "s2", 0).unwrap();
-        book.mint(8, "b", "s1", 0);
+        book.mint(8, "b", "s1", "t/1", 0);
         let closed: Vec<i64> = book.end_session("s1").iter().map(|l| l.id).collect();
         assert_eq!(closed, vec![8]);
         assert_eq!(book.get(7).unwrap().members, vec!["s2"]);
@@ -542,10 +560,10 @@ mod tests {
     #[test]
     fn lanes_whose_sessions_are_not_announced_after_the_link_comes_up_are_reaped() {
         let mut book = LaneBook::default();
-        book.mint(7, "a", "alive", 0);
-        book.mint(8, "b", "gone", 0);
+        book.mint(7, "a", "alive", "t/1", 0);
+        book.mint(8, "b", "gone", "t/1", 0);
         book.join(8, "alive-too", 0).unwrap();
-        book.mint(9, "c", "gone", 0);
+        book.mint(9, "c", "gone", "t/1", 0);
         book.link_up(1_000);
         book.confirm("alive");
         book.confirm("alive-too");
@@ -564,7 +582,7 @@ mod tests {
     #[test]
     fn closing_closes_the_group_and_popups_but_not_what_the_user_took() {
         let mut book = LaneBook::default();
-        book.mint(7, "research", "s1", 0);
+        book.mint(7, "research", "s1", "t/1", 0);
         let lane = book.get(7).unwrap().clone();
         assert_eq!(lane.title, "🐚 research");
         let mut lane = lane;
@@ -617,7 +635,7 @@ mod tests {
         let mut book = LaneBook::default();
         for id in 0..MAX_LANES as i64 {
             book.has_room().unwrap();
-            book.mint(id, "a", "s", 0);
+            book.mint(id, "a", "s", "t/1", 0);
         }
         assert!(book
             .has_room()

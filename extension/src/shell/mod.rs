@@ -29,6 +29,7 @@ pub mod browser;
 pub mod builtins;
 pub mod cdp;
 pub mod commands;
+pub mod complete;
 pub mod confined;
 pub mod deadline;
 pub mod dialog;
@@ -97,6 +98,9 @@ pub struct Context {
     pub lanes: group::LaneCell,
     /// The session's name (its MCP session key), recorded as a lane's owner or member.
     pub session_name: String,
+    /// Who the session is to the person watching (the MCP client's label), recorded on the
+    /// lanes it mints.
+    pub agent: String,
     /// The lane parameters of the `EXECUTE`, applied before the line runs.
     pub lane_request: group::LaneRequest,
     /// Wall-clock time as the command started (lane ages), from the glue.
@@ -118,6 +122,7 @@ impl Context {
             objects: dom::Objects::default(),
             lanes: Default::default(),
             session_name: String::new(),
+            agent: String::new(),
             lane_request: group::LaneRequest::Keep { open: None },
             now_ms: 0,
         }
@@ -136,6 +141,12 @@ impl Context {
         self.session_name = session_name.to_string();
         self.lane_request = lane_request;
         self.now_ms = now_ms;
+        self
+    }
+
+    /// The same context for a session that is `agent` to the person watching its lanes.
+    pub fn with_agent(mut self, agent: &str) -> Context {
+        self.agent = agent.to_string();
         self
     }
 

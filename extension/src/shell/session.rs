@@ -393,6 +393,11 @@ impl<J> SessionTable<J> {
         Some((state, job))
     }
 
+    /// `name`'s state while no command of it runs.
+    pub fn idle(&self, name: &str) -> Option<&Session> {
+        self.idle.get(name)
+    }
+
     /// Whether `name` has a command running (it was not ended meanwhile).
     pub fn is_running(&self, name: &str) -> bool {
         self.running.contains(name)

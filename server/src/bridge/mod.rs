@@ -271,6 +271,7 @@ impl Bridge {
             lane.id = sanitize(&lane.id, 24);
             lane.name = sanitize(&lane.name, MAX_LABEL_CHARS);
             lane.owner = sanitize(&lane.owner, 2 * MAX_LABEL_CHARS);
+            lane.agent = sanitize(&lane.agent, 2 * MAX_LABEL_CHARS);
             lane.last_command = sanitize(&lane.last_command, 2 * MAX_LABEL_CHARS);
         }
         state.lanes = lanes;

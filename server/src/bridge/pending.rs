@@ -28,6 +28,8 @@ pub struct ExecuteRequest {
     pub timeout: Option<Duration>,
     /// Domain allowlist for the extension to apply to the page the command acts on.
     pub allowed_domains: Vec<String>,
+    /// The MCP client's label, for the person watching lanes (see `Frame::Execute`).
+    pub agent: Option<String>,
 }
 
 pub(super) struct Pending {
@@ -74,6 +76,7 @@ impl Bridge {
                 window_id: request.window_id,
                 deadline_ms: Some(timeout.as_millis() as u64),
                 allowed_domains: request.allowed_domains,
+                agent: request.agent,
             };
             if outbound.send(Outbound::Frame(frame)).is_err() {
                 return Err(BridgeError::LinkLost {

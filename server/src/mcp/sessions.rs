@@ -169,6 +169,15 @@ impl SessionTable {
         self.active.load(Ordering::SeqCst)
     }
 
+    /// The client label (`name/version`) of the session under `key`: the one it gave at
+    /// initialization, or for a stateless client the identity its key is made of.
+    pub fn client(&self, key: &str) -> Option<String> {
+        if let Some(listed) = self.inner().listed.get(key) {
+            return Some(listed.info.client.clone());
+        }
+        key.strip_prefix("client:").map(str::to_string)
+    }
+
     /// The listing for the status document.
     pub fn listing(&self) -> serde_json::Map<String, serde_json::Value> {
         self.inner()

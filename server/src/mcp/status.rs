@@ -143,13 +143,14 @@ pub(super) fn status_schema() -> Value {
             },
             "lanes": {
                 "type": "array",
-                "description": "Agents' lanes (tab groups) open in the browser, as the extension last reported them; empty without an extension. `/health` leaves out `owner` and `last_command`.",
+                "description": "Agents' lanes (tab groups) open in the browser, as the extension last reported them; empty without an extension. `/health` leaves out `owner`, `agent` and `last_command`.",
                 "items": {
                     "type": "object",
                     "properties": {
                         "id": {"type": "string", "description": "The lane id agents pass as `group_id`."},
                         "name": string,
                         "owner": {"type": "string", "description": "Session key of the session that made it (see `sessions`)."},
+                        "agent": {"type": "string", "description": "The MCP client (`name/version`) that made it; `person` for a lane made from the browser's side panel."},
                         "sessions": integer,
                         "tabs": integer,
                         "age_ms": integer,

@@ -133,6 +133,7 @@ impl DomshellMcp {
             initial_url: args.initial_url,
             group_name: args.group_name,
             window_id: args.window_id,
+            agent: self.shared.sessions.client(&session.key),
             budget: self.shared.config.call_budget,
         };
         let total = shared_protocol::grammar::split_lines(&call.input).len();
