@@ -465,6 +465,15 @@ impl Chromium {
         }
     }
 
+    /// Close a page target (a tab this test opened).
+    pub async fn close_target(&self, target_id: &str) -> anyhow::Result<()> {
+        let mut browser = self.browser_cdp().await?;
+        browser
+            .send("Target.closeTarget", json!({ "targetId": target_id }))
+            .await?;
+        Ok(())
+    }
+
     /// Whether the browser process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

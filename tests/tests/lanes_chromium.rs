@@ -216,7 +216,9 @@ async fn two_agents_work_in_their_own_lanes_and_leave_nothing_behind() {
         assert!(
             lanes.as_array().unwrap().iter().all(|l| l["tabs"] == 1
                 && l["sessions"] == 1
-                && l["owner"].as_str().is_some_and(|o| !o.is_empty())),
+                && l["owner"].as_str().is_some_and(|o| !o.is_empty())
+                // The MCP client's own name and version, from its `initialize`.
+                && l["agent"].as_str().is_some_and(|a| a.contains('/') && a != "debug-api")),
             "{lanes}"
         );
     }
