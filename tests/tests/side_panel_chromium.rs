@@ -18,7 +18,10 @@ use serde_json::{json, Value};
 const PANEL: &str = "extension/static/sidepanel.html";
 
 fn extension_page(path: &str) -> String {
-    format!("chrome-extension://{}/{path}", shared_protocol::EXTENSION_ID)
+    format!(
+        "chrome-extension://{}/{path}",
+        shared_protocol::EXTENSION_ID
+    )
 }
 
 /// Tab and tab-group counts of the whole browser.
@@ -264,7 +267,9 @@ async fn the_side_panel_drives_a_lane_of_its_own_and_closes_an_agents() {
     panel.tab().await;
     line_becomes(&target, "click ").await;
     // A directory completes with its slash, then a name inside it.
-    panel.eval("document.getElementById('line').value = ''; true").await;
+    panel
+        .eval("document.getElementById('line').value = ''; true")
+        .await;
     panel.type_text("cd ma").await;
     panel.tab().await;
     line_becomes(&target, "cd main/").await;
@@ -274,14 +279,18 @@ async fn the_side_panel_drives_a_lane_of_its_own_and_closes_an_agents() {
     panel.tab().await;
     line_becomes(&target, "click count_btn ").await;
     panel.enter().await;
-    panel.output_with("(tree will auto-refresh on next command)\n~", 10).await;
+    panel
+        .output_with("(tree will auto-refresh on next command)\n~", 10)
+        .await;
     panel.run("text", "clicked 2").await;
     // ↑ brings the earlier lines back.
     panel.key("ArrowUp", "ArrowUp", 38, 0, "").await;
     assert_eq!(panel.input().await, "text");
     panel.key("ArrowUp", "ArrowUp", 38, 0, "").await;
     assert_eq!(panel.input().await, "click count_btn");
-    panel.eval("document.getElementById('line').value = ''; true").await;
+    panel
+        .eval("document.getElementById('line').value = ''; true")
+        .await;
     // Its own lane is listed as the person's.
     panel.lanes_with("🐚 mine · person (yours)").await;
 
