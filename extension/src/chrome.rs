@@ -293,8 +293,6 @@ pub fn on_debugger_detach(tab: i64, reason: &str) {
     });
 }
 
-/// A protocol event of an attached tab (`chrome.debugger.onEvent`), in the tab itself
-/// (`session` `None`) or in one of its child sessions.
 /// Takes `tab` out of its tab group (a lane's tab that belongs to the user's tabs).
 pub async fn ungroup_tab(tab: i64) -> Result<(), BrowserError> {
     let ids = to_js(&json!([tab]));
@@ -303,6 +301,20 @@ pub async fn ungroup_tab(tab: i64) -> Result<(), BrowserError> {
         .map(|_| ())
 }
 
+/// Makes `tab` its window's active tab again, without focusing the window (unlike
+/// [`Browser::activate_tab`]): the user's view is given back, nothing is brought forward.
+pub async fn give_back_tab(tab: i64) -> Result<(), BrowserError> {
+    call(
+        tabs_update(tab as f64, &to_js(&json!({ "active": true }))),
+        CALL_TIMEOUT_MS,
+        "chrome.tabs.update",
+    )
+    .await
+    .map(|_| ())
+}
+
+/// A protocol event of an attached tab (`chrome.debugger.onEvent`), in the tab itself
+/// (`session` `None`) or in one of its child sessions.
 pub fn on_debugger_event(tab: i64, session: Option<&str>, method: &str, params: &Value) {
     match method {
         // A page of the tab opens a new tab or window (a `target=_blank` link, `window.open`).

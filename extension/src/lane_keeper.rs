@@ -52,11 +52,16 @@ thread_local! {
     static OPENS: RefCell<Vec<(i64, String, f64)>> = const { RefCell::new(Vec::new()) };
     /// Whether [`pair_opens_with_tabs`] runs.
     static MATCHING: Cell<bool> = const { Cell::new(false) };
+    /// Per window, the tabs lately in front, most recent last: (window, tabs), at most
+    /// [`MAX_RECENT_TABS`] windows of [`FRONT_HISTORY`] tabs.
+    static FRONT: RefCell<Vec<(i64, Vec<i64>)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Tabs remembered after their creation, at most, and for how long.
 const MAX_RECENT_TABS: usize = 32;
 const RECENT_TAB_MS: f64 = 5_000.0;
+/// Tabs remembered per window as having been in front.
+const FRONT_HISTORY: usize = 8;
 /// How often the tab a page opened is looked for (for [`RECENT_TAB_MS`] at most).
 const PLACE_POLL_MS: u64 = 100;
 
@@ -289,17 +294,14 @@ async fn place(browser: &ChromeBrowser, opener: i64, tab: TabInfo) {
         let book = l.borrow();
         (book.lane_of(&opener), book.lane_of(&tab))
     });
-    if belongs == now_in {
-        return;
-    }
     match belongs {
-        Some(lane) => {
+        Some(lane) if now_in != Some(lane) => {
             if browser.group_tab(id, Some(lane)).await.is_err() {
                 LANES.with(|l| l.borrow_mut().add_popup(lane, id));
                 persist();
             }
         }
-        None => {
+        None if now_in.is_some() => {
             if let Err(e) = chrome::ungroup_tab(id).await {
                 console_warn(&format!(
                     "domshell: tab {id}, opened from the user's tab {}, is left in a lane: {e}",
@@ -307,6 +309,73 @@ async fn place(browser: &ChromeBrowser, opener: i64, tab: TabInfo) {
                 ));
             }
         }
+        _ => {}
+    }
+    // Chrome brings a tab a link opens to the front: an agent's link must not take the
+    // user's view (also when Chrome put the tab in the right group itself).
+    if belongs.is_some() {
+        give_back_front(browser, id).await;
+    }
+}
+
+/// `chrome.tabs.onActivated`: remembered per window, so that a lane's tab Chrome brought
+/// to the front can give the front back.
+pub fn on_tab_activated(tab: i64, window: i64) {
+    FRONT.with(|f| {
+        let mut front = f.borrow_mut();
+        let at = match front.iter().position(|(w, _)| *w == window) {
+            Some(at) => at,
+            None => {
+                if front.len() >= MAX_RECENT_TABS {
+                    front.remove(0);
+                }
+                front.push((window, Vec::new()));
+                front.len() - 1
+            }
+        };
+        let tabs = &mut front[at].1;
+        tabs.retain(|t| *t != tab);
+        if tabs.len() >= FRONT_HISTORY {
+            tabs.remove(0);
+        }
+        tabs.push(tab);
+    });
+}
+
+/// The tabs lately in front in `window`, most recent first.
+fn fronts(window: i64) -> Vec<i64> {
+    FRONT.with(|f| {
+        f.borrow()
+            .iter()
+            .find(|(w, _)| *w == window)
+            .map(|(_, tabs)| tabs.iter().rev().copied().collect())
+            .unwrap_or_default()
+    })
+}
+
+/// A tab a lane's page opened is in front (Chrome brings a link's tab forward): the user's
+/// tab that was in front last gets the front back. A lane's tab the user brought forward
+/// is left alone: only tabs agents' pages opened come here.
+async fn give_back_front(browser: &ChromeBrowser, lane_tab: i64) {
+    let Ok(Some(now)) = browser.tab(lane_tab).await else {
+        return;
+    };
+    let Some(window) = now.window_id.filter(|_| now.active) else {
+        return;
+    };
+    for candidate in fronts(window).into_iter().filter(|t| *t != lane_tab) {
+        let Ok(Some(tab)) = browser.tab(candidate).await else {
+            continue;
+        };
+        if tab.window_id != Some(window) || LANES.with(|l| l.borrow().lane_of(&tab)).is_some() {
+            continue;
+        }
+        if let Err(e) = chrome::give_back_tab(candidate).await {
+            console_warn(&format!(
+                "domshell: cannot give the front back to tab {candidate}: {e}"
+            ));
+        }
+        return;
     }
 }
 

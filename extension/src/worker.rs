@@ -243,6 +243,14 @@ pub fn handle_event(kind: &str, payload: JsValue) {
                 lane_keeper::on_tab_created(tab);
             }
         }
+        "tab_activated" => {
+            let payload: Value = chrome::from_js_value(&payload);
+            if let (Some(tab), Some(window)) =
+                (payload["tabId"].as_i64(), payload["windowId"].as_i64())
+            {
+                lane_keeper::on_tab_activated(tab, window);
+            }
+        }
         "group_removed" => {
             if let Some(group) = payload.as_f64() {
                 lane_keeper::on_group_removed(group as i64);

@@ -48,6 +48,7 @@ chrome.tabs.onUpdated.addListener((tabId, change) => {
 chrome.tabs.onRemoved.addListener((tabId) => deliver("tab_removed", tabId));
 // Lanes: a tab a lane's page opens joins the lane; a lane whose group is gone is over.
 chrome.tabs.onCreated.addListener((tab) => deliver("tab_created", tab));
+chrome.tabs.onActivated.addListener((info) => deliver("tab_activated", info));
 chrome.tabGroups.onRemoved.addListener((group) => deliver("group_removed", group.id));
 
 // The side panel (and nothing else: no page can message this extension) speaks for the

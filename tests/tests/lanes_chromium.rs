@@ -167,6 +167,25 @@ async fn two_agents_work_in_their_own_lanes_and_leave_nothing_behind() {
         )
         .await
         .expect("both links' tabs are in lanes");
+        // Chrome brought each link's tab to the front; the user's view is given back.
+        eventually(
+            Duration::from_secs(10),
+            Duration::from_millis(100),
+            || async {
+                let active = rig
+                    .chromium
+                    .evaluate_in_worker("chrome.tabs.query({active: true}).then(t => JSON.stringify(t.map(x => [x.groupId, x.url])))")
+                    .await?;
+                let text = active.as_str().unwrap_or_default().to_string();
+                anyhow::ensure!(
+                    text.contains("user=me") && !text.contains("user=lane"),
+                    "active tabs: {text}"
+                );
+                Ok(())
+            },
+        )
+        .await
+        .expect("the user's tab is in front again");
         std::fs::write(barriers.path().join("linked.test"), "").expect("a barrier file");
     };
     let (a, b, ()) = tokio::join!(
