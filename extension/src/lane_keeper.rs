@@ -295,11 +295,10 @@ async fn place(browser: &ChromeBrowser, opener: i64, tab: TabInfo) {
         (book.lane_of(&opener), book.lane_of(&tab))
     });
     match belongs {
-        Some(lane) if now_in != Some(lane) => {
-            if browser.group_tab(id, Some(lane)).await.is_err() {
-                LANES.with(|l| l.borrow_mut().add_popup(lane, id));
-                persist();
-            }
+        // Chrome cannot group it (a popup window): it is the lane's popup.
+        Some(lane) if now_in != Some(lane) && browser.group_tab(id, Some(lane)).await.is_err() => {
+            LANES.with(|l| l.borrow_mut().add_popup(lane, id));
+            persist();
         }
         None if now_in.is_some() => {
             if let Err(e) = chrome::ungroup_tab(id).await {

@@ -82,9 +82,9 @@ chrome.runtime.onMessage.addListener((message, sender, sendResponse) => {
 });
 // The toolbar button opens the side panel.
 if (chrome.sidePanel) {
-  chrome.sidePanel
-    .setPanelBehavior({ openPanelOnActionClick: true })
-    .catch((error) => console.warn("domshell: cannot set the side panel to open from the toolbar", error));
+  chrome.sidePanel.setPanelBehavior({ openPanelOnActionClick: true }).catch((error) =>
+    console.warn("domshell: cannot set the side panel to open from the toolbar", error),
+  );
 }
 
 init()

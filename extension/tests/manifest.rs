@@ -13,11 +13,12 @@ use serde_json::Value;
 /// Each permission the extension may ask for, with the API namespace it gates. `tabs` gates
 /// no namespace of its own (`chrome.tabs` works without it) but is what lets the worker see
 /// a tab's `url` and `title`, which the shell lists and checks against the allowlist.
-const PERMISSIONS: [(&str, &str); 6] = [
+const PERMISSIONS: [(&str, &str); 7] = [
     ("storage", "storage"),
     ("alarms", "alarms"),
     ("tabs", "tabs"),
     ("tabGroups", "tabGroups"),
+    ("sidePanel", "sidePanel"),
     ("debugger", "debugger"),
     ("cookies", "cookies"),
 ];

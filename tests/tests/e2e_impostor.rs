@@ -82,6 +82,7 @@ async fn run_impostor(kind: Impostor) -> (u16, Arc<Mutex<Heard>>) {
                             window_id: None,
                             deadline_ms: None,
                             allowed_domains: vec![],
+                            agent: None,
                         };
                         for frame in [welcome, execute] {
                             let _ = ws.send(Message::Text(frame.encode().unwrap().into())).await;

@@ -162,7 +162,7 @@ pub enum View {
     /// The user's tabs: every tab outside all lanes.
     Shared { lanes: Vec<Lane> },
     /// One lane's tabs.
-    Lane(Lane),
+    Lane(Box<Lane>),
 }
 
 impl View {
@@ -453,7 +453,7 @@ impl LaneBook {
     /// What `session` in `lane` (`None`: shared) sees.
     pub fn view(&self, lane: Option<i64>) -> View {
         match lane.and_then(|id| self.get(id)) {
-            Some(lane) => View::Lane(lane.clone()),
+            Some(lane) => View::Lane(Box::new(lane.clone())),
             None => View::Shared {
                 lanes: self.lanes.to_vec(),
             },

@@ -393,6 +393,16 @@ mod tests {
     }
 
     #[test]
+    fn a_session_is_labelled_by_its_client() {
+        let table = SessionTable::default();
+        table.register("mcp:1", info("claude-ai/0.1"), false);
+        assert_eq!(table.client("mcp:1").as_deref(), Some("claude-ai/0.1"));
+        // A stateless client is known by the identity its key is made of.
+        assert_eq!(table.client("client:curl/8").as_deref(), Some("curl/8"));
+        assert_eq!(table.client("anon:00ff"), None);
+    }
+
+    #[test]
     fn an_ended_session_leaves_its_successor_alone() {
         let table = SessionTable::default();
         let first = table.register("host:r1", info("a"), true);
