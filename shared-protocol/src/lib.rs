@@ -13,6 +13,7 @@
 
 pub mod backoff;
 pub mod close;
+pub mod commands;
 pub mod decimal;
 pub mod domains;
 pub mod frame;

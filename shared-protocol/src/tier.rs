@@ -28,7 +28,9 @@
 //!   in a `for` template with `{}`: substitution can turn `--help` into part of another
 //!   word (an item ending in a backslash, holding a quote or ` -- `), so such a command is
 //!   classified as the command it would run.
-//! * everything else, including unknown commands: read.
+//! * everything else: read. Each command's rule is its row of the command table
+//!   ([`crate::commands`]); a word that names no command is refused
+//!   ([`ParseError::UnknownCommand`]), never taken for a harmless one.
 //!
 //! `for` templates are classified with `{}` as a literal word. Because the extension
 //! replaces `{}` as plain text ([`crate::grammar::ForLoop::substitute`]), a placeholder can
@@ -42,6 +44,7 @@
 
 use serde::Serialize;
 
+use crate::commands::TierRule;
 use crate::grammar::{
     navigation_url, next_token, parse_line, redact_command, split_lines, Command, Line, Nested,
     ParseError, Script, MAX_NESTING,
@@ -363,11 +366,46 @@ fn walk_command(
         )));
         return Ok(());
     }
+    let name = cmd.name.as_str();
+    // Not a command: refused, never taken for a harmless one.
+    let Some(def) = crate::commands::find(name) else {
+        return Err(ParseError::UnknownCommand(name.to_string()));
+    };
     // `{}` may turn `--help` into part of another word once substituted: only a command
     // whose words are all known now may take the help shortcut.
     if cmd.wants_help() && !has_placeholder {
         return Ok(());
     }
+    match def.tier {
+        TierRule::Read => {}
+        TierRule::Needs(tier, what) => out.need(tier, ctx.wrap(&format!("`{name}` {what}"))),
+        TierRule::JavaScript(what) => {
+            out.need(
+                Tier::Write,
+                ctx.wrap(&format!(
+                    "`{name}` {what}, which can click, type and navigate"
+                )),
+            );
+            out.need(
+                Tier::Sensitive,
+                ctx.wrap(&format!(
+                    "`{name}` {what}, which can read cookies and storage"
+                )),
+            );
+        }
+        TierRule::ByArguments => by_arguments(out, cmd, ctx, depth, has_placeholder)?,
+    }
+    Ok(())
+}
+
+/// The needs of the commands whose row says [`TierRule::ByArguments`].
+fn by_arguments(
+    out: &mut Classification,
+    cmd: &Command,
+    ctx: &Context,
+    depth: usize,
+    has_placeholder: bool,
+) -> Result<(), ParseError> {
     let name = cmd.name.as_str();
     let write = |out: &mut Classification, what: &str| {
         out.need(Tier::Write, ctx.wrap(&format!("`{name}` {what}")));
@@ -389,12 +427,6 @@ fn walk_command(
             } else if let Some(target) = cmd.navigation_target()? {
                 out.navigation_to(&target, &what, ctx);
             }
-        }
-        "back" | "forward" => {
-            out.need(
-                Tier::Navigate,
-                ctx.wrap(&format!("`{name}` navigates the tab through its history")),
-            );
         }
         "group" => {
             if has_placeholder {
@@ -418,40 +450,13 @@ fn walk_command(
                 _ => {}
             }
         }
-        "click" => write(out, "clicks in the page"),
         // Showing the open dialog only reads; answering it lets the page run on (or leave).
         "dialog" if has_placeholder || !cmd.args.is_empty() => {
             write(out, "answers the page's JavaScript dialog")
         }
-        "focus" => write(out, "moves keyboard focus in the page"),
-        "type" => write(out, "types into the page"),
-        "key" => write(out, "presses keys in the page"),
-        "scroll" => write(out, "scrolls the page"),
-        "select" => write(out, "changes a form field"),
-        "close" => write(out, "closes a tab"),
-        "submit" => write(out, "fills in and submits a form"),
         "connect" => out.anything(ctx.wrap(
             "`connect` re-points the extension's bridge to another server, which could then run anything without this server's policy",
         )),
-        "disconnect" => write(out, "cuts the extension's bridge to this server"),
-        "js" | "eval" | "call" => {
-            let what = if name == "call" {
-                "calls a page function"
-            } else {
-                "runs arbitrary JavaScript"
-            };
-            write(out, &format!("{what}, which can click, type and navigate"));
-            out.need(
-                Tier::Sensitive,
-                ctx.wrap(&format!(
-                    "`{name}` {what}, which can read cookies and storage"
-                )),
-            );
-        }
-        "whoami" => out.need(
-            Tier::Sensitive,
-            ctx.wrap("`whoami` reads the page's cookies"),
-        ),
         "for" | "each" | "watch" | "script" => walk_nested(out, cmd, ctx, depth, has_placeholder)?,
         _ => {}
     }
@@ -569,7 +574,7 @@ mod tests {
             ("eval 1", "write+sensitive"),
             ("call fn", "write+sensitive"),
             ("tabs | grep x", "read"),
-            ("for a : each click {}", "write"),
+            ("for tabs : each click {}", "write"),
             ("for tabs : text {}", "read"),
             ("each ls", "read"),
             ("each open https://x", "navigate"),
@@ -649,8 +654,8 @@ mod tests {
             "group attach 4",
             "group detach",
             "group status",
-            "frobnicate",
-            "!x",
+            "echo hello",
+            "sleep 1",
             "ls | head -n 3",
             "click --help",
             "js --help",
@@ -662,6 +667,27 @@ mod tests {
         ] {
             assert_eq!(label(text), "read", "{text}");
         }
+    }
+
+    #[test]
+    fn a_word_that_is_no_command_is_refused_not_read() {
+        for text in [
+            "frobnicate",
+            "frobnicate --help",
+            "each frobnicate",
+            "for tabs : frobnicate {}",
+            "watch frobnicate",
+        ] {
+            let error = classify_line(text).map(|c| c.tier()).unwrap_err();
+            assert!(
+                matches!(error.innermost(), ParseError::UnknownCommand(_)),
+                "{text}: {error}"
+            );
+        }
+        assert_eq!(
+            classify_line("frobnicate").unwrap_err().to_string(),
+            "`frobnicate` is not a domshell command; `help` lists the commands"
+        );
     }
 
     #[test]
@@ -733,10 +759,10 @@ mod tests {
         assert_eq!(c.tier(), Tier::Sensitive);
         assert!(c.explanation().contains("read cookies"));
         assert!(c.reason_for(Tier::Write).unwrap().contains("click, type"));
-        let c = classify("for a : each click {}").unwrap();
+        let c = classify("for tabs : each click {}").unwrap();
         assert_eq!(
             c.explanation(),
-            "`click` clicks in the page (inside `each click {}`, inside `for a : each click {}`)"
+            "`click` clicks in the page (inside `each click {}`, inside `for tabs : each click {}`)"
         );
         assert_eq!(classify("ls").unwrap().explanation(), "it only reads");
     }

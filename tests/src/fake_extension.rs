@@ -115,8 +115,11 @@ impl Reply {
 pub type HandlerFuture = Pin<Box<dyn Future<Output = Option<Reply>> + Send>>;
 pub type Handler = Arc<dyn Fn(ExecuteCall) -> HandlerFuture + Send + Sync>;
 
-/// The default handler: `pwd` → `~`, `echo X` → `X`, `sleep N` → waits N ms then `slept`,
-/// anything else → `ok: false`, `command not found`.
+/// The default handler: `pwd` → `~`, `echo X` → `X`, `sleep N` → waits N ms then `slept`
+/// (milliseconds, unlike the real `sleep`: tests want short waits), anything else →
+/// `ok: false`, `command not found` (a real command the fake lacks, such as `refresh`, is
+/// how tests make a command fail in the extension: the server refuses a word that is no
+/// command before it is sent).
 pub fn default_handler() -> Handler {
     Arc::new(|call: ExecuteCall| {
         Box::pin(async move {

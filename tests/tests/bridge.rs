@@ -174,7 +174,7 @@ async fn requests_round_trip_and_command_failures_are_not_link_failures() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["ok"], true);
     assert_eq!(body["output"], "~");
-    let (status, body) = server.execute("nonsense", None).await.unwrap();
+    let (status, body) = server.execute("refresh", None).await.unwrap();
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["ok"], false);
     assert!(body["output"]

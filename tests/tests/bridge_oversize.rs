@@ -14,7 +14,7 @@ use shared_protocol::OVERSIZE_CEILING_FACTOR;
 /// The server's frame limit in these tests: small, so an oversized reply is quick to send.
 const LIMIT: usize = 64 * 1024;
 
-/// A server with the small limit and a fake extension that answers `big N` with N bytes,
+/// A server with the small limit and a fake extension that answers `text N` with N bytes,
 /// `sleep MS` after MS milliseconds and `echo X` with X.
 async fn linked() -> (ServerProcess, FakeExtension) {
     let server = ServerProcess::start(ServerOptions {
@@ -27,7 +27,7 @@ async fn linked() -> (ServerProcess, FakeExtension) {
         Box::pin(async move {
             let (name, rest) = call.command.split_once(' ').unwrap_or((&call.command, ""));
             Some(match name {
-                "big" => Reply::ok("x".repeat(rest.parse().unwrap_or(0))),
+                "text" => Reply::ok("x".repeat(rest.parse().unwrap_or(0))),
                 "sleep" => {
                     tokio::time::sleep(Duration::from_millis(rest.parse().unwrap_or(0))).await;
                     Reply::ok("slept")
@@ -73,7 +73,7 @@ async fn an_oversized_reply_fails_only_its_request_and_the_link_stays_up() {
     .await
     .expect("the slow command reached the extension");
 
-    let (status, body) = run(&server, "main", &format!("big {}", 2 * LIMIT)).await;
+    let (status, body) = run(&server, "main", &format!("text {}", 2 * LIMIT)).await;
     assert_eq!(status, 413, "{body}");
     assert_eq!(body["error"]["reason"], "reply_too_large", "{body}");
     let message = body["error"]["message"].as_str().unwrap_or_default();
@@ -109,7 +109,7 @@ async fn an_oversized_reply_fails_only_its_request_and_the_link_stays_up() {
 #[tokio::test]
 async fn the_lines_after_an_oversized_reply_still_run() {
     let (server, _fake) = linked().await;
-    let (_, body) = run(&server, "main", &format!("big {}\necho after", 2 * LIMIT)).await;
+    let (_, body) = run(&server, "main", &format!("text {}\necho after", 2 * LIMIT)).await;
     let lines = body["lines"].as_array().cloned().unwrap_or_default();
     assert_eq!(lines.len(), 2, "{body}");
     assert_eq!(lines[0]["reason"], "reply_too_large", "{body}");
@@ -141,7 +141,7 @@ async fn an_oversized_frame_that_answers_nothing_is_ignored() {
 #[tokio::test]
 async fn a_frame_over_the_ceiling_still_closes_the_link() {
     let (server, fake) = linked().await;
-    let too_big = format!("big {}", OVERSIZE_CEILING_FACTOR * LIMIT + 1);
+    let too_big = format!("text {}", OVERSIZE_CEILING_FACTOR * LIMIT + 1);
     let (status, body) = run(&server, "main", &too_big).await;
     assert_ne!(status, 200, "{body}");
     assert_eq!(body["error"]["reason"], "extension_link_lost", "{body}");

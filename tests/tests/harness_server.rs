@@ -43,7 +43,7 @@ async fn server_starts_waiting_and_a_fake_extension_runs_commands() -> anyhow::R
         (200, Some("hello world")),
         "{body}"
     );
-    let (status, body) = server.execute("frobnicate", None).await?;
+    let (status, body) = server.execute("refresh", None).await?;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["ok"], false, "{body}");
     assert!(fake.count("EXECUTE") >= 3);

@@ -96,7 +96,7 @@ async fn stdio_session_with_the_python_sdk() {
             {"op": "set_logging_level", "level": "info", "label": "level"},
             {"op": "list_tools", "label": "tools"},
             call_step("single", "pwd"),
-            call_step("multi", "pwd\necho hi\nnonsense\necho after"),
+            call_step("multi", "pwd\necho hi\nrefresh\necho after"),
             call_step("denied", "click submit_btn"),
             {"op": "call_tool", "name": "domshell_execute", "label": "progress", "progress": true,
              "arguments": {"command": "sleep 700"}},
@@ -138,10 +138,10 @@ async fn stdio_session_with_the_python_sdk() {
     assert_eq!(multi["is_error"], true, "{multi}");
     assert_eq!(
         multi["text"],
-        "$ pwd\n~\n$ echo hi\nhi\n$ nonsense\nnonsense: command not found\n$ echo after\nafter\n[lane: shared]"
+        "$ pwd\n~\n$ echo hi\nhi\n$ refresh\nrefresh: command not found\n$ echo after\nafter\n[lane: shared]"
     );
     assert_eq!(structured(multi, "reason"), "command_failed");
-    assert_eq!(structured(multi, "failed_lines")[0]["line"], "nonsense");
+    assert_eq!(structured(multi, "failed_lines")[0]["line"], "refresh");
 
     let denied = step(&run, "denied");
     assert_eq!(denied["is_error"], true);

@@ -283,7 +283,11 @@ async fn the_side_panel_drives_a_lane_of_its_own_and_closes_an_agents() {
         .output_with("(tree will auto-refresh on next command)\n~", 10)
         .await;
     panel.run("text", "clicked 2").await;
+    // `sleep` really waits in the worker.
+    panel.run("sleep 0.2", "slept 200 ms").await;
     // ↑ brings the earlier lines back.
+    panel.key("ArrowUp", "ArrowUp", 38, 0, "").await;
+    assert_eq!(panel.input().await, "sleep 0.2");
     panel.key("ArrowUp", "ArrowUp", 38, 0, "").await;
     assert_eq!(panel.input().await, "text");
     panel.key("ArrowUp", "ArrowUp", 38, 0, "").await;

@@ -1,51 +1,64 @@
-//! Commands that need no browser: `pwd`, `env`, `export`, `history`, `clear`, `help`.
+//! Commands that need no browser: `pwd`, `env`, `export`, `history`, `clear`, `help`,
+//! `echo`, and `sleep`, which only waits.
 //!
-//! It owns their outputs. It must not reach the browser; everything it needs is in the
-//! [`Session`].
+//! It owns their outputs. It must not reach the browser (`sleep` uses only its clock);
+//! everything else it needs is in the [`Session`].
 
-use shared_protocol::grammar::Command;
+use shared_protocol::decimal::parse_f64;
+use shared_protocol::grammar::{Args, Command};
 
+use super::browser::Browser;
 use super::commands;
 use super::session::Session;
-use super::{expect_flags, parse_args};
+use super::{parse_args, Context};
 
 /// Entries `history` shows without `-n`.
 const DEFAULT_HISTORY_LINES: usize = 20;
 
+/// Runs a builtin; its flags were checked against its row at dispatch.
 pub fn run(session: &mut Session, cmd: &Command) -> Result<String, String> {
     let args = parse_args(cmd)?;
     match cmd.name.as_str() {
-        "pwd" => {
-            expect_flags(cmd, &args, &[])?;
-            Ok(session.cwd.display())
-        }
-        "clear" => {
-            expect_flags(cmd, &args, &[])?;
-            Ok(String::new())
-        }
-        "env" => {
-            expect_flags(cmd, &args, &[])?;
-            Ok(env_listing(session))
-        }
-        "export" => {
-            expect_flags(cmd, &args, &[])?;
-            export(session, &args.positional)
-        }
-        "history" => {
-            expect_flags(cmd, &args, &["-n"])?;
-            history(session, &args)
-        }
-        "help" => {
-            expect_flags(cmd, &args, &[])?;
-            match args.positional.first() {
-                None => Ok(commands::help_text()),
-                Some(name) => commands::find(&name.to_ascii_lowercase())
-                    .map(commands::command_help)
-                    .ok_or_else(|| format!("help: no command named {name}; `help` lists them")),
-            }
-        }
+        "pwd" => Ok(session.cwd.display()),
+        "clear" => Ok(String::new()),
+        "env" => Ok(env_listing(session)),
+        "export" => export(session, &args.positional),
+        "history" => history(session, &args),
+        "echo" => Ok(args.positional.join(" ")),
+        "help" => match args.positional.first() {
+            None => Ok(commands::help_text()),
+            Some(name) => commands::find(&name.to_ascii_lowercase())
+                .map(commands::command_help)
+                .ok_or_else(|| format!("help: no command named {name}; `help` lists them")),
+        },
         other => Err(format!("{other}: not a builtin")),
     }
+}
+
+/// `sleep <seconds>`: waits, at most as long as the call's deadline allows (a cancelled
+/// command stops at once: the wait is an await like any other).
+pub async fn pause<B: Browser>(browser: &B, ctx: &Context, args: &Args) -> Result<String, String> {
+    let (asked, ms) = sleep_plan(&args.positional, ctx.wait_cap_ms)?;
+    if ms > 0 {
+        browser.sleep_ms(ms).await;
+    }
+    Ok(if ms < asked {
+        format!("slept {ms} ms (cut from {asked} ms: the call's deadline)")
+    } else {
+        format!("slept {ms} ms")
+    })
+}
+
+/// What `sleep` was asked for and what it will wait (`cap_ms` at most), in ms.
+fn sleep_plan(words: &[String], cap_ms: u64) -> Result<(u64, u64), String> {
+    let [text] = words else {
+        return Err("sleep: usage: sleep <seconds>".into());
+    };
+    let seconds = parse_f64(text)
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .ok_or_else(|| format!("sleep: expects seconds (e.g. 1.5), got '{text}'"))?;
+    let asked = (seconds * 1000.0) as u64;
+    Ok((asked, asked.min(cap_ms)))
 }
 
 fn env_listing(session: &Session) -> String {
@@ -115,5 +128,20 @@ fn history(session: &mut Session, args: &shared_protocol::grammar::Args) -> Resu
         Ok("(history is empty)".into())
     } else {
         Ok(lines.join("\r\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sleep_plan;
+
+    #[test]
+    fn sleep_waits_what_it_is_asked_within_the_deadline() {
+        let words = |w: &str| vec![w.to_string()];
+        assert_eq!(sleep_plan(&words("0.25"), 60_000), Ok((250, 250)));
+        assert_eq!(sleep_plan(&words("30"), 1_000), Ok((30_000, 1_000)));
+        assert!(sleep_plan(&words("-1"), 1_000).is_err());
+        assert!(sleep_plan(&words("inf"), 1_000).is_err());
+        assert!(sleep_plan(&[], 1_000).is_err());
     }
 }

@@ -117,7 +117,7 @@ pub fn complete_word(line: &str) -> Result<Completion, (usize, String)> {
     let (start, is_first, group_sub) = last_word(line);
     let word = &line[start..];
     if is_first {
-        let names = COMMANDS.iter().filter(|c| c.available).map(|c| c.name);
+        let names = COMMANDS.iter().filter(|c| c.available()).map(|c| c.name);
         return Ok(completion(start, matching(word, names)));
     }
     if group_sub.is_some() && !word.contains('/') && word.parse::<i64>().is_err() {
@@ -191,7 +191,7 @@ mod tests {
         assert!(!c.candidates.is_empty());
         for name in &c.candidates {
             let spec = crate::shell::commands::find(name).unwrap();
-            assert!(spec.available, "{name}");
+            assert!(spec.available(), "{name}");
         }
     }
 

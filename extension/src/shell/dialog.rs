@@ -12,7 +12,7 @@ use shared_protocol::grammar::{Args, Command};
 
 use super::browser::{Browser, Dialog, LoadOutcome};
 use super::session::{Cwd, Session};
-use super::{expect_flags, navigation, reading, Context};
+use super::{navigation, reading, Context};
 
 /// Commands that work on the page of the session's tab, which a dialog pauses. `ls`/`cd`
 /// count when they act inside the page.
@@ -141,10 +141,8 @@ pub(crate) async fn run<B: Browser>(
     session: &mut Session,
     browser: &B,
     ctx: &Context,
-    cmd: &Command,
     args: &Args,
 ) -> Result<String, String> {
-    expect_flags(cmd, args, &[])?;
     let Some(tab) = session.tab() else {
         return Err(
             "dialog: not in a tab; dialogs belong to a tab (`here` or `cd ~/tabs/<id>` enters one)"

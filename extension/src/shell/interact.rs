@@ -18,7 +18,7 @@ use super::deadline::join_all;
 use super::keys::{self, key_for, modifier_mask, named_key, KeySpec, KEY_NAMES};
 use super::reading::{open, OpenPage};
 use super::session::Session;
-use super::{expect_flags, Context};
+use super::Context;
 use crate::ax::{Entry, EntryId, FindQuery, TypeFilter};
 
 /// `wait` without `--timeout`, and its cap (seconds).
@@ -51,13 +51,13 @@ pub(crate) async fn run<B: Browser>(
         "click" => click_cmd(session, browser, ctx, cmd, args).await,
         "focus" => focus(session, browser, ctx, cmd, args).await,
         "type" => type_text(session, browser, ctx, cmd).await,
-        "key" => key(session, browser, ctx, cmd, args).await,
-        "submit" => submit(session, browser, ctx, cmd, args).await,
-        "select" => select(session, browser, ctx, cmd, args).await,
-        "scroll" => scroll(session, browser, ctx, cmd, args).await,
-        "wait" => wait(session, browser, ctx, cmd, args).await,
-        "screenshot" => screenshot(session, browser, ctx, cmd, args).await,
-        "whoami" => whoami(session, browser, ctx, cmd, args).await,
+        "key" => key(session, browser, ctx, args).await,
+        "submit" => submit(session, browser, ctx, args).await,
+        "select" => select(session, browser, ctx, args).await,
+        "scroll" => scroll(session, browser, ctx, args).await,
+        "wait" => wait(session, browser, ctx, args).await,
+        "screenshot" => screenshot(session, browser, ctx, args).await,
+        "whoami" => whoami(session, browser, ctx).await,
         other => Err(format!("{other}: not an interaction command")),
     }
 }
@@ -260,7 +260,6 @@ async fn named_entry<B: Browser>(
     cmd: &Command,
     args: &Args,
 ) -> Result<(OpenPage, Entry), String> {
-    expect_flags(cmd, args, &[])?;
     let name = one_name(cmd, args)?;
     let mut page = open(session, browser, ctx, &cmd.name).await?;
     read_for(&mut page, session, browser, ctx, &cmd.name, &name).await?;
@@ -420,10 +419,8 @@ async fn key<B: Browser>(
     session: &mut Session,
     browser: &B,
     ctx: &Context,
-    cmd: &Command,
     args: &Args,
 ) -> Result<String, String> {
-    expect_flags(cmd, args, &["--modifiers", "--activate"])?;
     let name = match args.positional.as_slice() {
         [one] => one.clone(),
         _ => {
@@ -549,10 +546,8 @@ async fn submit<B: Browser>(
     session: &mut Session,
     browser: &B,
     ctx: &Context,
-    cmd: &Command,
     args: &Args,
 ) -> Result<String, String> {
-    expect_flags(cmd, args, &["--submit"])?;
     let (name, value) = match args.positional.split_first() {
         Some((name, rest)) if !rest.is_empty() => (name.clone(), rest.join(" ")),
         _ => return Err("submit: usage: submit <input> <value…> [--submit <button>]".into()),
@@ -607,10 +602,8 @@ async fn select<B: Browser>(
     session: &mut Session,
     browser: &B,
     ctx: &Context,
-    cmd: &Command,
     args: &Args,
 ) -> Result<String, String> {
-    expect_flags(cmd, args, &[])?;
     let (name, value) = match args.positional.split_first() {
         Some((name, rest)) if !rest.is_empty() => (name.clone(), rest.join(" ")),
         _ => return Err("select: usage: select <name> <value…>".into()),
@@ -668,10 +661,8 @@ async fn scroll<B: Browser>(
     session: &mut Session,
     browser: &B,
     ctx: &Context,
-    cmd: &Command,
     args: &Args,
 ) -> Result<String, String> {
-    expect_flags(cmd, args, &["--window"])?;
     let window = args.has("--window");
     let words: Vec<&str> = args.positional.iter().map(String::as_str).collect();
     let mut page = open(session, browser, ctx, "scroll").await?;
@@ -763,10 +754,8 @@ async fn wait<B: Browser>(
     session: &mut Session,
     browser: &B,
     ctx: &Context,
-    cmd: &Command,
     args: &Args,
 ) -> Result<String, String> {
-    expect_flags(cmd, args, &["--type", "--timeout"])?;
     let pattern = match args.positional.as_slice() {
         [] => None,
         [p] => Some(p.clone()),
@@ -844,10 +833,8 @@ async fn screenshot<B: Browser>(
     session: &mut Session,
     browser: &B,
     ctx: &Context,
-    cmd: &Command,
     args: &Args,
 ) -> Result<String, String> {
-    expect_flags(cmd, args, &[])?;
     if !args.positional.is_empty() {
         return Err("screenshot: takes no arguments (it captures the viewport)".into());
     }
@@ -871,10 +858,7 @@ async fn whoami<B: Browser>(
     session: &mut Session,
     browser: &B,
     ctx: &Context,
-    cmd: &Command,
-    args: &Args,
 ) -> Result<String, String> {
-    expect_flags(cmd, args, &[])?;
     let tab = super::navigation::require_page(session, browser, ctx, "whoami").await?;
     let id = tab.id.unwrap_or_default();
     let reply = browser

@@ -66,6 +66,7 @@ mod slice_tests;
 #[cfg(test)]
 mod tests;
 
+use shared_protocol::commands::Family;
 use shared_protocol::grammar::{parse_line, Command, Consumer, Line, Pipeline};
 
 use self::access::DomainList;
@@ -360,43 +361,37 @@ async fn run_command<B: Browser>(
     if cmd.wants_help() {
         return Ok(commands::command_help(spec));
     }
-    if !spec.available {
+    if !spec.available() {
         return Err(commands::unavailable(spec));
     }
+    // The row's flags are the command's: one it does not list is refused here, once.
+    let args = parse_args(cmd)?;
+    if let Some(flag) = args.flags.iter().find(|f| spec.flag(&f.name).is_none()) {
+        return Err(format!(
+            "{}: unknown option {}; see `{} --help`",
+            cmd.name, flag.name, cmd.name
+        ));
+    }
     // `group` sees every lane; every other command only the session's own tabs.
-    if spec.name == "group" {
+    if spec.family == Family::Lanes {
         return group::run(session, browser, ctx, cmd).await;
     }
     let view = ctx.lanes.borrow().view(session.lane);
     let browser = &confined::Confined::new(browser, view);
-    match spec.name {
-        "pwd" | "env" | "export" | "history" | "clear" | "help" => builtins::run(session, cmd),
-        "ls" | "cd" => {
-            let args = parse_args(cmd)?;
-            if reading::is_page_path(session, &args) {
-                reading::run(session, browser, ctx, cmd, &args).await
-            } else {
-                let output = navigation::run(session, browser, ctx, cmd).await?;
-                Ok(with_tree_counts(session, browser, ctx, cmd, output).await)
-            }
-        }
-        "cat" | "text" | "read" | "tree" | "find" | "grep" | "extract_links" | "extract_table" => {
-            let args = parse_args(cmd)?;
+    match spec.family {
+        Family::Shell => builtins::run(session, cmd),
+        Family::Pause => builtins::pause(browser, ctx, &args).await,
+        Family::Directory if reading::is_page_path(session, &args) => {
             reading::run(session, browser, ctx, cmd, &args).await
         }
-        "dialog" => {
-            let args = parse_args(cmd)?;
-            dialog::run(session, browser, ctx, cmd, &args).await
-        }
-        "click" | "focus" | "type" | "key" | "submit" | "select" | "scroll" | "wait"
-        | "screenshot" | "whoami" => {
-            let args = parse_args(cmd)?;
-            interact::run(session, browser, ctx, cmd, &args).await
-        }
-        _ => {
+        Family::Reading => reading::run(session, browser, ctx, cmd, &args).await,
+        Family::Dialog => dialog::run(session, browser, ctx, &args).await,
+        Family::Acting => interact::run(session, browser, ctx, cmd, &args).await,
+        Family::Directory | Family::Browser => {
             let output = navigation::run(session, browser, ctx, cmd).await?;
             Ok(with_tree_counts(session, browser, ctx, cmd, output).await)
         }
+        Family::Lanes | Family::Missing => Err(commands::unavailable(spec)),
     }
 }
 

@@ -27,7 +27,6 @@ pub async fn run<B: Browser>(
     let fail = |e: super::browser::BrowserError| format!("{name}: {e}");
     match name {
         "tabs" => {
-            expect_flags(cmd, &args, &["--json"])?;
             no_positionals(cmd, &args)?;
             let tabs = browser.tabs().await.map_err(fail)?;
             Ok(if args.has("--json") {
@@ -37,7 +36,6 @@ pub async fn run<B: Browser>(
             })
         }
         "windows" => {
-            expect_flags(cmd, &args, &["--json"])?;
             no_positionals(cmd, &args)?;
             let windows = browser.windows().await.map_err(fail)?;
             Ok(if args.has("--json") {
@@ -48,7 +46,6 @@ pub async fn run<B: Browser>(
         }
         "ls" => ls(session, browser, ctx, cmd, &args).await,
         "here" => {
-            expect_flags(cmd, &args, &[])?;
             no_positionals(cmd, &args)?;
             let tab = browser
                 .focused_tab()
@@ -57,13 +54,12 @@ pub async fn run<B: Browser>(
                 .ok_or("here: no active tab in the focused window")?;
             enter(session, browser, ctx, "here", &tab, None).await
         }
-        "cd" => cd(session, browser, ctx, cmd, &args).await,
+        "cd" => cd(session, browser, ctx, &args).await,
         "open" => open(session, browser, ctx, cmd, &args).await,
         "navigate" | "goto" => navigate(session, browser, ctx, cmd, &args).await,
         "back" | "forward" => history_step(session, browser, ctx, cmd, &args).await,
-        "close" => close(session, browser, ctx, cmd, &args).await,
+        "close" => close(session, browser, ctx, &args).await,
         "refresh" => {
-            expect_flags(cmd, &args, &[])?;
             no_positionals(cmd, &args)?;
             let tab = require_page(session, browser, ctx, "refresh").await?;
             let id = tab.id.unwrap_or_default();
@@ -271,10 +267,8 @@ async fn cd<B: Browser>(
     session: &mut Session,
     browser: &B,
     ctx: &Context,
-    cmd: &Command,
     args: &Args,
 ) -> Result<String, String> {
-    expect_flags(cmd, args, &[])?;
     if args.positional.len() > 1 {
         return Err(
             "cd: too many arguments; quote a pattern with spaces: cd ~/tabs/\"my title\"".into(),
@@ -522,7 +516,6 @@ async fn open<B: Browser>(
     args: &Args,
 ) -> Result<String, String> {
     let url = target_url(cmd)?;
-    expect_flags(cmd, args, &["--timeout", "--url"])?;
     check_navigation(&url, &ctx.domains).map_err(|r| format!("open: {r}"))?;
     let wait = wait_ms(cmd, args, ctx)?;
     open_url(session, browser, ctx, "open", &url, wait).await
@@ -651,7 +644,6 @@ async fn navigate<B: Browser>(
 ) -> Result<String, String> {
     let name = cmd.name.as_str();
     let url = target_url(cmd)?;
-    expect_flags(cmd, args, &["--timeout", "--url"])?;
     check_navigation(&url, &ctx.domains).map_err(|r| format!("{name}: {r}"))?;
     let wait = wait_ms(cmd, args, ctx)?;
     let tab = current_tab(session, browser, name).await?;
@@ -678,7 +670,6 @@ async fn history_step<B: Browser>(
     args: &Args,
 ) -> Result<String, String> {
     let name = cmd.name.as_str();
-    expect_flags(cmd, args, &["--timeout"])?;
     no_positionals(cmd, args)?;
     let wait = wait_ms(cmd, args, ctx)?;
     let tab = current_tab(session, browser, name).await?;
@@ -729,10 +720,8 @@ async fn close<B: Browser>(
     session: &mut Session,
     browser: &B,
     ctx: &Context,
-    cmd: &Command,
     args: &Args,
 ) -> Result<String, String> {
-    expect_flags(cmd, args, &[])?;
     let id = match args.positional.as_slice() {
         [] => session
             .tab()

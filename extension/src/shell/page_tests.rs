@@ -711,30 +711,41 @@ fn scroll_window_scrolls_the_window_whatever_the_containers() {
 }
 
 #[test]
-fn the_kernel_knows_every_one_letter_flag_of_the_grammar() {
-    use shared_protocol::grammar::COMMAND_SHORT_FLAGS;
-    // The grammar's table and the catalogue name the same commands.
-    for (name, _) in COMMAND_SHORT_FLAGS {
-        assert!(
-            super::commands::find(name).is_some(),
-            "{name} has no catalogue entry"
-        );
-    }
-    for spec in super::commands::COMMANDS {
-        assert!(
-            COMMAND_SHORT_FLAGS
-                .iter()
-                .any(|(name, _)| *name == spec.name),
-            "{} is missing from the grammar's flag table",
-            spec.name
-        );
-    }
-    // Every letter the grammar lets through is one the command reads.
+fn every_row_of_the_command_table_is_what_the_classifier_help_and_dispatch_do() {
+    use shared_protocol::commands::{Family, TierRule, COMMANDS};
+    use shared_protocol::tier::{classify_line, Tier};
     let mut sh = Shell::in_form();
-    for (name, flags) in COMMAND_SHORT_FLAGS {
-        for flag in *flags {
+    for def in COMMANDS {
+        let name = def.name;
+        // The classifier knows it, and a fixed rule is the tier it gives.
+        let classified = classify_line(name);
+        match def.tier {
+            TierRule::Read => assert_eq!(classified.unwrap().tier(), Tier::Read, "{name}"),
+            TierRule::Needs(tier, _) => assert_eq!(classified.unwrap().tier(), tier, "{name}"),
+            TierRule::JavaScript(_) => {
+                assert_eq!(classified.unwrap().tier(), Tier::Sensitive, "{name}")
+            }
+            TierRule::ByArguments => assert!(
+                !matches!(
+                    classified,
+                    Err(shared_protocol::grammar::ParseError::UnknownCommand(_))
+                ),
+                "{name}"
+            ),
+        }
+        // Its help is its row's.
+        let help = sh.ok(&format!("{name} --help"));
+        assert!(
+            help.starts_with(&format!("usage: {}\r\n  {}", def.usage, def.summary)),
+            "{help}"
+        );
+        if def.family == Family::Missing || def.raw || name == "type" {
+            continue;
+        }
+        // Dispatch takes every flag of the row, and refuses one the row lacks.
+        for flag in def.flags {
             let value = if flag.takes_value { " 1" } else { "" };
-            let line = format!("{name} -{}{value} x", flag.letter);
+            let line = format!("{name} {}{value} x", flag.name);
             let reply = sh.run(&line);
             assert!(
                 !reply.output.contains("unknown option"),
@@ -742,7 +753,17 @@ fn the_kernel_knows_every_one_letter_flag_of_the_grammar() {
                 reply.output
             );
         }
+        let refused = sh.err(&format!("{name} --no-such-flag"));
+        assert!(
+            refused.starts_with(&format!("{name}: unknown option --no-such-flag")),
+            "{refused}"
+        );
     }
+    // A word that is no command is refused by the classifier, not taken for a read.
+    assert!(matches!(
+        classify_line("frobnicate x"),
+        Err(shared_protocol::grammar::ParseError::UnknownCommand(_))
+    ));
 }
 
 #[test]

@@ -17,7 +17,7 @@ use super::cdp::{self, Decode, Fields};
 use super::dom::{Dom, Objects};
 use super::page::{Fresh, PageTree};
 use super::session::{Cwd, Session};
-use super::{expect_flags, navigation, Context};
+use super::{navigation, Context};
 use crate::ax::{
     Counts, Entry, EntryId, FindQuery, ListOptions, PathContext, PathError, Resolved, TypeFilter,
     Vfs,
@@ -536,28 +536,6 @@ async fn ls<B: Browser>(
     cmd: &Command,
     args: &Args,
 ) -> Result<String, String> {
-    expect_flags(
-        cmd,
-        args,
-        &[
-            "-l",
-            "--long",
-            // Every entry is always listed; `-a` is accepted so `ls -la` works as in sh.
-            "-a",
-            "--all",
-            "--meta",
-            "--text",
-            "--textlen",
-            "-r",
-            "-n",
-            "--offset",
-            "--type",
-            "--count",
-            "--after",
-            "--before",
-            "--json",
-        ],
-    )?;
     let path = at_most_one(cmd, args)?;
     let limit = number(cmd, args, "-n")?;
     let offset = number(cmd, args, "--offset")?.unwrap_or(0);
@@ -765,7 +743,6 @@ async fn cd<B: Browser>(
     cmd: &Command,
     args: &Args,
 ) -> Result<String, String> {
-    expect_flags(cmd, args, &[])?;
     let path = at_most_one(cmd, args)?.unwrap_or_else(|| "~".into());
     let mut page = open(session, browser, ctx, "cd").await?;
     page.prepare(session, browser, ctx, Some(&path), false)
@@ -797,7 +774,6 @@ async fn cat<B: Browser>(
     cmd: &Command,
     args: &Args,
 ) -> Result<String, String> {
-    expect_flags(cmd, args, &["--json"])?;
     let target =
         at_most_one(cmd, args)?.ok_or("cat: which entry? usage: cat <name|path> (see `ls`)")?;
     let mut page = open(session, browser, ctx, "cat").await?;
@@ -884,7 +860,6 @@ async fn text<B: Browser>(
     cmd: &Command,
     args: &Args,
 ) -> Result<String, String> {
-    expect_flags(cmd, args, &["-n", "--offset", "--links"])?;
     let target = at_most_one(cmd, args)?;
     let limit = number(cmd, args, "-n")?;
     let offset = number(cmd, args, "--offset")?.unwrap_or(0);
@@ -967,11 +942,6 @@ async fn read<B: Browser>(
     cmd: &Command,
     args: &Args,
 ) -> Result<String, String> {
-    expect_flags(
-        cmd,
-        args,
-        &["-d", "-n", "--offset", "--meta", "--text", "--textlen"],
-    )?;
     let target = at_most_one(cmd, args)?;
     let depth = number(cmd, args, "-d")?.unwrap_or(5);
     let limit = number(cmd, args, "-n")?.unwrap_or(usize::MAX);
@@ -1061,7 +1031,6 @@ async fn tree<B: Browser>(
     cmd: &Command,
     args: &Args,
 ) -> Result<String, String> {
-    expect_flags(cmd, args, &["-n", "--offset"])?;
     let depth = match at_most_one(cmd, args)? {
         None => 2,
         Some(d) => d
@@ -1160,20 +1129,6 @@ async fn find<B: Browser>(
     cmd: &Command,
     args: &Args,
 ) -> Result<String, String> {
-    expect_flags(
-        cmd,
-        args,
-        &[
-            "--type",
-            "--meta",
-            "--text",
-            "--textlen",
-            "--content",
-            "-n",
-            "--offset",
-            "--json",
-        ],
-    )?;
     let pattern = at_most_one(cmd, args)?;
     let type_filter = args.value("--type").map(TypeFilter::with_aliases);
     if pattern.is_none() && type_filter.is_none() {
@@ -1301,7 +1256,6 @@ async fn grep<B: Browser>(
     cmd: &Command,
     args: &Args,
 ) -> Result<String, String> {
-    expect_flags(cmd, args, &["-r", "--content", "-n", "--offset"])?;
     let pattern = at_most_one(cmd, args)?
         .ok_or("grep: give a pattern: grep [-r] [--content] [-n N] [--offset K] <pattern>")?;
     let limit = number(cmd, args, "-n")?.unwrap_or(usize::MAX);
@@ -1386,7 +1340,6 @@ async fn extract_links<B: Browser>(
     cmd: &Command,
     args: &Args,
 ) -> Result<String, String> {
-    expect_flags(cmd, args, &["-n", "--offset"])?;
     let target = at_most_one(cmd, args)?;
     let limit = number(cmd, args, "-n")?.unwrap_or(DEFAULT_LINKS);
     let offset = number(cmd, args, "--offset")?.unwrap_or(0);
@@ -1465,7 +1418,6 @@ async fn extract_table<B: Browser>(
     cmd: &Command,
     args: &Args,
 ) -> Result<String, String> {
-    expect_flags(cmd, args, &["--format", "-n", "--offset"])?;
     let target = at_most_one(cmd, args)?
         .ok_or("extract_table: which table? usage: extract_table <name|path> [--format markdown|csv] [-n rows] [--offset K] (find --type table lists them)")?;
     let format = args.value("--format").unwrap_or("markdown");

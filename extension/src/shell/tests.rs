@@ -53,7 +53,11 @@ fn every_command_has_help_and_help_lists_them_all() {
         );
         let own = ok(&mut s, &b, &format!("{} --help", spec.name));
         assert!(own.starts_with(&format!("usage: {}", spec.name)), "{own}");
-        assert_eq!(own.contains("Not available yet"), !spec.available, "{own}");
+        assert_eq!(
+            own.contains("Not available yet"),
+            !spec.available(),
+            "{own}"
+        );
         assert_eq!(ok(&mut s, &b, &format!("help {}", spec.name)), own);
     }
     assert!(help.contains("js             run JavaScript in the page (not available yet)"));
@@ -64,7 +68,7 @@ fn every_command_has_help_and_help_lists_them_all() {
 fn unavailable_commands_fail_clearly_and_unknown_ones_are_not_found() {
     let b = FakeBrowser::standard();
     let mut s = Session::default();
-    for spec in COMMANDS.iter().filter(|c| !c.available) {
+    for spec in COMMANDS.iter().filter(|c| !c.available()) {
         let line = match spec.name {
             "for" => "for tabs : pwd".to_string(),
             "watch" | "each" => format!("{} pwd", spec.name),
@@ -626,4 +630,24 @@ fn page_commands_get_an_attached_readable_tab_from_require_page() {
         b.state.borrow().cdp_calls,
         vec![(101, "Accessibility.getRootAXNode".to_string())]
     );
+}
+
+#[test]
+fn echo_prints_its_words_and_sleep_checks_its_argument() {
+    let b = FakeBrowser::standard();
+    let mut s = Session::default();
+    assert_eq!(
+        ok(&mut s, &b, "echo hello   \"big world\""),
+        "hello big world"
+    );
+    assert_eq!(ok(&mut s, &b, "echo"), "");
+    assert_eq!(ok(&mut s, &b, "echo -- -n"), "-n");
+    // The in-memory browser has no clock: a sleep of nothing returns at once (the real wait
+    // is run in Chromium by the side-panel test).
+    assert_eq!(ok(&mut s, &b, "sleep 0"), "slept 0 ms");
+    assert_eq!(
+        err(&mut s, &b, "sleep soon"),
+        "sleep: expects seconds (e.g. 1.5), got 'soon'"
+    );
+    assert_eq!(err(&mut s, &b, "sleep"), "sleep: usage: sleep <seconds>");
 }

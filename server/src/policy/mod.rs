@@ -36,6 +36,7 @@ pub enum DenialReason {
     TierDenied,
     DomainDenied,
     ParseError,
+    UnknownCommand,
 }
 
 impl DenialReason {
@@ -44,6 +45,7 @@ impl DenialReason {
             DenialReason::TierDenied => "tier_denied",
             DenialReason::DomainDenied => "domain_denied",
             DenialReason::ParseError => "parse_error",
+            DenialReason::UnknownCommand => "unknown_command",
         }
     }
 }
@@ -157,7 +159,11 @@ impl Policy {
         let has_secrets = redacted != line.trim();
         let shown = quote_command(&redacted);
         let mut classification = classify_line(line).map_err(|e| Denial {
-            reason: DenialReason::ParseError,
+            reason: if matches!(e.innermost(), ParseError::UnknownCommand(_)) {
+                DenialReason::UnknownCommand
+            } else {
+                DenialReason::ParseError
+            },
             message: format!(
                 "`{shown}` was not run: {}.",
                 if has_secrets { without_excerpts(e) } else { e }
@@ -360,7 +366,7 @@ mod tests {
     #[test]
     fn write_server() {
         let p = policy(true, false, &[]);
-        for line in ["click x", "open x.com", "for a : each click {}"] {
+        for line in ["click x", "open x.com", "for tabs : each click {}"] {
             assert_eq!(reason(&p, line), None, "{line}");
         }
         for line in [

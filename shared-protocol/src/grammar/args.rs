@@ -7,28 +7,6 @@
 use super::flags::{self, ShortFlag};
 use super::ParseError;
 
-/// Flags that take the next word as their value. Every other word that starts with `-` is
-/// a boolean flag, except a negative number and the lone `-`.
-pub const VALUE_FLAGS: [&str; 17] = [
-    "-n",
-    "-d",
-    "--offset",
-    "--type",
-    "--textlen",
-    "--format",
-    "--submit",
-    "--after",
-    "--before",
-    "--timeout",
-    "--pattern",
-    "--limit",
-    "--port",
-    "--url",
-    "--interval",
-    "--times",
-    "--modifiers",
-];
-
 /// One flag as written (`-l`, `--type`), with its value if it takes one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Flag {
@@ -39,10 +17,10 @@ pub struct Flag {
 /// A command's words sorted into positionals and flags.
 ///
 /// Rules: `--` ends flags (everything after it is positional, so `grep -- -x` works); a
-/// [value flag](VALUE_FLAGS) takes the next word whatever it looks like (`-n -5`); `--name=value`
+/// flag that takes a value ([`flags::takes_value`]) takes the next word whatever it looks like (`-n -5`); `--name=value`
 /// is accepted for any long flag; a negative number (`-5`, `-2.5`) and `-` are positionals.
 ///
-/// For a command of the language ([`flags::COMMAND_SHORT_FLAGS`]) a single dash introduces
+/// For a command of the language ([`crate::commands::COMMANDS`]) a single dash introduces
 /// one-letter flags of that command: `-la` is `-l` and `-a`, recorded one by one, when every
 /// letter is a flag the command has and none takes a value; a letter that takes a value
 /// (`-n`) must stand alone, and a letter the command does not have is an error naming it.
@@ -142,7 +120,7 @@ impl Args {
                 flags::short_flags(command),
                 word.strip_prefix('-').filter(|w| !w.starts_with('-')),
             ) {
-                match short_letters(command, word, letters, known)? {
+                match short_letters(command, word, letters, &known)? {
                     Short::Valued(name) => {
                         let (_, value) = it.next().ok_or_else(|| ParseError::MissingFlagValue {
                             command: command.to_string(),
@@ -158,7 +136,7 @@ impl Args {
                             .extend(names.into_iter().map(|name| Flag { name, value: None }));
                     }
                 }
-            } else if VALUE_FLAGS.contains(&word.as_str()) {
+            } else if flags::takes_value(command, word) {
                 let (_, value) = it.next().ok_or_else(|| ParseError::MissingFlagValue {
                     command: command.to_string(),
                     flag: word.clone(),

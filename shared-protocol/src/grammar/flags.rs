@@ -1,99 +1,43 @@
-//! Every command of the language and its one-letter flags: which letters it knows and which
-//! of them take a value.
+//! Flags as the command table ([`crate::commands`]) defines them: which letters a command
+//! knows, which of them take a value, and which long flags take one.
 //!
-//! This module owns that table. [`super::Args::parse`] reads it so that `ls -la` means
+//! [`super::Args::parse`] reads them so that `ls -la` means
 //! `ls -l -a` (each letter a known flag of the command), a letter the command does not know
 //! is an error naming the letter and the command, and a letter that takes a value (`-n N`)
 //! is accepted only on its own, so no combination can swallow the next word as a value. It
-//! must not know what a flag does (the extension's commands read them) and must not contain
-//! long flags, which need no table: `--name` is always one flag.
+//! must not know what a flag does (the extension's commands read them) and holds no table of
+//! its own.
 
 /// One single-letter flag of a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShortFlag {
     pub letter: char,
-    /// Takes the next word as its value (then it is also in [`super::VALUE_FLAGS`]).
+    /// Takes the next word as its value.
     pub takes_value: bool,
 }
 
-const fn on(letter: char) -> ShortFlag {
-    ShortFlag {
-        letter,
-        takes_value: false,
-    }
+/// The one-letter flags of `command` (lower-case name) as the command table lists them, or
+/// `None` when it is no command.
+pub fn short_flags(command: &str) -> Option<Vec<ShortFlag>> {
+    crate::commands::find(command).map(|def| {
+        def.letters()
+            .map(|(letter, takes_value)| ShortFlag {
+                letter,
+                takes_value,
+            })
+            .collect()
+    })
 }
 
-const fn valued(letter: char) -> ShortFlag {
-    ShortFlag {
-        letter,
-        takes_value: true,
+/// Whether `flag` takes the next word as its value for `command`: as its row says, or, for
+/// a word that is no command, as any command's flag of that spelling does.
+pub fn takes_value(command: &str, flag: &str) -> bool {
+    match crate::commands::find(command) {
+        Some(def) => def.flag(flag).is_some_and(|f| f.takes_value),
+        None => crate::commands::COMMANDS
+            .iter()
+            .any(|def| def.flag(flag).is_some_and(|f| f.takes_value)),
     }
-}
-
-/// Every command name of the language with its short flags. A name missing here is not a
-/// command (the extension answers "command not found"), and its words follow the generic
-/// rules alone.
-pub const COMMAND_SHORT_FLAGS: &[(&str, &[ShortFlag])] = &[
-    ("tabs", &[]),
-    ("windows", &[]),
-    ("here", &[]),
-    ("cd", &[]),
-    ("pwd", &[]),
-    // -a: every entry is always listed; accepted so that `ls -la` works as it does in sh.
-    ("ls", &[on('l'), on('a'), on('r'), valued('n')]),
-    ("open", &[]),
-    ("navigate", &[]),
-    ("goto", &[]),
-    ("back", &[]),
-    ("forward", &[]),
-    ("close", &[]),
-    ("refresh", &[]),
-    ("group", &[]),
-    ("cat", &[]),
-    ("text", &[valued('n')]),
-    ("read", &[valued('d'), valued('n')]),
-    ("tree", &[valued('n')]),
-    ("grep", &[on('r'), valued('n')]),
-    ("find", &[valued('n')]),
-    ("extract_links", &[valued('n')]),
-    ("extract_table", &[valued('n')]),
-    ("screenshot", &[]),
-    ("diff", &[]),
-    ("wait", &[]),
-    ("whoami", &[]),
-    ("click", &[]),
-    ("dialog", &[]),
-    ("focus", &[]),
-    ("type", &[]),
-    ("key", &[]),
-    ("select", &[]),
-    ("scroll", &[]),
-    ("submit", &[]),
-    ("js", &[]),
-    ("eval", &[]),
-    ("functions", &[]),
-    ("call", &[]),
-    ("watch", &[]),
-    ("for", &[]),
-    ("each", &[]),
-    ("script", &[]),
-    ("bookmark", &[valued('d')]),
-    ("history", &[valued('n')]),
-    ("env", &[]),
-    ("export", &[]),
-    ("clear", &[]),
-    ("help", &[]),
-    ("debug", &[]),
-    ("connect", &[]),
-    ("disconnect", &[]),
-];
-
-/// The short flags of `command` (lower-case name), or `None` when it is no command.
-pub fn short_flags(command: &str) -> Option<&'static [ShortFlag]> {
-    COMMAND_SHORT_FLAGS
-        .iter()
-        .find(|(name, _)| *name == command)
-        .map(|(_, flags)| *flags)
 }
 
 /// `-a -l -n N -r` for an error message, or a sentence when there are none.

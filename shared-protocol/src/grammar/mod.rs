@@ -47,7 +47,7 @@
 //!
 //! Flags: see [`Args`]. `--` ends flags, so `grep -- -x` searches for `-x`, and a negative
 //! number such as `-5` is always an argument. One-letter flags are each command's own
-//! ([`COMMAND_SHORT_FLAGS`]) and combine as in `sh` (`ls -la`), except those that take a
+//! (the command table, [`crate::commands`]) and combine as in `sh` (`ls -la`), except those that take a
 //! value. `type` takes no flags at all: everything after it is text.
 
 mod args;
@@ -56,16 +56,13 @@ mod lex;
 mod nested;
 mod redact;
 
-pub use args::{is_negative_number, Args, Flag, VALUE_FLAGS};
-pub use flags::{short_flags, ShortFlag, COMMAND_SHORT_FLAGS};
+pub use args::{is_negative_number, Args, Flag};
+pub use flags::{short_flags, takes_value, ShortFlag};
 pub use lex::{quote_word, split_lines, tokenize, Token};
 pub use nested::{Each, ForLoop, Nested, Script, Watch};
 pub use redact::redact_command;
 
 pub(crate) use lex::next_token;
-
-/// Commands whose argument is the rest of the line, verbatim.
-pub const RAW_COMMANDS: [&str; 6] = ["js", "eval", "watch", "for", "each", "script"];
 
 /// Deepest nesting of `for`/`each`/`watch`/`script save` inside each other.
 pub const MAX_NESTING: usize = 8;
@@ -127,6 +124,8 @@ pub enum ParseError {
         problem: String,
         usage: &'static str,
     },
+    #[error("`{0}` is not a domshell command; `help` lists the commands")]
+    UnknownCommand(String),
     #[error("in the {context}: {inner}")]
     Inside {
         context: String,
@@ -167,7 +166,7 @@ pub enum Consumer {
 
 /// One command: its lower-cased name, its words and the text it was parsed from.
 ///
-/// For raw-argument commands ([`RAW_COMMANDS`]) `args` holds at most one element: the rest
+/// For raw-argument commands ([`crate::commands::CommandDef::raw`]) `args` holds at most one element: the rest
 /// of the line verbatim (see [`Command::rest`]). For all others it holds the words after
 /// the name with quotes removed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -257,7 +256,7 @@ fn parse_pipeline(line: &str) -> Result<Pipeline, ParseError> {
 }
 
 fn is_raw_name(word: &str) -> bool {
-    RAW_COMMANDS.contains(&word.to_ascii_lowercase().as_str())
+    crate::commands::is_raw(word)
 }
 
 fn raw_command(text: &str, first: &Token) -> Command {
@@ -383,10 +382,20 @@ fn parse_consumer(text: &str) -> Result<Consumer, ParseError> {
     }
 }
 
+impl ParseError {
+    /// The error inside every `Inside` wrapping.
+    pub fn innermost(&self) -> &ParseError {
+        match self {
+            ParseError::Inside { inner, .. } => inner.innermost(),
+            other => other,
+        }
+    }
+}
+
 impl Command {
     /// Takes the rest of the line verbatim instead of words.
     pub fn is_raw(&self) -> bool {
-        RAW_COMMANDS.contains(&self.name.as_str())
+        crate::commands::find(&self.name).is_some_and(|def| def.raw)
     }
 
     /// The verbatim argument of a raw-argument command (`""` when there is none); for other

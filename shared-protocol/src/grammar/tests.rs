@@ -288,29 +288,31 @@ fn what_is_not_a_short_flag_stays_as_it_was() {
 }
 
 #[test]
-fn the_short_flag_table_agrees_with_the_value_flags() {
-    let mut names = std::collections::HashSet::new();
-    for (name, flags) in COMMAND_SHORT_FLAGS {
-        assert!(names.insert(*name), "{name} listed twice");
-        assert_eq!(*name, name.to_ascii_lowercase(), "{name}");
+fn a_letter_means_the_same_alone_and_spelled_as_a_flag() {
+    // One table: a one-letter flag's arity is its row's, whether read as a letter or as
+    // the word `-n`.
+    for def in crate::commands::COMMANDS {
         let mut letters = std::collections::HashSet::new();
-        for flag in *flags {
-            assert!(
-                letters.insert(flag.letter),
-                "{name}: -{} twice",
-                flag.letter
-            );
-            let spelled = format!("-{}", flag.letter);
+        for (letter, takes_value) in def.letters() {
+            assert!(letters.insert(letter), "{}: -{letter} twice", def.name);
             assert_eq!(
-                flag.takes_value,
-                VALUE_FLAGS.contains(&spelled.as_str()),
-                "{name} {spelled}: arity differs from VALUE_FLAGS"
+                takes_value,
+                takes_value_of(def.name, letter),
+                "{}",
+                def.name
             );
         }
     }
-    for raw in RAW_COMMANDS {
-        assert!(short_flags(raw).is_some(), "{raw} is a command");
+    for raw in ["js", "eval", "watch", "for", "each", "script"] {
+        assert!(
+            crate::commands::is_raw(raw),
+            "{raw} takes the rest of the line"
+        );
     }
+}
+
+fn takes_value_of(command: &str, letter: char) -> bool {
+    takes_value(command, &format!("-{letter}"))
 }
 
 proptest! {
@@ -319,12 +321,12 @@ proptest! {
     #[test]
     fn a_combination_is_its_letters_one_by_one(
         (name, booleans) in proptest::sample::select(
-            COMMAND_SHORT_FLAGS
+            crate::commands::COMMANDS
                 .iter()
-                .map(|(name, flags)| {
+                .map(|def| {
                     let letters: Vec<char> =
-                        flags.iter().filter(|f| !f.takes_value).map(|f| f.letter).collect();
-                    (*name, letters)
+                        def.letters().filter(|(_, valued)| !valued).map(|(c, _)| c).collect();
+                    (def.name, letters)
                 })
                 .filter(|(_, letters)| !letters.is_empty())
                 .collect::<Vec<_>>()
