@@ -77,6 +77,8 @@ pub enum Family {
     Dialog,
     /// Lanes (`group`), the one family that sees every lane.
     Lanes,
+    /// JavaScript in the page.
+    Script,
     /// Not in this build.
     Missing,
 }
@@ -179,7 +181,7 @@ const fn write(what: &'static str) -> TierRule {
     TierRule::Needs(Tier::Write, what)
 }
 
-use Family::{Acting, Browser, Dialog, Directory, Lanes, Missing, Pause, Reading, Shell};
+use Family::{Acting, Browser, Dialog, Directory, Lanes, Missing, Pause, Reading, Script, Shell};
 use TierRule::{ByArguments, JavaScript, Read};
 
 /// Every command, in `help` order.
@@ -218,10 +220,10 @@ pub const COMMANDS: &[CommandDef] = &[
     row("scroll", I, Acting, write("scrolls the page"), &[on("--window")], "scroll [down|up] [N] [--window] | scroll <name>", "scroll the page or an element into view", "By N viewports (default 1): the nearest scrollable container of the current directory, else the page's main scrollable area, else the window; --window scrolls the window itself whatever containers there are. `scroll <name>` brings an element into view."),
     row("dialog", I, Dialog, ByArguments, &[], "dialog [accept [text] | dismiss]", "show or answer the page's JavaScript dialog", "An open alert, confirm, prompt or beforeunload dialog pauses the page: page commands then answer at once that it is open (type and message) instead of running. `dialog` shows it; `dialog accept` presses OK (a prompt gets the text, else its default text; a beforeunload lets the page go and waits for the next one); `dialog dismiss` presses Cancel (a beforeunload keeps the page)."),
     row("submit", I, Acting, write("fills in and submits a form"), &[val("--submit")], "submit <input> <value…> [--submit <button>]", "fill in and submit a form", ""),
-    raw(row("js", J, Missing, JavaScript("runs arbitrary JavaScript"), &[], "js <code>", "run JavaScript in the page", "")),
-    raw(row("eval", J, Missing, JavaScript("runs arbitrary JavaScript"), &[], "eval <expr>", "same as js", "")),
-    row("functions", J, Missing, Read, &[JSON], "functions [pattern] [--json]", "list the page's global functions", ""),
-    row("call", J, Missing, JavaScript("calls a page function"), &[], "call <fn> [args…]", "call a global function of the page", ""),
+    raw(row("js", J, Script, JavaScript("runs arbitrary JavaScript"), &[], "js <code>", "run JavaScript in the page", "In the page's own world, in the frame of the current directory. At the top frame it runs as the DevTools console runs it (statements, `let`, top-level `await`; the last value is the answer); in a child frame the code is an expression (statements go in `(() => { …; return x })()`). A promise is awaited. Strings come back as they are, other values as JSON. Stopped after 10 s (an endless loop too): the page stays usable. The rest of the line is the code, verbatim (no pipes, no quoting).")),
+    raw(row("eval", J, Script, JavaScript("runs arbitrary JavaScript"), &[], "eval <code>", "same as js", "")),
+    row("functions", J, Script, Read, &[JSON], "functions [pattern] [--json]", "list the page's global functions", "The page's own functions (the browser's built-ins left out), with their parameters; --json gives `[{name, arity, params}]`."),
+    row("call", J, Script, JavaScript("calls a page function"), &[], "call <fn> [args…]", "call a global function of the page", "Each argument is read as JSON when it is JSON (`3`, `true`, `{\"a\":1}`), else passed as a string. The answer is shown like `js`'s."),
     raw(row("watch", W, Missing, ByArguments, &[val("--interval"), val("--times"), on("--until-change")], "watch <cmd> [--interval S] [--times N] [--until-change]", "repeat a command", "")),
     raw(row("for", W, Missing, ByArguments, &[], "for <source-cmd> : <template with {}>", "run a template for each output line", "")),
     raw(row("each", W, Missing, ByArguments, &[val("--pattern"), val("--limit")], "each [--pattern P] [--limit N] <cmd>", "run a command in every tab", "")),

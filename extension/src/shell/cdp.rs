@@ -231,6 +231,8 @@ pub struct RemoteObject {
     pub object_id: Option<String>,
     pub value: Option<Value>,
     pub description: Option<String>,
+    /// `promise`, `node`, `array` …, for objects.
+    pub subtype: Option<String>,
 }
 
 impl Decode for RemoteObject {
@@ -239,6 +241,7 @@ impl Decode for RemoteObject {
             object_id: f.opt_string("objectId")?,
             value: f.get("value").cloned(),
             description: f.opt_string("description")?,
+            subtype: f.opt_string("subtype")?,
         })
     }
 }

@@ -126,7 +126,7 @@ impl Objects {
         self.state.borrow().group.clone()
     }
 
-    fn note(&self, tab: i64, session: Option<&str>) {
+    pub(crate) fn note(&self, tab: i64, session: Option<&str>) {
         let mut s = self.state.borrow_mut();
         let key = (tab, session.map(str::to_string));
         if !s.used.contains(&key) {

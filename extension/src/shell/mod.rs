@@ -37,6 +37,7 @@ pub mod dom;
 pub mod format;
 pub mod group;
 pub mod interact;
+pub mod javascript;
 pub mod keys;
 pub mod lanes;
 pub mod navigation;
@@ -386,6 +387,7 @@ async fn run_command<B: Browser>(
         }
         Family::Reading => reading::run(session, browser, ctx, cmd, &args).await,
         Family::Dialog => dialog::run(session, browser, ctx, &args).await,
+        Family::Script => javascript::run(session, browser, ctx, cmd, &args).await,
         Family::Acting => interact::run(session, browser, ctx, cmd, &args).await,
         Family::Directory | Family::Browser => {
             let output = navigation::run(session, browser, ctx, cmd).await?;

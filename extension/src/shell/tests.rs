@@ -60,7 +60,7 @@ fn every_command_has_help_and_help_lists_them_all() {
         );
         assert_eq!(ok(&mut s, &b, &format!("help {}", spec.name)), own);
     }
-    assert!(help.contains("js             run JavaScript in the page (not available yet)"));
+    assert!(help.contains("diff           what changed since the last action (not available yet)"));
     assert!(help.contains("click          click an element\r\n"));
 }
 
