@@ -79,6 +79,8 @@ pub enum Family {
     Lanes,
     /// JavaScript in the page.
     Script,
+    /// Commands that run other commands (`for`, `each`, `watch`).
+    Loop,
     /// Not in this build.
     Missing,
 }
@@ -181,7 +183,9 @@ const fn write(what: &'static str) -> TierRule {
     TierRule::Needs(Tier::Write, what)
 }
 
-use Family::{Acting, Browser, Dialog, Directory, Lanes, Missing, Pause, Reading, Script, Shell};
+use Family::{
+    Acting, Browser, Dialog, Directory, Lanes, Loop, Missing, Pause, Reading, Script, Shell,
+};
 use TierRule::{ByArguments, JavaScript, Read};
 
 /// Every command, in `help` order.
@@ -224,9 +228,9 @@ pub const COMMANDS: &[CommandDef] = &[
     raw(row("eval", J, Script, JavaScript("runs arbitrary JavaScript"), &[], "eval <code>", "same as js", "")),
     row("functions", J, Script, Read, &[JSON], "functions [pattern] [--json]", "list the page's global functions", "The page's own functions (the browser's built-ins left out), with their parameters; --json gives `[{name, arity, params}]`."),
     row("call", J, Script, JavaScript("calls a page function"), &[], "call <fn> [args…]", "call a global function of the page", "Each argument is read as JSON when it is JSON (`3`, `true`, `{\"a\":1}`), else passed as a string. The answer is shown like `js`'s."),
-    raw(row("watch", W, Missing, ByArguments, &[val("--interval"), val("--times"), on("--until-change")], "watch <cmd> [--interval S] [--times N] [--until-change]", "repeat a command", "")),
-    raw(row("for", W, Missing, ByArguments, &[], "for <source-cmd> : <template with {}>", "run a template for each output line", "")),
-    raw(row("each", W, Missing, ByArguments, &[val("--pattern"), val("--limit")], "each [--pattern P] [--limit N] <cmd>", "run a command in every tab", "")),
+    raw(row("watch", W, Loop, ByArguments, &[val("--interval"), val("--times"), on("--until-change")], "watch <cmd> [--interval S] [--times N] [--until-change]", "repeat a command", "Runs it --times N times (5 by default, 100 at most), --interval S apart (2 s by default, 0.5 at least), within the call's budget; --until-change stops at the first output that differs from the first run's. Quote a command with flags of its own: watch \"ls -l\".")),
+    raw(row("for", W, Loop, ByArguments, &[], "for <source-cmd> : <template with {}>", "run a template for each output line", "Runs the source, then the template once per line of its output with `{}` replaced by the line (100 lines at most), in order; one failing run does not stop the others, and the reply says how many failed.")),
+    raw(row("each", W, Loop, ByArguments, &[val("--pattern"), val("--limit")], "each [--pattern P] [--limit N] <cmd>", "run a command in every tab", "Every tab this session may see (its lane's, or yours outside every lane) whose title or URL contains P, --limit N of them (20 by default, 100 at most); it enters each, runs the command and comes back to where you were.")),
     raw(row("script", W, Missing, ByArguments, &[], "script list | save <name> <c1 ; c2> | show <name> | run <name> [args] | delete <name>", "stored command sequences", "")),
     row("bookmark", W, Missing, Read, &[val("-d")], "bookmark [name [path]] | bookmark -d <name>", "named paths for `cd @name`", ""),
     row("history", S, Shell, Read, &[N], "history [-n N] | history clear", "numbered command history (re-run one with !N)", "`!N` runs entry N again. `history` and `clear` are not recorded."),

@@ -45,6 +45,7 @@ pub mod page;
 pub mod reading;
 pub mod session;
 pub mod sort;
+pub mod workflow;
 
 #[cfg(test)]
 mod bounds_tests;
@@ -107,6 +108,8 @@ pub struct Context {
     pub lane_request: group::LaneRequest,
     /// Wall-clock time as the command started (lane ages), from the glue.
     pub now_ms: u64,
+    /// How many loops (`for`, `each`, `watch`) the running line is inside.
+    pub depth: std::cell::Cell<usize>,
 }
 
 impl Context {
@@ -127,6 +130,7 @@ impl Context {
             agent: String::new(),
             lane_request: group::LaneRequest::Keep { open: None },
             now_ms: 0,
+            depth: Default::default(),
         }
     }
 
@@ -377,6 +381,10 @@ async fn run_command<B: Browser>(
     if spec.family == Family::Lanes {
         return group::run(session, browser, ctx, cmd).await;
     }
+    // A loop's inner commands come back through here, and are confined then.
+    if spec.family == Family::Loop {
+        return workflow::run(session, browser, ctx, cmd).await;
+    }
     let view = ctx.lanes.borrow().view(session.lane);
     let browser = &confined::Confined::new(browser, view);
     match spec.family {
@@ -393,7 +401,7 @@ async fn run_command<B: Browser>(
             let output = navigation::run(session, browser, ctx, cmd).await?;
             Ok(with_tree_counts(session, browser, ctx, cmd, output).await)
         }
-        Family::Lanes | Family::Missing => Err(commands::unavailable(spec)),
+        Family::Lanes | Family::Loop | Family::Missing => Err(commands::unavailable(spec)),
     }
 }
 

@@ -651,3 +651,53 @@ fn echo_prints_its_words_and_sleep_checks_its_argument() {
     );
     assert_eq!(err(&mut s, &b, "sleep"), "sleep: usage: sleep <seconds>");
 }
+
+#[test]
+fn for_runs_its_template_per_line_and_records_only_itself() {
+    let b = FakeBrowser::standard();
+    let mut s = Session::default();
+    let out = ok(&mut s, &b, "for env : echo got {}");
+    assert_eq!(
+        out,
+        "$ echo got PS1=dom@shell:$PWD$\r\ngot PS1=dom@shell:$PWD$\r\n$ echo got SHELL=/bin/domshell\r\ngot SHELL=/bin/domshell\r\n$ echo got TERM=xterm-256color\r\ngot TERM=xterm-256color"
+    );
+    let history = ok(&mut s, &b, "history");
+    assert!(history.contains("for env : echo got {}"), "{history}");
+    assert!(!history.contains("  echo got"), "{history}");
+    // One failing run does not stop the others; the reply says how many failed.
+    let failed = err(&mut s, &b, "for env : frobnicate {}");
+    assert!(
+        failed.starts_with("for: 3 of 3 run(s) failed\r\n$ frobnicate PS1="),
+        "{failed}"
+    );
+    let empty = ok(&mut s, &b, "for clear : echo {}");
+    assert_eq!(empty, "for: the source printed nothing: no item to run");
+}
+
+#[test]
+fn each_visits_the_tabs_it_may_see_and_comes_back() {
+    let b = FakeBrowser::standard();
+    let mut s = Session::default();
+    let out = ok(&mut s, &b, "each pwd");
+    let visited = out.matches("=== tab ").count();
+    assert!(visited >= 2, "{out}");
+    assert!(out.contains("~/tabs/"), "{out}");
+    assert_eq!(s.cwd, Cwd::Root, "each does not move the session");
+    let one = ok(&mut s, &b, "each --limit 1 pwd");
+    assert_eq!(one.matches("=== tab ").count(), 1, "{one}");
+    assert!(one.contains("more tab(s) not visited: --limit 1"), "{one}");
+    assert_eq!(
+        ok(&mut s, &b, "each --pattern no-such-tab pwd"),
+        "each: no tab matches (tabs you may not read are left out)"
+    );
+}
+
+#[test]
+fn watch_reruns_and_loops_nest_no_deeper_than_the_grammar_allows() {
+    let b = FakeBrowser::standard();
+    let mut s = Session::default();
+    assert_eq!(ok(&mut s, &b, "watch --times 1 pwd"), "--- run 1 ---\r\n~");
+    // A source may be a loop itself (the template is what follows the last ` : `).
+    let nested = ok(&mut s, &b, "for for echo a : echo b{} : echo c{}");
+    assert!(nested.ends_with("$ echo cba\r\ncba"), "{nested}");
+}
