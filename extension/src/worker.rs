@@ -24,6 +24,7 @@ use crate::shell::deadline::CancelToken;
 use crate::shell::group::LaneRequest;
 use crate::shell::lanes;
 use crate::shell::page::PageCache;
+use crate::shell::saved::{self, Saved, SavedCell};
 use crate::shell::session::{
     keep_recent, storage_key, SessionTable, MAX_STORED_SESSIONS, STORAGE_PREFIX,
 };
@@ -159,6 +160,10 @@ thread_local! {
     static PAGES: PageCache = PageCache::default();
     /// The stop signal of each running command, by its EXECUTE id (what `CANCEL` names).
     static RUNNING: RefCell<HashMap<String, CancelToken>> = RefCell::new(HashMap::new());
+    /// Bookmarks and scripts (one book per profile, in `chrome.storage.local`), and the
+    /// book's stored text as last written.
+    static SAVED: SavedCell = SavedCell::default();
+    static SAVED_TEXT: RefCell<String> = const { RefCell::new(String::new()) };
     /// Lines the person ran in the side panel, to name them in [`RUNNING`].
     static PERSON_JOBS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
@@ -168,6 +173,7 @@ thread_local! {
 #[wasm_bindgen]
 pub async fn boot() -> Result<(), JsValue> {
     let settings = load_settings().await?;
+    restore_saved().await;
     restore_sessions().await;
     let seed = (js_sys::Math::random() * 9_007_199_254_740_991.0) as u64;
     let worker = Worker {
@@ -470,7 +476,8 @@ impl Worker {
                             lane_request,
                             js_sys::Date::now() as u64,
                         )
-                        .with_agent(agent.as_deref().unwrap_or_default()),
+                        .with_agent(agent.as_deref().unwrap_or_default())
+                        .with_saved(SAVED.with(Clone::clone)),
                     reply_to: ReplyTo::Server(gen),
                 };
                 submit(session, job);
@@ -547,6 +554,7 @@ pub(crate) fn person_context() -> Context {
             js_sys::Date::now() as u64,
         )
         .with_agent(lanes::PERSON_AGENT)
+        .with_saved(SAVED.with(Clone::clone))
 }
 
 /// Ctrl+C in the side panel: stops the person's running command.
@@ -616,6 +624,7 @@ async fn run_jobs(session: String, mut state: Session, mut job: Job) {
         }
         // A command in a lane changed its last command: the book is saved and reported.
         lane_keeper::persist();
+        persist_saved();
         let objects = job.ctx.objects.clone();
         job.answer(
             reply.ok,
@@ -650,6 +659,49 @@ fn publish_last_tree_read(pages: &PageCache) {
             let _ = js_sys::Reflect::set(&status, &"lastTreeRead".into(), &to_js(&read));
         }
     }
+}
+
+/// At start-up: the bookmarks and scripts of this profile.
+async fn restore_saved() {
+    let key = JsValue::from_str(saved::STORAGE_KEY);
+    match JsFuture::from(storage_get(&key)).await {
+        Ok(items) => {
+            let items: Value = chrome::from_js_value(&items);
+            let book = Saved::from_storage(&items[saved::STORAGE_KEY]);
+            SAVED_TEXT.with(|t| *t.borrow_mut() = book.to_storage().to_string());
+            SAVED.with(|s| *s.borrow_mut() = book);
+        }
+        Err(e) => console_warn(&format!(
+            "domshell: cannot read the bookmarks and scripts: {}",
+            chrome::error_text(&e)
+        )),
+    }
+}
+
+/// Writes the bookmarks and scripts if a command changed them.
+fn persist_saved() {
+    let value = SAVED.with(|s| s.borrow().to_storage());
+    let text = value.to_string();
+    let changed = SAVED_TEXT.with(|t| {
+        let mut saved = t.borrow_mut();
+        let changed = *saved != text;
+        if changed {
+            saved.clone_from(&text);
+        }
+        changed
+    });
+    if !changed {
+        return;
+    }
+    let promise = storage_set(&to_js(&json!({ saved::STORAGE_KEY: value })));
+    spawn_local(async move {
+        if let Err(e) = JsFuture::from(promise).await {
+            console_warn(&format!(
+                "domshell: cannot save the bookmarks and scripts: {}",
+                chrome::error_text(&e)
+            ));
+        }
+    });
 }
 
 async fn persist_session(session: &str, state: &Session) {

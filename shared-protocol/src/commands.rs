@@ -79,8 +79,10 @@ pub enum Family {
     Lanes,
     /// JavaScript in the page.
     Script,
-    /// Commands that run other commands (`for`, `each`, `watch`).
+    /// Commands that run other commands (`for`, `each`, `watch`, `script`).
     Loop,
+    /// Bookmarks.
+    Saved,
     /// Not in this build.
     Missing,
 }
@@ -184,7 +186,7 @@ const fn write(what: &'static str) -> TierRule {
 }
 
 use Family::{
-    Acting, Browser, Dialog, Directory, Lanes, Loop, Missing, Pause, Reading, Script, Shell,
+    Acting, Browser, Dialog, Directory, Lanes, Loop, Missing, Pause, Reading, Saved, Script, Shell,
 };
 use TierRule::{ByArguments, JavaScript, Read};
 
@@ -231,8 +233,8 @@ pub const COMMANDS: &[CommandDef] = &[
     raw(row("watch", W, Loop, ByArguments, &[val("--interval"), val("--times"), on("--until-change")], "watch <cmd> [--interval S] [--times N] [--until-change]", "repeat a command", "Runs it --times N times (5 by default, 100 at most), --interval S apart (2 s by default, 0.5 at least), within the call's budget; --until-change stops at the first output that differs from the first run's. Quote a command with flags of its own: watch \"ls -l\".")),
     raw(row("for", W, Loop, ByArguments, &[], "for <source-cmd> : <template with {}>", "run a template for each output line", "Runs the source, then the template once per line of its output with `{}` replaced by the line (100 lines at most), in order; one failing run does not stop the others, and the reply says how many failed.")),
     raw(row("each", W, Loop, ByArguments, &[val("--pattern"), val("--limit")], "each [--pattern P] [--limit N] <cmd>", "run a command in every tab", "Every tab this session may see (its lane's, or yours outside every lane) whose title or URL contains P, --limit N of them (20 by default, 100 at most); it enters each, runs the command and comes back to where you were.")),
-    raw(row("script", W, Missing, ByArguments, &[], "script list | save <name> <c1 ; c2> | show <name> | run <name> [args] | delete <name>", "stored command sequences", "")),
-    row("bookmark", W, Missing, Read, &[val("-d")], "bookmark [name [path]] | bookmark -d <name>", "named paths for `cd @name`", ""),
+    raw(row("script", W, Loop, ByArguments, &[], "script list | save <name> <c1 ; c2> | show <name> | run <name> [args] | delete <name>", "stored command sequences", "Commands are separated by ` ; `. In them `$1`…`$N` are run's arguments, `$0` the script's name and `$#` how many arguments there are. `run` stops at the first command that fails. Scripts are kept in the browser profile: they survive restarts and every session shares them (50 scripts of 50 commands at most).")),
+    row("bookmark", W, Saved, Read, &[val("-d")], "bookmark [name [path]] | bookmark -d <name>", "named paths for `cd @name`", "`bookmark name` saves where you are, `bookmark name path` a path; `cd @name` goes there. Kept in the browser profile (100 at most)."),
     row("history", S, Shell, Read, &[N], "history [-n N] | history clear", "numbered command history (re-run one with !N)", "`!N` runs entry N again. `history` and `clear` are not recorded."),
     row("env", S, Shell, Read, &[], "env", "print the environment", "Variables are never expanded in commands."),
     row("export", S, Shell, Read, &[], "export NAME=value", "set an environment variable", ""),

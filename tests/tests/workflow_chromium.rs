@@ -107,3 +107,55 @@ async fn for_each_and_watch_run_their_commands_and_a_cancelled_watch_stops() {
         "the session's next command waited {took:.0} ms behind the cancelled watch"
     );
 }
+
+#[tokio::test]
+async fn scripts_and_bookmarks_outlive_the_worker_and_run_with_arguments() {
+    // Under a domain allowlist the server refuses `script run`: it cannot see where the
+    // stored commands go.
+    let guarded = PageRig::start_with_args(5_000, &[]).await;
+    let (status, body) = guarded
+        .server
+        .execute("script run anything", None)
+        .await
+        .expect("the debug route answers");
+    assert_eq!(
+        (status, body["error"]["reason"].as_str()),
+        (403, Some("domain_denied")),
+        "{body}"
+    );
+    drop(guarded);
+    let rig = PageRig::start_without_allowlist(5_000, &[]).await;
+    let tab = rig.open_fixture("welcome.html?user=saved").await;
+    assert_eq!(
+        rig.ok("bookmark hello").await,
+        format!("✓ Bookmark @hello → ~/tabs/{tab}")
+    );
+    rig.ok("script save visit cd @$1 ; text ; echo $0 ran with $# argument(s)")
+        .await;
+    // Chrome stops the worker; the book comes back from the profile's storage.
+    rig.chromium
+        .stop_service_worker()
+        .await
+        .expect("the worker stops");
+    rig.server
+        .wait_for_link_state("connected", Duration::from_secs(15))
+        .await
+        .expect("the restarted worker reconnects");
+    rig.ok("cd ~").await;
+    let ran = rig.ok("script run visit hello").await;
+    assert!(ran.contains("Welcome, saved"), "{ran}");
+    assert!(ran.ends_with("visit ran with 1 argument(s)"), "{ran}");
+    assert_eq!(rig.ok("pwd").await, format!("~/tabs/{tab}"));
+    // `!N` runs the script again.
+    rig.ok("cd ~").await;
+    let history = rig.ok("history").await;
+    let n = history
+        .lines()
+        .find(|l| l.contains("script run visit hello"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{history}"))
+        .to_string();
+    assert!(rig.ok(&format!("!{n}")).await.contains("Welcome, saved"));
+    rig.ok("script delete visit").await;
+    rig.ok("bookmark -d hello").await;
+}

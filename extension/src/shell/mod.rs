@@ -43,6 +43,7 @@ pub mod lanes;
 pub mod navigation;
 pub mod page;
 pub mod reading;
+pub mod saved;
 pub mod session;
 pub mod sort;
 pub mod workflow;
@@ -110,6 +111,8 @@ pub struct Context {
     pub now_ms: u64,
     /// How many loops (`for`, `each`, `watch`) the running line is inside.
     pub depth: std::cell::Cell<usize>,
+    /// Bookmarks and scripts, one book per profile; the glue passes the worker's.
+    pub saved: saved::SavedCell,
 }
 
 impl Context {
@@ -131,6 +134,7 @@ impl Context {
             lane_request: group::LaneRequest::Keep { open: None },
             now_ms: 0,
             depth: Default::default(),
+            saved: Default::default(),
         }
     }
 
@@ -153,6 +157,12 @@ impl Context {
     /// The same context for a session that is `agent` to the person watching its lanes.
     pub fn with_agent(mut self, agent: &str) -> Context {
         self.agent = agent.to_string();
+        self
+    }
+
+    /// The same context keeping bookmarks and scripts in `saved`.
+    pub fn with_saved(mut self, saved: saved::SavedCell) -> Context {
+        self.saved = saved;
         self
     }
 
@@ -369,6 +379,21 @@ async fn run_command<B: Browser>(
     if !spec.available() {
         return Err(commands::unavailable(spec));
     }
+    // `cd @name` is `cd` to the bookmarked path.
+    let bookmarked;
+    let cmd = match cmd.args.first().and_then(|a| a.strip_prefix('@')) {
+        Some(name) if cmd.name == "cd" => {
+            let path = ctx
+                .saved
+                .borrow()
+                .bookmark(name)
+                .map(str::to_string)
+                .ok_or_else(|| format!("cd: no bookmark named @{name} (`bookmark` lists them)"))?;
+            bookmarked = bookmark_cd(&path)?;
+            &bookmarked
+        }
+        _ => cmd,
+    };
     // The row's flags are the command's: one it does not list is refused here, once.
     let args = parse_args(cmd)?;
     if let Some(flag) = args.flags.iter().find(|f| spec.flag(&f.name).is_none()) {
@@ -395,6 +420,11 @@ async fn run_command<B: Browser>(
         }
         Family::Reading => reading::run(session, browser, ctx, cmd, &args).await,
         Family::Dialog => dialog::run(session, browser, ctx, &args).await,
+        Family::Saved => ctx.saved.borrow_mut().bookmark_command(
+            &args.positional,
+            args.value("-d"),
+            &session.cwd.display(),
+        ),
         Family::Script => javascript::run(session, browser, ctx, cmd, &args).await,
         Family::Acting => interact::run(session, browser, ctx, cmd, &args).await,
         Family::Directory | Family::Browser => {
@@ -402,6 +432,17 @@ async fn run_command<B: Browser>(
             Ok(with_tree_counts(session, browser, ctx, cmd, output).await)
         }
         Family::Lanes | Family::Loop | Family::Missing => Err(commands::unavailable(spec)),
+    }
+}
+
+/// The `cd` a bookmark stands for.
+fn bookmark_cd(path: &str) -> Result<Command, String> {
+    match parse_line(&format!(
+        "cd {}",
+        shared_protocol::grammar::quote_word(path)
+    )) {
+        Ok(Line::Pipeline(p)) => Ok(p.command),
+        _ => Err(format!("cd: the bookmarked path {path} is not a path")),
     }
 }
 

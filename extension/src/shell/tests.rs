@@ -701,3 +701,76 @@ fn watch_reruns_and_loops_nest_no_deeper_than_the_grammar_allows() {
     let nested = ok(&mut s, &b, "for for echo a : echo b{} : echo c{}");
     assert!(nested.ends_with("$ echo cba\r\ncba"), "{nested}");
 }
+
+fn ok_in(s: &mut Session, b: &FakeBrowser, c: &Context, line: &str) -> String {
+    let reply = run_in(s, b, c, line);
+    assert!(reply.ok, "`{line}` failed: {}", reply.output);
+    reply.output
+}
+
+fn err_in(s: &mut Session, b: &FakeBrowser, c: &Context, line: &str) -> String {
+    let reply = run_in(s, b, c, line);
+    assert!(!reply.ok, "`{line}` should fail: {}", reply.output);
+    reply.output
+}
+
+#[test]
+fn bookmarks_take_cd_to_their_path() {
+    let b = FakeBrowser::standard();
+    let mut s = Session::default();
+    // One context: the book of bookmarks and scripts lives as long as the worker.
+    let c = ctx();
+    ok_in(&mut s, &b, &c, "cd ~/tabs");
+    assert_eq!(
+        ok_in(&mut s, &b, &c, "bookmark t"),
+        "✓ Bookmark @t → ~/tabs"
+    );
+    ok_in(&mut s, &b, &c, "cd ~");
+    ok_in(&mut s, &b, &c, "cd @t");
+    assert_eq!(ok_in(&mut s, &b, &c, "pwd"), "~/tabs");
+    assert!(ok_in(&mut s, &b, &c, "bookmark").contains("@t  ~/tabs"));
+    ok_in(&mut s, &b, &c, "bookmark -d t");
+    assert_eq!(
+        err_in(&mut s, &b, &c, "cd @t"),
+        "cd: no bookmark named @t (`bookmark` lists them)"
+    );
+}
+
+#[test]
+fn scripts_run_their_commands_with_arguments_and_stop_at_a_failure() {
+    let b = FakeBrowser::standard();
+    let mut s = Session::default();
+    // One context: the book of bookmarks and scripts lives as long as the worker.
+    let c = ctx();
+    assert_eq!(
+        ok_in(&mut s, &b, &c, "script save greet echo hi $1 of $# ; pwd"),
+        "✓ Script greet saved (2 command(s))"
+    );
+    assert_eq!(
+        ok_in(&mut s, &b, &c, "script run greet bob"),
+        "$ echo hi bob of 1\r\nhi bob of 1\r\n$ pwd\r\n~"
+    );
+    // `!N` runs it again.
+    let history = ok_in(&mut s, &b, &c, "history");
+    let n = history
+        .lines()
+        .find(|l| l.contains("script run greet bob"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{history}"))
+        .to_string();
+    assert!(ok_in(&mut s, &b, &c, &format!("!{n}")).contains("hi bob of 1"));
+    ok_in(&mut s, &b, &c, "script save broken frobnicate ; echo never");
+    let failed = err_in(&mut s, &b, &c, "script run broken");
+    assert!(
+        failed.contains("[stopped: 1 later command(s) not run]"),
+        "{failed}"
+    );
+    assert!(!failed.contains("$ echo never"), "{failed}");
+    assert!(ok_in(&mut s, &b, &c, "script list").starts_with("Scripts (2):"));
+    assert_eq!(
+        ok_in(&mut s, &b, &c, "script show greet"),
+        "echo hi $1 of $#\r\npwd"
+    );
+    ok_in(&mut s, &b, &c, "script delete greet");
+    assert!(err_in(&mut s, &b, &c, "script run greet").contains("no script named greet"));
+}

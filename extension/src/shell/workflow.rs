@@ -1,5 +1,6 @@
 //! Commands that run other commands: `for <source> : <template>`, `each [--pattern P]
-//! [--limit N] <cmd>` and `watch <cmd> [--interval S] [--times N] [--until-change]`.
+//! [--limit N] <cmd>`, `watch <cmd> [--interval S] [--times N] [--until-change]` and
+//! `script` (its stored commands are [`super::saved`]'s).
 //!
 //! Every loop is bounded: in items ([`MAX_ITEMS`], [`MAX_TIMES`]), in depth
 //! ([`shared_protocol::grammar::MAX_NESTING`]) and in time (the command's deadline bounds
@@ -14,7 +15,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use shared_protocol::grammar::{parse_line, Command, Line, Nested, MAX_NESTING};
+use shared_protocol::grammar::{parse_line, Command, Line, Nested, Script, MAX_NESTING};
 
 use super::browser::Browser;
 use super::session::Session;
@@ -95,13 +96,47 @@ pub fn run<'a, B: Browser>(
                 )
                 .await
             }
-            Nested::Script(_) => Err(super::commands::find("script")
-                .map(super::commands::unavailable)
-                .unwrap_or_default()),
+            Nested::Script(Script::Run { name, args }) => {
+                script_run(session, browser, ctx, &name, &args).await
+            }
+            Nested::Script(other) => ctx.saved.borrow_mut().script_command(&other),
         };
         ctx.depth.set(ctx.depth.get() - 1);
         result
     })
+}
+
+/// `script run <name> [args…]`: its commands in order, with the arguments in place; the
+/// first that fails stops the rest.
+async fn script_run<B: Browser>(
+    session: &mut Session,
+    browser: &B,
+    ctx: &Context,
+    name: &str,
+    args: &[String],
+) -> Result<String, String> {
+    let lines = ctx
+        .saved
+        .borrow()
+        .script(name)
+        .map(<[String]>::to_vec)
+        .ok_or_else(|| format!("script: no script named {name} (`script list` lists them)"))?;
+    let mut runs = Runs::default();
+    for (i, line) in lines.iter().enumerate() {
+        let line = super::saved::substitute(line, name, args);
+        let outcome = inner(session, browser, ctx, &line).await;
+        let failed = outcome.is_err();
+        runs.add(format!("$ {line}"), outcome);
+        if failed {
+            let left = lines.len() - i - 1;
+            if left > 0 {
+                runs.blocks
+                    .push(format!("[stopped: {left} later command(s) not run]"));
+            }
+            break;
+        }
+    }
+    runs.finish("script", "the script has no commands")
 }
 
 /// One inner line, as the kernel runs a line but without a history entry.
