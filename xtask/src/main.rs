@@ -10,6 +10,7 @@
 //! - `bench-heartbeat` — heartbeat figures with real Chromium, printed;
 //! - `bench-ownership` — takeover and spawn-storm figures for many hosts on one port, printed;
 //! - `bench-lanes` — the cost of minting and joining a lane and of its first command, printed;
+//! - `bench-workflow` — a `js` round trip, `each` over 20 tabs and a 50-iteration `for`, printed;
 //! - `bench-mcp` — MCP round-trip, memory and start-up figures next to DOMShell 2.0.10, printed;
 //! - `bench-shell` — shell command timings on generated pages in real Chromium, next to
 //!   DOMShell 2.0.10 with its own extension when that is at hand, printed with ratios.
@@ -60,6 +61,8 @@ fn main() -> std::process::ExitCode {
         }
         Some("bench-lanes") => build_extension()
             .and_then(|_| run_bench("bench-lanes", &args[1..], "the lanes benchmark")),
+        Some("bench-workflow") => build_extension()
+            .and_then(|_| run_bench("bench-workflow", &args[1..], "the workflow benchmark")),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
@@ -73,6 +76,7 @@ fn main() -> std::process::ExitCode {
                  bench-heartbeat [--trials N]  print heartbeat figures measured with real Chromium\n  \
                  bench-ownership [--trials N]  print takeover and spawn-storm figures (fake extension)\n  \
                  bench-lanes [--trials N]  print what minting, joining and a lane's first command cost in real Chromium\n  \
+                 bench-workflow [--trials N]  print what a `js` round trip, `each` over 20 tabs and a 50-iteration `for` cost in real Chromium\n  \
                  bench-mcp [ARGS..]  print MCP latency/memory/start-up figures next to DOMShell 2.0.10 (ARGS: bench-mcp --help)\n  \
                  bench-shell [ARGS..]  print shell command timings on 1k/10k/50k-node pages in real Chromium next to DOMShell 2.0.10 (ARGS: bench-shell --help)\n\n\
                  <target dir> is cargo's (`cargo metadata`): CARGO_TARGET_DIR or build.target-dir when set, else target/ in the checkout."
