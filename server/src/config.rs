@@ -192,6 +192,11 @@ pub struct ServeArgs {
     #[arg(long)]
     pub allow_all: bool,
 
+    /// Also offer one MCP tool per command family (domshell_ls, domshell_click, …), each
+    /// listed only when the tiers it needs are enabled.
+    #[arg(long, env = "DOMSHELL_GRANULAR")]
+    pub granular: bool,
+
     /// Only these domains (and their subdomains) may be opened or used, comma-separated.
     #[arg(long, env = "DOMSHELL_DOMAINS", value_delimiter = ',')]
     pub domains: Vec<String>,
@@ -330,6 +335,7 @@ impl ServeArgs {
         crate::policy::PolicyConfig {
             allow_write: self.allow_write || self.allow_all,
             allow_sensitive: self.allow_sensitive || self.allow_all,
+            granular: self.granular,
             domains: self
                 .domains
                 .iter()

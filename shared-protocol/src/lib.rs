@@ -22,6 +22,7 @@ pub mod handshake;
 pub mod link;
 pub mod liveness;
 pub mod tier;
+pub mod tools;
 
 /// Version of the wire protocol; bumped on any incompatible frame change.
 pub const PROTOCOL_VERSION: u32 = 2;

@@ -39,7 +39,9 @@ use serde_json::Value;
 use self::notifications::{forward_link_events, LogListener};
 use self::results::error_result;
 use self::sessions::{reap_idle_stateless_sessions, SessionGuard, SessionTable};
-use self::tools::{execute_tool, status_tool, ExecuteArgs, INSTRUCTIONS};
+use self::tools::{
+    execute_tool, granular_arguments, granular_tool, status_tool, ExecuteArgs, INSTRUCTIONS,
+};
 use crate::bridge::Bridge;
 use crate::pipeline::{Failure, Pipeline, Rails};
 use crate::policy::audit::AuditLog;
@@ -203,12 +205,45 @@ impl DomshellMcp {
 }
 
 impl DomshellMcp {
-    /// Whether this session's rails (a relay's host's, or this server's) allow reading only.
-    fn reads_only(&self) -> bool {
+    /// What `f` says of this session's policy: a relay's host's rails, or this server's.
+    fn with_policy<R>(&self, f: impl FnOnce(&Policy) -> R) -> R {
         match &*self.rails.lock().unwrap_or_else(|p| p.into_inner()) {
-            Some(rails) => rails.policy.reads_only(),
-            None => self.shared.pipeline.policy.reads_only(),
+            Some(rails) => f(&rails.policy),
+            None => f(&self.shared.pipeline.policy),
         }
+    }
+
+    /// Whether this session's rails allow reading only.
+    fn reads_only(&self) -> bool {
+        self.with_policy(Policy::reads_only)
+    }
+
+    /// The tools this session is offered: the two always, and with `--granular` each
+    /// command family's whose tiers the rails allow.
+    pub(super) fn offered_tools(&self) -> Vec<Tool> {
+        let mut tools = vec![execute_tool(self.reads_only()), status_tool()];
+        self.with_policy(|policy| {
+            if !policy.granular() {
+                return;
+            }
+            for def in shared_protocol::tools::tool_commands() {
+                let effect = shared_protocol::tools::effect(def, |tier| policy.allows(tier));
+                if effect.offered {
+                    tools.push(granular_tool(def, effect));
+                }
+            }
+        });
+        tools
+    }
+
+    /// The command behind granular tool `name`, when this session has granular tools.
+    fn granular_command(
+        &self,
+        name: &str,
+    ) -> Option<&'static shared_protocol::commands::CommandDef> {
+        self.with_policy(Policy::granular)
+            .then(|| shared_protocol::tools::find_tool(name))
+            .flatten()
     }
 }
 
@@ -234,18 +269,13 @@ impl ServerHandler for DomshellMcp {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        Ok(ListToolsResult::with_all_items(vec![
-            execute_tool(self.reads_only()),
-            status_tool(),
-        ]))
+        Ok(ListToolsResult::with_all_items(self.offered_tools()))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        match name {
-            "domshell_execute" => Some(execute_tool(self.reads_only())),
-            "domshell_status" => Some(status_tool()),
-            _ => None,
-        }
+        self.offered_tools()
+            .into_iter()
+            .find(|tool| tool.name == name)
     }
 
     async fn call_tool(
@@ -282,10 +312,30 @@ impl ServerHandler for DomshellMcp {
                 result.structured_content = Some(status);
                 Ok(result.into())
             }
-            other => Err(McpError::invalid_params(
-                format!("unknown tool {other:?}; this server offers domshell_execute and domshell_status"),
-                None,
-            )),
+            other => match self.granular_command(other) {
+                // A granular tool this session is not offered still runs through the
+                // pipeline, whose refusal names the flag that would allow it.
+                Some(def) => match granular_arguments(def, arguments) {
+                    Ok(args) => Ok(self.run_execute(args, &context).await.into()),
+                    Err(problem) => Ok(error_result(
+                        &format!("Error: {problem}."),
+                        Failure {
+                            reason: "invalid_arguments".into(),
+                            retryable: false,
+                            hint: format!(
+                                "The tool's input schema lists its parameters; `{} --help` explains the command.",
+                                def.name
+                            ),
+                        },
+                        None,
+                    )
+                    .into()),
+                },
+                None => Err(McpError::invalid_params(
+                    format!("unknown tool {other:?}; this server offers domshell_execute and domshell_status (and, started with --granular, one tool per command)"),
+                    None,
+                )),
+            },
         }
     }
 

@@ -379,6 +379,7 @@ pub(super) mod tests {
             allow_write: true,
             allow_sensitive: false,
             domains: vec!["example.com".into()],
+            ..Default::default()
         });
         let fresh = shared.status();
         assert_eq!(check(&fresh), Vec::<String>::new(), "{fresh:#}");

@@ -17,6 +17,8 @@ use super::results::{compose, error_result};
 use super::status::status_schema;
 use super::DomshellMcp;
 use crate::pipeline::Call;
+use shared_protocol::commands::CommandDef;
+use shared_protocol::tools::{self as granular, ToolEffect};
 
 pub(super) const INSTRUCTIONS: &str =
     "domshell lets you drive the user's real Chrome browser as if it were a filesystem.\n\
@@ -59,30 +61,18 @@ fn object_schema(schema: Value) -> Arc<rmcp::model::JsonObject> {
 /// (or navigate) nor the sensitive tier, so no call can change anything and the annotations
 /// say so; otherwise a call may click, type or navigate.
 pub(super) fn execute_tool(read_only: bool) -> Tool {
+    let mut properties = serde_json::Map::new();
+    properties.insert(
+        "command".into(),
+        json!({
+            "type": "string",
+            "description": "One shell command, or several separated by newlines (run in order; a failing line does not stop the next). Examples: `tabs`, `cd ~/tabs/123`, `ls`, `find --type link`, `text main`, `click submit_btn`. Run `help` for all commands."
+        }),
+    );
+    properties.extend(lane_properties());
     let schema = json!({
         "type": "object",
-        "properties": {
-            "command": {
-                "type": "string",
-                "description": "One shell command, or several separated by newlines (run in order; a failing line does not stop the next). Examples: `tabs`, `cd ~/tabs/123`, `ls`, `find --type link`, `text main`, `click submit_btn`. Run `help` for all commands."
-            },
-            "group_id": {
-                "type": "string",
-                "description": "Lane (tab group) to run in: \"new\" creates one (a background tab in its own tab group; from then on your commands see only its tabs, and it closes when your session ends), a lane id joins that lane, \"shared\" works in the user's own tabs. Omitted: wherever your session last was (the user's tabs at first). Pass your lane id on every call; agents sharing one session keep apart by their lane ids."
-            },
-            "initial_url": {
-                "type": "string",
-                "description": "With group_id \"new\": the URL the new lane opens (needs navigation permission)."
-            },
-            "group_name": {
-                "type": "string",
-                "description": "With group_id \"new\": a name for the new lane (its tab group shows it)."
-            },
-            "window_id": {
-                "type": "integer",
-                "description": "With group_id \"new\": the browser window to open the lane in (a normal window; `windows` lists them). Default: the focused normal window."
-            }
-        },
+        "properties": properties,
         "required": ["command"],
         "additionalProperties": false
     });
@@ -99,6 +89,82 @@ pub(super) fn execute_tool(read_only: bool) -> Tool {
             .idempotent(false)
             .open_world(true),
     )
+}
+
+/// The lane parameters every tool that runs commands takes.
+fn lane_properties() -> serde_json::Map<String, Value> {
+    let lanes = json!({
+        "group_id": {
+            "type": "string",
+            "description": "Lane (tab group) to run in: \"new\" creates one (a background tab in its own tab group; from then on your commands see only its tabs, and it closes when your session ends), a lane id joins that lane, \"shared\" works in the user's own tabs. Omitted: wherever your session last was (the user's tabs at first). Pass your lane id on every call; agents sharing one session keep apart by their lane ids."
+        },
+        "initial_url": {
+            "type": "string",
+            "description": "With group_id \"new\": the URL the new lane opens (needs navigation permission)."
+        },
+        "group_name": {
+            "type": "string",
+            "description": "With group_id \"new\": a name for the new lane (its tab group shows it)."
+        },
+        "window_id": {
+            "type": "integer",
+            "description": "With group_id \"new\": the browser window to open the lane in (a normal window; `windows` lists them). Default: the focused normal window."
+        }
+    });
+    match lanes {
+        Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    }
+}
+
+/// The names of the lane parameters, which a granular call passes on as they are.
+const LANE_PARAMETERS: [&str; 4] = ["group_id", "initial_url", "group_name", "window_id"];
+
+/// The granular tool of `def` as a session with `effect` sees it: its command's parameters
+/// and the lane parameters, annotated for what the session's rails let it do.
+pub(super) fn granular_tool(def: &CommandDef, effect: ToolEffect) -> Tool {
+    let mut schema = granular::input_schema(def);
+    if let Some(Value::Object(properties)) = schema.get_mut("properties") {
+        properties.extend(lane_properties());
+    }
+    let title = format!("domshell {}", def.name);
+    Tool::new(
+        granular::tool_name(def),
+        granular::description(def),
+        Arc::new(schema),
+    )
+    .with_title(title.clone())
+    .annotate(
+        ToolAnnotations::with_title(title)
+            .read_only(effect.read_only)
+            .destructive(effect.destructive)
+            .idempotent(effect.read_only)
+            .open_world(true),
+    )
+}
+
+/// A granular call's arguments as a `domshell_execute` call: the command line its own
+/// parameters make, with the lane parameters beside it.
+pub(super) fn granular_arguments(
+    def: &CommandDef,
+    arguments: Value,
+) -> Result<ExecuteArgs, String> {
+    let Value::Object(mut own) = arguments else {
+        return Err(format!(
+            "{}: arguments must be an object",
+            granular::tool_name(def)
+        ));
+    };
+    let mut execute = serde_json::Map::new();
+    for name in LANE_PARAMETERS {
+        if let Some(value) = own.remove(name) {
+            execute.insert(name.into(), value);
+        }
+    }
+    let command = granular::command_line(def, &own).map_err(|e| e.to_string())?;
+    execute.insert("command".into(), Value::String(command));
+    serde_json::from_value(Value::Object(execute))
+        .map_err(|e| format!("{}: lane arguments: {e}", granular::tool_name(def)))
 }
 
 pub(super) fn status_tool() -> Tool {
@@ -193,6 +259,7 @@ mod tests {
                 allow_write,
                 allow_sensitive,
                 domains: vec!["example.com".into()],
+                ..Default::default()
             });
             assert_eq!(policy.reads_only(), read_only);
             let tool = execute_tool(policy.reads_only());
@@ -202,6 +269,70 @@ mod tests {
             assert_eq!(annotations.open_world_hint, Some(true));
             assert_eq!(annotations.idempotent_hint, Some(false));
         }
+    }
+
+    fn offered(config: PolicyConfig) -> Vec<Tool> {
+        DomshellMcp::new(test_shared(config)).offered_tools()
+    }
+
+    #[test]
+    fn granular_tools_are_offered_by_the_rails_and_annotated_for_them() {
+        let names = |tools: &[Tool]| tools.iter().map(|t| t.name.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            names(&offered(PolicyConfig::default())),
+            ["domshell_execute", "domshell_status"]
+        );
+        let read_only = offered(PolicyConfig {
+            granular: true,
+            ..Default::default()
+        });
+        let listed = names(&read_only);
+        assert!(listed.contains(&"domshell_find".to_string()), "{listed:?}");
+        assert!(
+            !listed.contains(&"domshell_click".to_string()),
+            "{listed:?}"
+        );
+        for tool in &read_only[2..] {
+            let annotations = tool.annotations.clone().unwrap();
+            assert_eq!(annotations.read_only_hint, Some(true), "{}", tool.name);
+            assert!(
+                tool.input_schema.contains_key("properties"),
+                "{}",
+                tool.name
+            );
+        }
+        let all = offered(PolicyConfig {
+            granular: true,
+            allow_write: true,
+            allow_sensitive: true,
+            ..Default::default()
+        });
+        assert_eq!(
+            all.len(),
+            2 + shared_protocol::tools::tool_commands().count()
+        );
+        let click = all.iter().find(|t| t.name == "domshell_click").unwrap();
+        assert_eq!(
+            click.annotations.clone().unwrap().destructive_hint,
+            Some(true)
+        );
+    }
+
+    #[test]
+    fn a_granular_call_becomes_an_execute_call_with_its_lane_parameters() {
+        let find = shared_protocol::commands::find("find").unwrap();
+        let args = granular_arguments(
+            find,
+            json!({"pattern": "sign in", "limit": 3, "group_id": "new", "initial_url": "https://example.com/"}),
+        )
+        .unwrap();
+        assert_eq!(args.command, "find -n 3 \"sign in\"");
+        assert_eq!(args.group_id.as_deref(), Some("new"));
+        assert_eq!(args.initial_url.as_deref(), Some("https://example.com/"));
+        let bad = granular_arguments(find, json!({"window_id": "x"})).unwrap_err();
+        assert!(bad.contains("lane arguments"), "{bad}");
+        let bad = granular_arguments(find, json!([1])).unwrap_err();
+        assert!(bad.contains("must be an object"), "{bad}");
     }
 
     #[test]

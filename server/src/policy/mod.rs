@@ -27,6 +27,16 @@ pub struct PolicyConfig {
     pub allow_sensitive: bool,
     /// `--domains`: navigation targets must be on these hosts; empty = anywhere.
     pub domains: Vec<String>,
+    /// `--granular`: offer one MCP tool per command family besides `domshell_execute`.
+    /// Not a permission (every tool's lines pass the same checks); it travels with the rails
+    /// so a relay's host gets the tools its operator chose. Left out when off, so owners
+    /// that predate it still admit such relays.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub granular: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 /// Stable machine-readable cause of a [`Denial`].
@@ -142,6 +152,20 @@ impl Policy {
     /// sensitive tier), so clients may treat calls as read-only.
     pub fn reads_only(&self) -> bool {
         !self.config.allow_write && !self.config.allow_sensitive
+    }
+
+    /// Whether lines needing `tier` may run under this policy.
+    pub fn allows(&self, tier: Tier) -> bool {
+        match tier {
+            Tier::Read => true,
+            Tier::Navigate | Tier::Write => self.config.allow_write,
+            Tier::Sensitive => self.config.allow_sensitive,
+        }
+    }
+
+    /// Whether the operator asked for the granular tools.
+    pub fn granular(&self) -> bool {
+        self.config.granular
     }
 
     pub fn describe(&self) -> serde_json::Value {
@@ -282,6 +306,7 @@ mod tests {
             allow_write,
             allow_sensitive,
             domains: domains.iter().map(|d| d.to_string()).collect(),
+            ..Default::default()
         })
     }
 
