@@ -119,6 +119,25 @@ impl Panel {
     }
 
     /// The lane list's text once it holds `needle`.
+    /// Waits (10 s at most) until the prompt shows `needle`: a command has finished when
+    /// the prompt shows where it left the session.
+    async fn prompt_with(&mut self, needle: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let prompt = self
+                .eval("document.getElementById('prompt').textContent")
+                .await;
+            if prompt.as_str().unwrap_or_default().contains(needle) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the prompt never showed {needle:?}: {prompt}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     async fn lanes_with(&mut self, needle: &str) -> String {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         loop {
@@ -275,6 +294,8 @@ async fn the_side_panel_drives_a_lane_of_its_own_and_closes_an_agents() {
     line_becomes(&target, "cd main/").await;
     panel.enter().await;
     panel.output_with("$ cd main/", 10).await;
+    // The echo comes before the answer: completing now would list the tab's root.
+    panel.prompt_with("/main").await;
     panel.type_text("click cou").await;
     panel.tab().await;
     line_becomes(&target, "click count_btn ").await;

@@ -385,6 +385,17 @@ impl Vfs {
         self.store.node_count()
     }
 
+    /// The accessibility node behind an entry, as DevTools sent it.
+    pub fn raw_node(&self, id: EntryId) -> Option<&AxNode> {
+        let entry = self.entry(id)?;
+        self.store.node(entry.frame, &entry.ax_node_id)
+    }
+
+    /// Entries that are directories.
+    pub fn directory_count(&self) -> usize {
+        self.entries.iter().flatten().filter(|e| e.is_dir()).count()
+    }
+
     /// Child frames read (stitched or not).
     pub fn frame_count(&self) -> usize {
         self.store.frames.len().saturating_sub(1)

@@ -32,6 +32,7 @@ pub mod commands;
 pub mod complete;
 pub mod confined;
 pub mod deadline;
+pub mod debug;
 pub mod dialog;
 pub mod dom;
 pub mod format;

@@ -138,6 +138,55 @@ fn a_tree_read_reports_its_size_and_node_count() {
 }
 
 #[test]
+fn debug_shows_the_mapping_and_the_records_behind_entries() {
+    let mut sh = Shell::in_form();
+    let stats = sh.ok("debug stats");
+    assert!(
+        stats.starts_with("Tab 101: https://example.com/\r\n"),
+        "{stats}"
+    );
+    assert!(stats.contains("AX nodes kept: "), "{stats}");
+    assert!(stats.contains("Tree: kept for this command"), "{stats}");
+    assert!(stats.contains("Last read (tab 101): whole"), "{stats}");
+    let json: serde_json::Value = serde_json::from_str(&sh.ok("debug stats --json")).unwrap();
+    assert_eq!(json["tab"], 101);
+    assert_eq!(json["tree"], "kept");
+    assert_eq!(json["lastRead"]["tab"], 101);
+    assert!(json["axNodes"].as_u64().unwrap() > 20, "{json}");
+    assert!(json["entries"].as_u64().unwrap() > 1, "{json}");
+
+    let raw = sh.ok("debug raw");
+    let first: serde_json::Value = serde_json::from_str(raw.lines().next().unwrap()).unwrap();
+    let name = first["name"].as_str().unwrap().to_string();
+    let ax_id = first["node"]["nodeId"].as_str().unwrap().to_string();
+    assert!(first["node"]["role"]["value"].is_string(), "{first}");
+    // One record, alone, by name and by AX node id.
+    let by_name: serde_json::Value =
+        serde_json::from_str(&sh.ok(&format!("debug node {name}"))).unwrap();
+    assert_eq!(by_name, first);
+    let by_id: serde_json::Value =
+        serde_json::from_str(&sh.ok(&format!("debug node {ax_id}"))).unwrap();
+    assert_eq!(by_id, first);
+    let one = sh.ok("debug raw main -n 1");
+    let lines: Vec<&str> = one.lines().collect();
+    assert_eq!(lines.len(), 2, "{one}");
+    assert!(lines[1].starts_with("[left out: "), "{one}");
+    assert!(
+        lines[1].ends_with("next: debug raw main --offset 1]"),
+        "{one}"
+    );
+
+    assert!(sh
+        .err("debug")
+        .starts_with("debug: which part? usage: debug stats"));
+    assert!(sh.err("debug node").starts_with("debug node: which entry?"));
+    assert!(sh
+        .err("debug nonsense")
+        .starts_with("debug: unknown part 'nonsense'"));
+    assert!(sh.err("debug node no_such_entry").starts_with("debug: "));
+}
+
+#[test]
 fn ls_lists_the_page_and_keeps_the_tree_while_nothing_changes() {
     let mut sh = Shell::in_form();
     let root = sh.ok("ls");
@@ -738,6 +787,12 @@ fn every_row_of_the_command_table_is_what_the_classifier_help_and_dispatch_do() 
         assert!(
             help.starts_with(&format!("usage: {}\r\n  {}", def.usage, def.summary)),
             "{help}"
+        );
+        // Under `--granular` its tool is offered exactly when it has one and this build runs it.
+        let tool = shared_protocol::tools::find_tool(&shared_protocol::tools::tool_name(def));
+        assert_eq!(
+            tool.map(|t| t.name),
+            (def.available() && def.tool.is_some()).then_some(def.name)
         );
         if def.family == Family::Missing || def.raw || name == "type" {
             continue;
