@@ -465,6 +465,7 @@ impl Worker {
                     group_name.as_deref(),
                     window_id,
                 );
+                let progress = progress_hook(id.clone());
                 let job = Job {
                     id,
                     command,
@@ -477,7 +478,8 @@ impl Worker {
                             js_sys::Date::now() as u64,
                         )
                         .with_agent(agent.as_deref().unwrap_or_default())
-                        .with_saved(SAVED.with(Clone::clone)),
+                        .with_saved(SAVED.with(Clone::clone))
+                        .with_progress(progress),
                     reply_to: ReplyTo::Server(gen),
                 };
                 submit(session, job);
@@ -518,6 +520,31 @@ pub(crate) fn send_to_server(frame: &Frame) {
             }
         }
     });
+}
+
+/// Shortest time between two `PROGRESS` frames of one command.
+const PROGRESS_GAP_MS: u64 = 250;
+
+/// A command's loop reports, sent to the server as `PROGRESS` for `EXECUTE` `id`: the first
+/// at once, then at most one per [`PROGRESS_GAP_MS`] (a fast `for` would flood the link).
+fn progress_hook(id: String) -> shell::ProgressHook {
+    let last_sent = std::rc::Rc::new(std::cell::Cell::new(None::<u64>));
+    shell::ProgressHook::new(move |done, total, message| {
+        let now = now_ms();
+        if last_sent
+            .get()
+            .is_some_and(|at| now.saturating_sub(at) < PROGRESS_GAP_MS)
+        {
+            return;
+        }
+        last_sent.set(Some(now));
+        send_to_server(&Frame::Progress {
+            id: id.clone(),
+            done,
+            total,
+            message: message.to_string(),
+        });
+    })
 }
 
 /// Queues `job` in `session`, starting it when the session is idle.

@@ -241,6 +241,7 @@ async fn debug_execute(State(app): State<AppState>, Json(body): Json<DebugExecut
         group_name: body.group_name,
         window_id: body.window_id,
         agent: Some("debug-api".into()),
+        progress: None,
         budget: body
             .timeout_ms
             .map(Duration::from_millis)

@@ -61,6 +61,8 @@ pub struct Call {
     /// The MCP client's label (`name/version`), recorded on lanes it mints.
     pub agent: Option<String>,
     /// The whole call must finish within this.
+    /// Where the extension's progress reports of each line go (`None`: nobody listens).
+    pub progress: Option<crate::bridge::ProgressSink>,
     pub budget: Duration,
 }
 
@@ -307,6 +309,7 @@ impl Pipeline {
                 timeout: Some(remaining),
                 allowed_domains: policy.domains().to_vec(),
                 agent: call.agent.clone(),
+                progress: call.progress.clone(),
             };
             let sent_params = matches!(lane_params, LaneParams::Create { .. });
             // Recorded before it runs: a server killed mid-command still leaves a trace of

@@ -130,6 +130,16 @@ pub enum Frame {
     Ack { id: String },
     /// ext → srv: the lanes open now, sent when they change and when the link comes up.
     Lanes { lanes: Vec<LaneReport> },
+    /// ext → srv: how far the running `EXECUTE` `id` is (a loop's item `done` of `total`),
+    /// for the client's progress notifications. Only a report: nothing waits for it, and a
+    /// server that does not know the type ignores it.
+    Progress {
+        id: String,
+        done: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        total: Option<u64>,
+        message: String,
+    },
 }
 
 /// One lane as the extension reports it in `LANES`, for `domshell_status` and `/health`.
@@ -222,6 +232,9 @@ struct WireFrame {
     output: Option<String>,
     lane: Option<String>,
     lanes: Option<serde_json::Value>,
+    done: Option<u64>,
+    total: Option<u64>,
+    message: Option<String>,
 }
 
 /// `id`: a number in heartbeats, a string in the frames that answer one another.
@@ -392,6 +405,12 @@ impl TryFrom<WireFrame> for Frame {
                     .map(LaneReport::from_value)
                     .collect::<Result<_, _>>()?,
             },
+            "PROGRESS" => Frame::Progress {
+                id: text(w.id)?,
+                done: need(w.done, "done")?,
+                total: w.total,
+                message: need(w.message, "message")?,
+            },
             other => {
                 return Err(format!(
                     "unknown variant `{other}`, expected one of {}",
@@ -418,6 +437,7 @@ impl Frame {
             Frame::SessionEnd { .. } => "SESSION_END",
             Frame::Ack { .. } => "ACK",
             Frame::Lanes { .. } => "LANES",
+            Frame::Progress { .. } => "PROGRESS",
         }
     }
 
@@ -472,7 +492,7 @@ impl Preamble {
     }
 }
 
-const KNOWN_KINDS: [&str; 12] = [
+const KNOWN_KINDS: [&str; 13] = [
     "CHALLENGE",
     "HELLO",
     "WELCOME",
@@ -485,6 +505,7 @@ const KNOWN_KINDS: [&str; 12] = [
     "SESSION_END",
     "ACK",
     "LANES",
+    "PROGRESS",
 ];
 
 fn truncate(s: &str, max_chars: usize) -> String {
@@ -577,6 +598,12 @@ mod tests {
                     age_ms: 4_000,
                     last_command: "click buy_btn".into(),
                 }],
+            },
+            Frame::Progress {
+                id: "a1".into(),
+                done: 3,
+                total: Some(5),
+                message: "watch: run 3 of 5".into(),
             },
         ]
     }

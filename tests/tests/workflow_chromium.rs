@@ -42,7 +42,8 @@ async fn for_each_and_watch_run_their_commands_and_a_cancelled_watch_stops() {
             call("each", "each --pattern user=w text"),
             call("where", "pwd"),
             call("for", "for each --pattern user=w pwd : echo visited {}"),
-            call("watch_same", "watch --interval 0.5 --times 3 pwd"),
+            {"op": "call_tool", "name": "domshell_execute", "label": "watch_same", "progress": true,
+             "arguments": {"command": "watch --interval 0.5 --times 3 pwd"}},
             call("open_changing", &format!("open {base}/mutating.html")),
             call("until_change", "watch --interval 0.5 --times 10 --until-change text"),
             cancelled,
@@ -91,6 +92,31 @@ async fn for_each_and_watch_run_their_commands_and_a_cancelled_watch_stops() {
     );
     let same = text("watch_same");
     assert_eq!(same.matches("--- run ").count(), 3, "{same}");
+    // The client that asked for progress heard each run as it started, in order.
+    let progress = run.step("watch_same").expect("the watch step")["progress"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let messages: Vec<&str> = progress
+        .iter()
+        .filter_map(|p| p["message"].as_str())
+        .collect();
+    for n in 2..=3 {
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains(&format!("watch: run {n} of 3"))),
+            "{messages:?}"
+        );
+    }
+    let values: Vec<f64> = progress
+        .iter()
+        .filter_map(|p| p["progress"].as_f64())
+        .collect();
+    assert!(
+        values.windows(2).all(|w| w[0] < w[1]),
+        "progress must increase: {values:?}"
+    );
     let changed = text("until_change");
     assert!(
         changed.contains("--- run 1: ") && changed.contains(": changed ---"),

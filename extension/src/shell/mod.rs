@@ -114,6 +114,39 @@ pub struct Context {
     pub depth: std::cell::Cell<usize>,
     /// Bookmarks and scripts, one book per profile; the glue passes the worker's.
     pub saved: saved::SavedCell,
+    /// Where loops report how far they are; the glue sends it on as `PROGRESS`.
+    pub progress: ProgressHook,
+}
+
+/// Where a running command says how far it is: items done, of how many, and what (`each:
+/// tab 3 of 5`). Reports are hints for a person or an agent waiting; nothing depends on
+/// them, and the glue may drop some (it sends at most a few a second).
+#[derive(Clone, Default)]
+pub struct ProgressHook(Option<std::rc::Rc<ReportFn>>);
+
+/// Items done (from 0), of how many, and what.
+type ReportFn = dyn Fn(u64, Option<u64>, &str);
+
+impl ProgressHook {
+    pub fn new(report: impl Fn(u64, Option<u64>, &str) + 'static) -> Self {
+        Self(Some(std::rc::Rc::new(report)))
+    }
+
+    pub fn report(&self, done: u64, total: Option<u64>, message: &str) {
+        if let Some(report) = &self.0 {
+            report(done, total, message);
+        }
+    }
+}
+
+impl std::fmt::Debug for ProgressHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "ProgressHook(on)"
+        } else {
+            "ProgressHook(off)"
+        })
+    }
 }
 
 impl Context {
@@ -136,6 +169,7 @@ impl Context {
             now_ms: 0,
             depth: Default::default(),
             saved: Default::default(),
+            progress: Default::default(),
         }
     }
 
@@ -165,6 +199,23 @@ impl Context {
     pub fn with_saved(mut self, saved: saved::SavedCell) -> Context {
         self.saved = saved;
         self
+    }
+
+    /// The same context reporting loops' progress to `progress`.
+    pub fn with_progress(mut self, progress: ProgressHook) -> Context {
+        self.progress = progress;
+        self
+    }
+
+    /// A loop's report that it starts `unit` `done + 1` of `total` (`for: item 2 of 5`),
+    /// when it is the outermost loop (inner loops' items would make the count jump back and
+    /// forth).
+    pub(crate) fn report_item(&self, loop_name: &str, unit: &str, done: usize, total: usize) {
+        if self.depth.get() == 1 {
+            let message = format!("{loop_name}: {unit} {} of {total}", done + 1);
+            self.progress
+                .report(done as u64, Some(total as u64), &message);
+        }
     }
 
     /// The same context reading and keeping trees in `pages`.

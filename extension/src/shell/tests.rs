@@ -702,6 +702,52 @@ fn watch_reruns_and_loops_nest_no_deeper_than_the_grammar_allows() {
     assert!(nested.ends_with("$ echo cba\r\ncba"), "{nested}");
 }
 
+#[test]
+fn loops_report_each_item_of_the_outermost_loop() {
+    let b = FakeBrowser::standard();
+    let mut s = Session::default();
+    let reports = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let sink = reports.clone();
+    let c = ctx().with_progress(super::ProgressHook::new(move |done, total, message| {
+        sink.borrow_mut().push((done, total, message.to_string()));
+    }));
+    ok_in(&mut s, &b, &c, "for env : echo {}");
+    assert_eq!(
+        reports
+            .borrow()
+            .iter()
+            .map(|r| r.2.as_str())
+            .collect::<Vec<_>>(),
+        ["for: item 1 of 3", "for: item 2 of 3", "for: item 3 of 3"]
+    );
+    assert_eq!(reports.borrow()[2].0, 2);
+    assert_eq!(reports.borrow()[2].1, Some(3));
+    reports.borrow_mut().clear();
+    ok_in(&mut s, &b, &c, "watch --times 1 pwd");
+    assert_eq!(reports.borrow()[0].2, "watch: run 1 of 1");
+    reports.borrow_mut().clear();
+    ok_in(&mut s, &b, &c, "each --limit 2 pwd");
+    let each: Vec<String> = reports.borrow().iter().map(|r| r.2.clone()).collect();
+    assert_eq!(each.len(), 2, "{each:?}");
+    assert_eq!(each[1], "each: tab 2 of 2");
+    // An inner loop's items are not reported: only the outer count moves.
+    reports.borrow_mut().clear();
+    ok_in(&mut s, &b, &c, "for echo a : for env : echo {}");
+    assert_eq!(
+        reports
+            .borrow()
+            .iter()
+            .map(|r| r.2.as_str())
+            .collect::<Vec<_>>(),
+        ["for: item 1 of 1"]
+    );
+    // A source that fails leaves the depth as it was: the next loop reports again.
+    reports.borrow_mut().clear();
+    err_in(&mut s, &b, &c, "for frobnicate : echo {}");
+    ok_in(&mut s, &b, &c, "for echo x : echo {}");
+    assert_eq!(reports.borrow().len(), 1, "{:?}", reports.borrow());
+}
+
 fn ok_in(s: &mut Session, b: &FakeBrowser, c: &Context, line: &str) -> String {
     let reply = run_in(s, b, c, line);
     assert!(reply.ok, "`{line}` failed: {}", reply.output);

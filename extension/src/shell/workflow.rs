@@ -54,20 +54,23 @@ pub fn run<'a, B: Browser>(
             .ok_or_else(|| format!("{name}: not a loop"))?;
         ctx.depth.set(ctx.depth.get() + 1);
         let result = match form {
-            Nested::For(f) => {
-                let listing = inner(session, browser, ctx, &f.source)
-                    .await
-                    .map_err(|e| format!("for: the source `{}` failed: {e}", f.source))?;
-                let items = items_of(&listing);
-                let mut runs = Runs::default();
-                for item in items.iter().take(MAX_ITEMS) {
-                    let line = f.substitute(item);
-                    let outcome = inner(session, browser, ctx, &line).await;
-                    runs.add(format!("$ {line}"), outcome);
+            // No `?` in these arms: the depth above is restored after the match.
+            Nested::For(f) => match inner(session, browser, ctx, &f.source).await {
+                Err(e) => Err(format!("for: the source `{}` failed: {e}", f.source)),
+                Ok(listing) => {
+                    let items = items_of(&listing);
+                    let running = items.len().min(MAX_ITEMS);
+                    let mut runs = Runs::default();
+                    for (i, item) in items.iter().take(MAX_ITEMS).enumerate() {
+                        let line = f.substitute(item);
+                        ctx.report_item("for", "item", i, running);
+                        let outcome = inner(session, browser, ctx, &line).await;
+                        runs.add(format!("$ {line}"), outcome);
+                    }
+                    runs.left_out(items.len().saturating_sub(MAX_ITEMS), "item");
+                    runs.finish("for", "the source printed nothing: no item to run")
                 }
-                runs.left_out(items.len().saturating_sub(MAX_ITEMS), "item");
-                runs.finish("for", "the source printed nothing: no item to run")
-            }
+            },
             Nested::Each(e) => {
                 each(
                     session,
@@ -124,6 +127,7 @@ async fn script_run<B: Browser>(
     let mut runs = Runs::default();
     for (i, line) in lines.iter().enumerate() {
         let line = super::saved::substitute(line, name, args);
+        ctx.report_item("script", "command", i, lines.len());
         let outcome = inner(session, browser, ctx, &line).await;
         let failed = outcome.is_err();
         runs.add(format!("$ {line}"), outcome);
@@ -243,8 +247,10 @@ async fn each<B: Browser>(
     let limit = limit.unwrap_or(DEFAULT_EACH_LIMIT).min(MAX_ITEMS);
     let home = session.cwd.clone();
     let mut runs = Runs::default();
-    for tab in chosen.iter().take(limit) {
+    let visiting = chosen.len().min(limit);
+    for (i, tab) in chosen.iter().take(limit).enumerate() {
         let Some(id) = tab.id else { continue };
+        ctx.report_item("each", "tab", i, visiting);
         let header = format!("=== tab {id}: {} ===", tab.title);
         let outcome = match inner(session, browser, ctx, &format!("cd ~/tabs/{id}")).await {
             Ok(_) => inner(session, browser, ctx, command).await,
@@ -289,6 +295,7 @@ async fn watch<B: Browser>(
             }
             browser.sleep_ms(interval_ms).await;
         }
+        ctx.report_item("watch", "run", (n - 1) as usize, times as usize);
         let outcome = inner(session, browser, ctx, command).await;
         if until_change {
             match &first {

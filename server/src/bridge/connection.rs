@@ -215,6 +215,12 @@ fn handle_frame(bridge: &Bridge, conn_id: u64, liveness: &mut Liveness, frame: F
         } => bridge.complete(conn_id, &id, Outcome { ok, output, lane }),
         Frame::Ack { id } => bridge.acknowledge(conn_id, &id),
         Frame::Lanes { lanes } => bridge.set_lanes(conn_id, lanes),
+        Frame::Progress {
+            id,
+            done,
+            total,
+            message,
+        } => bridge.progress(conn_id, &id, done, total, &message),
         other => tracing::warn!(
             kind = other.kind(),
             "unexpected frame from the extension ignored"

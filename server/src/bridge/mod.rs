@@ -28,7 +28,7 @@ use tokio_util::task::TaskTracker;
 
 pub use error::{BridgeError, Outcome};
 pub use health::LinkHealth;
-pub use pending::ExecuteRequest;
+pub use pending::{ExecuteRequest, ProgressSink};
 
 use crate::auth::{AuthThrottle, OriginPolicy};
 use health::Figures;

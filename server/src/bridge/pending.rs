@@ -7,6 +7,7 @@
 //! waits, so nothing it does can keep a dead connection's writer alive. This module must not
 //! parse command lines or know about MCP.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use shared_protocol::frame::Frame;
@@ -30,11 +31,37 @@ pub struct ExecuteRequest {
     pub allowed_domains: Vec<String>,
     /// The MCP client's label, for the person watching lanes (see `Frame::Execute`).
     pub agent: Option<String>,
+    /// Where `PROGRESS` reports of this command go (`None`: nobody listens).
+    pub progress: Option<ProgressSink>,
+}
+
+/// Receives a running command's `PROGRESS` reports: items done, of how many, and what.
+#[derive(Clone)]
+pub struct ProgressSink(Arc<ReportFn>);
+
+/// Items done (from 0), of how many, and what.
+type ReportFn = dyn Fn(u64, Option<u64>, &str) + Send + Sync;
+
+impl ProgressSink {
+    pub fn new(report: impl Fn(u64, Option<u64>, &str) + Send + Sync + 'static) -> Self {
+        Self(Arc::new(report))
+    }
+
+    fn report(&self, done: u64, total: Option<u64>, message: &str) {
+        (self.0)(done, total, message)
+    }
+}
+
+impl std::fmt::Debug for ProgressSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProgressSink")
+    }
 }
 
 pub(super) struct Pending {
     conn_id: u64,
     reply: oneshot::Sender<Result<Outcome, BridgeError>>,
+    progress: Option<ProgressSink>,
 }
 
 impl Bridge {
@@ -55,6 +82,7 @@ impl Bridge {
         }
         let timeout = request.timeout.unwrap_or(self.inner.config.command_timeout);
         let (reply, response) = oneshot::channel();
+        let progress = request.progress;
         let id = {
             let mut state = self.state();
             let Some(outbound) = state
@@ -83,7 +111,14 @@ impl Bridge {
                     reason: "the connection closed before the command was sent".into(),
                 });
             }
-            state.pending.insert(id.clone(), Pending { conn_id, reply });
+            state.pending.insert(
+                id.clone(),
+                Pending {
+                    conn_id,
+                    reply,
+                    progress,
+                },
+            );
             id
         };
         let outcome = tokio::select! {
@@ -147,6 +182,29 @@ impl Bridge {
                 id,
                 "RESULT for a request nobody waits for (late or cancelled)"
             ),
+        }
+    }
+
+    /// A `PROGRESS` report arrived on `conn_id`: passed to whoever waits for request `id`
+    /// (outside the state lock), or dropped when nobody does.
+    pub(crate) fn progress(
+        &self,
+        conn_id: u64,
+        id: &str,
+        done: u64,
+        total: Option<u64>,
+        message: &str,
+    ) {
+        let sink = {
+            let state = self.state();
+            state
+                .pending
+                .get(id)
+                .filter(|p| p.conn_id == conn_id)
+                .and_then(|p| p.progress.clone())
+        };
+        if let Some(sink) = sink {
+            sink.report(done, total, message);
         }
     }
 

@@ -14,10 +14,25 @@ use std::time::{Duration, Instant};
 use rmcp::model::ProgressNotificationParam;
 use rmcp::service::RequestContext;
 use rmcp::RoleServer;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-/// Which line of how many is running, shared with the progress ticker.
-type CurrentLine = Arc<Mutex<(usize, String)>>;
+use crate::bridge::ProgressSink;
+
+/// Which line of how many is running and what the extension last said of it (a loop's
+/// item), shared with the progress ticker.
+#[derive(Debug, Clone, Default)]
+struct Running {
+    index: usize,
+    line: String,
+    detail: Option<String>,
+}
+
+type CurrentLine = Arc<Mutex<Running>>;
+
+/// Shortest time between two notifications a report brings forward (the ticker's own are
+/// `interval` apart): a fast loop must not flood the client.
+const MIN_REPORT_GAP: Duration = Duration::from_millis(250);
 
 /// The progress values of one token: strictly increasing, below `total`.
 #[derive(Debug, Clone)]
@@ -68,7 +83,7 @@ impl ProgressSequence {
 
 /// Sends `notifications/progress` while a call runs, when the client supplied a token.
 pub(super) struct ProgressReporter {
-    state: Option<(CurrentLine, CancellationToken)>,
+    state: Option<(CurrentLine, CancellationToken, Arc<Notify>)>,
 }
 
 impl ProgressReporter {
@@ -80,51 +95,88 @@ impl ProgressReporter {
         let Some(token) = context.meta.get_progress_token() else {
             return Self { state: None };
         };
-        let current = Arc::new(Mutex::new((0usize, String::new())));
+        let current: CurrentLine = Arc::default();
         let stop = CancellationToken::new();
+        let report = Arc::new(Notify::new());
         let peer = context.peer.clone();
-        let (current2, stop2) = (current.clone(), stop.clone());
+        let (current2, stop2, report2) = (current.clone(), stop.clone(), report.clone());
         let started = Instant::now();
         tokio::spawn(async move {
             let mut sequence = ProgressSequence::new(total);
             let mut ticker = tokio::time::interval(interval);
             ticker.tick().await;
+            let mut last_sent: Option<Instant> = None;
             loop {
                 tokio::select! {
                     _ = stop2.cancelled() => return,
                     _ = ticker.tick() => {}
+                    _ = report2.notified() => {
+                        // A report moves the next notification forward, not closer together.
+                        if let Some(wait) = last_sent
+                            .map(|at| MIN_REPORT_GAP.saturating_sub(at.elapsed()))
+                            .filter(|w| !w.is_zero())
+                        {
+                            tokio::select! {
+                                _ = stop2.cancelled() => return,
+                                _ = tokio::time::sleep(wait) => {}
+                            }
+                        }
+                    }
                 }
-                let (index, line) = current2.lock().map(|g| g.clone()).unwrap_or_default();
-                let Some(progress) = sequence.tick(index) else {
+                let running = current2.lock().map(|g| g.clone()).unwrap_or_default();
+                let Some(progress) = sequence.tick(running.index) else {
                     continue;
                 };
+                let mut message = format!(
+                    "running line {} of {total} ({:.1} s): {}",
+                    running.index + 1,
+                    started.elapsed().as_secs_f64(),
+                    running.line
+                );
+                if let Some(detail) = &running.detail {
+                    message.push_str(" — ");
+                    message.push_str(detail);
+                }
                 let param = ProgressNotificationParam::new(token.clone(), progress)
                     .with_total(total as f64)
-                    .with_message(format!(
-                        "running line {} of {total} ({:.1} s): {line}",
-                        index + 1,
-                        started.elapsed().as_secs_f64()
-                    ));
+                    .with_message(message);
                 if peer.notify_progress(param).await.is_err() {
                     return;
                 }
+                last_sent = Some(Instant::now());
             }
         });
         Self {
-            state: Some((current, stop)),
+            state: Some((current, stop, report)),
         }
     }
 
     pub(super) fn line(&self, index: usize, line: &str) {
-        if let Some((current, _)) = &self.state {
+        if let Some((current, _, _)) = &self.state {
             if let Ok(mut guard) = current.lock() {
-                *guard = (index, line.chars().take(80).collect());
+                *guard = Running {
+                    index,
+                    line: line.chars().take(80).collect(),
+                    detail: None,
+                };
             }
         }
     }
 
+    /// Where the extension's reports on the running line go (`None` when the client asked
+    /// for no progress): each one is shown with the line, at once.
+    pub(super) fn sink(&self) -> Option<ProgressSink> {
+        let (current, _, report) = self.state.clone()?;
+        Some(ProgressSink::new(move |_done, _total, message| {
+            if let Ok(mut guard) = current.lock() {
+                guard.detail = Some(message.chars().take(120).collect());
+            }
+            report.notify_one();
+        }))
+    }
+
     pub(super) fn finish(&self) {
-        if let Some((_, stop)) = &self.state {
+        if let Some((_, stop, _)) = &self.state {
             stop.cancel();
         }
     }

@@ -200,6 +200,7 @@ impl DomshellMcp {
             group_name: args.group_name,
             window_id: args.window_id,
             agent: self.shared.sessions.client(&session.key),
+            progress: None,
             budget: self.shared.config.call_budget,
         };
         let total = shared_protocol::grammar::split_lines(&call.input).len();
@@ -208,6 +209,10 @@ impl DomshellMcp {
             total,
             self.shared.config.progress_interval,
         ));
+        let call = Call {
+            progress: progress.sink(),
+            ..call
+        };
         let reporter = progress.clone();
         let on_line = move |index: usize, line: &str| reporter.line(index, line);
         let outcome = self.shared.pipeline.run(call, &context.ct, &on_line).await;
