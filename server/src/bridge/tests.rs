@@ -411,3 +411,44 @@ async fn unacknowledged_session_frames_are_bounded() {
         super::sessions::MAX_PENDING_ACKS
     );
 }
+
+#[tokio::test]
+async fn progress_reaches_the_request_it_names_on_its_own_connection_only() {
+    let b = bridge(2_000, 1_000);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let conn = b.install(tx, "test".into()).unwrap();
+    let heard = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = heard.clone();
+    let mut watched = request("watch pwd");
+    watched.progress = Some(ProgressSink::new(move |done, total, message| {
+        sink.lock()
+            .unwrap()
+            .push((done, total, message.to_string()));
+    }));
+    let b2 = b.clone();
+    let call = tokio::spawn(async move { b2.execute_test(watched).await });
+    let Some(Outbound::Frame(Frame::Execute { id, .. })) = next_frame(&b, conn, &mut rx).await
+    else {
+        panic!("expected EXECUTE")
+    };
+    b.progress(conn, &id, 1, Some(3), "watch: run 2 of 3");
+    // Another connection's report, and one for a request nobody waits for, go nowhere.
+    b.progress(conn + 1, &id, 2, Some(3), "from elsewhere");
+    b.progress(conn, "r-unknown", 2, Some(3), "nobody");
+    b.complete(
+        conn,
+        &id,
+        Outcome {
+            ok: true,
+            output: "done".into(),
+            lane: None,
+        },
+    );
+    // After the result, the request is gone: a late report is dropped.
+    b.progress(conn, &id, 2, Some(3), "late");
+    assert_eq!(call.await.unwrap().unwrap().output, "done");
+    assert_eq!(
+        *heard.lock().unwrap(),
+        [(1, Some(3), "watch: run 2 of 3".to_string())]
+    );
+}
