@@ -30,16 +30,16 @@ pub(crate) async fn run<B: Browser>(
 ) -> Result<String, String> {
     let (what, rest) = match args.positional.split_first() {
         Some((what, rest)) => (what.as_str(), rest),
-        None => return Err(format!("debug: which part? {USAGE}")),
+        None => return Err(format!("which part? {USAGE}")),
     };
     let target = match rest {
         [] => None,
         [one] => Some(one.as_str()),
-        _ => return Err(format!("debug: too many arguments; {USAGE}")),
+        _ => return Err(format!("too many arguments; {USAGE}")),
     };
     if !matches!(what, "stats" | "raw" | "node") || (what == "stats" && target.is_some()) {
         return Err(format!(
-            "debug: unknown part '{}'; {USAGE}",
+            "unknown part '{}'; {USAGE}",
             args.positional.join(" ")
         ));
     }
@@ -51,7 +51,7 @@ pub(crate) async fn run<B: Browser>(
     let mut page = open(session, browser, ctx, "debug").await?;
     page.prepare(session, browser, ctx, target, false)
         .await
-        .map_err(|e| format!("debug: {e}"))?;
+        .map_err(super::plain)?;
     match (what, target) {
         ("stats", _) => Ok(stats(&page, ctx, args.has("--json"))),
         ("node", Some(target)) => node(&page, session, target),

@@ -329,7 +329,7 @@ async fn current<B: Browser>(
     let Some(id) = session.lane else {
         return Ok("shared: this session works in the user's tabs (no lane). `group new [name]` makes a lane of its own.".into());
     };
-    let tabs = browser.tabs().await.map_err(|e| format!("group: {e}"))?;
+    let tabs = browser.tabs().await.map_err(super::plain)?;
     let book = ctx.lanes.borrow();
     let lane = book
         .get(id)

@@ -279,7 +279,7 @@ async fn click_cmd<B: Browser>(
     let before = browser.load_mark(page.id);
     let how = click_entry(browser, &page, &entry)
         .await
-        .map_err(|e| format!("click: {e}"))?;
+        .map_err(super::plain)?;
     ctx.pages
         .focused_in(page.id, page.tree.targets.session_of(&entry.frame_id));
     settle(browser, ctx, &page, before, &[&entry]).await;
@@ -300,7 +300,7 @@ async fn focus<B: Browser>(
     page.dom(browser)
         .call_on(&entry, FOCUS, &[])
         .await
-        .map_err(|e| format!("focus: {e}"))?;
+        .map_err(super::plain)?;
     ctx.pages
         .focused_in(page.id, page.tree.targets.session_of(&entry.frame_id));
     touch(ctx, &page, &[&entry]);
@@ -377,14 +377,14 @@ async fn type_text<B: Browser>(
                         json!({ "text": t }),
                     )
                     .await
-                    .map_err(|e| format!("type: {e}"))?;
+                    .map_err(super::plain)?;
                 typed += t.chars().count();
             }
             Typed::Key(k) => {
                 let key = named_key(k).ok_or_else(|| format!("type: no key {k}"))?;
                 press(browser, page.id, target.as_deref(), &key, 0)
                     .await
-                    .map_err(|e| format!("type: {e}"))?;
+                    .map_err(super::plain)?;
                 typed += 1;
             }
         }
@@ -443,7 +443,7 @@ async fn key<B: Browser>(
     } else if page.tab.active {
         press(browser, page.id, focus.as_deref(), &spec, modifiers)
             .await
-            .map_err(|e| format!("key: {e}"))?;
+            .map_err(super::plain)?;
         format!("✓ Pressed {shown} (trusted input)")
     } else {
         let modifiers = modifiers | if spec.shifted { keys::SHIFT } else { 0 };
@@ -457,7 +457,7 @@ async fn key<B: Browser>(
             .dom(browser)
             .evaluate(&expression)
             .await
-            .map_err(|e| format!("key: {e}"))?;
+            .map_err(super::plain)?;
         format!(
             "✓ Pressed {shown} (background tab: synthetic event, {}; use --activate for trusted input)",
             did.as_str().unwrap_or("dispatched")
@@ -495,7 +495,7 @@ async fn press_activated<B: Browser>(
     if users == Some(page.id) {
         press(browser, page.id, focus, spec, modifiers)
             .await
-            .map_err(|e| format!("key: {e}"))?;
+            .map_err(super::plain)?;
         return Ok(String::new());
     }
     browser
@@ -570,12 +570,10 @@ async fn submit<B: Browser>(
     page.dom(browser)
         .call_on(&field, SET_VALUE, &[json!(value)])
         .await
-        .map_err(|e| format!("submit: {e}"))?;
+        .map_err(super::plain)?;
     let then = match &button {
         Some(b) => {
-            let how = click_entry(browser, &page, b)
-                .await
-                .map_err(|e| format!("submit: {e}"))?;
+            let how = click_entry(browser, &page, b).await.map_err(super::plain)?;
             format!("clicked {}{how}", b.name)
         }
         None => {
@@ -583,7 +581,7 @@ async fn submit<B: Browser>(
                 .dom(browser)
                 .call_on(&field, SUBMIT_FORM, &[])
                 .await
-                .map_err(|e| format!("submit: {e}"))?;
+                .map_err(super::plain)?;
             did.as_str().unwrap_or("pressed Enter").to_string()
         }
     };
@@ -616,7 +614,7 @@ async fn select<B: Browser>(
         .dom(browser)
         .call_on(&entry, SELECT_OPTION, &[json!(value)])
         .await
-        .map_err(|e| format!("select: {e}"))?;
+        .map_err(super::plain)?;
     if let Some(error) = result["error"].as_str() {
         return Err(format!(
             "select: {} is {error} ({}); select works on drop-downs",
@@ -687,7 +685,7 @@ async fn scroll<B: Browser>(
         page.dom(browser)
             .call_on(&entry, SCROLL_INTO_VIEW, &[])
             .await
-            .map_err(|e| format!("scroll: {e}"))?;
+            .map_err(super::plain)?;
         touch(ctx, &page, &[&entry]);
         return Ok(format!("✓ Scrolled to {}", entry.name));
     };
@@ -704,17 +702,17 @@ async fn scroll<B: Browser>(
         page.dom(browser)
             .evaluate(&format!("{SCROLL_WINDOW}({n})"))
             .await
-            .map_err(|e| format!("scroll: {e}"))?
+            .map_err(super::plain)?
     } else if from.backend_node_id.is_some() && !path.is_empty() {
         page.dom(browser)
             .call_on(&from, SCROLL_PAGE, &[n])
             .await
-            .map_err(|e| format!("scroll: {e}"))?
+            .map_err(super::plain)?
     } else {
         page.dom(browser)
             .evaluate(&format!("({SCROLL_PAGE}).call(document.body, {n})"))
             .await
-            .map_err(|e| format!("scroll: {e}"))?
+            .map_err(super::plain)?
     };
     touch(ctx, &page, &[]);
     let top = position["top"].as_f64().unwrap_or_default();
@@ -843,7 +841,7 @@ async fn screenshot<B: Browser>(
     let shot = browser
         .cdp(id, "Page.captureScreenshot", json!({ "format": "png" }))
         .await
-        .map_err(|e| format!("screenshot: {e}"))?;
+        .map_err(super::plain)?;
     let data = shot["data"]
         .as_str()
         .filter(|d| !d.is_empty())
@@ -864,7 +862,7 @@ async fn whoami<B: Browser>(
     let reply = browser
         .cdp(id, "Network.getCookies", json!({ "urls": [tab.url] }))
         .await
-        .map_err(|e| format!("whoami: {e}"))?;
+        .map_err(super::plain)?;
     let cookies = reply["cookies"].as_array().cloned().unwrap_or_default();
     let mut lines = vec![format!("URL: {}", tab.url)];
     let login = cookies.iter().find(|c| {

@@ -425,6 +425,36 @@ async fn run_command<B: Browser>(
             cmd.name
         ));
     };
+    dispatch(session, browser, ctx, cmd, spec)
+        .await
+        .map_err(|message| named(&cmd.name, message))
+}
+
+/// A failure as the agent reads it: the command's name in front, once. Handlers say what
+/// went wrong; dispatch says which command it was.
+pub(crate) fn named(command: &str, message: String) -> String {
+    let said = message
+        .strip_prefix(command)
+        .is_some_and(|rest| rest.starts_with([':', ' ']));
+    if said {
+        message
+    } else {
+        format!("{command}: {message}")
+    }
+}
+
+/// What a handler's `map_err` passes on: the error's own words, named at dispatch.
+pub(crate) fn plain(error: impl std::fmt::Display) -> String {
+    error.to_string()
+}
+
+async fn dispatch<B: Browser>(
+    session: &mut Session,
+    browser: &B,
+    ctx: &Context,
+    cmd: &Command,
+    spec: &'static shared_protocol::commands::CommandDef,
+) -> Result<String, String> {
     if cmd.wants_help() {
         return Ok(commands::command_help(spec));
     }

@@ -280,7 +280,7 @@ async fn cd<B: Browser>(
         Place::Tabs => set(session, Cwd::Tabs),
         Place::Windows => set(session, Cwd::Windows),
         Place::Window(w) => {
-            let windows = browser.windows().await.map_err(|e| format!("cd: {e}"))?;
+            let windows = browser.windows().await.map_err(super::plain)?;
             if !windows.iter().any(|win| win.id == Some(w)) {
                 return Err(format!("cd: {w}: No such window (see `windows`)"));
             }
@@ -294,7 +294,7 @@ async fn cd<B: Browser>(
             let tab = browser
                 .focused_tab()
                 .await
-                .map_err(|e| format!("cd: {e}"))?
+                .map_err(super::plain)?
                 .ok_or("cd: %here%: no active tab in the focused window")?;
             let via = tab.window_id;
             enter(session, browser, ctx, "cd", &tab, via).await
@@ -303,7 +303,7 @@ async fn cd<B: Browser>(
             let tab = browser
                 .focused_tab()
                 .await
-                .map_err(|e| format!("cd: {e}"))?
+                .map_err(super::plain)?
                 .ok_or("cd: %here%: no active tab in the focused window")?;
             let window = tab
                 .window_id
@@ -331,7 +331,7 @@ async fn select_tab<B: Browser>(
     let tabs: Vec<TabInfo> = browser
         .tabs()
         .await
-        .map_err(|e| format!("cd: {e}"))?
+        .map_err(super::plain)?
         .into_iter()
         .filter(|t| window.is_none() || t.window_id == window)
         .collect();
@@ -392,11 +392,11 @@ async fn ls<B: Browser>(
     let current = session.tab();
     match place {
         Place::Root => {
-            let windows = browser.windows().await.map_err(|e| format!("ls: {e}"))?;
+            let windows = browser.windows().await.map_err(super::plain)?;
             let active = browser
                 .focused_tab()
                 .await
-                .map_err(|e| format!("ls: {e}"))?;
+                .map_err(super::plain)?;
             if json {
                 Ok(serde_json::json!({
                     "windows": windows.len(),
@@ -409,7 +409,7 @@ async fn ls<B: Browser>(
             }
         }
         Place::Tabs => {
-            let tabs = browser.tabs().await.map_err(|e| format!("ls: {e}"))?;
+            let tabs = browser.tabs().await.map_err(super::plain)?;
             Ok(if json {
                 format::tabs_json(&tabs, current, &ctx.domains).to_string()
             } else {
@@ -417,7 +417,7 @@ async fn ls<B: Browser>(
             })
         }
         Place::Windows => {
-            let windows = browser.windows().await.map_err(|e| format!("ls: {e}"))?;
+            let windows = browser.windows().await.map_err(super::plain)?;
             Ok(if json {
                 format::windows_json(&windows, current, &ctx.domains).to_string()
             } else {
@@ -425,7 +425,7 @@ async fn ls<B: Browser>(
             })
         }
         Place::Window(w) => {
-            let windows = browser.windows().await.map_err(|e| format!("ls: {e}"))?;
+            let windows = browser.windows().await.map_err(super::plain)?;
             let window: Vec<_> = windows.into_iter().filter(|x| x.id == Some(w)).collect();
             if window.is_empty() {
                 return Err(format!("ls: {w}: No such window (see `windows`)"));
@@ -734,7 +734,7 @@ async fn close<B: Browser>(
     let tab = browser
         .tab(id)
         .await
-        .map_err(|e| format!("close: {e}"))?
+        .map_err(super::plain)?
         .ok_or_else(|| format!("close: no tab with id {id} (see `tabs`)"))?;
     check_page(&tab.url, &ctx.domains).map_err(|r| format!("close: tab {id}: {r}"))?;
     if browser.attachment(id) == Attachment::Attached {
@@ -748,16 +748,10 @@ async fn close<B: Browser>(
         if !close_through_page(browser, id).await? {
             // Closing detaches anyway; an error here must not keep the tab open.
             let _ = browser.detach(id).await;
-            browser
-                .close_tab(id)
-                .await
-                .map_err(|e| format!("close: {e}"))?;
+            browser.close_tab(id).await.map_err(super::plain)?;
         }
     } else {
-        browser
-            .close_tab(id)
-            .await
-            .map_err(|e| format!("close: {e}"))?;
+        browser.close_tab(id).await.map_err(super::plain)?;
     }
     browser.acknowledge_loss(id);
     if session.tab() == Some(id) {

@@ -546,7 +546,7 @@ async fn ls<B: Browser>(
     let mut page = open(session, browser, ctx, "ls").await?;
     page.prepare(session, browser, ctx, path.as_deref(), args.has("-r"))
         .await
-        .map_err(|e| format!("ls: {e}"))?;
+        .map_err(super::plain)?;
     let (dir, _) = page.entry_at(session, "ls", path.as_deref())?;
     let vfs = page.vfs();
     let options = ListOptions {
@@ -570,7 +570,7 @@ async fn ls<B: Browser>(
                     ..options.clone()
                 },
             )
-            .map_err(|e| format!("ls: {e}"))?;
+            .map_err(super::plain)?;
         out.push(counts_line(&vfs.count(&all.entries)));
         return Ok(join_lines(out));
     }
@@ -748,7 +748,7 @@ async fn cd<B: Browser>(
     let mut page = open(session, browser, ctx, "cd").await?;
     page.prepare(session, browser, ctx, Some(&path), false)
         .await
-        .map_err(|e| format!("cd: {e}"))?;
+        .map_err(super::plain)?;
     match page.resolve(session, &path, true) {
         Ok(Resolved::Entry { path, .. }) => {
             if let Cwd::Tab { dom, .. } = &mut session.cwd {
@@ -780,7 +780,7 @@ async fn cat<B: Browser>(
     let mut page = open(session, browser, ctx, "cat").await?;
     page.prepare(session, browser, ctx, Some(&target), false)
         .await
-        .map_err(|e| format!("cat: {e}"))?;
+        .map_err(super::plain)?;
     let (id, _) = page.entry_at(session, "cat", Some(&target))?;
     let entry = page.entry(id)?;
     const PROPS: &str = page_js!("props.js");
@@ -867,7 +867,7 @@ async fn text<B: Browser>(
     let mut page = open(session, browser, ctx, "text").await?;
     page.prepare(session, browser, ctx, target.as_deref(), true)
         .await
-        .map_err(|e| format!("text: {e}"))?;
+        .map_err(super::plain)?;
     let (id, path) = page.entry_at(session, "text", target.as_deref())?;
     let entry = page.entry(id)?;
     let links = args.has("--links");
@@ -889,7 +889,7 @@ async fn text<B: Browser>(
         page.dom(browser)
             .call_on(entry, &function, &window_args)
             .await
-            .map_err(|e| format!("text: {e}"))?
+            .map_err(super::plain)?
     } else {
         // The page root: the document's body, as the visible page shows it.
         let expression = format!(
@@ -898,7 +898,7 @@ async fn text<B: Browser>(
         page.dom(browser)
             .evaluate(&expression)
             .await
-            .map_err(|e| format!("text: {e}"))?
+            .map_err(super::plain)?
     };
     let window =
         TextWindow::from_reply(THE_PAGE, &value).map_err(|e| format!("text: {e}; run it again"))?;
@@ -953,7 +953,7 @@ async fn read<B: Browser>(
     let mut page = open(session, browser, ctx, "read").await?;
     page.prepare(session, browser, ctx, target.as_deref(), true)
         .await
-        .map_err(|e| format!("read: {e}"))?;
+        .map_err(super::plain)?;
     let (id, _) = page.entry_at(session, "read", target.as_deref())?;
     let vfs = page.vfs();
     let mut items = vec![(id, 0usize)];
@@ -1043,7 +1043,7 @@ async fn tree<B: Browser>(
     let mut page = open(session, browser, ctx, "tree").await?;
     page.prepare(session, browser, ctx, None, true)
         .await
-        .map_err(|e| format!("tree: {e}"))?;
+        .map_err(super::plain)?;
     let (id, path) = page.entry_at(session, "tree", None)?;
     let vfs = page.vfs();
     let mut drawn = Vec::new();
@@ -1145,7 +1145,7 @@ async fn find<B: Browser>(
     let mut page = open(session, browser, ctx, "find").await?;
     page.prepare(session, browser, ctx, None, true)
         .await
-        .map_err(|e| format!("find: {e}"))?;
+        .map_err(super::plain)?;
     let (from, _) = page.entry_at(session, "find", None)?;
     let vfs = page.vfs();
     let mut found: Vec<(EntryId, Vec<String>)> = vfs
@@ -1264,7 +1264,7 @@ async fn grep<B: Browser>(
     let mut page = open(session, browser, ctx, "grep").await?;
     page.prepare(session, browser, ctx, None, args.has("-r"))
         .await
-        .map_err(|e| format!("grep: {e}"))?;
+        .map_err(super::plain)?;
     let (from, _) = page.entry_at(session, "grep", None)?;
     let vfs = page.vfs();
     let lower = pattern.to_lowercase();
@@ -1347,7 +1347,7 @@ async fn extract_links<B: Browser>(
     let mut page = open(session, browser, ctx, "extract_links").await?;
     page.prepare(session, browser, ctx, target.as_deref(), true)
         .await
-        .map_err(|e| format!("extract_links: {e}"))?;
+        .map_err(super::plain)?;
     let (from, _) = page.entry_at(session, "extract_links", target.as_deref())?;
     let links = page.vfs().find(
         from,
@@ -1432,7 +1432,7 @@ async fn extract_table<B: Browser>(
     let mut page = open(session, browser, ctx, "extract_table").await?;
     page.prepare(session, browser, ctx, Some(&target), true)
         .await
-        .map_err(|e| format!("extract_table: {e}"))?;
+        .map_err(super::plain)?;
     let (id, _) = page.entry_at(session, "extract_table", Some(&target))?;
     let entry = page.entry(id)?;
     if !matches!(
@@ -1454,9 +1454,8 @@ async fn extract_table<B: Browser>(
         .dom(browser)
         .call_on(entry, &function, &page_args)
         .await
-        .map_err(|e| format!("extract_table: {e}"))?;
-    let table =
-        TableRows::from_reply(THE_PAGE, &answer).map_err(|e| format!("extract_table: {e}"))?;
+        .map_err(super::plain)?;
+    let table = TableRows::from_reply(THE_PAGE, &answer).map_err(super::plain)?;
     if table.header.is_empty() && table.total == 0 {
         return Ok("(empty table)".into());
     }

@@ -820,3 +820,22 @@ fn scripts_run_their_commands_with_arguments_and_stop_at_a_failure() {
     ok_in(&mut s, &b, &c, "script delete greet");
     assert!(err_in(&mut s, &b, &c, "script run greet").contains("no script named greet"));
 }
+
+#[test]
+fn a_failure_carries_its_commands_name_once() {
+    use super::named;
+    assert_eq!(named("cat", "no such entry".into()), "cat: no such entry");
+    assert_eq!(
+        named("cat", "cat: no such entry".into()),
+        "cat: no such entry"
+    );
+    assert_eq!(
+        named("debug", "debug node: which entry?".into()),
+        "debug node: which entry?"
+    );
+    assert_eq!(named("cd", "cdx: other".into()), "cd: cdx: other");
+    // Through dispatch: a browser error passed on plainly is named there.
+    let b = FakeBrowser::standard();
+    let mut s = Session::default();
+    assert!(err(&mut s, &b, "debug").starts_with("debug: which part? usage: debug stats"));
+}

@@ -233,7 +233,7 @@ async fn each<B: Browser>(
     let tabs = super::confined::Confined::new(browser, view)
         .tabs()
         .await
-        .map_err(|e| format!("each: {e}"))?;
+        .map_err(super::plain)?;
     let needle = pattern.map(str::to_lowercase);
     let chosen: Vec<_> = tabs
         .iter()
