@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
+use crate::shell::activity::TabActivity;
 use crate::shell::browser::{
     Attachment, Browser, BrowserError, Dialog, FrameSession, HistoryEntry, LoadMark, LoadOutcome,
     NavigationHistory, Slices, TabInfo, WindowInfo,
@@ -114,6 +115,34 @@ thread_local! {
     static LOAD_WAIT_COUNT: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
     /// Per tab, the calls in flight a dialog would block: (call number, its rejecter).
     static DIALOG_WAITERS: RefCell<HashMap<i64, Vec<(u64, js_sys::Function)>>> = RefCell::new(HashMap::new());
+    /// Per attached tab, what its page logged and fetched (`shell::activity`).
+    static ACTIVITY: RefCell<HashMap<i64, TabActivity>> = RefCell::new(HashMap::new());
+    /// Tabs whose console arguments are due to be released (see `release_console_soon`).
+    static CONSOLE_RELEASE: RefCell<std::collections::HashSet<i64>> = RefCell::new(Default::default());
+}
+
+/// How long after a console message its arguments are released in the page.
+const CONSOLE_RELEASE_MS: u64 = 2_000;
+
+/// A console message's arguments arrive as remote objects that keep what was logged alive
+/// in the page; the text is all the ring keeps, so they are released (a while later, once
+/// per burst) instead of pinning a chatty app's objects for as long as domshell watches.
+fn release_console_soon(tab: i64) {
+    let first = CONSOLE_RELEASE.with(|r| r.borrow_mut().insert(tab));
+    if !first {
+        return;
+    }
+    wasm_bindgen_futures::spawn_local(async move {
+        sleep(CONSOLE_RELEASE_MS).await;
+        CONSOLE_RELEASE.with(|r| r.borrow_mut().remove(&tab));
+        let _ = cdp(
+            tab,
+            "Runtime.releaseObjectGroup",
+            json!({ "objectGroup": "console" }),
+            CALL_TIMEOUT_MS,
+        )
+        .await;
+    });
 }
 
 /// `value` as a plain JavaScript value (objects, not `Map`s: Chrome's APIs take JSON-like
@@ -316,6 +345,22 @@ pub async fn give_back_tab(tab: i64) -> Result<(), BrowserError> {
 /// A protocol event of an attached tab (`chrome.debugger.onEvent`), in the tab itself
 /// (`session` `None`) or in one of its child sessions.
 pub fn on_debugger_event(tab: i64, session: Option<&str>, method: &str, params: &Value) {
+    // Console and network events of the tab's own target go to its rings.
+    if session.is_none() && (method.starts_with("Network.") || method.starts_with("Runtime.")) {
+        let now = performance_now();
+        let taken = ACTIVITY.with(|a| {
+            a.borrow_mut()
+                .entry(tab)
+                .or_default()
+                .on_event(method, params, now)
+        });
+        if taken && method == "Runtime.consoleAPICalled" {
+            release_console_soon(tab);
+        }
+        if taken {
+            return;
+        }
+    }
     match method {
         // A page of the tab opens a new tab or window (a `target=_blank` link, `window.open`).
         "Page.windowOpen" if session.is_none() => {
@@ -464,6 +509,7 @@ async fn sleep_or_load(tab: i64, ms: u64) {
 /// `chrome.tabs.onRemoved`: nothing about the tab is worth keeping.
 pub fn on_tab_removed(tab: i64) {
     FRAME_SESSIONS.with(|f| f.borrow_mut().remove(&tab));
+    ACTIVITY.with(|a| a.borrow_mut().remove(&tab));
     DIALOGS.with(|d| d.borrow_mut().remove(&tab));
     DIALOG_WAITERS.with(|w| w.borrow_mut().remove(&tab));
     LOADS.with(|l| l.borrow_mut().remove(&tab));
@@ -734,6 +780,18 @@ impl Browser for ChromeBrowser {
         DIALOGS.with(|d| d.borrow().get(&id).map(|(_, dialog)| dialog.clone()))
     }
 
+    fn activity(&self, id: i64) -> Option<TabActivity> {
+        ACTIVITY.with(|a| a.borrow().get(&id).cloned())
+    }
+
+    fn clear_console(&self, id: i64) {
+        ACTIVITY.with(|a| {
+            if let Some(tab) = a.borrow_mut().get_mut(&id) {
+                tab.clear_console();
+            }
+        });
+    }
+
     async fn answer_dialog(
         &self,
         id: i64,
@@ -845,6 +903,11 @@ impl Browser for ChromeBrowser {
                     e.0
                 )));
             }
+        }
+        // Console messages and requests, for `console` and `network`: worth having, not worth
+        // failing an attach over (a page paused in a dialog may not answer them yet).
+        for domain in ["Runtime.enable", "Network.enable"] {
+            let _ = cdp(id, domain, json!({}), CALL_TIMEOUT_MS).await;
         }
         ATTACHMENTS.with(|a| {
             a.borrow_mut().insert(id, Attachment::Attached);

@@ -83,6 +83,8 @@ pub enum Family {
     Loop,
     /// Bookmarks.
     Saved,
+    /// The page's console and network activity.
+    Activity,
     /// Not in this build.
     Missing,
 }
@@ -250,7 +252,8 @@ const fn write(what: &'static str) -> TierRule {
 }
 
 use Family::{
-    Acting, Browser, Dialog, Directory, Lanes, Loop, Missing, Pause, Reading, Saved, Script, Shell,
+    Acting, Activity, Browser, Dialog, Directory, Lanes, Loop, Missing, Pause, Reading, Saved,
+    Script, Shell,
 };
 use OperandKind::{Number, Verbatim, Word, Words};
 use TierRule::{ByArguments, JavaScript, Read};
@@ -281,7 +284,9 @@ pub const COMMANDS: &[CommandDef] = &[
     tool(row("extract_table", R, Reading, Read, &[val("--format"), N, OFFSET], "extract_table <name|path> [--format markdown|csv] [-n N] [--offset K]", "a table as markdown or CSV", "The header row, then -n N data rows from data row --offset K."), &[must("name", Word, "the table's name or path")]),
     tool(row("screenshot", R, Acting, Read, &[], "screenshot", "capture the viewport", ""), NONE),
     row("diff", R, Missing, Read, &[JSON], "diff [--json]", "what changed since the last action", ""),
-    tool(row("wait", R, Acting, Read, &[val("--type"), TIMEOUT], "wait <pattern> [--type ROLE] [--timeout S]", "wait for an element to appear", ""), &[PATTERN]),
+    tool(row("wait", R, Acting, Read, &[val("--type"), on("--gone"), on("--idle"), URL, TIMEOUT], "wait <pattern> [--type ROLE] [--gone] [--timeout S] | wait --idle [--timeout S] | wait --url <pattern> [--timeout S]", "wait for an element to appear (or go), the network to rest, or the URL", "`wait <pattern>` until an element matches (--gone: until none does); --idle until no request has been in flight for 500 ms (a request open for 10 s, a long poll, no longer counts); --url until the tab's URL contains the pattern. 5 s by default (--timeout S, 30 at most), within the call's budget."), &[PATTERN_OPT]),
+    tool(row("console", R, Activity, Read, &[N, val("--level"), on("--clear"), JSON], "console [-n N] [--level error|warn|info|debug] [--clear] [--json]", "the page's console messages and uncaught errors", "What the current tab logged since domshell attached to it (200 kept per tab): the last -n N (50 by default), --level and more serious only; --clear empties the list after showing it."), NONE),
+    tool(row("network", R, Activity, ByArguments, &[N, on("--failed"), val("--type"), JSON], "network [-n N] [--failed] [--type TYPE] [--json] | network body <n>", "the page's requests: method, status, type, URL, size, time", "The current tab's requests since domshell attached to it (300 kept per tab), numbered; --failed only those that failed or got an HTTP error, --type document|xhr|fetch|script|stylesheet|image… only that type. Requests to hosts outside the domain allowlist are counted, not shown. `network body <n>` shows request n's response body (sensitive tier: a body can hold credentials)."), NONE),
     tool(row("whoami", R, Acting, TierRule::Needs(Tier::Sensitive, "reads the page's cookies"), &[], "whoami", "is this site logged in (cookie names only)", ""), NONE),
     tool(row("click", I, Acting, write("clicks in the page"), &[], "click <name|path>", "click an element", ""), &[NAME]),
     tool(row("focus", I, Acting, write("moves keyboard focus in the page"), &[], "focus <name|path>", "focus an element", ""), &[NAME]),

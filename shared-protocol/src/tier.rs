@@ -451,6 +451,13 @@ fn by_arguments(
             }
         }
         // Showing the open dialog only reads; answering it lets the page run on (or leave).
+        // A response body can hold credentials and personal data; the list shows none.
+        "network" if has_placeholder || cmd.args.iter().any(|a| a.eq_ignore_ascii_case("body")) => {
+            out.need(
+                Tier::Sensitive,
+                ctx.wrap("`network body` shows a response body, which can hold credentials"),
+            )
+        }
         "dialog" if has_placeholder || !cmd.args.is_empty() => {
             write(out, "answers the page's JavaScript dialog")
         }
@@ -664,6 +671,9 @@ mod tests {
             "type --help",
             "dialog",
             "dialog --help",
+            "console --level error",
+            "network --failed",
+            "network body --help",
         ] {
             assert_eq!(label(text), "read", "{text}");
         }

@@ -61,6 +61,8 @@ pub fn tiers_reachable(def: &CommandDef) -> &'static [Tier] {
             // A scheme other than http(s) is sensitive.
             "open" | "navigate" | "goto" => &[Tier::Navigate, Tier::Sensitive],
             "dialog" => &[Tier::Write],
+            // Its tool lists requests; the sensitive `network body` is `domshell_execute`'s.
+            "network" => &[],
             _ => &[Tier::Navigate, Tier::Write, Tier::Sensitive],
         },
         _ => tiers_to_offer(def),

@@ -116,17 +116,27 @@ impl PageRig {
     /// [`PageRig::start_with`] with more server arguments (`--transport http` for tests that
     /// drive it through MCP clients).
     pub async fn start_with_args(silence_limit_ms: u64, extra: &[&str]) -> PageRig {
-        PageRig::start_configured(silence_limit_ms, extra, true).await
+        PageRig::start_configured(silence_limit_ms, &["--allow-all"], extra, true).await
+    }
+
+    /// [`PageRig::start_with_args`] with these tiers (`--allow-write` …) instead of all.
+    pub async fn start_with_rails(rails: &[&str], extra: &[&str]) -> PageRig {
+        PageRig::start_configured(5_000, rails, extra, true).await
     }
 
     /// [`PageRig::start_with_args`] without the domain allowlist (`--domains`), for what the
     /// server refuses under one (`script run`, whose targets it cannot see).
     pub async fn start_without_allowlist(silence_limit_ms: u64, extra: &[&str]) -> PageRig {
-        PageRig::start_configured(silence_limit_ms, extra, false).await
+        PageRig::start_configured(silence_limit_ms, &["--allow-all"], extra, false).await
     }
 
-    async fn start_configured(silence_limit_ms: u64, extra: &[&str], allowlist: bool) -> PageRig {
-        let mut extra_args: Vec<String> = vec!["--allow-all".into()];
+    async fn start_configured(
+        silence_limit_ms: u64,
+        rails: &[&str],
+        extra: &[&str],
+        allowlist: bool,
+    ) -> PageRig {
+        let mut extra_args: Vec<String> = rails.iter().map(|r| r.to_string()).collect();
         if allowlist {
             extra_args.extend(["--domains".into(), "127.0.0.1".into()]);
         }

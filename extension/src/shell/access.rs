@@ -90,6 +90,12 @@ impl DomainList {
         self.allowlist.is_empty()
     }
 
+    /// Whether what concerns `url` (a request the page made) may be shown: any URL without
+    /// an allowlist, else one on a listed host.
+    pub fn allows_host(&self, url: &str) -> bool {
+        self.is_empty() || check_domain(url, self).is_ok()
+    }
+
     fn describe(&self) -> String {
         self.allowlist.entries().join(", ")
     }

@@ -242,6 +242,12 @@ pub trait Browser {
     }
     /// The JavaScript dialog open on the tab, as the glue last heard (none by default: a
     /// browser that cannot report dialogs has none to answer).
+    /// What tab `id`'s page logged and fetched since it was attached (`None`: nothing kept).
+    fn activity(&self, _id: i64) -> Option<super::activity::TabActivity> {
+        None
+    }
+    /// Forget tab `id`'s console messages.
+    fn clear_console(&self, _id: i64) {}
     fn open_dialog(&self, _id: i64) -> Option<Dialog> {
         None
     }

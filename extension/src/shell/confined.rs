@@ -183,6 +183,12 @@ impl<B: Browser> Browser for Confined<'_, B> {
     fn remaining_ms(&self) -> Option<u64> {
         self.inner.remaining_ms()
     }
+    fn activity(&self, id: i64) -> Option<super::activity::TabActivity> {
+        self.inner.activity(id)
+    }
+    fn clear_console(&self, id: i64) {
+        self.inner.clear_console(id)
+    }
     fn open_dialog(&self, id: i64) -> Option<Dialog> {
         self.inner.open_dialog(id)
     }

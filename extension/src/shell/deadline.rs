@@ -368,6 +368,12 @@ impl<B: Browser> Browser for DeadlineBrowser<'_, B> {
     async fn yield_now(&self) {
         self.inner.yield_now().await
     }
+    fn activity(&self, id: i64) -> Option<super::activity::TabActivity> {
+        self.inner.activity(id)
+    }
+    fn clear_console(&self, id: i64) {
+        self.inner.clear_console(id)
+    }
     fn open_dialog(&self, id: i64) -> Option<Dialog> {
         self.inner.open_dialog(id)
     }

@@ -43,6 +43,8 @@ pub struct FakeState {
     /// The open JavaScript dialog per tab. While one is open every `cdp` call on the tab
     /// fails at once but the answer, as the glue makes it.
     pub dialogs: HashMap<i64, Dialog>,
+    /// What each tab's page logged and fetched, as the glue would have kept it.
+    pub activity: HashMap<i64, super::activity::TabActivity>,
     /// CDP methods whose call makes the page open this dialog (a click whose handler calls
     /// `alert`): the call is ended by the dialog, as in the glue.
     pub dialog_on: HashMap<String, Dialog>,
@@ -565,6 +567,16 @@ impl Browser for FakeBrowser {
 
     fn open_dialog(&self, id: i64) -> Option<Dialog> {
         self.state.borrow().dialogs.get(&id).cloned()
+    }
+
+    fn activity(&self, id: i64) -> Option<super::activity::TabActivity> {
+        self.state.borrow().activity.get(&id).cloned()
+    }
+
+    fn clear_console(&self, id: i64) {
+        if let Some(tab) = self.state.borrow_mut().activity.get_mut(&id) {
+            tab.clear_console();
+        }
     }
 
     fn frame_sessions(&self, id: i64) -> Vec<FrameSession> {

@@ -757,17 +757,13 @@ async fn wait<B: Browser>(
     let pattern = match args.positional.as_slice() {
         [] => None,
         [p] => Some(p.clone()),
-        _ => return Err("wait: one pattern; quote it if it has spaces".into()),
+        _ => return Err("one pattern; quote it if it has spaces".into()),
     };
-    let type_filter = args.value("--type").map(TypeFilter::with_aliases);
-    if pattern.is_none() && type_filter.is_none() {
-        return Err("wait: usage: wait <pattern> [--type ROLE] [--timeout S]".into());
-    }
     let timeout_s = match args.value("--timeout") {
         None => DEFAULT_WAIT_S,
         Some(t) => parse_f64(t)
             .filter(|s| s.is_finite() && *s > 0.0)
-            .ok_or_else(|| format!("wait: --timeout expects seconds, got '{t}'"))?
+            .ok_or_else(|| format!("--timeout expects seconds, got '{t}'"))?
             .min(MAX_WAIT_S),
     };
     // The wait's own end, within the command's deadline (ending a little before it, so a
@@ -777,6 +773,19 @@ async fn wait<B: Browser>(
     let budget_ms = browser.remaining_ms().map_or(asked_ms, |left| {
         super::deadline::wait_within(asked_ms, left)
     });
+    let url = args.value("--url");
+    if args.has("--idle") || url.is_some() {
+        if pattern.is_some() || args.has("--gone") || args.value("--type").is_some() {
+            return Err("--idle and --url wait for the page as a whole: give no pattern".into());
+        }
+        return super::observe::wait_for_page(session, browser, ctx, url, budget_ms, timeout_s)
+            .await;
+    }
+    let gone = args.has("--gone");
+    let type_filter = args.value("--type").map(TypeFilter::with_aliases);
+    if pattern.is_none() && type_filter.is_none() {
+        return Err("usage: wait <pattern> [--type ROLE] [--gone] [--timeout S] | wait --idle | wait --url <pattern>".into());
+    }
     let started = browser.monotonic_ms();
     let query = FindQuery {
         pattern: pattern.clone(),
@@ -789,7 +798,15 @@ async fn wait<B: Browser>(
     for _ in 0..MAX_WAIT_ROUNDS {
         let page = open(session, browser, ctx, "wait").await?;
         let (from, _) = page.entry_at(session, "wait", None)?;
-        if let Some(found) = page.vfs().find(from, &query).into_iter().next() {
+        let found = page.vfs().find(from, &query).into_iter().next();
+        if gone && found.is_none() {
+            return Ok(format!(
+                "✓ Gone after {:.1}s: nothing matches \"{}\"",
+                waited(slept_ms) / 1000.0,
+                pattern.as_deref().or(args.value("--type")).unwrap_or("")
+            ));
+        }
+        if let Some(found) = found.filter(|_| !gone) {
             let entry = page.entry(found.id)?;
             let slash = if entry.is_dir() { "/" } else { "" };
             return Ok(format!(
@@ -820,11 +837,12 @@ async fn wait<B: Browser>(
         // A reply without a measured wait (the page went away) counts as the whole slice.
         slept_ms += outcome["waited"].as_f64().unwrap_or(slice as f64).max(1.0);
     }
-    Err(format!(
-        "wait: timed out after {}s — \"{}\" not found",
-        timeout_s,
-        pattern.unwrap_or_else(|| args.value("--type").unwrap_or("").to_string())
-    ))
+    let what = pattern.unwrap_or_else(|| args.value("--type").unwrap_or("").to_string());
+    Err(if gone {
+        format!("timed out after {timeout_s}s — \"{what}\" is still there")
+    } else {
+        format!("wait: timed out after {timeout_s}s — \"{what}\" not found")
+    })
 }
 
 async fn screenshot<B: Browser>(

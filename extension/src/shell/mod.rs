@@ -24,6 +24,7 @@ macro_rules! page_js {
 }
 
 pub mod access;
+pub mod activity;
 pub mod bounds;
 pub mod browser;
 pub mod builtins;
@@ -42,6 +43,7 @@ pub mod javascript;
 pub mod keys;
 pub mod lanes;
 pub mod navigation;
+pub mod observe;
 pub mod page;
 pub mod reading;
 pub mod saved;
@@ -509,6 +511,7 @@ async fn dispatch<B: Browser>(
         ),
         Family::Script => javascript::run(session, browser, ctx, cmd, &args).await,
         Family::Acting => interact::run(session, browser, ctx, cmd, &args).await,
+        Family::Activity => observe::run(session, browser, ctx, cmd, &args).await,
         Family::Directory | Family::Browser => {
             let output = navigation::run(session, browser, ctx, cmd).await?;
             Ok(with_tree_counts(session, browser, ctx, cmd, output).await)

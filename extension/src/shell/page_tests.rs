@@ -186,6 +186,148 @@ fn debug_shows_the_mapping_and_the_records_behind_entries() {
     assert!(sh.err("debug node no_such_entry").starts_with("debug: "));
 }
 
+/// Tab 101's page as the glue would have seen it: two console entries, two requests
+/// (one to a host outside the allowlist) and one that failed.
+fn with_activity(sh: &Shell) {
+    let mut tab = super::activity::TabActivity::default();
+    for (method, params) in [
+        (
+            "Runtime.consoleAPICalled",
+            json!({"type": "log", "args": [{"type": "string", "value": "ready"}]}),
+        ),
+        (
+            "Runtime.exceptionThrown",
+            json!({"exceptionDetails": {"text": "Uncaught", "url": "https://example.com/app.js", "lineNumber": 4, "exception": {"description": "Error: broken"}}}),
+        ),
+        (
+            "Network.requestWillBeSent",
+            json!({"requestId": "a", "type": "Fetch", "request": {"method": "GET", "url": "https://example.com/api/items"}}),
+        ),
+        (
+            "Network.responseReceived",
+            json!({"requestId": "a", "type": "Fetch", "response": {"status": 200, "mimeType": "application/json"}}),
+        ),
+        (
+            "Network.loadingFinished",
+            json!({"requestId": "a", "encodedDataLength": 2048.0}),
+        ),
+        (
+            "Network.requestWillBeSent",
+            json!({"requestId": "b", "type": "Script", "request": {"method": "GET", "url": "https://tracker.other/t.js"}}),
+        ),
+        (
+            "Network.loadingFinished",
+            json!({"requestId": "b", "encodedDataLength": 10.0}),
+        ),
+        (
+            "Network.requestWillBeSent",
+            json!({"requestId": "c", "type": "XHR", "request": {"method": "POST", "url": "https://example.com/api/save"}}),
+        ),
+        (
+            "Network.loadingFailed",
+            json!({"requestId": "c", "errorText": "net::ERR_CONNECTION_REFUSED"}),
+        ),
+    ] {
+        // A second before the fake clock's now (0): the network has rested since.
+        assert!(tab.on_event(method, &params, -1_000.0), "{method}");
+    }
+    sh.b.state.borrow_mut().activity.insert(101, tab);
+}
+
+#[test]
+fn console_and_network_show_what_the_page_did_within_the_allowlist() {
+    let mut sh = Shell::in_form();
+    assert_eq!(
+        sh.ok("console"),
+        "(no console messages since domshell attached to this tab)"
+    );
+    with_activity(&sh);
+    assert_eq!(
+        sh.ok("console"),
+        "[info] ready\r\n[error] Uncaught Error: broken  (app.js:5)"
+    );
+    assert_eq!(
+        sh.ok("console --level error"),
+        "[error] Uncaught Error: broken  (app.js:5)"
+    );
+    assert!(sh
+        .ok("console -n 1")
+        .starts_with("[1 earlier message(s) not shown: -n N]\r\n[error]"));
+    let json: serde_json::Value = serde_json::from_str(&sh.ok("console --json")).unwrap();
+    assert_eq!(json["entries"][1]["source"], "app.js:5");
+    assert!(sh
+        .err("console --level loud")
+        .starts_with("console: --level takes error"));
+    sh.ok("console --clear");
+    assert!(sh.ok("console").starts_with("(no console messages"));
+
+    let all = sh.ok("network");
+    assert!(
+        all.contains("  1 GET 200 fetch https://example.com/api/items  2.0 KB"),
+        "{all}"
+    );
+    assert!(
+        all.contains(
+            "  3 POST failed (net::ERR_CONNECTION_REFUSED) xhr https://example.com/api/save"
+        ),
+        "{all}"
+    );
+    assert!(!all.contains("tracker.other"), "{all}");
+    assert!(
+        all.ends_with("[1 request(s) to hosts outside the domain allowlist not shown]"),
+        "{all}"
+    );
+    let failed = sh.ok("network --failed");
+    assert!(
+        failed.starts_with("  3 POST failed") && !failed.contains("api/items"),
+        "{failed}"
+    );
+    assert!(sh
+        .ok("network --type fetch")
+        .starts_with("  1 GET 200 fetch"));
+    let json: serde_json::Value = serde_json::from_str(&sh.ok("network --json")).unwrap();
+    assert_eq!(json["outside_allowlist"], 1);
+    assert_eq!(json["requests"][0]["size"], 2048);
+
+    // A body is read on demand, by number; not for a host outside the list, nor a failure.
+    sh.b.state.borrow_mut().cdp_replies.insert(
+        "Network.getResponseBody".into(),
+        json!({"body": "[{\"id\": 1}]", "base64Encoded": false}),
+    );
+    assert_eq!(sh.ok("network body 1"), "[{\"id\": 1}]");
+    assert!(sh
+        .err("network body 2")
+        .contains("outside the domain allowlist"));
+    assert!(sh
+        .err("network body 9")
+        .starts_with("network: no request 9 is kept"));
+    assert!(sh
+        .err("network body x")
+        .starts_with("network body: which request?"));
+    assert!(sh
+        .err("network nonsense")
+        .starts_with("network: usage: network"));
+}
+
+#[test]
+fn wait_idle_and_url_look_at_the_page_as_a_whole() {
+    let mut sh = Shell::in_form();
+    with_activity(&sh);
+    // Every request ended a second ago: the network has rested.
+    let idle = sh.ok("wait --idle");
+    assert!(
+        idle.starts_with("✓ Network idle after 0.0s (3 request(s) seen"),
+        "{idle}"
+    );
+    let url = sh.ok("wait --url example.COM");
+    assert_eq!(url, "✓ URL matches after 0.0s: https://example.com/");
+    assert!(sh
+        .err("wait --idle submit")
+        .starts_with("wait: --idle and --url wait for the page"));
+    let gone = sh.ok("wait --gone no_such_thing_here");
+    assert!(gone.starts_with("✓ Gone after 0.0s"), "{gone}");
+}
+
 #[test]
 fn ls_lists_the_page_and_keeps_the_tree_while_nothing_changes() {
     let mut sh = Shell::in_form();

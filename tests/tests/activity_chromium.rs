@@ -1,0 +1,182 @@
+//! Console, network and page waits end to end: headless Chromium runs the built extension,
+//! the fixture page `tests/fixtures/pages/activity.html` is served on 127.0.0.1, and the
+//! Python MCP SDK calls `domshell_execute` over streamable HTTP.
+//!
+//! Covered: console messages and an uncaught exception listed with their levels; requests
+//! listed with status, type and size, a 404 and a `fetch` Chrome refuses among the failed
+//! ones;
+//! a response body shown with the sensitive tier and refused by a server without it;
+//! `wait --idle` on a page that polls for 1.5 s returning only once it stopped; `wait --url`
+//! after a navigation; `wait --gone`.
+
+use std::time::Duration;
+
+use domshell_tests::python::PythonEnv;
+use domshell_tests::PageRig;
+use serde_json::{json, Value};
+
+fn call(label: &str, command: &str) -> Value {
+    json!({"op": "call_tool", "name": "domshell_execute", "label": label,
+           "arguments": {"command": command}})
+}
+
+async fn drive(
+    py: &PythonEnv,
+    rig: &PageRig,
+    steps: Vec<Value>,
+) -> domshell_tests::python::DriverRun {
+    let mut all = vec![json!({"op": "initialize"})];
+    all.extend(steps);
+    let plan = json!({
+        "transport": {
+            "type": "http",
+            "url": rig.server.http_url("/mcp"),
+            "headers": {"Authorization": format!("Bearer {}", rig.server.mcp_token())},
+        },
+        "timeout_ms": 60_000,
+        "steps": all,
+    });
+    let run = py
+        .run_driver(&plan, Duration::from_secs(90))
+        .await
+        .expect("the driver runs");
+    for step in run.steps() {
+        eprintln!("{}: {} {}", step["label"], step["is_error"], step["text"]);
+    }
+    run.ensure_ok().expect("every step ran");
+    run
+}
+
+fn text(run: &domshell_tests::python::DriverRun, label: &str) -> (bool, String) {
+    let step = run.step(label).unwrap_or_else(|| panic!("no step {label}"));
+    (
+        step["is_error"] == true,
+        step["text"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+#[tokio::test]
+async fn console_network_and_waits_show_what_the_page_did() {
+    let py = tokio::task::spawn_blocking(PythonEnv::ensure)
+        .await
+        .unwrap()
+        .expect("a Python venv with the mcp SDK");
+    let rig = PageRig::start_with_args(5_000, &["--transport", "http"]).await;
+    let base = rig.base.clone();
+    let run = drive(
+        &py,
+        &rig,
+        vec![
+            call("open", &format!("open {base}/activity.html")),
+            call("run", "click main/run_btn"),
+            call("idle", "wait --idle --timeout 5"),
+            call("console", "console"),
+            call("errors", "console --level error"),
+            call("network", "network"),
+            call("failed", "network --failed"),
+            call("fetches", "network --type fetch --json"),
+            call("poll", "click main/poll_btn"),
+            call("idle_after_poll", "wait --idle --timeout 10"),
+            call("state", "js document.getElementById('state').textContent"),
+            call("gone", "wait --gone run_btn --timeout 1"),
+        ],
+    )
+    .await;
+    let ok = |label: &str| {
+        let (error, text) = text(&run, label);
+        assert!(!error, "{label}: {text}");
+        text
+    };
+    ok("run");
+    assert!(ok("idle").starts_with("✓ Network idle after "));
+    let console = ok("console");
+    assert!(console.contains("[info] page ready 42"), "{console}");
+    assert!(console.contains("[warn] careful now"), "{console}");
+    assert!(
+        console.contains("[error] Uncaught TypeError: broken on purpose"),
+        "{console}"
+    );
+    let errors = ok("errors");
+    assert!(
+        !errors.contains("careful now") && errors.contains("fetch refused"),
+        "{errors}"
+    );
+    let network = ok("network");
+    assert!(
+        network.contains(" GET 200 fetch ") && network.contains("/tools.html"),
+        "{network}"
+    );
+    let failed = ok("failed");
+    assert!(
+        failed.contains(" GET 404") && failed.contains("/no-such-api"),
+        "{failed}"
+    );
+    // Port 9 is one Chrome refuses to fetch from at all: a failure that sends nothing.
+    assert!(
+        failed.contains("failed (net::ERR_UNSAFE_PORT)") && failed.contains("127.0.0.1:9/refused"),
+        "{failed}"
+    );
+    assert!(!failed.contains("/tools.html"), "{failed}");
+    let fetches: Value =
+        serde_json::from_str(ok("fetches").split("\n[lane:").next().unwrap_or_default())
+            .expect("network --json is JSON");
+    let found = fetches["requests"]
+        .as_array()
+        .and_then(|r| {
+            r.iter()
+                .find(|r| {
+                    r["url"]
+                        .as_str()
+                        .is_some_and(|u| u.ends_with("/tools.html"))
+                })
+                .cloned()
+        })
+        .expect("the fetch of tools.html is listed");
+    assert_eq!(found["status"], 200);
+    assert!(found["size"].as_u64().is_some_and(|s| s > 100), "{found}");
+    // The network rested only once the page stopped polling.
+    assert!(ok("idle_after_poll").starts_with("✓ Network idle after "));
+    assert!(
+        ok("state").starts_with("polled"),
+        "the wait ended while the page still polled"
+    );
+    let (error, gone) = text(&run, "gone");
+    assert!(error && gone.contains("is still there"), "{gone}");
+
+    // A body, by its number: the sensitive tier (this rig allows everything). The debug
+    // route runs the same pipeline in a session of its own, which enters the same tab.
+    let number = found["n"].as_u64().expect("a request number");
+    let tab = domshell_tests::page_rig::tab_id_from(&ok("open"));
+    rig.ok(&format!("cd ~/tabs/{tab}")).await;
+    let body = rig.ok(&format!("network body {number}")).await;
+    assert!(body.contains("Tools page"), "{body}");
+    rig.ok(&format!("navigate {base}/tools.html")).await;
+    let url = rig.ok("wait --url tools.html --timeout 2").await;
+    assert!(url.starts_with("✓ URL matches after "), "{url}");
+}
+
+#[tokio::test]
+async fn a_response_body_needs_the_sensitive_tier() {
+    let py = tokio::task::spawn_blocking(PythonEnv::ensure)
+        .await
+        .unwrap()
+        .expect("a Python venv with the mcp SDK");
+    let rig = PageRig::start_with_rails(&["--allow-write"], &["--transport", "http"]).await;
+    let base = rig.base.clone();
+    let run = drive(
+        &py,
+        &rig,
+        vec![
+            call("open", &format!("open {base}/activity.html")),
+            call("run", "click main/run_btn"),
+            call("idle", "wait --idle --timeout 5"),
+            call("list", "network"),
+            call("body", "network body 1"),
+        ],
+    )
+    .await;
+    let (error, list) = text(&run, "list");
+    assert!(!error && list.contains("/tools.html"), "{list}");
+    let (error, body) = text(&run, "body");
+    assert!(error && body.contains("--allow-sensitive"), "{body}");
+}
