@@ -11,6 +11,7 @@
 //! a monotonic millisecond count chosen by the caller. That keeps it buildable for
 //! `wasm32-unknown-unknown` and testable with a fake clock.
 
+pub mod attachments;
 pub mod backoff;
 pub mod close;
 pub mod commands;

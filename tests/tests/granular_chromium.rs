@@ -90,6 +90,9 @@ async fn every_granular_tool_runs_its_command_through_the_pipeline() {
             call("screenshot", "screenshot", json!({})),
             call("wait", "wait", json!({"pattern": "count", "timeout": 2})),
             call("whoami", "whoami", json!({})),
+            call("console", "console", json!({"level": "error", "limit": 5})),
+            call("network", "network", json!({"failed": true})),
+            call("pdf", "pdf", json!({"landscape": true})),
             call("click", "click", json!({"name": button})),
             call("after_click", "js", json!({"code": "document.getElementById('out').textContent"})),
             call("focus", "focus", json!({"name": query})),
@@ -219,11 +222,20 @@ async fn every_granular_tool_runs_its_command_through_the_pipeline() {
         shot["content"].as_array().is_some_and(|blocks| blocks
             .iter()
             .any(|b| b["type"] == "image"
-                && b["mimeType"] == "image/png"
+                && b["mimeType"] == "image/jpeg"
                 && b["data"].as_str().is_some_and(|d| d.len() > 100))),
         "{shot}"
     );
     ok("wait");
+    assert!(ok("console").contains("no console messages"));
+    ok("network");
+    let (_, _, pdf) = step("pdf");
+    assert!(
+        pdf["content"]
+            .as_array()
+            .is_some_and(|blocks| blocks.iter().any(|b| b["type"] == "resource")),
+        "{pdf}"
+    );
     ok("click");
     assert!(ok("after_click").starts_with("clicked 1"));
     assert!(ok("typed").starts_with("two words"));

@@ -24,9 +24,6 @@ pub const FOOTER_RESERVE: usize = 1_000;
 /// What the body of a paged output may use: the cap minus the room for the footer.
 pub const BODY_BUDGET: usize = MAX_OUTPUT_CHARS - FOOTER_RESERVE;
 
-/// What `screenshot` prefixes its base64 image with.
-pub const SCREENSHOT_MARK: &str = "__SCREENSHOT_BASE64__";
-
 /// `text` with `--offset K` set to `next` (any earlier `--offset` dropped, `-n` kept), as
 /// the user would type it: the exact command that shows the next page.
 pub fn next_page(cmd: &Command, next: usize) -> String {
@@ -139,12 +136,12 @@ pub fn bound(cmd: &Command, result: Result<String, String>) -> Result<String, St
         Ok(t) => (true, t),
         Err(t) => (false, t),
     };
-    if ok && text.starts_with(SCREENSHOT_MARK) {
+    if ok && shared_protocol::attachments::is_binary(&text) {
         return if text.len() <= MAX_IMAGE_OUTPUT_BYTES {
             Ok(text)
         } else {
             Err(format!(
-                "{}: the image is {} MB, over the {} MB a reply may carry; make the window smaller and try again",
+                "{}: the image or document is {} MB, over the {} MB a reply may carry; capture less (an element, a smaller --max-width)",
                 cmd.name,
                 text.len().div_ceil(1024 * 1024),
                 MAX_IMAGE_OUTPUT_BYTES / (1024 * 1024)
@@ -368,6 +365,8 @@ mod tests {
         assert!(err.chars().count() <= MAX_OUTPUT_CHARS);
     }
 
+    use shared_protocol::attachments::{PDF_MARK, SCREENSHOT_MARK};
+
     #[test]
     fn json_and_images_are_refused_not_cut() {
         let big = "x".repeat(MAX_OUTPUT_CHARS + 1);
@@ -378,6 +377,8 @@ mod tests {
         let huge = format!("{SCREENSHOT_MARK}{}", "A".repeat(MAX_IMAGE_OUTPUT_BYTES));
         let err = bound(&command("screenshot"), Ok(huge)).unwrap_err();
         assert!(err.contains("over the 12 MB"), "{err}");
+        let pdf = format!("{PDF_MARK}{}", "A".repeat(2 * MAX_OUTPUT_CHARS));
+        assert_eq!(bound(&command("pdf"), Ok(pdf.clone())), Ok(pdf));
     }
 
     #[test]

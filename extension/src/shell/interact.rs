@@ -56,7 +56,7 @@ pub(crate) async fn run<B: Browser>(
         "select" => select(session, browser, ctx, args).await,
         "scroll" => scroll(session, browser, ctx, args).await,
         "wait" => wait(session, browser, ctx, args).await,
-        "screenshot" => screenshot(session, browser, ctx, args).await,
+        "screenshot" | "pdf" => super::capture::run(session, browser, ctx, cmd, args).await,
         "whoami" => whoami(session, browser, ctx).await,
         other => Err(format!("{other}: not an interaction command")),
     }
@@ -843,28 +843,6 @@ async fn wait<B: Browser>(
     } else {
         format!("wait: timed out after {timeout_s}s — \"{what}\" not found")
     })
-}
-
-async fn screenshot<B: Browser>(
-    session: &mut Session,
-    browser: &B,
-    ctx: &Context,
-    args: &Args,
-) -> Result<String, String> {
-    if !args.positional.is_empty() {
-        return Err("screenshot: takes no arguments (it captures the viewport)".into());
-    }
-    let tab = super::navigation::require_page(session, browser, ctx, "screenshot").await?;
-    let id = tab.id.unwrap_or_default();
-    let shot = browser
-        .cdp(id, "Page.captureScreenshot", json!({ "format": "png" }))
-        .await
-        .map_err(super::plain)?;
-    let data = shot["data"]
-        .as_str()
-        .filter(|d| !d.is_empty())
-        .ok_or("screenshot: Chrome returned no image (is the tab visible?)")?;
-    Ok(format!("__SCREENSHOT_BASE64__{data}"))
 }
 
 /// Cookie names that usually carry a login.

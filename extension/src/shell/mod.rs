@@ -28,6 +28,7 @@ pub mod activity;
 pub mod bounds;
 pub mod browser;
 pub mod builtins;
+pub mod capture;
 pub mod cdp;
 pub mod commands;
 pub mod complete;

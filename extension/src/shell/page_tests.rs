@@ -1002,7 +1002,45 @@ fn screenshot_and_whoami() {
         "Page.captureScreenshot".into(),
         json!({"data": "iVBORw0KGgo="}),
     );
-    assert_eq!(sh.ok("screenshot"), "__SCREENSHOT_BASE64__iVBORw0KGgo=");
+    sh.b.state.borrow_mut().cdp_replies.insert(
+        "Page.getLayoutMetrics".into(),
+        json!({"cssLayoutViewport": {"pageX": 0, "pageY": 0, "clientWidth": 2560, "clientHeight": 1440},
+               "layoutViewport": {"clientWidth": 2560, "clientHeight": 1440},
+               "cssContentSize": {"width": 2560, "height": 5000}}),
+    );
+    // Scaled to the default width, as a JPEG that says its size.
+    assert_eq!(
+        sh.ok("screenshot"),
+        "__SCREENSHOT_BASE64__image/jpeg;1280x720;iVBORw0KGgo="
+    );
+    assert_eq!(
+        sh.ok("screenshot --full --max-width 640"),
+        "__SCREENSHOT_BASE64__image/jpeg;640x1250;iVBORw0KGgo="
+    );
+    let params =
+        sh.b.state
+            .borrow()
+            .cdp_params
+            .iter()
+            .rev()
+            .find(|(_, m, _)| m == "Page.captureScreenshot")
+            .map(|(_, _, p)| p.clone())
+            .unwrap();
+    assert_eq!(params["format"], "jpeg");
+    assert_eq!(params["captureBeyondViewport"], true);
+    assert_eq!(params["clip"]["height"], 5000.0);
+    assert_eq!(params["clip"]["scale"], 0.25);
+    assert!(sh
+        .err("screenshot --max-width 5")
+        .starts_with("screenshot: --max-width takes 100"));
+    assert!(sh
+        .err("screenshot main --full")
+        .starts_with("screenshot: --full captures"));
+    sh.b.state
+        .borrow_mut()
+        .cdp_replies
+        .insert("Page.printToPDF".into(), json!({"data": "JVBERi0xLjQ="}));
+    assert_eq!(sh.ok("pdf --landscape"), "__PDF_BASE64__JVBERi0xLjQ=");
     sh.b.state.borrow_mut().cdp_replies.insert(
         "Network.getCookies".into(),
         json!({"cookies": [

@@ -5,13 +5,11 @@
 //!
 //! It must not run anything: it only formats what the pipeline returned.
 
-use rmcp::model::{CallToolResult, ContentBlock};
+use rmcp::model::{CallToolResult, ContentBlock, ResourceContents};
 use serde_json::json;
+use shared_protocol::attachments::{self, Binary};
 
 use crate::pipeline::{CallOutcome, Failure, LineResult};
-
-/// Marker the extension puts in front of a base64 PNG; turned into an image block.
-const SCREENSHOT_MARKER: &str = "__SCREENSHOT_BASE64__";
 
 /// A call that failed as a whole, before or instead of running lines.
 pub(super) fn error_result(text: &str, failure: Failure, lane: Option<&str>) -> CallToolResult {
@@ -45,14 +43,30 @@ pub(super) fn compose(outcome: CallOutcome) -> CallToolResult {
             text.push_str(&result.line);
             text.push('\n');
         }
-        match result.output.strip_prefix(SCREENSHOT_MARKER) {
-            Some(data) if result.ok => {
-                if !text.is_empty() {
-                    blocks.push(ContentBlock::text(std::mem::take(&mut text)));
-                }
-                blocks.push(ContentBlock::image(data.trim().to_string(), "image/png"));
+        match attachments::read(&result.output).filter(|_| result.ok) {
+            Some(binary) => {
+                // What the attachment is, in words, for hosts that show no images.
+                let kb = binary.bytes().div_ceil(1024);
+                let said = match &binary {
+                    Binary::Image {
+                        mime,
+                        size: Some((w, h)),
+                        ..
+                    } => format!("[screenshot: {w}×{h} {mime}, {kb} KB]"),
+                    Binary::Image { mime, .. } => format!("[screenshot: {mime}, {kb} KB]"),
+                    Binary::Pdf { .. } => format!("[pdf: {kb} KB, attached as a resource]"),
+                };
+                text.push_str(&said);
+                blocks.push(ContentBlock::text(std::mem::take(&mut text)));
+                blocks.push(match binary {
+                    Binary::Image { mime, data, .. } => ContentBlock::image(data, mime),
+                    Binary::Pdf { data } => ContentBlock::resource(
+                        ResourceContents::blob(data, "domshell://pdf/page.pdf")
+                            .with_mime_type("application/pdf"),
+                    ),
+                });
             }
-            _ => text.push_str(result.output.trim_end_matches(['\r', '\n'])),
+            None => text.push_str(result.output.trim_end_matches(['\r', '\n'])),
         }
     }
     if !text.is_empty() && !text.ends_with('\n') {
@@ -158,11 +172,40 @@ mod tests {
             )],
             "shared",
         ));
-        assert_eq!(r.content.len(), 2);
-        let image = r.content[0].as_image().expect("an image block");
+        assert_eq!(r.content.len(), 3);
+        assert_eq!(
+            r.content[0].as_text().map(|t| t.text.as_str()),
+            Some("[screenshot: image/png, 1 KB]")
+        );
+        let image = r.content[1].as_image().expect("an image block");
         assert_eq!(image.mime_type, "image/png");
         assert_eq!(image.data, "iVBORw0KGgo=");
-        assert_eq!(text_of(&r), "[lane: shared]");
+        assert_eq!(
+            r.content[2].as_text().map(|t| t.text.as_str()),
+            Some("[lane: shared]")
+        );
+        // The extension's own form names the type and the size.
+        let shot = shared_protocol::attachments::image_output("image/webp", 640, 360, "UklGRg==");
+        let r = compose(outcome(
+            vec![line("screenshot", true, &shot, None)],
+            "shared",
+        ));
+        assert_eq!(
+            r.content[0].as_text().map(|t| t.text.as_str()),
+            Some("[screenshot: 640×360 image/webp, 1 KB]")
+        );
+        assert_eq!(r.content[1].as_image().unwrap().mime_type, "image/webp");
+    }
+
+    #[test]
+    fn a_pdf_becomes_an_embedded_resource() {
+        let pdf = shared_protocol::attachments::pdf_output("JVBERi0xLjQ=");
+        let r = compose(outcome(vec![line("pdf", true, &pdf, None)], "shared"));
+        let value = serde_json::to_value(&r.content[1]).unwrap();
+        assert_eq!(value["type"], "resource", "{value}");
+        assert_eq!(value["resource"]["mimeType"], "application/pdf");
+        assert_eq!(value["resource"]["blob"], "JVBERi0xLjQ=");
+        assert!(text_of(&r).starts_with("[pdf: 1 KB, attached as a resource]"));
     }
 
     #[test]
