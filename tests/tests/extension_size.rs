@@ -8,9 +8,9 @@
 //! panel's entry points and Tab completion to 332 KB, `js`/`functions`/`call` with the
 //! command table to 342 KB, the loops (`for`, `each`, `watch`) to 346 KB, scripts and
 //! bookmarks to 351 KB, and `debug` with the granular tools' operands in the command table
-//! to 358 KB, loops' progress reports (the `PROGRESS` frame) to 361 KB, and `console`,
-//! `network` and the page waits to 374 KB, and sized screenshots and `pdf` to 378 KB. Lowering it again is open work, not a licence
-//! to grow.
+//! to 358 KB, loops' progress reports (the `PROGRESS` frame) to 361 KB, `console`,
+//! `network` and the page waits to 374 KB, and sized screenshots and `pdf` to 378 KB.
+//! Lowering it again is open work, not a licence to grow.
 
 use std::io::Write;
 

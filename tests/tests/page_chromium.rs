@@ -256,7 +256,7 @@ async fn interacting_with_forms_links_scripts_and_scrolling() {
 
     let shot = rig.ok("screenshot").await;
     assert!(
-        shot.starts_with("__SCREENSHOT_BASE64__iVBOR"),
+        shot.starts_with("__SCREENSHOT_BASE64__image/jpeg;") && shot.contains(";/9j/"),
         "{}",
         &shot[..40.min(shot.len())]
     );
