@@ -164,6 +164,8 @@ thread_local! {
     /// book's stored text as last written.
     static SAVED: SavedCell = SavedCell::default();
     static SAVED_TEXT: RefCell<String> = const { RefCell::new(String::new()) };
+    /// Downloads the sessions' actions started.
+    static DOWNLOADS: crate::shell::downloads::DownloadCell = Default::default();
     /// Lines the person ran in the side panel, to name them in [`RUNNING`].
     static PERSON_JOBS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
@@ -242,6 +244,18 @@ pub fn handle_event(kind: &str, payload: JsValue) {
             if let Some(tab) = payload.as_f64() {
                 chrome::on_tab_removed(tab as i64);
                 lane_keeper::on_tab_removed(tab as i64);
+            }
+        }
+        // Downloads: kept when a session's action explains them (see `shell::downloads`).
+        "download_created" => {
+            if let Ok(item) = chrome::from_js::<Value>(payload, "chrome.downloads.onCreated") {
+                let now = chrome::monotonic_ms() as f64;
+                DOWNLOADS.with(|d| d.borrow_mut().created(&item, now));
+            }
+        }
+        "download_changed" => {
+            if let Ok(delta) = chrome::from_js::<Value>(payload, "chrome.downloads.onChanged") {
+                DOWNLOADS.with(|d| d.borrow_mut().changed(&delta));
             }
         }
         "tab_created" => {
@@ -479,7 +493,8 @@ impl Worker {
                         )
                         .with_agent(agent.as_deref().unwrap_or_default())
                         .with_saved(SAVED.with(Clone::clone))
-                        .with_progress(progress),
+                        .with_progress(progress)
+                        .with_downloads(DOWNLOADS.with(Clone::clone)),
                     reply_to: ReplyTo::Server(gen),
                 };
                 submit(session, job);
@@ -582,6 +597,7 @@ pub(crate) fn person_context() -> Context {
         )
         .with_agent(lanes::PERSON_AGENT)
         .with_saved(SAVED.with(Clone::clone))
+        .with_downloads(DOWNLOADS.with(Clone::clone))
 }
 
 /// Ctrl+C in the side panel: stops the person's running command.

@@ -50,6 +50,17 @@ chrome.tabs.onRemoved.addListener((tabId) => deliver("tab_removed", tabId));
 chrome.tabs.onCreated.addListener((tab) => deliver("tab_created", tab));
 chrome.tabs.onActivated.addListener((info) => deliver("tab_activated", info));
 chrome.tabGroups.onRemoved.addListener((group) => deliver("group_removed", group.id));
+// Downloads a session's click started; a finished one is looked up once for its size.
+chrome.downloads.onCreated.addListener((item) => deliver("download_created", item));
+chrome.downloads.onChanged.addListener((delta) => {
+  deliver("download_changed", delta);
+  if (delta.state && delta.state.current !== "in_progress") {
+    chrome.downloads.search({ id: delta.id }).then(
+      (items) => items.forEach((item) => deliver("download_changed", item)),
+      () => {},
+    );
+  }
+});
 
 // The side panel (and nothing else: no page can message this extension) speaks for the
 // person at the browser. Its requests wait for the worker to boot.

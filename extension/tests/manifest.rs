@@ -13,7 +13,7 @@ use serde_json::Value;
 /// Each permission the extension may ask for, with the API namespace it gates. `tabs` gates
 /// no namespace of its own (`chrome.tabs` works without it) but is what lets the worker see
 /// a tab's `url` and `title`, which the shell lists and checks against the allowlist.
-const PERMISSIONS: [(&str, &str); 7] = [
+const PERMISSIONS: [(&str, &str); 8] = [
     ("storage", "storage"),
     ("alarms", "alarms"),
     ("tabs", "tabs"),
@@ -21,6 +21,7 @@ const PERMISSIONS: [(&str, &str); 7] = [
     ("sidePanel", "sidePanel"),
     ("debugger", "debugger"),
     ("cookies", "cookies"),
+    ("downloads", "downloads"),
 ];
 
 /// Browser features the sources depend on, each with a source marker that shows it is used

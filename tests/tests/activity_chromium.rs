@@ -7,7 +7,8 @@
 //! ones;
 //! a response body shown with the sensitive tier and refused by a server without it;
 //! `wait --idle` on a page that polls for 1.5 s returning only once it stopped; `wait --url`
-//! after a navigation; `wait --gone`.
+//! after a navigation; `wait --gone`; a link that downloads a file, said by the click's
+//! reply and listed by `downloads` with its final path and size.
 
 use std::time::Duration;
 
@@ -179,4 +180,56 @@ async fn a_response_body_needs_the_sensitive_tier() {
     assert!(!error && list.contains("/tools.html"), "{list}");
     let (error, body) = text(&run, "body");
     assert!(error && body.contains("--allow-sensitive"), "{body}");
+}
+
+#[tokio::test]
+async fn a_click_that_downloads_says_so_and_downloads_lists_the_file() {
+    let py = tokio::task::spawn_blocking(PythonEnv::ensure)
+        .await
+        .unwrap()
+        .expect("a Python venv with the mcp SDK");
+    let rig = PageRig::start_with_args(5_000, &["--transport", "http"]).await;
+    // Into the profile (deleted with it), not the user's Downloads folder.
+    let folder = rig.chromium.profile_dir().join("downloads");
+    std::fs::create_dir_all(&folder).expect("a download folder");
+    let mut browser = rig.chromium.browser_cdp().await.expect("the browser's CDP");
+    browser
+        .send(
+            "Browser.setDownloadBehavior",
+            json!({"behavior": "allow", "downloadPath": folder.to_string_lossy()}),
+        )
+        .await
+        .expect("downloads go to the profile");
+    let base = rig.base.clone();
+    let run = drive(
+        &py,
+        &rig,
+        vec![
+            call("open", &format!("open {base}/activity.html")),
+            call("before", "downloads"),
+            call("click", "click get_report_link"),
+            call("wait", "downloads wait --timeout 10"),
+            call("list", "downloads --json"),
+        ],
+    )
+    .await;
+    let ok = |label: &str| {
+        let (error, text) = text(&run, label);
+        assert!(!error, "{label}: {text}");
+        text
+    };
+    assert!(ok("before").starts_with("(no downloads started by this session)"));
+    let waited = ok("wait");
+    assert!(waited.starts_with("✓ report.html  complete  "), "{waited}");
+    let list: Value = serde_json::from_str(ok("list").split("\n[lane:").next().unwrap_or_default())
+        .expect("downloads --json is JSON");
+    let file = &list["downloads"][0];
+    let path = std::path::PathBuf::from(file["path"].as_str().unwrap_or_default());
+    assert_eq!(path.parent(), Some(folder.as_path()), "{file}");
+    let on_disk = std::fs::metadata(&path).expect("the downloaded file").len();
+    assert_eq!(file["bytes"].as_u64(), Some(on_disk), "{file}");
+    assert!(on_disk > 100, "{file}");
+    // The click's own reply said that a download started.
+    let clicked = ok("click");
+    assert!(clicked.contains("↓ Download: "), "{clicked}");
 }

@@ -47,7 +47,14 @@ pub(crate) async fn run<B: Browser>(
     cmd: &Command,
     args: &Args,
 ) -> Result<String, String> {
-    match cmd.name.as_str() {
+    // An action's downloads are this session's: the book learns who acted, and when.
+    let acted_at = browser.monotonic_ms();
+    if matches!(cmd.name.as_str(), "click" | "key" | "submit" | "type") {
+        ctx.downloads
+            .borrow_mut()
+            .acted(&ctx.session_name, acted_at);
+    }
+    let outcome = match cmd.name.as_str() {
         "click" => click_cmd(session, browser, ctx, cmd, args).await,
         "focus" => focus(session, browser, ctx, cmd, args).await,
         "type" => type_text(session, browser, ctx, cmd).await,
@@ -59,6 +66,21 @@ pub(crate) async fn run<B: Browser>(
         "screenshot" | "pdf" => super::capture::run(session, browser, ctx, cmd, args).await,
         "whoami" => whoami(session, browser, ctx).await,
         other => Err(format!("{other}: not an interaction command")),
+    };
+    // Downloads the action started by the time it settled.
+    let started = ctx.downloads.borrow().since(&ctx.session_name, acted_at);
+    match outcome {
+        Ok(mut out) if !started.is_empty() => {
+            for download in &started {
+                out.push_str("\r\n↓ Download: ");
+                out.push_str(&super::observe::download_line(download));
+            }
+            if started.iter().any(|d| !d.finished()) {
+                out.push_str("\r\n(`downloads wait` waits for it to finish)");
+            }
+            Ok(out)
+        }
+        other => other,
     }
 }
 
@@ -277,16 +299,48 @@ async fn click_cmd<B: Browser>(
 ) -> Result<String, String> {
     let (page, entry) = named_entry(session, browser, ctx, cmd, args).await?;
     let before = browser.load_mark(page.id);
+    let clicked_at = browser.monotonic_ms();
     let how = click_entry(browser, &page, &entry)
         .await
         .map_err(super::plain)?;
     ctx.pages
         .focused_in(page.id, page.tree.targets.session_of(&entry.frame_id));
     settle(browser, ctx, &page, before, &[&entry]).await;
+    if leads_elsewhere(&entry, &page.tab.url) && browser.load_mark(page.id) == before {
+        wait_for_download(browser, ctx, clicked_at).await;
+    }
     Ok(format!(
         "✓ Clicked: {} ({}){how}\r\n(tree will auto-refresh on next command)",
         entry.name, entry.role
     ))
+}
+
+/// A link to another address than the page's own (a fragment or `javascript:` leads nowhere).
+fn leads_elsewhere(entry: &Entry, page_url: &str) -> bool {
+    let Some(url) = entry.url.as_deref().filter(|_| entry.role == "link") else {
+        return false;
+    };
+    let without_fragment = |u: &str| u.split('#').next().unwrap_or(u).to_string();
+    !url.starts_with("javascript:") && without_fragment(url) != without_fragment(page_url)
+}
+
+/// How long a link that neither navigated nor changed the page is given to start a download
+/// (Chrome reports it a moment after the click), so the click's reply can say so.
+const DOWNLOAD_GRACE_MS: u64 = 300;
+const DOWNLOAD_POLL_MS: u64 = 50;
+
+async fn wait_for_download<B: Browser>(browser: &B, ctx: &Context, since: f64) {
+    for _ in 0..DOWNLOAD_GRACE_MS / DOWNLOAD_POLL_MS {
+        if !ctx
+            .downloads
+            .borrow()
+            .since(&ctx.session_name, since)
+            .is_empty()
+        {
+            return;
+        }
+        browser.sleep_ms(DOWNLOAD_POLL_MS).await;
+    }
 }
 
 async fn focus<B: Browser>(

@@ -37,6 +37,7 @@ pub mod deadline;
 pub mod debug;
 pub mod dialog;
 pub mod dom;
+pub mod downloads;
 pub mod format;
 pub mod group;
 pub mod interact;
@@ -119,6 +120,8 @@ pub struct Context {
     pub saved: saved::SavedCell,
     /// Where loops report how far they are; the glue sends it on as `PROGRESS`.
     pub progress: ProgressHook,
+    /// The downloads sessions' actions started; the glue passes the worker's book.
+    pub downloads: downloads::DownloadCell,
 }
 
 /// Where a running command says how far it is: items done, of how many, and what (`each:
@@ -173,6 +176,7 @@ impl Context {
             depth: Default::default(),
             saved: Default::default(),
             progress: Default::default(),
+            downloads: Default::default(),
         }
     }
 
@@ -201,6 +205,12 @@ impl Context {
     /// The same context keeping bookmarks and scripts in `saved`.
     pub fn with_saved(mut self, saved: saved::SavedCell) -> Context {
         self.saved = saved;
+        self
+    }
+
+    /// The same context keeping downloads in `downloads`.
+    pub fn with_downloads(mut self, downloads: downloads::DownloadCell) -> Context {
+        self.downloads = downloads;
         self
     }
 

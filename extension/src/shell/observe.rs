@@ -27,6 +27,9 @@ pub(crate) async fn run<B: Browser>(
     cmd: &shared_protocol::grammar::Command,
     args: &Args,
 ) -> Result<String, String> {
+    if cmd.name == "downloads" {
+        return downloads(browser, ctx, cmd, args).await;
+    }
     let tab = super::navigation::require_page(session, browser, ctx, &cmd.name).await?;
     let id = tab.id.unwrap_or_default();
     let activity = browser.activity(id).unwrap_or_default();
@@ -243,6 +246,99 @@ async fn body_of<B: Browser>(
         "{cut}\r\n[left out: {} more characters of the body]",
         total - MAX_BODY_CHARS
     ))
+}
+
+/// Longest `downloads wait`, and its default.
+const DOWNLOAD_WAIT_S: f64 = 30.0;
+
+/// One download as a line: `✓ report.csv  complete  12.0 KB  /home/u/Downloads/report.csv`.
+pub(crate) fn download_line(d: &super::downloads::Download) -> String {
+    let mark = match d.state.as_str() {
+        "complete" => "✓",
+        "in_progress" => "…",
+        _ => "✗",
+    };
+    let mut line = format!("{mark} {}  {}", d.name(), d.state);
+    if d.bytes > 0 {
+        line.push_str("  ");
+        line.push_str(&size(d.bytes));
+    }
+    if let Some(error) = &d.error {
+        line.push_str(&format!("  ({error})"));
+    }
+    if !d.path.is_empty() {
+        line.push_str("  ");
+        line.push_str(&d.path);
+    }
+    line
+}
+
+async fn downloads<B: Browser>(
+    browser: &B,
+    ctx: &Context,
+    cmd: &shared_protocol::grammar::Command,
+    args: &Args,
+) -> Result<String, String> {
+    match args.positional.as_slice() {
+        [] => {
+            let mine = ctx.downloads.borrow().of(&ctx.session_name);
+            let shown = number(cmd, args, "-n")?.unwrap_or(DEFAULT_SHOWN);
+            let kept = &mine[mine.len().saturating_sub(shown)..];
+            if args.has("--json") {
+                let list: Vec<_> = kept
+                    .iter()
+                    .map(|d| json!({"name": d.name(), "state": d.state, "bytes": d.bytes,
+                                    "total": d.total, "path": d.path, "url": d.url, "error": d.error}))
+                    .collect();
+                return Ok(json!({"downloads": list}).to_string());
+            }
+            if kept.is_empty() {
+                return Ok("(no downloads started by this session)".into());
+            }
+            Ok(kept
+                .iter()
+                .map(download_line)
+                .collect::<Vec<_>>()
+                .join("\r\n"))
+        }
+        [wait] if wait == "wait" => {
+            let timeout_s = match args.value("--timeout") {
+                None => DOWNLOAD_WAIT_S,
+                Some(t) => shared_protocol::decimal::parse_f64(t)
+                    .filter(|s| s.is_finite() && *s > 0.0)
+                    .ok_or_else(|| format!("--timeout expects seconds, got '{t}'"))?
+                    .min(DOWNLOAD_WAIT_S),
+            };
+            let asked = ((timeout_s * 1000.0) as u64).min(ctx.wait_cap_ms);
+            let budget = browser
+                .remaining_ms()
+                .map_or(asked, |left| super::deadline::wait_within(asked, left));
+            let mut slept = 0;
+            loop {
+                let last = ctx.downloads.borrow().of(&ctx.session_name).pop();
+                match last {
+                    None => return Err("this session started no download".into()),
+                    Some(d) if d.finished() => {
+                        return if d.state == "complete" {
+                            Ok(download_line(&d))
+                        } else {
+                            Err(format!("the download failed: {}", download_line(&d)))
+                        }
+                    }
+                    Some(d) if slept >= budget => {
+                        return Err(format!(
+                            "timed out after {timeout_s}s; still running: {}",
+                            download_line(&d)
+                        ))
+                    }
+                    Some(_) => {}
+                }
+                browser.sleep_ms(POLL_MS).await;
+                slept += POLL_MS;
+            }
+        }
+        _ => Err("usage: downloads [-n N] [--json] | downloads wait [--timeout S]".into()),
+    }
 }
 
 /// Quiet the network must stay for `wait --idle`.

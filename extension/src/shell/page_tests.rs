@@ -310,6 +310,48 @@ fn console_and_network_show_what_the_page_did_within_the_allowlist() {
 }
 
 #[test]
+fn downloads_lists_this_sessions_files_and_waits_for_the_last() {
+    let mut sh = Shell::in_form();
+    assert_eq!(sh.ok("downloads"), "(no downloads started by this session)");
+    assert!(sh
+        .err("downloads wait")
+        .starts_with("downloads: this session started no download"));
+    {
+        let mut book = sh.c.downloads.borrow_mut();
+        // Another session's download is not this one's.
+        book.acted("someone-else", 0.0);
+        book.created(
+            &json!({"id": 7, "url": "https://example.com/other.bin"}),
+            1.0,
+        );
+        book.acted("", 2.0);
+        book.created(
+            &json!({"id": 8, "url": "https://example.com/r", "state": "in_progress"}),
+            3.0,
+        );
+        book.changed(
+            &json!({"id": 8, "filename": {"current": "/tmp/dl/report.csv"},
+                             "state": {"current": "complete"}}),
+        );
+        book.changed(&json!({"id": 8, "fileSize": 2048}));
+    }
+    assert_eq!(
+        sh.ok("downloads"),
+        "✓ report.csv  complete  2.0 KB  /tmp/dl/report.csv"
+    );
+    assert_eq!(
+        sh.ok("downloads wait"),
+        "✓ report.csv  complete  2.0 KB  /tmp/dl/report.csv"
+    );
+    let json: serde_json::Value = serde_json::from_str(&sh.ok("downloads --json")).unwrap();
+    assert_eq!(json["downloads"].as_array().map(Vec::len), Some(1));
+    assert_eq!(json["downloads"][0]["path"], "/tmp/dl/report.csv");
+    assert!(sh
+        .err("downloads nonsense")
+        .starts_with("downloads: usage: downloads"));
+}
+
+#[test]
 fn wait_idle_and_url_look_at_the_page_as_a_whole() {
     let mut sh = Shell::in_form();
     with_activity(&sh);
