@@ -1045,6 +1045,7 @@ mod tests {
             deadline_ms: None,
             allowed_domains: vec![],
             agent: None,
+            files: vec![],
         };
         let fx = link.handle(
             Event::SocketMessage {
@@ -1143,6 +1144,7 @@ mod tests {
             deadline_ms: None,
             allowed_domains: vec![],
             agent: None,
+            files: vec![],
         }
         .encode()
         .unwrap();

@@ -471,6 +471,7 @@ impl Worker {
                 group_name,
                 window_id,
                 agent,
+                files,
             } => {
                 lane_keeper::confirm(&session);
                 let lane_request = LaneRequest::from_frame(
@@ -494,7 +495,8 @@ impl Worker {
                         .with_agent(agent.as_deref().unwrap_or_default())
                         .with_saved(SAVED.with(Clone::clone))
                         .with_progress(progress)
-                        .with_downloads(DOWNLOADS.with(Clone::clone)),
+                        .with_downloads(DOWNLOADS.with(Clone::clone))
+                        .with_files(files),
                     reply_to: ReplyTo::Server(gen),
                 };
                 submit(session, job);

@@ -197,6 +197,11 @@ pub struct ServeArgs {
     #[arg(long, env = "DOMSHELL_GRANULAR")]
     pub granular: bool,
 
+    /// A directory `upload` may read files from (repeatable; paths given to `upload` are
+    /// relative to the first). Without one, `upload` is refused.
+    #[arg(long = "upload-dir", value_name = "DIR")]
+    pub upload_dirs: Vec<PathBuf>,
+
     /// Only these domains (and their subdomains) may be opened or used, comma-separated.
     #[arg(long, env = "DOMSHELL_DOMAINS", value_delimiter = ',')]
     pub domains: Vec<String>,
@@ -336,6 +341,7 @@ impl ServeArgs {
             allow_write: self.allow_write || self.allow_all,
             allow_sensitive: self.allow_sensitive || self.allow_all,
             granular: self.granular,
+            upload_dirs: self.upload_dirs.clone(),
             domains: self
                 .domains
                 .iter()

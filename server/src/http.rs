@@ -287,9 +287,8 @@ async fn debug_execute(State(app): State<AppState>, Json(body): Json<DebugExecut
         .find_map(|l| l.failure.as_ref().map(|f| (l, f)))
     {
         let status = match failure.reason.as_str() {
-            "tier_denied" | "domain_denied" | "parse_error" | "unknown_command" => {
-                StatusCode::FORBIDDEN
-            }
+            "tier_denied" | "domain_denied" | "parse_error" | "unknown_command"
+            | "upload_refused" => StatusCode::FORBIDDEN,
             "command_timeout" => StatusCode::GATEWAY_TIMEOUT,
             "reply_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
             _ => StatusCode::SERVICE_UNAVAILABLE,

@@ -19,6 +19,7 @@ mod pipeline;
 mod policy;
 mod relay;
 mod relay_door;
+mod uploads;
 
 use anyhow::Context;
 use clap::Parser;

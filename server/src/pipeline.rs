@@ -60,9 +60,9 @@ pub struct Call {
     pub window_id: Option<i64>,
     /// The MCP client's label (`name/version`), recorded on lanes it mints.
     pub agent: Option<String>,
-    /// The whole call must finish within this.
     /// Where the extension's progress reports of each line go (`None`: nobody listens).
     pub progress: Option<crate::bridge::ProgressSink>,
+    /// The whole call must finish within this.
     pub budget: Duration,
 }
 
@@ -111,6 +111,28 @@ impl CallOutcome {
     pub fn all_ok(&self) -> bool {
         self.lines.iter().all(|l| l.ok)
     }
+}
+
+/// The files an `upload` line names, read from the policy's upload directories; none for
+/// any other line.
+fn upload_files(
+    line: &str,
+    policy: &Policy,
+) -> Result<Vec<shared_protocol::frame::UploadFile>, crate::uploads::UploadRefusal> {
+    let Ok(shared_protocol::grammar::Line::Pipeline(pipeline)) =
+        shared_protocol::grammar::parse_line(line)
+    else {
+        return Ok(Vec::new());
+    };
+    let command = &pipeline.command;
+    if command.name != "upload" || command.wants_help() {
+        return Ok(Vec::new());
+    }
+    let args = command
+        .parse_args()
+        .map_err(|_| crate::uploads::UploadRefusal::Usage)?;
+    let paths = args.positional.get(1..).unwrap_or_default();
+    crate::uploads::load(policy.upload_dirs(), paths)
 }
 
 /// Input with no command in it.
@@ -264,6 +286,35 @@ impl Pipeline {
                     continue;
                 }
             };
+            // `upload` carries the files it names, read here, from the upload directories
+            // only; a refusal is the line's answer and nothing is sent.
+            let files = match upload_files(line, policy) {
+                Ok(files) => files,
+                Err(refusal) => {
+                    let message = format!("upload: {refusal}");
+                    audit_line(
+                        audit,
+                        &call.session,
+                        line,
+                        tier,
+                        "denied",
+                        started,
+                        Some(message.clone()),
+                        &audit_params,
+                    );
+                    results.push(LineResult {
+                        line: line.clone(),
+                        ok: false,
+                        output: format!("Error: {message}"),
+                        failure: Some(Failure {
+                            reason: "upload_refused".into(),
+                            retryable: false,
+                            hint: "Put the files in a directory the server's --upload-dir names and give their paths relative to it.".into(),
+                        }),
+                    });
+                    continue;
+                }
+            };
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
                 let failure = Failure {
@@ -310,6 +361,7 @@ impl Pipeline {
                 allowed_domains: policy.domains().to_vec(),
                 agent: call.agent.clone(),
                 progress: call.progress.clone(),
+                files,
             };
             let sent_params = matches!(lane_params, LaneParams::Create { .. });
             // Recorded before it runs: a server killed mid-command still leaves a trace of

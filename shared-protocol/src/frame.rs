@@ -110,6 +110,9 @@ pub enum Frame {
         /// a label: it grants nothing.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         agent: Option<String>,
+        /// For `upload`: the files the server read from its upload directories.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        files: Vec<UploadFile>,
     },
     /// ext → srv outcome of an `EXECUTE` with the same id.
     Result {
@@ -140,6 +143,30 @@ pub enum Frame {
         total: Option<u64>,
         message: String,
     },
+}
+
+/// A file `upload` hands to the page: its name, its type and its bytes in base64.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UploadFile {
+    pub name: String,
+    pub mime: String,
+    pub data: String,
+}
+
+impl UploadFile {
+    fn from_value(value: &serde_json::Value) -> Result<UploadFile, String> {
+        let field = |key: &str| {
+            value[key]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| format!("an upload file lacks `{key}`"))
+        };
+        Ok(UploadFile {
+            name: field("name")?,
+            mime: field("mime")?,
+            data: field("data")?,
+        })
+    }
 }
 
 /// One lane as the extension reports it in `LANES`, for `domshell_status` and `/health`.
@@ -235,6 +262,7 @@ struct WireFrame {
     done: Option<u64>,
     total: Option<u64>,
     message: Option<String>,
+    files: Option<serde_json::Value>,
 }
 
 /// `id`: a number in heartbeats, a string in the frames that answer one another.
@@ -380,6 +408,15 @@ impl TryFrom<WireFrame> for Frame {
                 deadline_ms: w.deadline_ms,
                 allowed_domains: w.allowed_domains,
                 agent: w.agent,
+                files: match w.files {
+                    None => Vec::new(),
+                    Some(list) => list
+                        .as_array()
+                        .ok_or("`files` is not a list")?
+                        .iter()
+                        .map(UploadFile::from_value)
+                        .collect::<Result<_, _>>()?,
+                },
             },
             "RESULT" => Frame::Result {
                 id: text(w.id)?,
@@ -570,6 +607,11 @@ mod tests {
                 deadline_ms: Some(45_000),
                 allowed_domains: vec!["example.com".into()],
                 agent: Some("claude-ai/0.1".into()),
+                files: vec![UploadFile {
+                    name: "a.txt".into(),
+                    mime: "text/plain".into(),
+                    data: "aGk=".into(),
+                }],
             },
             Frame::Result {
                 id: "a1".into(),
@@ -733,6 +775,7 @@ mod tests {
                 deadline_ms: None,
                 allowed_domains: vec![],
                 agent: None,
+                files: vec![],
             }
         );
         let pong = Frame::decode(r#"{"pad":[1,{"a":null}],"type":"PONG","id":4}"#, 1000);
@@ -782,7 +825,7 @@ mod tests {
             let frame = Frame::Execute {
                 id: "x".into(), session, command, group_id: None, initial_url: None,
                 group_name: None, window_id: None, deadline_ms: None, allowed_domains: vec![],
-                agent: None,
+                agent: None, files: vec![],
             };
             let text = frame.encode().unwrap();
             prop_assert_eq!(Frame::decode(&text, MAX_FRAME_BYTES).unwrap(), frame);

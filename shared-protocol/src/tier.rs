@@ -451,6 +451,14 @@ fn by_arguments(
             }
         }
         // Showing the open dialog only reads; answering it lets the page run on (or leave).
+        // Reads local files (sensitive) and puts them in the page (write).
+        "upload" => {
+            write(out, "puts files into the page's file input");
+            out.need(
+                Tier::Sensitive,
+                ctx.wrap("`upload` reads local files and hands them to the page"),
+            );
+        }
         // A response body can hold credentials and personal data; the list shows none.
         "network" if has_placeholder || cmd.args.iter().any(|a| a.eq_ignore_ascii_case("body")) => {
             out.need(

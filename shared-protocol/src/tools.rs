@@ -48,6 +48,7 @@ pub fn tiers_to_offer(def: &CommandDef) -> &'static [Tier] {
         TierRule::JavaScript(_) => &[Tier::Write, Tier::Sensitive],
         TierRule::ByArguments => match def.name {
             "open" | "navigate" | "goto" => &[Tier::Navigate],
+            "upload" => &[Tier::Write, Tier::Sensitive],
             // `dialog` alone shows the dialog; loops and scripts may run reading commands only.
             _ => &[],
         },
@@ -61,6 +62,7 @@ pub fn tiers_reachable(def: &CommandDef) -> &'static [Tier] {
             // A scheme other than http(s) is sensitive.
             "open" | "navigate" | "goto" => &[Tier::Navigate, Tier::Sensitive],
             "dialog" => &[Tier::Write],
+            "upload" => &[Tier::Write, Tier::Sensitive],
             // Its tool lists requests; the sensitive `network body` is `domshell_execute`'s.
             "network" => &[],
             _ => &[Tier::Navigate, Tier::Write, Tier::Sensitive],

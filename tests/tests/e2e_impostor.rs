@@ -83,6 +83,7 @@ async fn run_impostor(kind: Impostor) -> (u16, Arc<Mutex<Heard>>) {
                             deadline_ms: None,
                             allowed_domains: vec![],
                             agent: None,
+                            files: vec![],
                         };
                         for frame in [welcome, execute] {
                             let _ = ws.send(Message::Text(frame.encode().unwrap().into())).await;

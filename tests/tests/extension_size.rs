@@ -1,4 +1,4 @@
-//! The extension's WebAssembly stays within its download budget: at most 384 KB (384,000
+//! The extension's WebAssembly stays within its download budget: at most 388 KB (388,000
 //! bytes) gzipped at level 9, the form a browser fetches it in from the Web Store and the
 //! figure `cargo xtask bench-shell` prints. It reads the worker the browser tests load
 //! (`extension/pkg/`, written by `cargo xtask dist` or `build-extension`).
@@ -9,8 +9,8 @@
 //! command table to 342 KB, the loops (`for`, `each`, `watch`) to 346 KB, scripts and
 //! bookmarks to 351 KB, and `debug` with the granular tools' operands in the command table
 //! to 358 KB, loops' progress reports (the `PROGRESS` frame) to 361 KB, `console`,
-//! `network` and the page waits to 374 KB, sized screenshots and `pdf` to 378 KB, and
-//! downloads to 382 KB.
+//! `network` and the page waits to 374 KB, sized screenshots and `pdf` to 378 KB,
+//! downloads to 382 KB, and `upload` to 385 KB.
 //! Lowering it again is open work, not a licence to grow.
 
 use std::io::Write;
@@ -18,7 +18,7 @@ use std::io::Write;
 use domshell_tests::workspace_root;
 
 /// The gzipped size the WASM may reach.
-const BUDGET_GZIPPED_BYTES: usize = 384_000;
+const BUDGET_GZIPPED_BYTES: usize = 388_000;
 
 #[test]
 fn the_wasm_is_at_most_330_kb_gzipped() {

@@ -49,7 +49,10 @@ pub(crate) async fn run<B: Browser>(
 ) -> Result<String, String> {
     // An action's downloads are this session's: the book learns who acted, and when.
     let acted_at = browser.monotonic_ms();
-    if matches!(cmd.name.as_str(), "click" | "key" | "submit" | "type") {
+    if matches!(
+        cmd.name.as_str(),
+        "click" | "key" | "submit" | "type" | "upload"
+    ) {
         ctx.downloads
             .borrow_mut()
             .acted(&ctx.session_name, acted_at);
@@ -65,6 +68,7 @@ pub(crate) async fn run<B: Browser>(
         "wait" => wait(session, browser, ctx, args).await,
         "screenshot" | "pdf" => super::capture::run(session, browser, ctx, cmd, args).await,
         "whoami" => whoami(session, browser, ctx).await,
+        "upload" => upload(session, browser, ctx, cmd, args).await,
         other => Err(format!("{other}: not an interaction command")),
     };
     // Downloads the action started by the time it settled.
@@ -900,6 +904,52 @@ async fn wait<B: Browser>(
 }
 
 /// Cookie names that usually carry a login.
+const UPLOAD: &str = page_js!("upload.js");
+
+/// `upload <input> <file…>`: the files the server read for this line, set on the input.
+async fn upload<B: Browser>(
+    session: &mut Session,
+    browser: &B,
+    ctx: &Context,
+    cmd: &Command,
+    args: &Args,
+) -> Result<String, String> {
+    let Some(name) = args.positional.first() else {
+        return Err("usage: upload <input> <file…>".into());
+    };
+    if ctx.files.is_empty() {
+        return Err(
+            "no files came with this line: `upload` runs on its own line (not inside loops or scripts), and the server reads the files"
+                .into(),
+        );
+    }
+    let mut page = open(session, browser, ctx, &cmd.name).await?;
+    read_for(&mut page, session, browser, ctx, &cmd.name, name).await?;
+    let id = target(&page, session, &cmd.name, name, None)?;
+    let entry = page.entry(id)?.clone();
+    let files = serde_json::to_value(&ctx.files).map_err(super::plain)?;
+    let answer = page.dom(browser).call_on(&entry, UPLOAD, &[files]).await?;
+    if let Some(error) = answer["error"].as_str() {
+        return Err(format!("{}: {error}", entry.name));
+    }
+    touch(ctx, &page, &[&entry]);
+    let names: Vec<&str> = ctx.files.iter().map(|f| f.name.as_str()).collect();
+    let input = answer["input"]
+        .as_str()
+        .filter(|i| !i.is_empty())
+        .unwrap_or("the file input");
+    Ok(format!(
+        "✓ Attached {} file(s) to {input}{}: {}",
+        answer["count"].as_u64().unwrap_or(names.len() as u64),
+        if answer["hidden"] == true {
+            " (hidden)"
+        } else {
+            ""
+        },
+        names.join(", ")
+    ))
+}
+
 const SESSION_HINTS: [&str; 6] = ["session", "sid", "auth", "token", "jwt", "user"];
 
 async fn whoami<B: Browser>(

@@ -122,6 +122,8 @@ pub struct Context {
     pub progress: ProgressHook,
     /// The downloads sessions' actions started; the glue passes the worker's book.
     pub downloads: downloads::DownloadCell,
+    /// For `upload`: the files the server read and sent with the line.
+    pub files: Vec<shared_protocol::frame::UploadFile>,
 }
 
 /// Where a running command says how far it is: items done, of how many, and what (`each:
@@ -177,6 +179,7 @@ impl Context {
             saved: Default::default(),
             progress: Default::default(),
             downloads: Default::default(),
+            files: Vec::new(),
         }
     }
 
@@ -205,6 +208,12 @@ impl Context {
     /// The same context keeping bookmarks and scripts in `saved`.
     pub fn with_saved(mut self, saved: saved::SavedCell) -> Context {
         self.saved = saved;
+        self
+    }
+
+    /// The same context carrying the files of an `upload` line.
+    pub fn with_files(mut self, files: Vec<shared_protocol::frame::UploadFile>) -> Context {
+        self.files = files;
         self
     }
 

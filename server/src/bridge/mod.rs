@@ -68,6 +68,9 @@ pub enum LinkEvent {
     },
 }
 
+// Nearly every message is a frame: boxing them would allocate for each one to save room
+// only in the rare close.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Outbound {
     Frame(Frame),
     /// Send a close frame with this code and reason, then stop writing.

@@ -33,6 +33,8 @@ pub struct ExecuteRequest {
     pub agent: Option<String>,
     /// Where `PROGRESS` reports of this command go (`None`: nobody listens).
     pub progress: Option<ProgressSink>,
+    /// For `upload`: the files read for it.
+    pub files: Vec<shared_protocol::frame::UploadFile>,
 }
 
 /// Receives a running command's `PROGRESS` reports: items done, of how many, and what.
@@ -105,6 +107,7 @@ impl Bridge {
                 deadline_ms: Some(timeout.as_millis() as u64),
                 allowed_domains: request.allowed_domains,
                 agent: request.agent,
+                files: request.files,
             };
             if outbound.send(Outbound::Frame(frame)).is_err() {
                 return Err(BridgeError::LinkLost {

@@ -33,6 +33,10 @@ pub struct PolicyConfig {
     /// that predate it still admit such relays.
     #[serde(default, skip_serializing_if = "is_false")]
     pub granular: bool,
+    /// `--upload-dir`: the only directories `upload` reads files from (none: no upload).
+    /// Left out when empty, like `granular`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub upload_dirs: Vec<std::path::PathBuf>,
 }
 
 fn is_false(value: &bool) -> bool {
@@ -161,6 +165,11 @@ impl Policy {
             Tier::Navigate | Tier::Write => self.config.allow_write,
             Tier::Sensitive => self.config.allow_sensitive,
         }
+    }
+
+    /// The directories `upload` may read from.
+    pub fn upload_dirs(&self) -> &[std::path::PathBuf] {
+        &self.config.upload_dirs
     }
 
     /// Whether the operator asked for the granular tools.
