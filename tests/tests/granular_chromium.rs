@@ -54,7 +54,20 @@ async fn every_granular_tool_runs_its_command_through_the_pipeline() {
         .expect("a Python venv with the mcp SDK");
     // Without the domain allowlist: under one the server refuses `script run`, whose stored
     // commands it cannot see.
-    let rig = PageRig::start_without_allowlist(5_000, &["--transport", "http", "--granular"]).await;
+    let uploads = tempfile::tempdir().expect("an upload directory");
+    std::fs::write(uploads.path().join("note.txt"), "granular").unwrap();
+    let upload_dir = uploads.path().display().to_string();
+    let rig = PageRig::start_without_allowlist(
+        5_000,
+        &[
+            "--transport",
+            "http",
+            "--granular",
+            "--upload-dir",
+            &upload_dir,
+        ],
+    )
+    .await;
     let tab = rig.open_fixture("tools.html").await;
     rig.ok("cd main").await;
     let button = in_main(&first_path(&rig.ok("find count --type btn").await));
@@ -93,6 +106,8 @@ async fn every_granular_tool_runs_its_command_through_the_pipeline() {
             call("console", "console", json!({"level": "error", "limit": 5})),
             call("network", "network", json!({"failed": true})),
             call("pdf", "pdf", json!({"landscape": true})),
+            call("downloads", "downloads", json!({"json": true})),
+            call("upload", "upload", json!({"input": query.clone(), "files": ["note.txt"]})),
             call("click", "click", json!({"name": button})),
             call("after_click", "js", json!({"code": "document.getElementById('out').textContent"})),
             call("focus", "focus", json!({"name": query})),
@@ -229,6 +244,10 @@ async fn every_granular_tool_runs_its_command_through_the_pipeline() {
     ok("wait");
     assert!(ok("console").contains("no console messages"));
     ok("network");
+    assert!(ok("downloads").starts_with(r#"{"downloads":[]}"#));
+    // The tools page has no file input: the file was read and sent, and the page said so.
+    let (error, upload, _) = step("upload");
+    assert!(error && upload.contains("no file input here"), "{upload}");
     let (_, _, pdf) = step("pdf");
     assert!(
         pdf["content"]
@@ -308,6 +327,7 @@ async fn a_read_only_server_lists_no_tool_that_changes_anything() {
         "domshell_whoami",
         "domshell_close",
         "domshell_submit",
+        "domshell_upload",
     ] {
         assert!(!names.contains(&name), "{name} listed read-only: {names:?}");
     }
