@@ -195,9 +195,9 @@ pub struct Session {
     pub lane: Option<i64>,
     /// Where the session was in the other lanes it worked in (`None`: the user's tabs), so
     /// that coming back to a lane comes back to its place there: a host that runs several
-    /// agents over one session (one per lane) keeps one cursor per agent. Not stored: after
-    /// a worker restart a lane the session comes back to starts at `~`.
-    #[serde(skip)]
+    /// agents over one session (one per lane) keeps one cursor per agent. Stored with the
+    /// rest, so a worker restart keeps every agent's place.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lane_cwds: Vec<(Option<i64>, Cwd)>,
 }
 
@@ -446,6 +446,27 @@ impl<J> SessionTable<J> {
 #[cfg(test)]
 mod table_tests {
     use super::*;
+
+    #[test]
+    fn each_lanes_place_survives_storing_and_reading_back() {
+        let mut session = Session {
+            cwd: Cwd::Tabs,
+            ..Session::default()
+        };
+        session.switch_lane(Some(7));
+        session.cwd = Cwd::tab_root(42, None);
+        session.switch_lane(Some(9));
+        let stored = serde_json::to_string(&session).unwrap();
+        let mut back: Session = serde_json::from_str(&stored).unwrap();
+        assert_eq!(back, session);
+        back.switch_lane(Some(7));
+        assert_eq!(back.cwd, Cwd::tab_root(42, None));
+        back.switch_lane(None);
+        assert_eq!(back.cwd, Cwd::Tabs);
+        // A state stored before places were kept reads back without them.
+        let old: Session = serde_json::from_str(r#"{"cwd": {"at": "root"}}"#).unwrap();
+        assert!(old.lane_cwds.is_empty());
+    }
 
     #[test]
     fn one_command_per_session_at_a_time_in_order() {
