@@ -7,6 +7,7 @@
 //! owning handle is dropped. It must not talk to anything but 127.0.0.1, and it must not skip
 //! a test when a dependency is missing: it fails with a message saying what to install.
 
+pub mod bench;
 pub mod bounded;
 pub mod chromium;
 pub mod conformance;

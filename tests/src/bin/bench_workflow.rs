@@ -11,53 +11,24 @@
 //!
 //! It prints figures; it asserts nothing about speed.
 
-use std::time::Instant;
-
-use anyhow::{bail, Context, Result};
-use domshell_tests::PageRig;
+use anyhow::{bail, Result};
+use domshell_tests::{bench, PageRig};
 use serde_json::{json, Value};
 
 const TABS: usize = 20;
 const ITERATIONS: usize = 50;
 
 async fn timed(rig: &PageRig, command: &str) -> Result<(f64, Value)> {
-    let started = Instant::now();
-    let (status, reply) = rig
-        .server
-        .execute_body(json!({"session": "bench", "command": command, "timeout_ms": 60_000}))
-        .await?;
-    let ms = started.elapsed().as_secs_f64() * 1000.0;
-    if status != 200 || reply["ok"] != true {
-        bail!("`{command}` failed ({status}): {reply}");
-    }
-    Ok((ms, reply))
-}
-
-fn summary(name: &str, mut values: Vec<f64>) {
-    values.sort_by(f64::total_cmp);
-    let median = values[values.len() / 2];
-    println!(
-        "{name:<30} median {median:>8.1} ms   min {:>8.1}   max {:>8.1}   ({} trials)",
-        values[0],
-        values[values.len() - 1],
-        values.len()
-    );
+    bench::timed(
+        rig,
+        json!({"session": "bench", "command": command, "timeout_ms": 60_000}),
+    )
+    .await
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let trials: usize = match args.iter().position(|a| a == "--trials") {
-        Some(i) => args
-            .get(i + 1)
-            .context("--trials needs a number")?
-            .parse()
-            .context("--trials needs a number")?,
-        None => 10,
-    };
-    if trials == 0 {
-        bail!("--trials must be at least 1");
-    }
+    let trials = bench::trials_from_args(10)?;
     let rig = PageRig::start_with_args(20_000, &[]).await;
     for n in 0..TABS {
         timed(
@@ -97,8 +68,8 @@ async fn main() -> Result<()> {
         bail!("each visited {each_tabs:?} tabs, not {TABS}");
     }
     println!("workflow: {trials} trials, headless Chromium, loopback pages\n");
-    summary("js round trip (js 6 * 7)", js);
-    summary(&format!("each over {TABS} tabs (pwd)"), each);
-    summary(&format!("for, {ITERATIONS} iterations (echo)"), looped);
+    bench::summary("js round trip (js 6 * 7)", js);
+    bench::summary(&format!("each over {TABS} tabs (pwd)"), each);
+    bench::summary(&format!("for, {ITERATIONS} iterations (echo)"), looped);
     Ok(())
 }
