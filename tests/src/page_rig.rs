@@ -268,6 +268,18 @@ impl PageRig {
     }
 }
 
+/// The path in the first line of a `find` answer (`[x] main/count_btn (button)` →
+/// `main/count_btn`), without a directory's trailing `/`.
+pub fn first_path(found: &str) -> String {
+    found
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or_else(|| panic!("no result in {found:?}"))
+        .trim_end_matches('/')
+        .to_string()
+}
+
 /// The tab id in `open`'s reply (`✓ Opened new tab 123`).
 pub fn tab_id_from(opened: &str) -> i64 {
     opened

@@ -56,6 +56,21 @@ pub struct DriverRun {
 static ENSURED: Mutex<Option<Result<PythonEnv, String>>> = Mutex::new(None);
 
 /// `tests/python/`: the scripts and the pinned requirements.
+/// A driver step calling `domshell_execute` with `command`, recorded under `label`.
+pub fn execute_step(label: &str, command: &str) -> Value {
+    serde_json::json!({"op": "call_tool", "name": "domshell_execute", "label": label,
+                       "arguments": {"command": command}})
+}
+
+/// The driver's transport to `server`'s streamable HTTP endpoint, with its MCP token.
+pub fn http_transport(server: &crate::ServerProcess) -> Value {
+    serde_json::json!({
+        "type": "http",
+        "url": server.http_url("/mcp"),
+        "headers": {"Authorization": format!("Bearer {}", server.mcp_token())},
+    })
+}
+
 pub fn scripts_dir() -> PathBuf {
     crate::workspace_root().join("tests").join("python")
 }

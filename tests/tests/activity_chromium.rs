@@ -12,14 +12,9 @@
 
 use std::time::Duration;
 
-use domshell_tests::python::PythonEnv;
+use domshell_tests::python::{execute_step, http_transport, PythonEnv};
 use domshell_tests::PageRig;
 use serde_json::{json, Value};
-
-fn call(label: &str, command: &str) -> Value {
-    json!({"op": "call_tool", "name": "domshell_execute", "label": label,
-           "arguments": {"command": command}})
-}
 
 async fn drive(
     py: &PythonEnv,
@@ -29,11 +24,7 @@ async fn drive(
     let mut all = vec![json!({"op": "initialize"})];
     all.extend(steps);
     let plan = json!({
-        "transport": {
-            "type": "http",
-            "url": rig.server.http_url("/mcp"),
-            "headers": {"Authorization": format!("Bearer {}", rig.server.mcp_token())},
-        },
+        "transport": http_transport(&rig.server),
         "timeout_ms": 60_000,
         "steps": all,
     });
@@ -68,18 +59,18 @@ async fn console_network_and_waits_show_what_the_page_did() {
         &py,
         &rig,
         vec![
-            call("open", &format!("open {base}/activity.html")),
-            call("run", "click main/run_btn"),
-            call("idle", "wait --idle --timeout 5"),
-            call("console", "console"),
-            call("errors", "console --level error"),
-            call("network", "network"),
-            call("failed", "network --failed"),
-            call("fetches", "network --type fetch --json"),
-            call("poll", "click main/poll_btn"),
-            call("idle_after_poll", "wait --idle --timeout 10"),
-            call("state", "js document.getElementById('state').textContent"),
-            call("gone", "wait --gone run_btn --timeout 1"),
+            execute_step("open", &format!("open {base}/activity.html")),
+            execute_step("run", "click main/run_btn"),
+            execute_step("idle", "wait --idle --timeout 5"),
+            execute_step("console", "console"),
+            execute_step("errors", "console --level error"),
+            execute_step("network", "network"),
+            execute_step("failed", "network --failed"),
+            execute_step("fetches", "network --type fetch --json"),
+            execute_step("poll", "click main/poll_btn"),
+            execute_step("idle_after_poll", "wait --idle --timeout 10"),
+            execute_step("state", "js document.getElementById('state').textContent"),
+            execute_step("gone", "wait --gone run_btn --timeout 1"),
         ],
     )
     .await;
@@ -168,11 +159,11 @@ async fn a_response_body_needs_the_sensitive_tier() {
         &py,
         &rig,
         vec![
-            call("open", &format!("open {base}/activity.html")),
-            call("run", "click main/run_btn"),
-            call("idle", "wait --idle --timeout 5"),
-            call("list", "network"),
-            call("body", "network body 1"),
+            execute_step("open", &format!("open {base}/activity.html")),
+            execute_step("run", "click main/run_btn"),
+            execute_step("idle", "wait --idle --timeout 5"),
+            execute_step("list", "network"),
+            execute_step("body", "network body 1"),
         ],
     )
     .await;
@@ -205,11 +196,11 @@ async fn a_click_that_downloads_says_so_and_downloads_lists_the_file() {
         &py,
         &rig,
         vec![
-            call("open", &format!("open {base}/activity.html")),
-            call("before", "downloads"),
-            call("click", "click get_report_link"),
-            call("wait", "downloads wait --timeout 10"),
-            call("list", "downloads --json"),
+            execute_step("open", &format!("open {base}/activity.html")),
+            execute_step("before", "downloads"),
+            execute_step("click", "click get_report_link"),
+            execute_step("wait", "downloads wait --timeout 10"),
+            execute_step("list", "downloads --json"),
         ],
     )
     .await;

@@ -8,14 +8,9 @@
 
 use std::time::Duration;
 
-use domshell_tests::python::PythonEnv;
+use domshell_tests::python::{execute_step, http_transport, PythonEnv};
 use domshell_tests::PageRig;
-use serde_json::{json, Value};
-
-fn call(label: &str, command: &str) -> Value {
-    json!({"op": "call_tool", "name": "domshell_execute", "label": label,
-           "arguments": {"command": command}})
-}
+use serde_json::json;
 
 /// Decoded bytes of base64 `data` (no padding subtleties needed for a size bound).
 fn decoded_len(data: &str) -> usize {
@@ -30,19 +25,15 @@ async fn screenshots_fit_their_caps_and_a_pdf_is_a_resource() {
         .expect("a Python venv with the mcp SDK");
     let rig = PageRig::start_with_args(5_000, &["--transport", "http"]).await;
     let plan = json!({
-        "transport": {
-            "type": "http",
-            "url": rig.server.http_url("/mcp"),
-            "headers": {"Authorization": format!("Bearer {}", rig.server.mcp_token())},
-        },
+        "transport": http_transport(&rig.server),
         "timeout_ms": 60_000,
         "steps": [
             {"op": "initialize"},
-            call("open", &format!("open {}/tools.html", rig.base)),
-            call("viewport", "screenshot"),
-            call("full", "screenshot --full --max-width 400"),
-            call("element", "screenshot main/scores"),
-            call("pdf", "pdf --background"),
+            execute_step("open", &format!("open {}/tools.html", rig.base)),
+            execute_step("viewport", "screenshot"),
+            execute_step("full", "screenshot --full --max-width 400"),
+            execute_step("element", "screenshot main/scores"),
+            execute_step("pdf", "pdf --background"),
         ],
     });
     let run = py

@@ -12,7 +12,8 @@
 
 use std::time::Duration;
 
-use domshell_tests::python::PythonEnv;
+use domshell_tests::page_rig::first_path;
+use domshell_tests::python::{http_transport, PythonEnv};
 use domshell_tests::{PageRig, ServerOptions, ServerProcess};
 use serde_json::{json, Value};
 use shared_protocol::tools::{tool_commands, tool_name};
@@ -22,28 +23,9 @@ fn call(label: &str, tool: &str, arguments: Value) -> Value {
            "arguments": arguments})
 }
 
-/// The path in the first line of a `find` answer.
-fn first_path(found: &str) -> String {
-    found
-        .lines()
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .unwrap_or_else(|| panic!("no result in {found:?}"))
-        .trim_end_matches('/')
-        .to_string()
-}
-
 /// The name of an entry in `main` (its path without the `main/` in front).
 fn in_main(path: &str) -> String {
     path.strip_prefix("main/").unwrap_or(path).to_string()
-}
-
-fn transport(server: &ServerProcess) -> Value {
-    json!({
-        "type": "http",
-        "url": server.http_url("/mcp"),
-        "headers": {"Authorization": format!("Bearer {}", server.mcp_token())},
-    })
 }
 
 #[tokio::test]
@@ -79,7 +61,7 @@ async fn every_granular_tool_runs_its_command_through_the_pipeline() {
     let script_url = format!("{}/script.html", rig.base);
 
     let plan = json!({
-        "transport": transport(&rig.server),
+        "transport": http_transport(&rig.server),
         "timeout_ms": 60_000,
         "steps": [
             {"op": "initialize"},
@@ -294,7 +276,7 @@ async fn a_read_only_server_lists_no_tool_that_changes_anything() {
     .await
     .expect("the server starts");
     let plan = json!({
-        "transport": transport(&server),
+        "transport": http_transport(&server),
         "timeout_ms": 30_000,
         "steps": [
             {"op": "initialize"},

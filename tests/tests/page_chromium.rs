@@ -18,6 +18,7 @@
 
 use std::time::Duration;
 
+use domshell_tests::page_rig::first_path;
 use domshell_tests::page_rig::tab_id_from;
 use domshell_tests::{eventually, PageRig};
 use serde_json::json;
@@ -25,15 +26,6 @@ use serde_json::json;
 type Rig = PageRig;
 
 /// The path of the first `find` result line (`[x] main/form/x_btn (button) …`).
-fn first_path(found: &str) -> String {
-    found
-        .lines()
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .unwrap_or_else(|| panic!("no result in {found:?}"))
-        .trim_end_matches('/')
-        .to_string()
-}
 
 #[tokio::test]
 async fn reading_a_page_and_its_table() {

@@ -9,24 +9,10 @@
 
 use std::time::Duration;
 
-use domshell_tests::python::PythonEnv;
+use domshell_tests::page_rig::first_path;
+use domshell_tests::python::{execute_step, http_transport, PythonEnv};
 use domshell_tests::{PageRig, ServerOptions, ServerProcess};
-use serde_json::{json, Value};
-
-fn call(label: &str, command: &str) -> Value {
-    json!({"op": "call_tool", "name": "domshell_execute", "label": label,
-           "arguments": {"command": command}})
-}
-
-fn first_path(found: &str) -> String {
-    found
-        .lines()
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .unwrap_or_else(|| panic!("no result in {found:?}"))
-        .trim_end_matches('/')
-        .to_string()
-}
+use serde_json::json;
 
 #[tokio::test]
 async fn files_reach_visible_hidden_and_chooser_inputs_and_nothing_else_is_read() {
@@ -56,24 +42,20 @@ async fn files_reach_visible_hidden_and_chooser_inputs_and_nothing_else_is_read(
         outside.path().file_name().unwrap().to_string_lossy()
     );
     let plan = json!({
-        "transport": {
-            "type": "http",
-            "url": rig.server.http_url("/mcp"),
-            "headers": {"Authorization": format!("Bearer {}", rig.server.mcp_token())},
-        },
+        "transport": http_transport(&rig.server),
         "timeout_ms": 60_000,
         "steps": [
             {"op": "initialize"},
-            call("open", &format!("open {}/upload.html", rig.base)),
-            call("visible", &format!("upload {doc} notes.txt")),
-            call("seen_visible", "js document.getElementById('out').textContent"),
-            call("chooser", &format!("upload {chooser} a.txt b.csv")),
-            call("seen_chooser", "js document.getElementById('out').textContent"),
-            call("hidden", &format!("upload {avatar} a.txt")),
-            call("seen_hidden", "js document.getElementById('out').textContent"),
-            call("outside", &format!("upload {doc} {escape}")),
-            call("symlink", &format!("upload {doc} link.txt")),
-            call("seen_last", "js document.getElementById('out').textContent"),
+            execute_step("open", &format!("open {}/upload.html", rig.base)),
+            execute_step("visible", &format!("upload {doc} notes.txt")),
+            execute_step("seen_visible", "js document.getElementById('out').textContent"),
+            execute_step("chooser", &format!("upload {chooser} a.txt b.csv")),
+            execute_step("seen_chooser", "js document.getElementById('out').textContent"),
+            execute_step("hidden", &format!("upload {avatar} a.txt")),
+            execute_step("seen_hidden", "js document.getElementById('out').textContent"),
+            execute_step("outside", &format!("upload {doc} {escape}")),
+            execute_step("symlink", &format!("upload {doc} link.txt")),
+            execute_step("seen_last", "js document.getElementById('out').textContent"),
         ],
     });
     let run = py
