@@ -1,5 +1,7 @@
 //! `console`, `network` and `network body`: what the current tab's page logged and fetched
-//! since domshell attached to it, from the rings the glue keeps ([`super::activity`]).
+//! since domshell attached to it, from the rings the glue keeps ([`super::activity`]);
+//! `downloads` from the worker's book ([`super::downloads`]); and `wait --idle`/`--url`,
+//! which watch the page as a whole.
 //!
 //! It owns how entries are filtered and shown, and the domain allowlist applied to
 //! requests (a request to a host outside the list is counted, not shown). It must not keep
