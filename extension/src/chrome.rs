@@ -124,6 +124,23 @@ thread_local! {
 /// How long after a console message its arguments are released in the page.
 const CONSOLE_RELEASE_MS: u64 = 2_000;
 
+/// Tries of `Runtime.enable`/`Network.enable` on a tab, and the pause between two.
+const ACTIVITY_ENABLE_TRIES: u32 = 5;
+const ACTIVITY_ENABLE_PAUSE_MS: u64 = 1_000;
+
+/// Turns on the console and network events of tab `id` (see `attach`); bounded tries, for a
+/// tab whose page is paused in a dialog refuses them until it is answered.
+async fn enable_activity(id: i64) {
+    for domain in ["Runtime.enable", "Network.enable"] {
+        for _ in 0..ACTIVITY_ENABLE_TRIES {
+            if cdp(id, domain, json!({}), CALL_TIMEOUT_MS).await.is_ok() {
+                break;
+            }
+            sleep(ACTIVITY_ENABLE_PAUSE_MS).await;
+        }
+    }
+}
+
 /// A console message's arguments arrive as remote objects that keep what was logged alive
 /// in the page; the text is all the ring keeps, so they are released (a while later, once
 /// per burst) instead of pinning a chatty app's objects for as long as domshell watches.
@@ -904,11 +921,11 @@ impl Browser for ChromeBrowser {
                 )));
             }
         }
-        // Console messages and requests, for `console` and `network`: worth having, not worth
-        // failing an attach over (a page paused in a dialog may not answer them yet).
-        for domain in ["Runtime.enable", "Network.enable"] {
-            let _ = cdp(id, domain, json!({}), CALL_TIMEOUT_MS).await;
-        }
+        // Console messages and requests, for `console` and `network`: worth having, but
+        // not worth holding the attach for. A page paused in a dialog (an `alert` while it
+        // loads) answers them only once the dialog is answered, so they are asked for in the
+        // background, a few times, and the command that attached goes on at once.
+        wasm_bindgen_futures::spawn_local(enable_activity(id));
         ATTACHMENTS.with(|a| {
             a.borrow_mut().insert(id, Attachment::Attached);
         });
