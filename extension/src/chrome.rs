@@ -40,10 +40,13 @@ const LOAD_POLL_MS: u64 = 50;
 const DIALOG_INTERRUPT: &str = "domshell:dialog-opened";
 /// Calls that do not wait on the page's JavaScript, so a dialog neither blocks nor ends
 /// them (answering it is one of them).
-const DIALOG_SAFE_METHODS: [&str; 3] = [
+const DIALOG_SAFE_METHODS: [&str; 4] = [
     "Page.handleJavaScriptDialog",
     "Page.enable",
     "Inspector.enable",
+    // Answered by the browser, not the paused page: a new tab's page may be in a dialog
+    // when its blank first entry is dropped.
+    "Page.resetNavigationHistory",
 ];
 
 #[wasm_bindgen]

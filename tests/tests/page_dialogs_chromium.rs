@@ -155,6 +155,9 @@ async fn an_alert_while_the_page_loads_is_reported_by_open_and_answered() {
     );
     // The parser goes on once the alert is answered, and the page finishes loading.
     assert_eq!(rig.status().await, "status 1: loaded after the alert");
+    // The blank page the tab was made with (so the debugger listened before the page ran)
+    // is not a step back in its history.
+    assert_eq!(rig.ok("back").await, "No previous page in history.");
 }
 
 #[tokio::test]

@@ -437,6 +437,19 @@ impl Method for ReleaseObjectGroup {
     }
 }
 
+/// Drops every entry of the tab's session history but the current one.
+#[derive(Debug, Clone)]
+pub struct ResetNavigationHistory;
+
+impl Method for ResetNavigationHistory {
+    const NAME: &'static str = "Page.resetNavigationHistory";
+    type Reply = ();
+
+    fn params(&self) -> Value {
+        json!({})
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct GetFrameOwner {
     pub frame_id: String,

@@ -165,7 +165,7 @@ async fn mint<B: Browser>(
     let windows = browser.windows().await.map_err(|e| fail(e.to_string()))?;
     let window = lanes::mint_window(&windows, window).map_err(fail)?;
     let tab = browser
-        .create_background_tab(&url, window)
+        .create_background_tab(navigation::BLANK, window)
         .await
         .map_err(|e| fail(e.to_string()))?;
     let id = tab

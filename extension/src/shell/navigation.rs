@@ -11,7 +11,8 @@ use shared_protocol::decimal::parse_f64;
 use shared_protocol::grammar::{navigation_url, Args, Command};
 
 use super::access::{check_navigation, check_page};
-use super::browser::{Attachment, Browser, LoadOutcome, TabInfo};
+use super::browser::{Attachment, Browser, LoadMark, LoadOutcome, TabInfo};
+use super::cdp;
 use super::dialog;
 use super::session::{Cwd, Session};
 use super::{expect_flags, format, parse_args, Context};
@@ -531,7 +532,7 @@ pub(crate) async fn open_url<B: Browser>(
     wait: u64,
 ) -> Result<String, String> {
     let tab = browser
-        .create_tab(url)
+        .create_tab(BLANK)
         .await
         .map_err(|e| format!("{command}: {e}"))?;
     let id = tab
@@ -547,8 +548,12 @@ pub(crate) async fn open_url<B: Browser>(
     Ok(out)
 }
 
-/// Waits for a tab just created at `url` to load, closes it if it ended up outside the
-/// allowlist, and attaches to it: the tab as loaded, with a note when it is not complete.
+/// What a new tab is created at: it is sent to its page only once the debugger listens.
+pub(crate) const BLANK: &str = "about:blank";
+
+/// Sends a tab just created blank to `url`, waits for it to load, closes it if it ended up
+/// outside the allowlist, and attaches to it: the tab as loaded, with a note when it is not
+/// complete.
 pub(crate) async fn load_new_tab<B: Browser>(
     browser: &B,
     ctx: &Context,
@@ -557,17 +562,37 @@ pub(crate) async fn load_new_tab<B: Browser>(
     url: &str,
     wait: u64,
 ) -> Result<(TabInfo, Option<String>), String> {
-    // Attached while the page loads, so that a dialog it opens on the way (an `alert` in an
-    // inline script) is seen and reported instead of holding the load wait. A tab that
-    // cannot be attached yet is attached once loaded, as before; nothing is read before the
-    // allowlist check.
-    let _ = browser.attach(id).await;
-    // A new tab has counted no load yet: wait for its first (about:blank may fire none).
-    let since = (!url.eq_ignore_ascii_case("about:blank")).then_some(Default::default());
-    let outcome = browser
-        .wait_for_load(id, since, wait)
-        .await
-        .map_err(|e| format!("{command}: {e}"))?;
+    let blank = url.eq_ignore_ascii_case(BLANK);
+    let outcome = if blank {
+        // about:blank may count no load: its status says when it is there.
+        browser.wait_for_load(id, None, wait).await
+    } else {
+        // Attached before the page exists: a dialog the page opens while it loads (an
+        // `alert` in an inline script) is then seen and reported. One that opens before the
+        // debugger listens can be neither seen nor answered through it, and it holds the
+        // attach itself. Nothing is read before the allowlist check below.
+        let _ = browser
+            .wait_for_load(id, None, wait.min(BLANK_WAIT_MS))
+            .await;
+        browser
+            .attach(id)
+            .await
+            .map_err(|e| format!("{command}: opened tab {id} but cannot attach to it: {e}"))?;
+        let since = browser.load_mark(id);
+        browser
+            .navigate_tab(id, url)
+            .await
+            .map_err(|e| format!("{command}: opened tab {id} but cannot load {url}: {e}"))?;
+        let outcome = page_load(browser, id, since, wait).await;
+        // The blank page is no step back: the new tab's history starts at its page. (A page
+        // that has not committed by now keeps the blank entry; `back` then shows it.)
+        if matches!(&outcome, Ok(LoadOutcome::Complete(tab) | LoadOutcome::TimedOut(tab)) if !tab.url.eq_ignore_ascii_case(BLANK))
+        {
+            let _ = cdp::call(browser, id, None, &cdp::ResetNavigationHistory).await;
+        }
+        outcome
+    }
+    .map_err(|e| format!("{command}: {e}"))?;
     let (tab, note) = loaded(browser, outcome, command, wait)?;
     if let Err(refusal) = check_navigation(final_url(&tab), &ctx.domains) {
         let _ = browser.close_tab(id).await;
@@ -582,6 +607,34 @@ pub(crate) async fn load_new_tab<B: Browser>(
         .map_err(|e| format!("{command}: opened tab {id} but cannot attach to it: {e}"))?;
     Ok((tab, note))
 }
+
+/// The load of the page a new tab was sent to. The blank page it was made with may report
+/// complete late, after the page was asked for: that load is not the page's, and the wait
+/// goes on (a few times: the page's own load follows it).
+async fn page_load<B: Browser>(
+    browser: &B,
+    id: i64,
+    mut since: LoadMark,
+    wait: u64,
+) -> Result<LoadOutcome, super::browser::BrowserError> {
+    for _ in 0..STALE_BLANK_LOADS {
+        let outcome = browser.wait_for_load(id, Some(since), wait).await?;
+        match &outcome {
+            LoadOutcome::Complete(tab) if tab.url.eq_ignore_ascii_case(BLANK) => {
+                since = browser.load_mark(id);
+            }
+            _ => return Ok(outcome),
+        }
+    }
+    browser.wait_for_load(id, Some(since), wait).await
+}
+
+/// How long a new tab may take to show its blank page before it is attached anyway (it
+/// takes milliseconds).
+const BLANK_WAIT_MS: u64 = 2_000;
+
+/// How many late loads of a new tab's blank page [`page_load`] passes over.
+const STALE_BLANK_LOADS: usize = 3;
 
 /// The session's tab for a navigation command (it need not be readable: leaving a page
 /// outside the allowlist is fine, reading it is not).

@@ -372,9 +372,10 @@ fn open_waits_attaches_and_enters() {
     );
     assert_eq!(ok(&mut s, &b, "pwd"), "~/tabs/300");
     assert_eq!(b.attachment(300), Attachment::Attached);
-    assert_eq!(b.state.borrow().waits, vec![15_000]);
+    // The tab is made blank (a short wait), attached, then sent to the page (the load wait).
+    assert_eq!(b.state.borrow().waits, vec![2_000, 15_000]);
     ok(&mut s, &b, "open about:blank --timeout 2.5");
-    assert_eq!(b.state.borrow().waits[1], 2_500);
+    assert_eq!(b.state.borrow().waits[2], 2_500);
     assert!(err(&mut s, &b, "open").contains("missing the URL"));
     // `--url` is the grammar's other spelling of the URL; anything else is refused.
     assert!(ok(&mut s, &b, "open --url https://x.org").contains("URL: https://x.org"));
@@ -402,7 +403,7 @@ fn the_deadline_caps_every_wait() {
     let c = Context::new(&[], Some(5_000));
     assert!(run_in(&mut s, &b, &c, "open https://a.test/ --timeout 50").ok);
     assert!(run_in(&mut s, &b, &c, "open https://b.test/").ok);
-    assert_eq!(b.state.borrow().waits, vec![3_000, 3_000]);
+    assert_eq!(b.state.borrow().waits, vec![2_000, 3_000, 2_000, 3_000]);
 }
 
 #[test]
