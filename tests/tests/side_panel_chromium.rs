@@ -300,9 +300,12 @@ async fn the_side_panel_drives_a_lane_of_its_own_and_closes_an_agents() {
     panel.tab().await;
     line_becomes(&target, "click count_btn ").await;
     panel.enter().await;
+    // The reply ends with what the click changed: the counter's text.
     panel
-        .output_with("(tree will auto-refresh on next command)\n~", 10)
+        .output_with("✓ Clicked: count_btn (button)\n", 10)
         .await;
+    panel.output_with("clicked 2", 10).await;
+    panel.prompt_with("/main").await;
     panel.run("text", "clicked 2").await;
     // `sleep` really waits in the worker.
     panel.run("sleep 0.2", "slept 200 ms").await;

@@ -40,6 +40,15 @@ const NAME_SUFFIXES: [&str; 8] = [
     "_link",
 ];
 
+/// Whether the command's reply ends with an account of what it changed
+/// ([`super::account::account`]).
+pub(crate) fn accounts_for(command: &str) -> bool {
+    matches!(
+        command,
+        "click" | "type" | "key" | "submit" | "select" | "scroll"
+    )
+}
+
 pub(crate) async fn run<B: Browser>(
     session: &mut Session,
     browser: &B,
@@ -57,6 +66,15 @@ pub(crate) async fn run<B: Browser>(
             .borrow_mut()
             .acted(&ctx.session_name, acted_at);
     }
+    // What the directory showed before the action, for the account its reply ends with.
+    let before = if accounts_for(&cmd.name) && !args.has("--quiet") {
+        match open(session, browser, ctx, &cmd.name).await {
+            Ok(page) => Some(super::account::look(&page, session, browser)),
+            Err(_) => None,
+        }
+    } else {
+        None
+    };
     let outcome = match cmd.name.as_str() {
         "click" => click_cmd(session, browser, ctx, cmd, args).await,
         "focus" => focus(session, browser, ctx, cmd, args).await,
@@ -70,6 +88,18 @@ pub(crate) async fn run<B: Browser>(
         "whoami" => whoami(session, browser, ctx).await,
         "upload" => upload(session, browser, ctx, cmd, args).await,
         other => Err(format!("{other}: not an interaction command")),
+    };
+    let outcome = match (outcome, before) {
+        (Ok(mut out), Some(before)) => {
+            if let Some(said) =
+                super::account::account(session, browser, ctx, &cmd.name, args, before).await
+            {
+                out.push_str("\r\n");
+                out.push_str(&said);
+            }
+            Ok(out)
+        }
+        (outcome, _) => outcome,
     };
     // Downloads the action started by the time it settled.
     let started = ctx.downloads.borrow().since(&ctx.session_name, acted_at);
@@ -313,10 +343,7 @@ async fn click_cmd<B: Browser>(
     if leads_elsewhere(&entry, &page.tab.url) && browser.load_mark(page.id) == before {
         wait_for_download(browser, ctx, clicked_at).await;
     }
-    Ok(format!(
-        "✓ Clicked: {} ({}){how}\r\n(tree will auto-refresh on next command)",
-        entry.name, entry.role
-    ))
+    Ok(format!("✓ Clicked: {} ({}){how}", entry.name, entry.role))
 }
 
 /// A link to another address than the page's own (a fragment or `javascript:` leads nowhere).

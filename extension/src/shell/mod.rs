@@ -24,6 +24,7 @@ macro_rules! page_js {
 }
 
 pub mod access;
+pub mod account;
 pub mod activity;
 pub mod bounds;
 pub mod browser;
@@ -38,6 +39,7 @@ pub mod debug;
 pub mod dialog;
 pub mod dom;
 pub mod downloads;
+pub mod effects;
 pub mod format;
 pub mod group;
 pub mod interact;
@@ -516,7 +518,7 @@ async fn dispatch<B: Browser>(
     }
     let view = ctx.lanes.borrow().view(session.lane);
     let browser = &confined::Confined::new(browser, view);
-    match spec.family {
+    let result = match spec.family {
         Family::Shell => builtins::run(session, cmd),
         Family::Pause => builtins::pause(browser, ctx, &args).await,
         Family::Directory if reading::is_page_path(session, &args) => {
@@ -537,7 +539,18 @@ async fn dispatch<B: Browser>(
             Ok(with_tree_counts(session, browser, ctx, cmd, output).await)
         }
         Family::Lanes | Family::Loop | Family::Missing => Err(commands::unavailable(spec)),
+    };
+    // What the session saw, for `diff` and the next action's account (these two take their
+    // own looks).
+    if matches!(
+        spec.family,
+        Family::Directory | Family::Reading | Family::Acting | Family::Script
+    ) && cmd.name != "diff"
+        && !interact::accounts_for(&cmd.name)
+    {
+        account::remember(session, browser, ctx);
     }
+    result
 }
 
 /// The `cd` a bookmark stands for.

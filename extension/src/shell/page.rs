@@ -264,7 +264,6 @@ impl PageCache {
     }
 
     /// The tree kept for `tab`, if any.
-    #[cfg(test)]
     pub fn kept(&self, tab: i64) -> Option<Rc<Vfs>> {
         self.pages.borrow().get(&tab).map(|p| p.vfs.clone())
     }

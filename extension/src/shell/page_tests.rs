@@ -675,7 +675,7 @@ fn click_uses_a_trusted_mouse_click_at_the_centre_and_marks_the_tree_stale() {
     let out = sh.ok("click create_account_btn");
     assert_eq!(
         out,
-        "✓ Clicked: create_account_btn (button)\r\n(tree will auto-refresh on next command)"
+        "✓ Clicked: create_account_btn (button)\r\n(nothing changed here)"
     );
     assert_eq!(calls(&sh.b, "Input.dispatchMouseEvent"), 3);
     sh.ok("ls");
@@ -712,13 +712,13 @@ fn type_inserts_text_in_one_call_and_honours_escapes() {
         ]
     );
     let mut sh = Shell::in_form();
-    assert_eq!(sh.ok("type hello world"), "✓ Typed 11 characters");
+    assert_eq!(sh.ok("type hello world"), "✓ Typed 11 characters\r\n(nothing changed here)");
     assert_eq!(calls(&sh.b, "Input.insertText"), 1);
     // Inside double quotes the grammar turns `\n` into a newline; unquoted `\\t` stays `\t`.
-    assert_eq!(sh.ok(r#"type "a\nb""#), "✓ Typed 3 characters");
+    assert_eq!(sh.ok(r#"type "a\nb""#), "✓ Typed 3 characters\r\n(nothing changed here)");
     assert_eq!(calls(&sh.b, "Input.insertText"), 3);
     assert_eq!(calls(&sh.b, "Input.dispatchKeyEvent"), 2);
-    assert_eq!(sh.ok(r"type c\\td"), "✓ Typed 3 characters");
+    assert_eq!(sh.ok(r"type c\\td"), "✓ Typed 3 characters\r\n(nothing changed here)");
     assert_eq!(calls(&sh.b, "Input.insertText"), 5);
     assert_eq!(calls(&sh.b, "Input.dispatchKeyEvent"), 4);
 }
@@ -761,7 +761,7 @@ fn key_is_trusted_on_the_active_tab_and_synthetic_on_a_background_one() {
     assert!(sh.err("key").starts_with("key: usage: key <KeyName|char>"));
     // On the active tab a character is a real key press: keydown listeners see it.
     sh.b.activate_now(101);
-    assert_eq!(sh.ok("key k"), "✓ Pressed k (trusted input)");
+    assert_eq!(sh.ok("key k"), "✓ Pressed k (trusted input)\r\n(nothing changed here)");
     let events = key_events(&sh.b);
     assert_eq!(
         events,
@@ -794,7 +794,7 @@ fn key_activate_brings_the_tab_forward_then_gives_the_focus_back() {
     let out = sh.ok("key k --activate");
     assert_eq!(
         out,
-        "✓ Pressed k (trusted input) (tab 101 activated for the keys, then tab 200 active again as before)"
+        "✓ Pressed k (trusted input) (tab 101 activated for the keys, then tab 200 active again as before)\r\n(nothing changed here)"
     );
     // 101 forward, its window's own tab back, the user's tab (and window) last.
     assert_eq!(sh.b.state.borrow().activations, [101, 100, 200]);
@@ -807,7 +807,7 @@ fn key_activate_brings_the_tab_forward_then_gives_the_focus_back() {
     // Same window: the tab that was in front is in front again.
     sh.b.activate_now(100);
     sh.b.state.borrow_mut().activations.clear();
-    let out = sh.ok("key Enter --activate");
+    let out = sh.ok("key Enter --activate --quiet");
     assert!(
         out.ends_with("then tab 100 active again as before)"),
         "{out}"
@@ -817,7 +817,7 @@ fn key_activate_brings_the_tab_forward_then_gives_the_focus_back() {
     // Already in front: nothing to move.
     sh.b.activate_now(101);
     sh.b.state.borrow_mut().activations.clear();
-    assert_eq!(sh.ok("key Tab --activate"), "✓ Pressed Tab (trusted input)");
+    assert_eq!(sh.ok("key Tab --activate"), "✓ Pressed Tab (trusted input)\r\n(nothing changed here)");
     assert!(sh.b.state.borrow().activations.is_empty());
 
     // The focus goes back even when it cannot be given to every tab, and says so.
@@ -838,7 +838,7 @@ fn submit_fills_a_field_and_submits_its_form() {
     let out = sh.ok("submit email_address_input ada@example.org");
     assert_eq!(
         out,
-        "✓ Submitted: typed \"ada@example.org\" into email_address_input, then submitted its form"
+        "✓ Submitted: typed \"ada@example.org\" into email_address_input, then submitted its form\r\n(nothing changed here)"
     );
     // Fuzzy: the label without the role suffix.
     let fuzzy = sh.ok("submit password secret");
@@ -862,7 +862,7 @@ fn select_reports_the_choice_or_lists_the_options() {
     set_call_result(&sh.b, json!({"text": "Japan", "value": "Japan"}));
     assert_eq!(
         sh.ok(&format!("select {select} japan")),
-        "✓ Selected: Japan (value=Japan)"
+        "✓ Selected: Japan (value=Japan)\r\n(nothing changed here)"
     );
     set_call_result(
         &sh.b,
@@ -885,13 +885,13 @@ fn scroll_reports_position_and_inner_containers() {
     let out = sh.ok("scroll down 2");
     assert_eq!(
         out,
-        "✓ Scrolled down 2 viewport(s) (inner container)\r\nPosition: 600/2400px (33%)"
+        "✓ Scrolled down 2 viewport(s) (inner container)\r\nPosition: 600/2400px (33%)\r\n(nothing changed here)"
     );
     assert!(sh.err("scroll down lots").contains("N must be a number"));
     set_call_result(&sh.b, json!(null));
     assert_eq!(
         sh.ok("scroll create_account_btn"),
-        "✓ Scrolled to create_account_btn"
+        "✓ Scrolled to create_account_btn\r\n(nothing changed here)"
     );
 }
 
@@ -907,7 +907,7 @@ fn scroll_window_scrolls_the_window_whatever_the_containers() {
     let out = sh.ok("scroll --window");
     assert_eq!(
         out,
-        "✓ Scrolled down 1 viewport(s)\r\nPosition: 900/4200px (27%)"
+        "✓ Scrolled down 1 viewport(s)\r\nPosition: 900/4200px (27%)\r\n(nothing changed here)"
     );
     // The window's own scroll ran, not the container walk from the current directory.
     let expression =
@@ -936,7 +936,7 @@ fn scroll_window_scrolls_the_window_whatever_the_containers() {
         json!({"result": {"value": {"top": 0, "height": 600, "view": 600, "inner": false, "moved": false, "doc": "doc-1", "n": 0}}}),
     );
     assert!(sh
-        .ok("scroll --window")
+        .ok("scroll --window --quiet")
         .ends_with("(the window did not move: it is at its end, or the page scrolls only inside containers; `scroll` without --window scrolls the nearest one)"));
     assert!(sh
         .err("scroll create_account_btn --window")

@@ -285,6 +285,7 @@ pub(crate) async fn run<B: Browser>(
         "extract_links" => extract_links(session, browser, ctx, cmd, args).await,
         "extract_table" => extract_table(session, browser, ctx, cmd, args).await,
         "debug" => super::debug::run(session, browser, ctx, cmd, args).await,
+        "diff" => super::account::diff(session, browser, ctx, cmd, args).await,
         other => Err(format!("{other}: not a reading command")),
     }
 }

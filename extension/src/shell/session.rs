@@ -199,6 +199,10 @@ pub struct Session {
     /// rest, so a worker restart keeps every agent's place.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lane_cwds: Vec<(Option<i64>, Cwd)>,
+    /// What the session last saw of its directory, for `diff` and actions' accounts. Not
+    /// stored: after a worker restart the first look starts again.
+    #[serde(skip)]
+    pub look: Option<super::effects::Look>,
 }
 
 /// Places kept for lanes a session is not in, at most.
@@ -228,6 +232,7 @@ impl Default for Session {
             last_used_ms: 0,
             lane: None,
             lane_cwds: Vec::new(),
+            look: None,
         }
     }
 }

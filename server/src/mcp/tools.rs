@@ -21,19 +21,21 @@ use shared_protocol::commands::CommandDef;
 use shared_protocol::tools::{self as granular, ToolEffect};
 
 pub(super) const INSTRUCTIONS: &str =
-    "domshell lets you drive the user's real Chrome browser as if it were a filesystem.\n\
-Windows and tabs are directories (~/tabs/<id>); inside a tab, the accessibility tree is a tree of \
-directories (landmarks, lists, forms) and files (links, buttons, inputs).\n\n\
-Use the one tool `domshell_execute` with shell commands, one per line; they run in order in your \
-own session, which keeps its current directory between calls. Start with `tabs`, then \
-`cd ~/tabs/<id>`, `ls`, `find --type link`, `text main`, `click <name>`. Run `help` for the full \
-command list and `<command> --help` for details. Pipes `| grep <pattern>` and `| head -n N` filter \
-output.\n\n\
-Commands that navigate, click/type or read cookies need the server to be started with \
---allow-write / --allow-sensitive; a refused command says which flag enables it.\n\n\
-Every reply ends with `[lane: <id>]`. Failures come back as errors with a reason and a hint; \
-`retryable: true` means the same command may simply be sent again. `domshell_status` reports \
-whether the browser is connected, without touching it.";
+    "domshell drives the user's real Chrome as a filesystem: tabs are directories (~/tabs/<id>), \
+and inside a tab the accessibility tree is directories (landmarks, lists, forms) and files \
+(links, buttons, inputs).\n\n\
+Call `domshell_execute` with shell commands, several lines per call (run in order, in your own \
+session, which keeps its directory). The cheap path: `tabs` or `open <url>`, then read with \
+`find <text>` or `find --type link`, `text main`, `extract_links`, `extract_table <name>` rather \
+than walking with `ls`; act with `click <name>`, `type`, `submit <field> <value>`. An action's \
+reply already says what changed (a new page, entries added, removed or changed), so do not list \
+again; `diff` shows what the page changed since your last look. Long output ends with the exact \
+command for the next part (`--offset K`); `| grep <pattern>` and `| head -n N` narrow it. \
+`help` lists every command, `<command> --help` explains one.\n\n\
+Navigating, clicking or typing and reading secrets need the server's --allow-write / \
+--allow-sensitive; a refused command names the flag. Failures are errors with a reason and a \
+hint (`retryable: true`: send it again). Replies end with `[lane: <id>]`; `domshell_status` \
+says whether the browser is connected.";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -247,9 +249,20 @@ mod tests {
     use crate::relay::Conflict;
 
     #[test]
-    fn instructions_stay_short() {
-        assert!(INSTRUCTIONS.len() < 4_000, "{} chars", INSTRUCTIONS.len());
-        assert!(INSTRUCTIONS.contains("help"));
+    fn instructions_and_the_tool_description_stay_under_2000_characters() {
+        let tool = execute_tool(false);
+        let described = tool
+            .description
+            .as_deref()
+            .unwrap_or_default()
+            .chars()
+            .count();
+        let together = INSTRUCTIONS.chars().count() + described;
+        assert!(together < 2_000, "{together} characters");
+        // They teach the cheap path: reading by search, actions that tell their effect.
+        for taught in ["find", "text main", "diff", "help", "--offset"] {
+            assert!(INSTRUCTIONS.contains(taught), "{taught}");
+        }
     }
 
     #[test]
