@@ -712,13 +712,22 @@ fn type_inserts_text_in_one_call_and_honours_escapes() {
         ]
     );
     let mut sh = Shell::in_form();
-    assert_eq!(sh.ok("type hello world"), "✓ Typed 11 characters\r\n(nothing changed here)");
+    assert_eq!(
+        sh.ok("type hello world"),
+        "✓ Typed 11 characters\r\n(nothing changed here)"
+    );
     assert_eq!(calls(&sh.b, "Input.insertText"), 1);
     // Inside double quotes the grammar turns `\n` into a newline; unquoted `\\t` stays `\t`.
-    assert_eq!(sh.ok(r#"type "a\nb""#), "✓ Typed 3 characters\r\n(nothing changed here)");
+    assert_eq!(
+        sh.ok(r#"type "a\nb""#),
+        "✓ Typed 3 characters\r\n(nothing changed here)"
+    );
     assert_eq!(calls(&sh.b, "Input.insertText"), 3);
     assert_eq!(calls(&sh.b, "Input.dispatchKeyEvent"), 2);
-    assert_eq!(sh.ok(r"type c\\td"), "✓ Typed 3 characters\r\n(nothing changed here)");
+    assert_eq!(
+        sh.ok(r"type c\\td"),
+        "✓ Typed 3 characters\r\n(nothing changed here)"
+    );
     assert_eq!(calls(&sh.b, "Input.insertText"), 5);
     assert_eq!(calls(&sh.b, "Input.dispatchKeyEvent"), 4);
 }
@@ -761,7 +770,10 @@ fn key_is_trusted_on_the_active_tab_and_synthetic_on_a_background_one() {
     assert!(sh.err("key").starts_with("key: usage: key <KeyName|char>"));
     // On the active tab a character is a real key press: keydown listeners see it.
     sh.b.activate_now(101);
-    assert_eq!(sh.ok("key k"), "✓ Pressed k (trusted input)\r\n(nothing changed here)");
+    assert_eq!(
+        sh.ok("key k"),
+        "✓ Pressed k (trusted input)\r\n(nothing changed here)"
+    );
     let events = key_events(&sh.b);
     assert_eq!(
         events,
@@ -817,7 +829,10 @@ fn key_activate_brings_the_tab_forward_then_gives_the_focus_back() {
     // Already in front: nothing to move.
     sh.b.activate_now(101);
     sh.b.state.borrow_mut().activations.clear();
-    assert_eq!(sh.ok("key Tab --activate"), "✓ Pressed Tab (trusted input)\r\n(nothing changed here)");
+    assert_eq!(
+        sh.ok("key Tab --activate"),
+        "✓ Pressed Tab (trusted input)\r\n(nothing changed here)"
+    );
     assert!(sh.b.state.borrow().activations.is_empty());
 
     // The focus goes back even when it cannot be given to every tab, and says so.
