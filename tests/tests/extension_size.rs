@@ -1,4 +1,4 @@
-//! The extension's WebAssembly stays within its download budget: at most 388 KB (388,000
+//! The extension's WebAssembly stays within its download budget: at most 402 KB (402,000
 //! bytes) gzipped at level 9, the form a browser fetches it in from the Web Store and the
 //! figure `cargo xtask bench-shell` prints. It reads the worker the browser tests load
 //! (`extension/pkg/`, written by `cargo xtask dist` or `build-extension`).
@@ -10,7 +10,8 @@
 //! bookmarks to 351 KB, and `debug` with the granular tools' operands in the command table
 //! to 358 KB, loops' progress reports (the `PROGRESS` frame) to 361 KB, `console`,
 //! `network` and the page waits to 374 KB, sized screenshots and `pdf` to 378 KB,
-//! downloads to 382 KB, and `upload` to 385 KB.
+//! downloads to 382 KB, `upload` to 385 KB, and the blank-first `open`, actions' accounts
+//! with `diff`, and listings that leave out what a name already says to 402 KB.
 //! Lowering it again is open work, not a licence to grow.
 
 use std::io::Write;
@@ -18,7 +19,7 @@ use std::io::Write;
 use domshell_tests::workspace_root;
 
 /// The gzipped size the WASM may reach.
-const BUDGET_GZIPPED_BYTES: usize = 388_000;
+const BUDGET_GZIPPED_BYTES: usize = 402_000;
 
 #[test]
 fn the_wasm_is_at_most_330_kb_gzipped() {
