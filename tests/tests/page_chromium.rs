@@ -32,7 +32,8 @@ async fn reading_a_page_and_its_table() {
     let rig = Rig::start().await;
     let opened = rig.ok(&format!("open {}/table.html", rig.base)).await;
     assert!(opened.contains("AX Nodes: "), "{opened}");
-    assert!(opened.contains("Iframes: 0"), "{opened}");
+    // A page without frames has no `Iframes:` line.
+    assert!(!opened.contains("Iframes"), "{opened}");
     let id = tab_id_from(&opened);
     let entered = rig.ok(&format!("cd ~/tabs/{id}")).await;
     assert!(
@@ -46,7 +47,7 @@ async fn reading_a_page_and_its_table() {
     let table = first_path(&rig.ok("find --type table").await);
     let markdown = rig.ok(&format!("extract_table {table}")).await;
     assert!(
-        markdown.starts_with("| Model | Org | Context | Action |\r\n| --- | --- | --- | --- |\r\n| Alpha | North Lab | 8k | Details |"),
+        markdown.starts_with("Model | Org | Context | Action\r\n--- | --- | --- | ---\r\nAlpha | North Lab | 8k | Details"),
         "{markdown}"
     );
     let csv = rig
@@ -54,7 +55,7 @@ async fn reading_a_page_and_its_table() {
         .await;
     assert_eq!(
         csv,
-        "\"Model\",\"Org\",\"Context\",\"Action\"\r\n\"Alpha\",\"North Lab\",\"8k\",\"Details\""
+        "Model,Org,Context,Action\r\nAlpha,North Lab,8k,Details"
     );
     // cd is all-or-nothing and names what exists.
     let dir = table.split('/').next().unwrap().to_string();
@@ -138,7 +139,11 @@ async fn interacting_with_forms_links_scripts_and_scrolling() {
     let user = first_path(&rig.ok("find username --type input").await);
     let pass = first_path(&rig.ok("find password --type input").await);
     rig.ok(&format!("focus {pass}")).await;
-    assert_eq!(rig.ok("type s3cret").await, "✓ Typed 6 characters");
+    // The account shows the field's new value as the accessibility tree gives it (masked).
+    assert_eq!(
+        rig.ok("type s3cret").await,
+        format!("✓ Typed 6 characters\r\n~ {pass}: value \"\" → \"••••••\"")
+    );
     let submitted = rig.ok(&format!("submit {user} ada --submit sign_in")).await;
     assert!(
         submitted.starts_with("✓ Submitted: typed \"ada\""),
@@ -149,7 +154,8 @@ async fn interacting_with_forms_links_scripts_and_scrolling() {
         Duration::from_millis(200),
         || async {
             let found = rig.ok("find welcome").await;
-            if found.contains("Welcome, ada") {
+            // The heading's name says its label ("Welcome, ada"), so the line does not repeat it.
+            if found.contains("welcome_ada_heading") {
                 Ok(found)
             } else {
                 Err(found)
@@ -180,7 +186,7 @@ async fn interacting_with_forms_links_scripts_and_scrolling() {
     let clicked = rig.ok("click load_more").await;
     assert!(clicked.starts_with("✓ Clicked: load_more"), "{clicked}");
     let found = rig.ok("find inserted").await;
-    assert!(found.contains("Inserted item"), "{found}");
+    assert!(found.contains("inserted_item"), "{found}");
     let waited = rig.ok("wait late --timeout 5").await;
     assert!(waited.starts_with("✓ Found after "), "{waited}");
     // A DOM change nobody announced (another script, not a command) is noticed by ls.
@@ -340,11 +346,20 @@ async fn a_large_page_is_read_once_until_it_changes() {
         !kept.contains("refreshed"),
         "an unchanged page is not re-read: {kept}"
     );
-    let (_, added_took) = timed("click add_1_btn").await;
-    let (changed, changed_took) = timed("ls").await;
-    assert!(changed.starts_with("(tree auto-refreshed, "), "{changed}");
+    // The click reads the page again to tell its effect (the button has no handler), and the
+    // listing after it starts from that read.
+    let (clicked, clicked_took) = timed("click add_1_btn").await;
+    // On a page this large the account compares the first entries of the directory only, and
+    // says so.
+    assert!(
+        clicked.ends_with("(nothing changed here)")
+            || clicked.ends_with("(compared the first 2000 entries here)"),
+        "{clicked}"
+    );
+    let (after, after_took) = timed("ls").await;
+    assert!(!after.contains("refreshed"), "{after}");
     eprintln!(
-        "figures ({nodes} AX nodes): find on the kept tree {first_took:?}, ls on the kept tree {kept_took:?}, click {added_took:?}, ls after the click (full re-read) {changed_took:?}"
+        "figures ({nodes} AX nodes): find on the kept tree {first_took:?}, ls on the kept tree {kept_took:?}, click with its account {clicked_took:?}, ls after the click {after_took:?}"
     );
 }
 
@@ -356,7 +371,15 @@ async fn select_changes_a_drop_down_and_lists_the_options_of_a_wrong_value() {
     rig.ok(&format!("open {}/form.html", rig.base)).await;
     let country = first_path(&rig.ok("find --type select").await);
     let chosen = rig.ok(&format!("select {country} japan")).await;
-    assert_eq!(chosen, "✓ Selected: Japan (value=Japan)");
+    assert!(
+        chosen.starts_with("✓ Selected: Japan (value=Japan)\r\n"),
+        "{chosen}"
+    );
+    // The reply's account names the drop-down and its new value.
+    assert!(
+        chosen.ends_with(&format!("~ {country}: value \"Germany\" → \"Japan\"")),
+        "{chosen}"
+    );
 
     let target = rig
         .chromium
@@ -534,7 +557,10 @@ async fn domshell_habits_combined_flags_window_scroll_and_shortcut_keys() {
     // A page shortcut (a keydown listener on the document) fired by `key k` on the active
     // tab, as a person's key press: trusted, with its code and key code.
     let pressed = rig.ok("key k").await;
-    assert_eq!(pressed, "✓ Pressed k (trusted input)");
+    assert_eq!(
+        pressed,
+        "✓ Pressed k (trusted input)\r\n(nothing changed here)"
+    );
     let status = first_path(&rig.ok("find --type status").await);
     let text = rig.ok(&format!("text {status}")).await;
     assert!(text.contains("Shortcut k (KeyK, 75, trusted)"), "{text}");
@@ -553,9 +579,14 @@ async fn domshell_habits_combined_flags_window_scroll_and_shortcut_keys() {
         "{tabs}"
     );
     let pressed = rig.ok("key j --activate").await;
-    assert_eq!(
-        pressed,
-        format!("✓ Pressed j (trusted input) (tab {shortcuts} activated for the keys, then tab {other} active again as before)")
+    assert!(
+        pressed.starts_with(&format!("✓ Pressed j (trusted input) (tab {shortcuts} activated for the keys, then tab {other} active again as before)\r\n")),
+        "{pressed}"
+    );
+    // The account: the status's text (its name) changed from the `k` shortcut's to this one's.
+    assert!(
+        pressed.contains("+ main/status/shortcut_j_keyj_74_trusted (StaticText)"),
+        "{pressed}"
     );
     // The status is named after its text, which the shortcut changed: find it again.
     let status = first_path(&rig.ok("find --type status").await);

@@ -36,11 +36,16 @@ pub fn role_suffix(role: &str) -> Option<&'static str> {
 /// starts or ends with `_` or `-` (so it cannot be read as a flag). It never contains `/`,
 /// `~`, `@`, `%` or `.`, which paths give a meaning.
 pub fn slug(text: &str) -> String {
+    slug_within(text, MAX_NAME_CHARS)
+}
+
+/// [`slug`] cut to `cap` characters.
+fn slug_within(text: &str, cap: usize) -> String {
     let mut out = String::new();
     let mut chars = 0usize;
     let mut pending_separator = false;
     for c in text.chars() {
-        if chars >= MAX_NAME_CHARS {
+        if chars >= cap {
             break;
         }
         // Combining marks (Devanagari vowel signs, accents written separately) carry meaning.
@@ -48,7 +53,7 @@ pub fn slug(text: &str) -> String {
             if pending_separator && !out.is_empty() {
                 out.push('_');
                 chars += 1;
-                if chars >= MAX_NAME_CHARS {
+                if chars >= cap {
                     break;
                 }
             }
@@ -93,6 +98,23 @@ pub fn base_name(role: &str, label: &str) -> String {
         role_slug
     };
     format!("{role_slug}{suffix}")
+}
+
+/// Whether an entry's name already says its label: the name is the label's whole slug (not
+/// cut short) with the role suffix, perhaps with a de-duplication number. Lines then leave the
+/// label out.
+pub fn name_says_label(name: &str, role: &str, label: &str) -> bool {
+    let text = slug(label);
+    // A label longer than a name can be is not said by it (this scan stops one past the cut).
+    if text.is_empty() || text != slug_within(label, MAX_NAME_CHARS + 1) {
+        return false;
+    }
+    let base = base_name(role, label);
+    name == base
+        || name
+            .strip_prefix(base.as_str())
+            .and_then(|rest| rest.strip_prefix('_'))
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Unique names for one directory's entries, in document order. The first entry with a given
@@ -171,6 +193,18 @@ mod tests {
             let s = slug(bad);
             assert!(!s.contains(['/', '~', '@', '%', '.']), "{bad} -> {s}");
         }
+    }
+
+    #[test]
+    fn a_name_says_its_label_only_when_nothing_was_lost() {
+        assert!(name_says_label("sign_in_btn", "button", "Sign in"));
+        assert!(name_says_label("sign_in_btn_3", "button", "Sign  in!"));
+        assert!(!name_says_label("sign_in_btn_x", "button", "Sign in"));
+        assert!(!name_says_label("button_btn", "button", "✓"));
+        let long = "word ".repeat(20);
+        assert!(!name_says_label(&base_name("link", &long), "link", &long));
+        let exact = "a".repeat(MAX_NAME_CHARS);
+        assert!(name_says_label(&base_name("link", &exact), "link", &exact));
     }
 
     #[test]

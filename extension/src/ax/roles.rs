@@ -82,6 +82,7 @@ pub const CONTAINER_ROLES: &[&str] = &[
     "RootWebArea",
     "Iframe",
     "IframePresentational",
+    "LayoutTableRow",
 ];
 
 /// Roles that are interactive files `[x]`.
@@ -218,14 +219,17 @@ pub fn is_dropped(node: &AxNode) -> bool {
 }
 
 /// Nodes that are not shown but whose children are listed in their place: ignored nodes,
-/// presentational roles, unnamed `generic` wrappers and layout-only tables.
+/// presentational roles, unnamed `generic` wrappers and layout-only tables, whose rows of
+/// two or more cells stay (a story's rank, vote and title on an older site are one record,
+/// listed together where the page shows them) while one-cell rows only wrap the page.
 pub fn is_flattened(node: &AxNode) -> bool {
     if node.ignored {
         return true;
     }
     match node.role() {
         "" | "none" | "Ignored" | "presentation" => true,
-        "LayoutTable" | "LayoutTableRow" | "LayoutTableCell" => true,
+        "LayoutTable" | "LayoutTableCell" => true,
+        "LayoutTableRow" => node.child_ids.len() < 2,
         "generic" => node.name().is_empty(),
         _ => false,
     }

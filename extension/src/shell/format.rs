@@ -173,6 +173,28 @@ pub fn root_listing(windows: &[WindowInfo], active: Option<&TabInfo>) -> String 
     lines.join("\r\n")
 }
 
+/// A link's `href` as a line shows it: from its path on when it is on the page's own origin
+/// (the agent knows where it is), whole otherwise.
+pub fn relative_href<'a>(href: &'a str, page_url: &str) -> &'a str {
+    match (web_origin(href), web_origin(page_url)) {
+        (Some(link), Some(page)) if link.eq_ignore_ascii_case(page) => match &href[link.len()..] {
+            "" => "/",
+            rest => rest,
+        },
+        _ => href,
+    }
+}
+
+/// `scheme://host[:port]` of an http(s) URL.
+fn web_origin(url: &str) -> Option<&str> {
+    let (scheme, rest) = url.split_once("://")?;
+    if !(scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")) {
+        return None;
+    }
+    let authority = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    (authority > 0).then(|| &url[..scheme.len() + 3 + authority])
+}
+
 /// `  Title: …` / `  URL: …` under a ✓ line.
 pub fn tab_lines(tab: &TabInfo) -> String {
     format!("  Title: {}\r\n  URL: {}", tab.title, tab.url)
@@ -186,6 +208,36 @@ pub fn duration_ms(ms: u64) -> String {
         90..=5399 => format!("{} min", (s + 30) / 60),
         5400..=172_799 => format!("{} h", (s + 1800) / 3600),
         _ => format!("{} d", (s + 43_200) / 86_400),
+    }
+}
+
+#[cfg(test)]
+mod href_tests {
+    use super::relative_href;
+
+    #[test]
+    fn same_origin_links_are_shown_from_their_path() {
+        let page = "https://en.example.org/wiki/Comet?x=1";
+        assert_eq!(
+            relative_href("https://en.example.org/wiki/Orbit", page),
+            "/wiki/Orbit"
+        );
+        assert_eq!(relative_href("https://EN.example.org", page), "/");
+        assert_eq!(relative_href("https://en.example.org#top", page), "#top");
+        // Another host, port or scheme is another site: shown whole.
+        for other in [
+            "https://example.org/wiki/Orbit",
+            "https://en.example.org:8443/x",
+            "http://en.example.org/x",
+            "https://en.example.org.evil.test/x",
+            "mailto:a@en.example.org",
+        ] {
+            assert_eq!(relative_href(other, page), other);
+        }
+        assert_eq!(
+            relative_href("https://a.test/x", "about:blank"),
+            "https://a.test/x"
+        );
     }
 }
 

@@ -565,7 +565,7 @@ fn bookmark_cd(path: &str) -> Result<Command, String> {
 }
 
 /// After a command that entered or (re)loaded a tab, reads its tree and adds the
-/// `AX Nodes:`/`Iframes:` lines to the `✓` block, so the next page command starts warm.
+/// `AX Nodes:` line (and `Iframes:` when there are frames) to the `✓` block, so the next page command starts warm.
 async fn with_tree_counts<B: Browser>(
     session: &Session,
     browser: &B,
@@ -595,10 +595,14 @@ async fn with_tree_counts<B: Browser>(
             } else {
                 ""
             };
+            // Frames are worth a line only when there are some.
+            let frames = match tree.frames {
+                0 => String::new(),
+                n => format!("\r\n  Iframes: {n}"),
+            };
             format!(
-                "{output}\r\n  AX Nodes: {}{so_far}\r\n  Iframes: {}",
+                "{output}\r\n  AX Nodes: {}{so_far}{frames}",
                 tree.vfs.node_count(),
-                tree.frames
             )
         }
         Err(e) => format!("{output}\r\n  AX Nodes: not read yet ({e})"),

@@ -110,7 +110,8 @@ fn entering_a_tab_reads_its_tree_and_counts_nodes_and_frames() {
         .find_map(|l| l.trim().strip_prefix("AX Nodes: "))
         .unwrap_or_else(|| panic!("{out}"));
     assert!(nodes.parse::<usize>().unwrap() > 20, "{out}");
-    assert!(out.ends_with("  Iframes: 0"), "{out}");
+    // No frames: no `Iframes:` line.
+    assert!(!out.contains("Iframes"), "{out}");
 }
 
 #[test]
@@ -457,7 +458,11 @@ fn a_changed_page_without_the_directory_resets_the_path() {
     assert_eq!(sh.ok("pwd"), "~/tabs/101");
     let long = sh.ok("ls -l");
     assert!(long.contains("[x] button"), "{long}");
-    assert!(long.contains("\"Go\""), "{long}");
+    // The name says the label already: the line does not repeat it.
+    assert!(
+        long.contains("go_btn") && !long.contains("\"Go\""),
+        "{long}"
+    );
 }
 
 #[test]
@@ -500,7 +505,10 @@ fn ls_flags_count_pagination_json_and_type() {
         buttons.lines().all(|l| l.starts_with("[x] button")),
         "{buttons}"
     );
-    assert!(buttons.contains("\"Create account\""), "{buttons}");
+    assert!(
+        buttons.contains("create_account_btn") && !buttons.contains("\"Create account\""),
+        "{buttons}"
+    );
     let e = sh.err("ls --bogus");
     assert!(e.contains("unknown option --bogus"), "{e}");
     let none = sh.ok("ls --type nothing_like_this");
@@ -511,8 +519,11 @@ fn ls_flags_count_pagination_json_and_type() {
 fn find_grep_tree_read_and_links() {
     let mut sh = Shell::in_form();
     let links = sh.ok("find --type anchor");
+    // No label that the name already says (the recorded link is on another origin than
+    // the fake tab, so its href is whole).
     assert!(
-        links.contains("(link)") && links.contains("\"Sign in\""),
+        links.contains("sign_in_link (link)  href=http://127.0.0.1:")
+            && !links.contains("\"Sign in\""),
         "{links}"
     );
     let json: serde_json::Value = serde_json::from_str(&sh.ok("find sign --json")).unwrap();
@@ -554,7 +565,8 @@ fn text_and_cat_read_the_dom_node() {
         json!({"text": "Create account", "shown": 14, "total": 14, "moreLines": 0}),
     );
     let text = sh.ok(&format!("text {path}"));
-    assert_eq!(text.lines().nth(1), Some("Create account"), "{text}");
+    // The text alone, without a header that repeats the path.
+    assert_eq!(text.lines().next(), Some("Create account"), "{text}");
     assert!(text.ends_with("(14 chars)"), "{text}");
     set_call_result(
         &sh.b,
@@ -622,14 +634,18 @@ fn extract_table_formats_markdown_and_csv() {
     let rows = vec![
         vec!["Model".to_string(), "Org".to_string()],
         vec!["A|1".to_string(), "say \"hi\"".to_string()],
+        vec!["B, C".to_string()],
+        vec![" padded".to_string(), "plain".to_string()],
     ];
+    // No outer pipes and no padding: a short row stays short, only a pipe is escaped.
     assert_eq!(
         super::reading::table_markdown(&rows),
-        "| Model | Org |\r\n| --- | --- |\r\n| A\\|1 | say \"hi\" |"
+        "Model | Org\r\n--- | ---\r\nA\\|1 | say \"hi\"\r\nB, C\r\n padded | plain"
     );
+    // Quotes only where CSV needs them.
     assert_eq!(
         super::reading::table_csv(&rows),
-        "\"Model\",\"Org\"\r\n\"A|1\",\"say \"\"hi\"\"\""
+        "Model,Org\r\nA|1,\"say \"\"hi\"\"\"\r\n\"B, C\"\r\n\" padded\",plain"
     );
     let mut sh = Shell::in_form();
     let e = sh.err("extract_table --format xml x");

@@ -19,8 +19,8 @@ use super::page::{Fresh, PageTree};
 use super::session::{Cwd, Session};
 use super::{navigation, Context};
 use crate::ax::{
-    Counts, Entry, EntryId, FindQuery, ListOptions, PathContext, PathError, Resolved, TypeFilter,
-    Vfs,
+    naming, Counts, Entry, EntryId, FindQuery, ListOptions, PathContext, PathError, Resolved,
+    TypeFilter, Vfs,
 };
 
 /// Directories read on the way to one path, at most.
@@ -324,11 +324,12 @@ fn shown_name(entry: &Entry) -> String {
     }
 }
 
-/// `"Home"  href=https://x/` — what long listings show after the name.
-fn details(entry: &Entry) -> String {
+/// `"Home page"  href=/home` — what long listings show after the name: the label only when
+/// the name does not already say it, an `href` on the page's own site from its path on.
+fn details(entry: &Entry, page_url: &str) -> String {
     let mut out = String::new();
     let label = entry.accessible_name.trim();
-    if !label.is_empty() {
+    if !label.is_empty() && !naming::name_says_label(&entry.name, &entry.role, label) {
         let _ = write!(out, "  \"{}\"", super::format::clip(label, 60).trim_end());
     }
     if let Some(value) = entry.value.as_deref().filter(|v| !v.is_empty()) {
@@ -342,7 +343,11 @@ fn details(entry: &Entry) -> String {
         let _ = write!(out, "  checked={checked}");
     }
     if let Some(url) = entry.url.as_deref().filter(|u| !u.is_empty()) {
-        let _ = write!(out, "  href={url}");
+        let _ = write!(
+            out,
+            "  href={}",
+            super::format::relative_href(url, page_url)
+        );
     }
     out
 }
@@ -674,7 +679,7 @@ async fn ls<B: Browser>(
                     "{} {:<14} {name}{}",
                     entry.kind.marker(),
                     entry.role,
-                    details(entry)
+                    details(entry, &page.tab.url)
                 );
                 if let Some(Some(m)) = metas.get(index) {
                     line.push_str(&meta_text(m));
@@ -872,17 +877,9 @@ async fn text<B: Browser>(
     let (id, path) = page.entry_at(session, "text", target.as_deref())?;
     let entry = page.entry(id)?;
     let links = args.has("--links");
-    let label = if path.is_empty() {
-        format!("page {}", page.tab.title).trim_end().to_string()
-    } else {
-        entry.name.clone()
-    };
-    let header = format!(
-        "--- Text: {} ---",
-        super::format::clip(&label, 200).trim_end()
-    );
+    // No header: the call already names the path, and the footer says how much there is.
     // The window is cut in the page: a text of any size costs one page of CDP traffic.
-    let budget = BODY_BUDGET.saturating_sub(header.chars().count() + 2);
+    let budget = BODY_BUDGET;
     let count = limit.unwrap_or(budget);
     let function = text_function(TEXT_WINDOW, if links { LINKS_TEXT } else { VISIBLE_TEXT });
     let value = if entry.backend_node_id.is_some() && !path.is_empty() {
@@ -934,7 +931,10 @@ async fn text<B: Browser>(
     };
     // Lines end like every other output's.
     let body = window.text.replace('\n', "\r\n");
-    Ok(join_lines(vec![header, body, footer]))
+    if body.is_empty() {
+        return Ok(footer);
+    }
+    Ok(join_lines(vec![body, footer]))
 }
 
 async fn read<B: Browser>(
@@ -1228,7 +1228,7 @@ async fn find<B: Browser>(
             entry.kind.marker(),
             path.join("/"),
             entry.role,
-            details(entry)
+            details(entry, &page.tab.url)
         );
         if meta {
             if let Some(m) = meta_of(&page.dom(browser), entry).await {
@@ -1478,35 +1478,35 @@ async fn extract_table<B: Browser>(
     Ok(finish_entries(cmd, pager, limit, offset, table.total))
 }
 
-/// Markdown table; the first row is the header, short rows are padded.
+/// A Markdown (GFM) table as short as it can be: no outer pipes, no padding of short rows
+/// (a reader fills them), a pipe inside a cell escaped; the first row is the header.
 pub(crate) fn table_markdown(rows: &[Vec<String>]) -> String {
     let width = rows.iter().map(Vec::len).max().unwrap_or(0).max(1);
     let line = |row: &Vec<String>| {
-        let cells: Vec<String> = (0..width)
-            .map(|i| {
-                row.get(i)
-                    .map(|c| c.replace('|', "\\|"))
-                    .unwrap_or_default()
-            })
-            .collect();
-        format!("| {} |", cells.join(" | "))
+        row.iter()
+            .map(|c| c.replace('|', "\\|"))
+            .collect::<Vec<_>>()
+            .join(" | ")
     };
     let mut lines = vec![line(&rows[0])];
-    lines.push(format!("|{}", " --- |".repeat(width)));
+    lines.push(vec!["---"; width].join(" | "));
     lines.extend(rows[1..].iter().map(line));
     join_lines(lines)
 }
 
-/// CSV with every cell quoted.
+/// CSV, a cell quoted only when it must be (a comma, a quote, a line break, or spaces at
+/// its ends).
 pub(crate) fn table_csv(rows: &[Vec<String>]) -> String {
+    let cell = |c: &String| {
+        if c.contains([',', '"', '\n', '\r']) || c.trim() != c {
+            format!("\"{}\"", c.replace('"', "\"\""))
+        } else {
+            c.clone()
+        }
+    };
     join_lines(
         rows.iter()
-            .map(|row| {
-                row.iter()
-                    .map(|c| format!("\"{}\"", c.replace('"', "\"\"")))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            })
+            .map(|row| row.iter().map(cell).collect::<Vec<_>>().join(","))
             .collect(),
     )
 }

@@ -310,7 +310,7 @@ fn cd_through_browser_paths() {
     let out = ok(&mut s, &b, "cd 101");
     assert_eq!(
         out,
-        "✓ Entered tab 101\r\n  Title: Example Domain\r\n  URL: https://example.com/\r\n  AX Nodes: 1\r\n  Iframes: 0"
+        "✓ Entered tab 101\r\n  Title: Example Domain\r\n  URL: https://example.com/\r\n  AX Nodes: 1"
     );
     assert_eq!(ok(&mut s, &b, "pwd"), "~/tabs/101");
     assert_eq!(b.attachment(101), Attachment::Attached);
@@ -370,7 +370,7 @@ fn open_waits_attaches_and_enters() {
     let out = ok(&mut s, &b, "open example.com/page");
     assert_eq!(
         out,
-        "✓ Opened new tab 300\r\n  Title: Page https://example.com/page\r\n  URL: https://example.com/page\r\n  AX Nodes: 1\r\n  Iframes: 0"
+        "✓ Opened new tab 300\r\n  Title: Page https://example.com/page\r\n  URL: https://example.com/page\r\n  AX Nodes: 1"
     );
     assert_eq!(ok(&mut s, &b, "pwd"), "~/tabs/300");
     assert_eq!(b.attachment(300), Attachment::Attached);
@@ -491,7 +491,7 @@ fn back_and_forward_check_their_target_before_going() {
     let out = ok(&mut s, &b, "back");
     assert_eq!(
         out,
-        "✓ Back\r\n  Title: Page https://example.com/two\r\n  URL: https://example.com/two\r\n  AX Nodes: 1\r\n  Iframes: 0"
+        "✓ Back\r\n  Title: Page https://example.com/two\r\n  URL: https://example.com/two\r\n  AX Nodes: 1"
     );
     let out = ok(&mut s, &b, "forward");
     assert!(out.starts_with("✓ Forward\r\n"), "{out}");

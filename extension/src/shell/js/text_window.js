@@ -1,12 +1,17 @@
 // A window of an element's text, cut in the page so a huge text never crosses CDP whole.
 // `SOURCE` (replaced by the caller) is a function returning the element's text. The text is
-// normalised as the shell shows it (CRLF to LF, trimmed; with `trimLines` every line
-// trimmed). Counts are code points, as the shell counts characters. From code point
-// `offset` on, at most `count` code points come back, and fewer when their printed size
+// normalised as the shell shows it (CRLF to LF, trimmed, no spaces or tabs at line ends,
+// no blank lines: a table is one line per row, its cells apart by tabs, and paragraphs do
+// not cost an empty line each; with `trimLines` every line trimmed). Counts are code
+// points, as the shell counts characters. From code point `offset` on, at most `count` code points come back, and fewer when their printed size
 // (a newline prints as two characters, CRLF) would pass `budget`.
 function (offset, count, budget, trimLines) {
   let t = (SOURCE).call(this);
-  t = String(t === undefined || t === null ? '' : t).replace(/\r\n/g, '\n').trim();
+  t = String(t === undefined || t === null ? '' : t)
+    .replace(/\r\n/g, '\n')
+    .replace(/[ \t]+\n/g, '\n')
+    .replace(/\n{2,}/g, '\n')
+    .trim();
   if (trimLines) {
     t = t.split('\n').map((l) => l.trim()).join('\n');
   }
