@@ -88,7 +88,7 @@ fn form_controls_are_interactive_files_with_values() {
     assert_eq!(vfs.entry(form).unwrap().role, "form");
 
     let email = vfs
-        .entry(at(&vfs, "/main/sign_up/email_address/email_address_input"))
+        .entry(at(&vfs, "/main/sign_up/email_address/input"))
         .unwrap();
     assert_eq!(
         (email.kind, email.role.as_str()),
@@ -97,26 +97,21 @@ fn form_controls_are_interactive_files_with_values() {
     assert_eq!(email.value.as_deref(), Some("ada@example.com"));
     assert!(email.backend_node_id.is_some());
 
-    let country = vfs
-        .entry(at(&vfs, "/main/sign_up/country/country_select"))
-        .unwrap();
+    let country = vfs.entry(at(&vfs, "/main/sign_up/country/select")).unwrap();
     assert_eq!(country.value.as_deref(), Some("Germany"));
     let free = vfs
         .entry(at(&vfs, "/main/sign_up/plan/free_radio"))
         .unwrap();
     assert_eq!(free.checked.as_deref(), Some("true"));
     let terms = vfs
-        .entry(at(
-            &vfs,
-            "/main/sign_up/i_accept_the_terms/i_accept_the_terms_chk",
-        ))
+        .entry(at(&vfs, "/main/sign_up/i_accept_terms/chk"))
         .unwrap();
     assert_eq!(
         (terms.kind, terms.checked.as_deref()),
         (EntryKind::Interactive, Some("false"))
     );
     assert_eq!(
-        vfs.entry(at(&vfs, "/main/sign_up/volume/volume_slider"))
+        vfs.entry(at(&vfs, "/main/sign_up/volume/slider"))
             .unwrap()
             .value
             .as_deref(),
@@ -147,30 +142,21 @@ fn table_rows_are_named_by_their_cells() {
     let table = at(&vfs, "/main/language_models");
     assert_eq!(vfs.entry(table).unwrap().role, "table");
     let rows = names(&vfs, table);
+    assert!(rows.contains(&"alpha_north_lab_8k".to_string()), "{rows:?}");
     assert!(
-        rows.contains(&"alpha_north_lab_8k_details".to_string()),
-        "{rows:?}"
-    );
-    assert!(
-        rows.contains(&"delta_east_lab_1m_delta_page".to_string()),
+        rows.contains(&"delta_east_lab_1m_delta".to_string()),
         "{rows:?}"
     );
     // Text-only cells are files; a cell with a button is a directory.
     assert_eq!(
-        vfs.entry(at(
-            &vfs,
-            "/main/language_models/alpha_north_lab_8k_details/alpha"
-        ))
-        .unwrap()
-        .kind,
+        vfs.entry(at(&vfs, "/main/language_models/alpha_north_lab_8k/alpha"))
+            .unwrap()
+            .kind,
         EntryKind::Static
     );
-    let details = at(
-        &vfs,
-        "/main/language_models/alpha_north_lab_8k_details/details",
-    );
+    let details = at(&vfs, "/main/language_models/alpha_north_lab_8k/details");
     assert_eq!(vfs.entry(details).unwrap().kind, EntryKind::Directory);
-    assert_eq!(names(&vfs, details), ["details_btn"]);
+    assert_eq!(names(&vfs, details), ["btn"]);
     // `find --type btn` below the table: one per row.
     let buttons = vfs.find(
         table,
@@ -182,10 +168,10 @@ fn table_rows_are_named_by_their_cells() {
     assert_eq!(buttons.len(), 3);
     assert_eq!(
         buttons[1].relative_path,
-        ["beta_south_lab_32k_details", "details", "details_btn"]
+        ["beta_south_lab_32k", "details", "btn"]
     );
     let text = vfs
-        .entry(at(&vfs, "/main/language_models/alpha_north_lab_8k_details"))
+        .entry(at(&vfs, "/main/language_models/alpha_north_lab_8k"))
         .unwrap()
         .text_len;
     assert_eq!(
@@ -206,7 +192,7 @@ fn nested_landmarks_flatten_wrappers_and_deduplicate() {
         names(&vfs, at(&vfs, "/main")),
         [
             "today_heading",
-            "comet_seen_over_the_bay",
+            "comet_seen_over_bay",
             "rain_expected_tomorrow",
             "opinion",
             "cookie_notice"
@@ -226,7 +212,7 @@ fn nested_landmarks_flatten_wrappers_and_deduplicate() {
     );
     // The same link name in different directories is not de-duplicated across them.
     for article in [
-        "/main/comet_seen_over_the_bay",
+        "/main/comet_seen_over_bay",
         "/main/rain_expected_tomorrow",
         "/main/opinion/columns/article_2",
     ] {
@@ -310,12 +296,12 @@ fn a_frame_read_late_is_attached_to_its_iframe() {
     let frame = page.frames.remove(0);
     let mut vfs = Vfs::from_page(page).unwrap();
     assert!(names(&vfs, at(&vfs, "/main/partner_widget")).is_empty());
-    let before = at(&vfs, "/main/host_button_btn");
+    let before = at(&vfs, "/main/host_btn");
     let rebuilt = vfs.attach_frame(frame).expect("the owner iframe is mapped");
     assert_eq!(rebuilt, at(&vfs, "/main/partner_widget"));
     at(&vfs, "/main/partner_widget/partner_menu/support_link");
     assert_eq!(
-        at(&vfs, "/main/host_button_btn"),
+        at(&vfs, "/main/host_btn"),
         before,
         "siblings keep their handles"
     );
@@ -524,7 +510,7 @@ fn inserting_into_one_container_renames_nothing_elsewhere() {
     let before = outline(&vfs);
     let list = at(&vfs, "/banner/primary/list");
     let others: Vec<(String, EntryId)> = [
-        "/related/list/archive/archive_link",
+        "/related/list/archive/link",
         "/main/cookie_notice/ok_btn_2",
         "/main/opinion/columns/article_2",
         "/banner/primary",
@@ -589,7 +575,7 @@ fn a_removed_row_leaves_its_siblings_alone() {
     let table = at(&vfs, "/main/language_models");
     let heading = at(&vfs, "/main/models_heading");
     let beta = vfs
-        .entry(at(&vfs, "/main/language_models/beta_south_lab_32k_details"))
+        .entry(at(&vfs, "/main/language_models/beta_south_lab_32k"))
         .unwrap()
         .ax_node_id
         .clone();
@@ -616,10 +602,10 @@ fn a_removed_row_leaves_its_siblings_alone() {
     vfs.replace_subtree("", nodes).unwrap();
     let rows = names(&vfs, table);
     assert!(
-        !rows.contains(&"beta_south_lab_32k_details".to_string()),
+        !rows.contains(&"beta_south_lab_32k".to_string()),
         "{rows:?}"
     );
-    assert!(rows.contains(&"gamma_north_lab_128k_details".to_string()));
+    assert!(rows.contains(&"gamma_north_lab_128k".to_string()));
     assert_eq!(
         vfs.entry(vfs.root()).unwrap().text_len,
         root_len - "BetaSouth Lab32kDetails".len()
@@ -833,8 +819,8 @@ fn paths_resolve_like_a_shell() {
         ("/", entry(&[])),
         ("/banner/primary", entry(&["banner", "primary"])),
         (
-            "comet_seen_over_the_bay",
-            entry(&["main", "comet_seen_over_the_bay"]),
+            "comet_seen_over_bay",
+            entry(&["main", "comet_seen_over_bay"]),
         ),
         ("./opinion/columns/", entry(&["main", "opinion", "columns"])),
         ("..", entry(&[])),
@@ -896,7 +882,7 @@ fn path_errors_name_the_culprit_and_what_exists() {
     let err = vfs.resolve_dir(&ctx, "x").unwrap_err();
     assert_eq!(
         err.to_string(),
-        "x: No such directory\nDirectories in ~/tabs/7/main: comet_seen_over_the_bay/  rain_expected_tomorrow/  opinion/  cookie_notice/"
+        "x: No such directory\nDirectories in ~/tabs/7/main: comet_seen_over_bay/  rain_expected_tomorrow/  opinion/  cookie_notice/"
     );
     let err = vfs.resolve(&ctx, "opinion/nope").unwrap_err();
     assert_eq!(
@@ -921,11 +907,11 @@ fn path_errors_name_the_culprit_and_what_exists() {
         "@missing: no such bookmark; saved: @nav @rel @wins"
     );
     let err = vfs
-        .resolve_dir(&ctx, "comet_seen_over_the_bay/sub")
+        .resolve_dir(&ctx, "comet_seen_over_bay/sub")
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "sub: No such directory\n(no directories in ~/tabs/7/main/comet_seen_over_the_bay)"
+        "sub: No such directory\n(no directories in ~/tabs/7/main/comet_seen_over_bay)"
     );
     // A stale cwd (the page changed under it) is reported, not silently reset.
     let gone = vec!["vanished".to_string()];
@@ -963,8 +949,8 @@ fn cd_is_all_or_nothing() {
     let err = cd(&vfs, &mut cwd, "columns/article/missing").unwrap_err();
     assert!(err.starts_with("cd: missing: No such directory\n"), "{err}");
     assert_eq!(cwd, ["main", "opinion"]);
-    let err = cd(&vfs, &mut cwd, "/banner/primary/list/world/world_link").unwrap_err();
-    assert_eq!(err, "cd: world_link: Not a directory (type: [x] link)");
+    let err = cd(&vfs, &mut cwd, "/banner/primary/list/world/link").unwrap_err();
+    assert_eq!(err, "cd: link: Not a directory (type: [x] link)");
     assert_eq!(cwd, ["main", "opinion"]);
     let err = cd(&vfs, &mut cwd, "@nope").unwrap_err();
     assert!(err.starts_with("cd: @nope: no such bookmark"), "{err}");
@@ -996,7 +982,7 @@ fn listings_slice_filter_and_page() {
         }),
         (
             vec![
-                "comet_seen_over_the_bay".into(),
+                "comet_seen_over_bay".into(),
                 "rain_expected_tomorrow".into(),
                 "opinion".into()
             ],
@@ -1010,7 +996,7 @@ fn listings_slice_filter_and_page() {
         }),
         (
             vec![
-                "comet_seen_over_the_bay".into(),
+                "comet_seen_over_bay".into(),
                 "rain_expected_tomorrow".into()
             ],
             2
@@ -1024,7 +1010,7 @@ fn listings_slice_filter_and_page() {
         }),
         (
             vec![
-                "comet_seen_over_the_bay".into(),
+                "comet_seen_over_bay".into(),
                 "rain_expected_tomorrow".into()
             ],
             5
@@ -1480,4 +1466,133 @@ fn a_name_whose_element_is_gone_fails_and_a_relabelled_element_answers_to_its_ol
     let listed = names(&vfs, at(&vfs, "/main/cookie_notice"));
     assert!(listed.contains(&"ok_btn_3".to_string()), "{listed:?}");
     assert!(!listed.contains(&"ok_btn".to_string()), "{listed:?}");
+}
+
+/// The name rule on every recorded page: names are distinct in their directory, no entry's
+/// name repeats its parent's (unless both are only a role: `region/region`), and the budget
+/// of [`naming::MAX_NAME_CHARS`] makes no two siblings' names equal that a budget without
+/// limit keeps apart. Prints, per budget, the characters of all names and how many siblings
+/// the budget made equal (the figures the budget was chosen by).
+#[test]
+fn the_name_budget_keeps_names_distinct_short_and_unrepeated() {
+    use domshell_extension::ax::naming;
+    const PAGES: [&str; 6] = [
+        "article",
+        "form",
+        "table",
+        "landmarks",
+        "i18n",
+        "frame_cross_site",
+    ];
+    let vfs_pages: Vec<(&str, Vfs)> = PAGES.iter().map(|p| (*p, map(p))).collect();
+    // Per budget: (characters of the base names, siblings made equal by the budget).
+    let measure = |budget: usize| {
+        let mut chars = 0usize;
+        let mut merged = 0usize;
+        for (_, vfs) in &vfs_pages {
+            for (dir, _) in vfs.descendants(vfs.root(), usize::MAX) {
+                let mut seen: BTreeMap<String, String> = BTreeMap::new();
+                for &child in vfs.children(dir) {
+                    let e = vfs.entry(child).unwrap();
+                    // Rows and list items are named after their children's text.
+                    let from_children = vfs
+                        .children(child)
+                        .iter()
+                        .map(|&c| vfs.entry(c).unwrap().accessible_name.trim().to_string())
+                        .filter(|l| !l.is_empty())
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    let label = match e.accessible_name.trim() {
+                        "" => from_children.as_str(),
+                        own => own,
+                    };
+                    if label.is_empty() {
+                        continue;
+                    }
+                    let short = naming::base_name_within(&e.role, label, budget);
+                    let whole = naming::base_name_within(&e.role, label, usize::MAX);
+                    chars += short.chars().count();
+                    match seen.get(&short) {
+                        Some(other) if *other != whole => merged += 1,
+                        _ => {
+                            seen.insert(short, whole);
+                        }
+                    }
+                }
+            }
+        }
+        (chars, merged)
+    };
+    let unlimited = measure(usize::MAX);
+    for budget in [8, 12, 16, 20, 24, 32, 40] {
+        let (chars, merged) = measure(budget);
+        eprintln!(
+            "name budget {budget:>2}: {chars} characters of names ({:.2}× unlimited), {merged} sibling(s) made equal",
+            chars as f64 / unlimited.0 as f64
+        );
+    }
+    // Siblings the budget alone would make equal keep longer names instead: at the longer
+    // budget nothing is merged that whole labels keep apart.
+    let (_, merged) = measure(naming::LONGER_NAME_CHARS);
+    assert_eq!(merged, unlimited.1, "the longer budget merges siblings");
+
+    for (page, vfs) in &vfs_pages {
+        for (dir, _) in vfs.descendants(vfs.root(), usize::MAX) {
+            let parent = vfs.entry(dir).unwrap();
+            let names = names(vfs, dir);
+            let distinct: std::collections::BTreeSet<&String> = names.iter().collect();
+            assert_eq!(distinct.len(), names.len(), "{page}: {names:?}");
+            for &child in vfs.children(dir) {
+                let e = vfs.entry(child).unwrap();
+                let only_roles = e.name == naming::role_name(&e.role)
+                    && parent.name == naming::role_name(&parent.role);
+                assert!(
+                    e.name != parent.name || only_roles,
+                    "{page}: /{} repeats its parent's name",
+                    vfs.path_of(child).join("/")
+                );
+            }
+        }
+    }
+    // The article's paths say each text once: a list item named after its only link holds
+    // `link`, not the same words a second time.
+    let article = &vfs_pages[0].1;
+    let item = at(article, "/main/list_4/list_of_comets_by_type");
+    assert_eq!(names(article, item), ["link"]);
+    let link = vfs_entry(article, "/main/list_4/list_of_comets_by_type/link");
+    assert_eq!(link.accessible_name, "List of comets by type");
+    // References that share their first 24 characters are told apart by their words, not by
+    // de-duplication numbers: `comets_and_their_orbits_part_1_…`, `…part_2_…`.
+    let references = names(article, at(article, "/main/list_5"));
+    assert_eq!(references.len(), 12, "{references:?}");
+    for (i, name) in references.iter().enumerate() {
+        assert!(
+            name.starts_with(&format!("comets_and_their_orbits_part_{}_", i + 1)),
+            "{references:?}"
+        );
+    }
+}
+
+fn vfs_entry<'a>(vfs: &'a Vfs, path: &str) -> &'a domshell_extension::ax::Entry {
+    vfs.entry(at(vfs, path)).unwrap()
+}
+
+#[test]
+fn find_reads_an_underscored_pattern_as_the_labels_words() {
+    let vfs = map("landmarks");
+    // The heading's name drops "the"; typed with it, as a name would be, it is still found.
+    let found = vfs.find(
+        vfs.root(),
+        &FindQuery {
+            pattern: Some("comet_seen_over_the_bay".into()),
+            ..FindQuery::default()
+        },
+    );
+    assert!(!found.is_empty());
+    assert!(found.iter().all(|f| vfs
+        .entry(f.id)
+        .unwrap()
+        .accessible_name
+        .to_lowercase()
+        .contains("comet seen over the bay")));
 }

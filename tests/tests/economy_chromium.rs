@@ -16,15 +16,15 @@ async fn an_article_reads_in_short_lines() {
     let found = rig.ok("find list_of_comets_by --type link").await;
     assert_eq!(
         found,
-        "[x] main/list_4/list_of_comets_by_type/list_of_comets_by_type_link (link)  href=/wiki/List_of_comets_by_type"
+        "[x] main/list_4/list_of_comets_by_type/link (link)  href=/wiki/List_of_comets_by_type"
     );
     // A label the name cannot hold (cut at 40 characters) is shown (clipped at 60); another
     // site's link whole.
-    let reference = rig
-        .ok("find comets_and_their_orbits_part_1 --type link -n 1")
-        .await;
+    let reference = rig.ok("find \"part 1:\" --type link -n 1").await;
     assert!(
-        reference.contains("  \"Comets and their orbits, part 1: a survey of the literature…\"  href=https://journal.example/0"),
+        reference.contains("  \"Comets and their orbits, part 1: a survey of the literature…\"  href=https://journal.example/0")
+            // References alike in their first 24 characters are told apart by their words.
+            && reference.contains("main/list_5/comets_and_their_orbits_part_1_"),
         "{reference}"
     );
     // The infobox: its text one line per row, and as a table without padding.
@@ -51,27 +51,27 @@ async fn a_layout_table_lists_its_records_where_they_are() {
     assert_eq!(
         rig.ok("ls").await,
         [
-            "orbit_news_new_ask_submit/",
-            "1_upvote_comet_seen_over_the_bay_sky_exa/",
-            "120_points_by_ada_2_hours_ago_45_comment/",
-            "2_upvote_a_new_rocket_engine_test_rocket/",
-            "98_points_by_lin_3_hours_ago_12_comments/",
-            "3_upvote_why_orbits_are_ellipses_physics/",
-            "77_points_by_sam_5_hours_ago_30_comments/",
+            "orbit_news_new_ask/",
+            "1_upvote_comet_seen_over/",
+            "120_points_by_ada_2/",
+            "2_upvote_new_rocket/",
+            "98_points_by_lin_3_hours/",
+            "3_upvote_why_orbits_are/",
+            "77_points_by_sam_5_hours/",
             "more_link",
         ]
         .join("\r\n")
     );
-    let story = rig.ok("ls 1_upvote_comet_seen_over_the_bay_sky_exa").await;
+    let story = rig.ok("ls 1_upvote_comet_seen_over").await;
     assert_eq!(
         story,
-        "1\r\nupvote_link\r\ncomet_seen_over_the_bay_link\r\nsky_example"
+        "1\r\nupvote_link\r\ncomet_seen_over_bay_link\r\nsky_example"
     );
     let clicked = rig
-        .ok("click 1_upvote_comet_seen_over_the_bay_sky_exa/comet_seen_over_the_bay_link")
+        .ok("click 1_upvote_comet_seen_over/comet_seen_over_bay_link")
         .await;
     assert!(
-        clicked.starts_with("✓ Clicked: comet_seen_over_the_bay_link"),
+        clicked.starts_with("✓ Clicked: comet_seen_over_bay_link"),
         "{clicked}"
     );
 }

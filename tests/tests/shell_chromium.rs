@@ -272,7 +272,15 @@ async fn browser_commands_through_the_python_mcp_client() {
     let second = tab_id_from(text(&run, "replay", false));
     assert_ne!(first, second);
     let head = text(&run, "head", false);
-    assert!(head.trim_start().starts_with("ID"), "{head}");
+    // `tabs` has no header line: the first line is a tab, `*<id>  <title>  <url>  win <id>`.
+    let first_tab = head.lines().next().unwrap_or_default();
+    assert!(
+        first_tab
+            .trim_start_matches(['*', ' '])
+            .starts_with(|c: char| c.is_ascii_digit())
+            && first_tab.contains("  win "),
+        "{head}"
+    );
     let grep = text(&run, "grep", false);
     assert!(
         grep.contains("Page A") && grep.lines().count() <= 2,

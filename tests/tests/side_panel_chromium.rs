@@ -304,7 +304,7 @@ async fn the_side_panel_drives_a_lane_of_its_own_and_closes_an_agents() {
     panel
         .output_with("✓ Clicked: count_btn (button)\n", 10)
         .await;
-    panel.output_with("clicked 2", 10).await;
+    panel.output_with("+ clicked_2 (paragraph)", 10).await;
     panel.prompt_with("/main").await;
     panel.run("text", "clicked 2").await;
     // `sleep` really waits in the worker.

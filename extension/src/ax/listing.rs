@@ -228,9 +228,13 @@ impl Vfs {
 }
 
 fn matches_pattern(entry: &Entry, lower_pattern: &str) -> bool {
+    let label = entry.accessible_name.to_lowercase();
     entry.name.to_lowercase().contains(lower_pattern)
+        || entry.own_name().contains(lower_pattern)
         || entry.role.to_lowercase().contains(lower_pattern)
-        || entry.accessible_name.to_lowercase().contains(lower_pattern)
+        || label.contains(lower_pattern)
+        // Typed as a name is written (`add_a_line`): the label's words, whatever names drop.
+        || (lower_pattern.contains('_') && label.contains(&lower_pattern.replace('_', " ")))
         || entry
             .value
             .as_ref()

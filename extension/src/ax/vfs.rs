@@ -49,6 +49,9 @@ pub struct Entry {
     pub text_len: usize,
     pub parent: Option<EntryId>,
     base_name: String,
+    /// The name at [`naming::LONGER_NAME_CHARS`], when it says more than `base_name`: used
+    /// when siblings' short names collide.
+    longer_base: Option<Box<str>>,
     frame: usize,
     children: Vec<EntryId>,
     pending: Vec<NodeRef>,
@@ -57,6 +60,55 @@ pub struct Entry {
 impl Entry {
     pub fn is_dir(&self) -> bool {
         self.kind == EntryKind::Directory
+    }
+
+    /// The name the entry would have alone in its directory (`get_report_link` for the link
+    /// a paragraph is named after, which holds `link`): what a bare name may still call it.
+    pub fn own_name(&self) -> &str {
+        &self.base_name
+    }
+}
+
+impl Vfs {
+    /// The name a reply calls an entry by: its own, or with its parent's when it holds only its
+    /// role word (`reply_2/btn`), so "✓ Clicked: btn" never leaves the agent guessing.
+    pub fn spoken_name(&self, entry: &Entry) -> String {
+        match entry.parent.and_then(|p| self.entry(p)) {
+            Some(parent)
+                if naming::child_base(
+                    &parent.base_name,
+                    &parent.role,
+                    &entry.base_name,
+                    &entry.role,
+                ) != entry.base_name =>
+            {
+                format!("{}/{}", parent.name, entry.name)
+            }
+            _ => entry.name.clone(),
+        }
+    }
+
+    /// Whether an entry's path already says its label, so a line need not: its name does, or
+    /// it holds its bare role word because its parent's name says that text (`reply_2/btn`
+    /// for a "Reply" button in a list item named after it).
+    pub fn says_label(&self, id: EntryId) -> bool {
+        let Some(entry) = self.entry(id) else {
+            return false;
+        };
+        let label = entry.accessible_name.trim();
+        if label.is_empty() || naming::name_says_label(&entry.name, &entry.role, label) {
+            return true;
+        }
+        let Some(parent) = entry.parent.and_then(|p| self.entry(p)) else {
+            return false;
+        };
+        naming::child_base(
+            &parent.base_name,
+            &parent.role,
+            &entry.base_name,
+            &entry.role,
+        ) != entry.base_name
+            && naming::name_says_label(&entry.base_name, &entry.role, label)
     }
 }
 
@@ -868,6 +920,7 @@ impl Vfs {
             entry.backend_node_id = fields.backend_node_id;
             entry.text_len = new_len;
             entry.base_name = fields.base_name;
+            entry.longer_base = fields.longer_base;
             entry.pending.clear();
         }
         match listing {
@@ -921,12 +974,21 @@ impl Vfs {
         let Some(dir_key) = self.element_key(dir) else {
             return;
         };
+        let (dir_base, dir_role) = self
+            .entry(dir)
+            .map(|e| (e.base_name.clone(), e.role.clone()))
+            .unwrap_or_default();
+        let mut bases: Vec<String> = children
+            .iter()
+            .map(|&child| {
+                self.entry(child)
+                    .map(|e| naming::child_base(&dir_base, &dir_role, &e.base_name, &e.role))
+                    .unwrap_or_default()
+            })
+            .collect();
+        self.lengthen_colliding(&children, &mut bases);
         let mut keyed: Vec<(ElementKey, String)> = Vec::with_capacity(children.len());
-        for &child in &children {
-            let base = self
-                .entry(child)
-                .map(|e| e.base_name.clone())
-                .unwrap_or_default();
+        for (&child, base) in children.iter().zip(bases) {
             if let Some(key) = self.element_key(child) {
                 keyed.push((key, base));
             }
@@ -942,6 +1004,30 @@ impl Vfs {
         for (child, name) in children.into_iter().zip(names) {
             if let Some(entry) = self.entry_mut(child) {
                 entry.name = name;
+            }
+        }
+    }
+
+    /// Siblings whose short names are equal though their labels are not get their longer
+    /// names ([`naming::LONGER_NAME_CHARS`]), so words, not numbers, tell them apart.
+    fn lengthen_colliding(&self, children: &[EntryId], bases: &mut [String]) {
+        let mut count: HashMap<&str, usize> = HashMap::with_capacity(bases.len());
+        for base in bases.iter() {
+            *count.entry(base.as_str()).or_default() += 1;
+        }
+        let colliding: Vec<usize> = (0..bases.len())
+            .filter(|&i| count.get(bases[i].as_str()).is_some_and(|n| *n > 1))
+            .collect();
+        if colliding.is_empty() {
+            return;
+        }
+        for i in colliding {
+            let longer = children
+                .get(i)
+                .and_then(|&c| self.entry(c))
+                .and_then(|e| e.longer_base.as_deref());
+            if let Some(longer) = longer {
+                bases[i] = longer.to_string();
             }
         }
     }
@@ -1051,6 +1137,7 @@ impl Vfs {
             text_len: fields.text_len,
             parent,
             base_name: fields.base_name,
+            longer_base: fields.longer_base,
             frame,
             children: Vec::new(),
             pending: Vec::new(),
@@ -1131,6 +1218,13 @@ impl Vfs {
         let fields = Fields {
             kind,
             base_name: naming::base_name(&role, &label),
+            longer_base: Some(naming::base_name_within(
+                &role,
+                &label,
+                naming::LONGER_NAME_CHARS,
+            ))
+            .filter(|longer| *longer != naming::base_name(&role, &label))
+            .map(String::into_boxed_str),
             accessible_name,
             value: node.value(),
             url: node.property("url"),
@@ -1181,6 +1275,7 @@ struct Fields {
     backend_node_id: Option<i64>,
     text_len: usize,
     base_name: String,
+    longer_base: Option<Box<str>>,
 }
 
 /// Whether an entry's kind or name comes from its children: a named container or control is

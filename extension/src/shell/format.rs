@@ -9,9 +9,9 @@ use serde_json::{json, Value};
 use super::access::{check_page, DomainList, Refusal};
 use super::browser::{TabInfo, WindowInfo};
 
-const ID_WIDTH: usize = 6;
-const TITLE_WIDTH: usize = 36;
-const URL_WIDTH: usize = 38;
+const TITLE_WIDTH: usize = 60;
+const URL_WIDTH: usize = 100;
+const WINDOW_TITLE_WIDTH: usize = 36;
 const WINDOW_URL_WIDTH: usize = 30;
 const OUTSIDE_MARK: &str = " [outside allowlist]";
 const INTERNAL_MARK: &str = " [browser page]";
@@ -51,19 +51,17 @@ pub fn tabs_table(tabs: &[TabInfo], current: Option<i64>, domains: &DomainList) 
     if tabs.is_empty() {
         return "(no tabs)".into();
     }
-    let mut lines = vec![format!(
-        "   {:<ID_WIDTH$} {:<TITLE_WIDTH$} {:<URL_WIDTH$} WIN",
-        "ID", "TITLE", "URL"
-    )];
+    // One line per tab, nothing padded: `*<id>  <title>  <url>  win <id>`.
+    let mut lines = Vec::with_capacity(tabs.len());
     for tab in tabs {
-        let mut line = format!(
-            "  {}{:<ID_WIDTH$} {} {} {}",
-            if tab.active { '*' } else { ' ' },
-            id_text(tab.id),
-            clip(&tab.title, TITLE_WIDTH),
-            clip(&tab.url, URL_WIDTH),
-            id_text(tab.window_id),
-        );
+        let mut line = format!("{}{}", if tab.active { '*' } else { ' ' }, id_text(tab.id));
+        for part in [clip(&tab.title, TITLE_WIDTH), clip(&tab.url, URL_WIDTH)] {
+            if !part.trim().is_empty() {
+                line.push_str("  ");
+                line.push_str(part.trim_end());
+            }
+        }
+        line.push_str(&format!("  win {}", id_text(tab.window_id)));
         if tab.id.is_some() && tab.id == current {
             line.push_str(" *current");
         }
@@ -118,7 +116,7 @@ pub fn windows_tree(windows: &[WindowInfo], current: Option<i64>, domains: &Doma
                 "{branch} {}{} {}   {}",
                 if tab.active { '*' } else { ' ' },
                 id_text(tab.id),
-                clip(&tab.title, TITLE_WIDTH).trim_end(),
+                clip(&tab.title, WINDOW_TITLE_WIDTH).trim_end(),
                 clip(without_scheme(&tab.url), WINDOW_URL_WIDTH).trim_end(),
             );
             if tab.id.is_some() && tab.id == current {

@@ -169,6 +169,7 @@ fn target(
             .find(|f| {
                 page.vfs().entry(f.id).is_some_and(|e| {
                     e.name.eq_ignore_ascii_case(pattern)
+                        || e.own_name().eq_ignore_ascii_case(pattern)
                         || e.accessible_name.eq_ignore_ascii_case(pattern)
                 })
             })
@@ -343,7 +344,11 @@ async fn click_cmd<B: Browser>(
     if leads_elsewhere(&entry, &page.tab.url) && browser.load_mark(page.id) == before {
         wait_for_download(browser, ctx, clicked_at).await;
     }
-    Ok(format!("✓ Clicked: {} ({}){how}", entry.name, entry.role))
+    Ok(format!(
+        "✓ Clicked: {} ({}){how}",
+        page.vfs().spoken_name(&entry),
+        entry.role
+    ))
 }
 
 /// A link to another address than the page's own (a fragment or `javascript:` leads nowhere).
@@ -389,7 +394,7 @@ async fn focus<B: Browser>(
     ctx.pages
         .focused_in(page.id, page.tree.targets.session_of(&entry.frame_id));
     touch(ctx, &page, &[&entry]);
-    Ok(format!("✓ Focused: {}", entry.name))
+    Ok(format!("✓ Focused: {}", page.vfs().spoken_name(&entry)))
 }
 
 /// A piece of typed text: text to insert, or a key to press.
@@ -674,7 +679,7 @@ async fn submit<B: Browser>(
     settle(browser, ctx, &page, before, &acted_on).await;
     Ok(format!(
         "✓ Submitted: typed \"{value}\" into {}, then {then}",
-        field.name
+        page.vfs().spoken_name(&field)
     ))
 }
 
@@ -719,7 +724,7 @@ async fn select<B: Browser>(
             .collect();
         return Err(format!(
             "select: no option '{value}' in {}. Options: {}",
-            entry.name,
+            page.vfs().spoken_name(&entry),
             list.join(", ")
         ));
     }
@@ -772,7 +777,7 @@ async fn scroll<B: Browser>(
             .await
             .map_err(super::plain)?;
         touch(ctx, &page, &[&entry]);
-        return Ok(format!("✓ Scrolled to {}", entry.name));
+        return Ok(format!("✓ Scrolled to {}", page.vfs().spoken_name(&entry)));
     };
     let times: f64 = match words.get(1) {
         None => 1.0,

@@ -869,11 +869,11 @@ fn submit_fills_a_field_and_submits_its_form() {
     let out = sh.ok("submit email_address_input ada@example.org");
     assert_eq!(
         out,
-        "✓ Submitted: typed \"ada@example.org\" into email_address_input, then submitted its form\r\n(nothing changed here)"
+        "✓ Submitted: typed \"ada@example.org\" into email_address/input, then submitted its form\r\n(nothing changed here)"
     );
     // Fuzzy: the label without the role suffix.
     let fuzzy = sh.ok("submit password secret");
-    assert!(fuzzy.contains("into password"), "{fuzzy}");
+    assert!(fuzzy.contains("into password/input"), "{fuzzy}");
     assert!(sh.err("submit only_a_name").starts_with("submit: usage"));
 }
 

@@ -19,8 +19,8 @@ use super::page::{Fresh, PageTree};
 use super::session::{Cwd, Session};
 use super::{navigation, Context};
 use crate::ax::{
-    naming, Counts, Entry, EntryId, FindQuery, ListOptions, PathContext, PathError, Resolved,
-    TypeFilter, Vfs,
+    Counts, Entry, EntryId, FindQuery, ListOptions, PathContext, PathError, Resolved, TypeFilter,
+    Vfs,
 };
 
 /// Directories read on the way to one path, at most.
@@ -326,10 +326,10 @@ fn shown_name(entry: &Entry) -> String {
 
 /// `"Home page"  href=/home` — what long listings show after the name: the label only when
 /// the name does not already say it, an `href` on the page's own site from its path on.
-fn details(entry: &Entry, page_url: &str) -> String {
+fn details(entry: &Entry, label_said: bool, page_url: &str) -> String {
     let mut out = String::new();
     let label = entry.accessible_name.trim();
-    if !label.is_empty() && !naming::name_says_label(&entry.name, &entry.role, label) {
+    if !label.is_empty() && !label_said {
         let _ = write!(out, "  \"{}\"", super::format::clip(label, 60).trim_end());
     }
     if let Some(value) = entry.value.as_deref().filter(|v| !v.is_empty()) {
@@ -679,7 +679,7 @@ async fn ls<B: Browser>(
                     "{} {:<14} {name}{}",
                     entry.kind.marker(),
                     entry.role,
-                    details(entry, &page.tab.url)
+                    details(entry, vfs.says_label(*id), &page.tab.url)
                 );
                 if let Some(Some(m)) = metas.get(index) {
                     line.push_str(&meta_text(m));
@@ -1228,7 +1228,7 @@ async fn find<B: Browser>(
             entry.kind.marker(),
             path.join("/"),
             entry.role,
-            details(entry, &page.tab.url)
+            details(entry, vfs.says_label(*id), &page.tab.url)
         );
         if meta {
             if let Some(m) = meta_of(&page.dom(browser), entry).await {

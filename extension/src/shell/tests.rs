@@ -240,10 +240,14 @@ fn tabs_and_windows_listings() {
     ok(&mut s, &b, "cd ~/tabs/101");
     let out = ok(&mut s, &b, "tabs");
     let lines: Vec<&str> = out.split("\r\n").collect();
-    assert_eq!(lines.len(), 4, "{out}");
-    assert!(lines[1].starts_with("  *100    "), "{out}");
-    assert!(lines[2].starts_with("   101    Example Domain"), "{out}");
-    assert!(lines[2].ends_with("1 *current"), "{out}");
+    // One unpadded line per tab, no header.
+    assert_eq!(lines.len(), 3, "{out}");
+    assert_eq!(lines[0], "*100  about:blank  win 1", "{out}");
+    assert!(
+        lines[1].starts_with(" 101  Example Domain  https://example.com/  win 1"),
+        "{out}"
+    );
+    assert!(lines[1].ends_with("win 1 *current"), "{out}");
     let json: serde_json::Value = serde_json::from_str(&ok(&mut s, &b, "tabs --json")).unwrap();
     assert_eq!(json["tabs"][1]["current"], true);
     assert_eq!(json["tabs"][1]["windowId"], 1);
@@ -281,16 +285,16 @@ fn tabs_marks_tabs_outside_the_allowlist() {
     let out = run_in(&mut s, &b, &c, "tabs").output;
     let lines: Vec<&str> = out.split("\r\n").collect();
     assert!(
-        !lines[1].contains("outside"),
+        !lines[0].contains("outside"),
         "about:blank is allowed: {out}"
     );
-    assert!(!lines[2].contains("outside"), "{out}");
-    assert!(lines[3].ends_with("[outside allowlist]"), "{out}");
+    assert!(!lines[1].contains("outside"), "{out}");
+    assert!(lines[2].ends_with("[outside allowlist]"), "{out}");
     b.state.borrow_mut().tabs[0].url = "chrome://newtab/".into();
     let out = run_in(&mut s, &b, &ctx(), "tabs").output;
     assert!(
         out.split("\r\n")
-            .nth(1)
+            .next()
             .unwrap()
             .ends_with("[browser page]"),
         "{out}"

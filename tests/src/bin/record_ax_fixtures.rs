@@ -34,6 +34,7 @@ const RECORDINGS: &[(&str, &str)] = &[
     ("i18n", "i18n.html"),
     ("big", "big.html"),
     ("big_again", "big.html"),
+    ("article", "article.html"),
 ];
 
 /// Snapshots larger than this are written gzip-compressed.
