@@ -23,8 +23,6 @@ pub const PACKAGE: &str = "@apireno/domshell";
 pub const VERSION: &str = "2.0.10";
 /// DOMShell declares `"engines": {"node": ">=18"}`.
 const MIN_NODE_MAJOR: u32 = 18;
-/// A cold `npm install` of the package and its 130-odd dependencies takes ~10 s.
-const INSTALL_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// An installed DOMShell and the versions npm resolved for it.
 pub struct Install {
@@ -36,13 +34,6 @@ pub struct Install {
     /// `name version` of DOMShell and the dependencies that do the work.
     pub resolved: Vec<(String, String)>,
     _temp: Option<tempfile::TempDir>,
-}
-
-fn find_on_path(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|candidate| candidate.is_file())
 }
 
 async fn version_of(program: &Path) -> Result<String> {
@@ -67,10 +58,10 @@ impl Install {
     /// `npm install @apireno/domshell@2.0.10` into a fresh temp dir, or reuse `existing` (a
     /// prefix from an earlier install, for quick re-runs).
     pub async fn get(existing: Option<PathBuf>) -> Result<Install> {
-        let node = find_on_path("node").context(
+        let node = crate::npm::on_path("node").context(
             "node is not on PATH: DOMShell needs Node >= 18 (`apt-get install nodejs npm`)",
         )?;
-        let npm = find_on_path("npm").context(
+        let npm = crate::npm::on_path("npm").context(
             "npm is not on PATH: DOMShell is installed with npm (`apt-get install npm`)",
         )?;
         let node_version = version_of(&node).await?;
@@ -99,34 +90,10 @@ impl Install {
                     .tempdir()
                     .context("creating a temp dir for DOMShell")?;
                 let dir = temp.path().to_path_buf();
-                let mut cmd = tokio::process::Command::new(&npm);
-                // No install scripts: none of its packages needs one, and the bench should
-                // reach nothing but the registry.
-                cmd.args([
-                    "install",
-                    "--no-audit",
-                    "--no-fund",
-                    "--ignore-scripts",
-                    "--loglevel=error",
-                    "--prefix",
-                ])
-                .arg(&dir)
-                .arg(format!("{PACKAGE}@{VERSION}"))
-                .current_dir(&dir);
-                let started = Instant::now();
-                let out = bounded::run(cmd, None, INSTALL_TIMEOUT, "npm install").await?;
-                if !out.status.success() {
-                    bail!(
-                        "{}\nhint: npm needs to reach the npm registry",
-                        bounded::describe_failure(
-                            &format!("npm install {PACKAGE}@{VERSION}"),
-                            &out
-                        )
-                    );
-                }
+                let took = crate::npm::install(&npm, &dir, &format!("{PACKAGE}@{VERSION}")).await?;
                 eprintln!(
                     "installed {PACKAGE}@{VERSION} in {:.1} s",
-                    started.elapsed().as_secs_f64()
+                    took.as_secs_f64()
                 );
                 (dir, Some(temp))
             }

@@ -15,13 +15,18 @@ pub mod container;
 pub mod domshell_peer;
 pub mod fake_extension;
 pub mod fault_proxy;
+pub mod html_server;
 pub mod install;
 pub mod mcp_client;
+pub mod npm;
 pub mod page_rig;
+pub mod playwright_peer;
 pub mod process;
 pub mod python;
 pub mod raw_mcp;
+pub mod replica_sites;
 pub mod server;
+pub mod shell_rig;
 pub mod workspace;
 
 use std::future::Future;

@@ -13,8 +13,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
 use crate::{eventually, CdpClient, Chromium, ServerOptions, ServerProcess, TEST_TOKEN};
 
@@ -36,58 +34,24 @@ pub async fn fixture_server(cross_origin: String) -> SocketAddr {
 /// [`fixture_server`] on loopback address `ip`, each placeholder of `replace` replaced by
 /// its text in every page served.
 pub async fn fixture_server_on(ip: &str, replace: Vec<(&'static str, String)>) -> SocketAddr {
-    let listener = TcpListener::bind((ip, 0))
-        .await
-        .expect("a loopback port for fixture pages");
-    let addr = listener.local_addr().expect("the fixture server's address");
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let replace = replace.clone();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 8192];
-                let mut len = 0;
-                while len < buf.len() {
-                    match socket.read(&mut buf[len..]).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => len += n,
-                    }
-                    if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
-                        break;
-                    }
-                }
-                let request = String::from_utf8_lossy(&buf[..len]);
-                let path = request.split_whitespace().nth(1).unwrap_or("/");
-                let name = path.split('?').next().unwrap_or("").trim_start_matches('/');
-                let file = (!name.contains("..") && !name.is_empty())
-                    .then(|| std::fs::read_to_string(pages_dir().join(name)).ok())
-                    .flatten()
-                    .map(|page| {
-                        replace
-                            .iter()
-                            .fold(page, |page, (from, to)| page.replace(from, to))
-                            .into_bytes()
-                    });
-                let response = match file {
-                    Some(body) => {
-                        let mut head = format!(
-                            "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                            body.len()
-                        )
-                        .into_bytes();
-                        head.extend(body);
-                        head
-                    }
-                    None => {
-                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                            .to_vec()
-                    }
-                };
-                let _ = socket.write_all(&response).await;
-                let _ = socket.shutdown().await;
-            });
-        }
-    });
-    addr
+    crate::html_server::serve(ip, move |target| {
+        let name = target
+            .split('?')
+            .next()
+            .unwrap_or("")
+            .trim_start_matches('/');
+        (!name.contains("..") && !name.is_empty())
+            .then(|| std::fs::read_to_string(pages_dir().join(name)).ok())
+            .flatten()
+            .map(|page| {
+                replace
+                    .iter()
+                    .fold(page, |page, (from, to)| page.replace(from, to))
+                    .into_bytes()
+            })
+    })
+    .await
+    .expect("a loopback port for fixture pages")
 }
 
 /// The server, the browser and the two fixture origins.

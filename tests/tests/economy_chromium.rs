@@ -5,7 +5,9 @@
 //! Covered: `find` lines leave out a label the name already says and show a same-site
 //! `href` from its path on, another site's whole; `text` has no header, and a table's text is
 //! one line per row; `extract_table` is compact Markdown; a layout table's records are listed
-//! as one directory each, not as a flood of fragments at the page root.
+//! as one directory each, not as a flood of fragments at the page root; a click on a plain
+//! form's submit button (the browser submits a moment later) waits for the page it leads to,
+//! says so, and the next read reads that page.
 
 use domshell_tests::PageRig;
 
@@ -74,4 +76,20 @@ async fn a_layout_table_lists_its_records_where_they_are() {
         clicked.starts_with("✓ Clicked: comet_seen_over_bay_link"),
         "{clicked}"
     );
+}
+
+#[tokio::test]
+async fn a_plain_forms_submission_is_waited_for_and_read() {
+    let rig = PageRig::start().await;
+    rig.open_fixture("plain_form.html").await;
+    rig.ok("focus main/username/input").await;
+    rig.ok("type ada").await;
+    let clicked = rig.ok("click create_account_btn").await;
+    assert!(
+        clicked.starts_with("✓ Clicked: create_account_btn (button)\r\n→ New page: Welcome — "),
+        "{clicked}"
+    );
+    // At once, without a retry: the click waited for the new page.
+    let text = rig.ok("text main").await;
+    assert!(text.starts_with("Welcome, ada\r\n"), "{text}");
 }

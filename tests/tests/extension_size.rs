@@ -1,4 +1,4 @@
-//! The extension's WebAssembly stays within its download budget: at most 404 KB (404,000
+//! The extension's WebAssembly stays within its download budget: at most 406 KB (406,000
 //! bytes) gzipped at level 9, the form a browser fetches it in from the Web Store and the
 //! figure `cargo xtask bench-shell` prints. It reads the worker the browser tests load
 //! (`extension/pkg/`, written by `cargo xtask dist` or `build-extension`).
@@ -12,7 +12,8 @@
 //! `network` and the page waits to 374 KB, sized screenshots and `pdf` to 378 KB,
 //! downloads to 382 KB, `upload` to 385 KB, and the blank-first `open`, actions' accounts
 //! with `diff`, and listings that leave out what a name already says to 402 KB, and short
-//! names that say each text once to 404 KB.
+//! names that say each text once to 404 KB, and waiting for a form's late navigation with
+//! reads tried again when their node left with its document to 405 KB.
 //! Lowering it again is open work, not a licence to grow.
 
 use std::io::Write;
@@ -20,7 +21,7 @@ use std::io::Write;
 use domshell_tests::workspace_root;
 
 /// The gzipped size the WASM may reach.
-const BUDGET_GZIPPED_BYTES: usize = 404_000;
+const BUDGET_GZIPPED_BYTES: usize = 406_000;
 
 #[test]
 fn the_wasm_is_at_most_330_kb_gzipped() {

@@ -13,7 +13,9 @@
 //! - `bench-workflow` — a `js` round trip, `each` over 20 tabs and a 50-iteration `for`, printed;
 //! - `bench-mcp` — MCP round-trip, memory and start-up figures next to DOMShell 2.0.10, printed;
 //! - `bench-shell` — shell command timings on generated pages in real Chromium, next to
-//!   DOMShell 2.0.10 with its own extension when that is at hand, printed with ratios.
+//!   DOMShell 2.0.10 with its own extension when that is at hand, printed with ratios;
+//! - `bench-tasks` — calls and characters per agent task on replica sites for domshell,
+//!   DOMShell 2.0.10 and Playwright MCP, every answer checked, printed.
 //!
 //! Nothing is installed by hand: rustup fetches the pinned toolchain and its targets from
 //! `rust-toolchain.toml`, the WebAssembly bindings are generated in-process, and the system
@@ -56,6 +58,7 @@ fn main() -> std::process::ExitCode {
         Some("bench-heartbeat") => bench_heartbeat(&args[1..]),
         Some("bench-mcp") => bench_mcp(&args[1..]),
         Some("bench-shell") => bench_shell(&args[1..]),
+        Some("bench-tasks") => bench_tasks(&args[1..]),
         Some("bench-ownership") => {
             run_bench("bench-ownership", &args[1..], "the ownership benchmark")
         }
@@ -78,7 +81,8 @@ fn main() -> std::process::ExitCode {
                  bench-lanes [--trials N]  print what minting, joining and a lane's first command cost in real Chromium\n  \
                  bench-workflow [--trials N]  print what a `js` round trip, `each` over 20 tabs and a 50-iteration `for` cost in real Chromium\n  \
                  bench-mcp [ARGS..]  print MCP latency/memory/start-up figures next to DOMShell 2.0.10 (ARGS: bench-mcp --help)\n  \
-                 bench-shell [ARGS..]  print shell command timings on 1k/10k/50k-node pages in real Chromium next to DOMShell 2.0.10 (ARGS: bench-shell --help)\n\n\
+                 bench-shell [ARGS..]  print shell command timings on 1k/10k/50k-node pages in real Chromium next to DOMShell 2.0.10 (ARGS: bench-shell --help)\n  \
+                 bench-tasks [ARGS..]  print calls and characters per agent task for domshell, DOMShell 2.0.10 and Playwright MCP (ARGS: bench-tasks --help)\n\n\
                  <target dir> is cargo's (`cargo metadata`): CARGO_TARGET_DIR or build.target-dir when set, else target/ in the checkout."
             );
             return std::process::ExitCode::from(2);
@@ -375,6 +379,11 @@ fn bench_shell(args: &[String]) -> Result<()> {
     // The mapping alone, natively, on the recorded large page: what the worker spends of the
     // figures above once CDP has answered.
     run_bench("bench-ax-map", &[], "the mapping benchmark")
+}
+
+fn bench_tasks(args: &[String]) -> Result<()> {
+    build_extension()?;
+    run_bench("bench-tasks", args, "the task benchmark")
 }
 
 /// Build the release server, then run the benchmark binary `bin` of the test crate against it.

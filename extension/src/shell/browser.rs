@@ -235,6 +235,32 @@ pub trait Browser {
     async fn sleep_ms(&self, _ms: u64) {
         std::future::pending::<()>().await
     }
+    /// Whether a navigation of tab `id` begins after `since` within `ms` (Chrome starts a
+    /// form's submission a task after the click that asked for it); `done` ends the wait
+    /// early (a download started instead).
+    async fn navigation_begins(
+        &self,
+        id: i64,
+        since: LoadMark,
+        ms: u64,
+        done: &dyn Fn() -> bool,
+    ) -> bool {
+        const POLL_MS: u64 = 25;
+        for _ in 0..ms.div_ceil(POLL_MS) {
+            let loading = match self.tab(id).await {
+                Ok(Some(t)) => t.status.as_deref() == Some("loading") || t.pending_url.is_some(),
+                _ => false,
+            };
+            if loading || self.load_mark(id) != since {
+                return true;
+            }
+            if done() {
+                return false;
+            }
+            self.sleep_ms(POLL_MS).await;
+        }
+        false
+    }
     /// What is left of the running command's budget, when this browser carries one
     /// ([`super::deadline::DeadlineBrowser`]).
     fn remaining_ms(&self) -> Option<u64> {

@@ -180,6 +180,15 @@ impl<B: Browser> Browser for Confined<'_, B> {
     async fn sleep_ms(&self, ms: u64) {
         self.inner.sleep_ms(ms).await
     }
+    async fn navigation_begins(
+        &self,
+        id: i64,
+        since: LoadMark,
+        ms: u64,
+        done: &dyn Fn() -> bool,
+    ) -> bool {
+        self.inner.navigation_begins(id, since, ms, done).await
+    }
     fn remaining_ms(&self) -> Option<u64> {
         self.inner.remaining_ms()
     }

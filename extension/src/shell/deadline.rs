@@ -450,6 +450,18 @@ impl<B: Browser> Browser for DeadlineBrowser<'_, B> {
     async fn sleep_ms(&self, ms: u64) {
         self.inner.sleep_ms(ms.min(self.left())).await
     }
+    /// Within what is left.
+    async fn navigation_begins(
+        &self,
+        id: i64,
+        since: LoadMark,
+        ms: u64,
+        done: &dyn Fn() -> bool,
+    ) -> bool {
+        self.inner
+            .navigation_begins(id, since, ms.min(self.left()), done)
+            .await
+    }
     fn remaining_ms(&self) -> Option<u64> {
         Some(self.left())
     }

@@ -23,6 +23,10 @@ use super::cdp::{self, CallArgument};
 use crate::ax::Entry;
 
 /// The isolated world page-side helpers run in, one per frame.
+/// What a read says when the element's node left the document under it (a navigation that
+/// began after the last command returned): [`super::reading::run`] reads the page again then.
+pub(crate) const NODE_GONE: &str = "its DOM node is gone";
+
 pub const WORLD_NAME: &str = "domshell";
 
 /// Calls a function on each element given, one answer per element (see the file).
@@ -254,7 +258,7 @@ impl<'a, B: Browser> Dom<'a, B> {
         let node = self.handle(entry)?;
         let object = self.resolve(&node).await.map_err(|e| {
             format!(
-                "{}: its DOM node is gone ({e}); the page changed, run `ls` to see it now",
+                "{}: {NODE_GONE} ({e}); the page changed, run `ls` to see it now",
                 entry.name
             )
         })?;

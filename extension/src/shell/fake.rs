@@ -74,6 +74,9 @@ pub struct FakeState {
     pub next_group: i64,
     /// Window types other than `normal` (`popup`, `devtools`, …).
     pub window_kinds: HashMap<i64, String>,
+    /// Calls that fail, each once, with their message (a node gone with its document):
+    /// (method, message), taken in order.
+    pub fail_once: Vec<(String, String)>,
 }
 
 /// The answer of one `Accessibility` method from a whole tree, as Chromium gives it.
@@ -528,6 +531,10 @@ impl Browser for FakeBrowser {
             }
             return Ok(serde_json::json!({}));
         }
+        if let Some(at) = s.fail_once.iter().position(|(m, _)| m == method) {
+            let (_, message) = s.fail_once.remove(at);
+            return Err(BrowserError(message));
+        }
         if let Some(dialog) = s.dialog_on.remove(method) {
             s.dialogs.insert(id, dialog);
             return Err(BrowserError(format!(
@@ -652,6 +659,17 @@ impl Browser for FakeBrowser {
         let mut s = self.state.borrow_mut();
         s.clock_ms += s.work_ms;
         s.clock_ms
+    }
+
+    /// Pages here navigate during the call that asks for it, never a moment later.
+    async fn navigation_begins(
+        &self,
+        id: i64,
+        since: LoadMark,
+        _ms: u64,
+        _done: &dyn Fn() -> bool,
+    ) -> bool {
+        self.load_mark(id) != since
     }
 
     async fn yield_now(&self) {

@@ -267,11 +267,13 @@ const LOCATE: &str = page_js!("locate.js");
 
 /// Clicks an entry: a trusted mouse click at its centre when the centre shows it, else the
 /// DOM's `click()`. Returns how it clicked.
+/// Clicks an entry; says how (empty for a trusted click at its centre) and whether the
+/// element submits a form (a navigation may follow a moment later).
 async fn click_entry<B: Browser>(
     browser: &B,
     page: &OpenPage,
     entry: &Entry,
-) -> Result<&'static str, String> {
+) -> Result<(&'static str, bool), String> {
     let main_frame = page
         .vfs()
         .entry(page.vfs().root())
@@ -279,6 +281,7 @@ async fn click_entry<B: Browser>(
         .unwrap_or_default();
     let dom = page.dom(browser);
     let spot = dom.call_on(entry, LOCATE, &[]).await?;
+    let submits = spot["submits"].as_bool() == Some(true);
     let in_main_frame = entry.frame_id == main_frame || entry.frame_id.is_empty();
     if in_main_frame && spot["hit"].as_bool() == Some(true) && spot["w"].as_f64() > Some(0.0) {
         let (x, y) = (
@@ -297,16 +300,19 @@ async fn click_entry<B: Browser>(
             .collect();
         let delivered = join_all(events).await;
         if delivered.iter().all(Result::is_ok) {
-            return Ok("");
+            return Ok(("", submits));
         }
         // A handler that opened a dialog (`alert` on mousedown or click) holds the events
         // until it is answered: the click happened.
         if browser.open_dialog(page.id).is_some() {
-            return Ok("");
+            return Ok(("", submits));
         }
     }
     page.dom(browser).call_on(entry, CLICK, &[]).await?;
-    Ok(" (DOM click: the element's centre was covered, off-screen or in a frame)")
+    Ok((
+        " (DOM click: the element's centre was covered, off-screen or in a frame)",
+        submits,
+    ))
 }
 
 /// The page and the one element a flagless `<cmd> <name|path>` acts on.
@@ -335,14 +341,14 @@ async fn click_cmd<B: Browser>(
     let (page, entry) = named_entry(session, browser, ctx, cmd, args).await?;
     let before = browser.load_mark(page.id);
     let clicked_at = browser.monotonic_ms();
-    let how = click_entry(browser, &page, &entry)
+    let (how, submits) = click_entry(browser, &page, &entry)
         .await
         .map_err(super::plain)?;
     ctx.pages
         .focused_in(page.id, page.tree.targets.session_of(&entry.frame_id));
     settle(browser, ctx, &page, before, &[&entry]).await;
-    if leads_elsewhere(&entry, &page.tab.url) && browser.load_mark(page.id) == before {
-        wait_for_download(browser, ctx, clicked_at).await;
+    if (submits || leads_elsewhere(&entry, &page.tab.url)) && browser.load_mark(page.id) == before {
+        late_navigation(browser, ctx, page.id, before, clicked_at).await;
     }
     Ok(format!(
         "✓ Clicked: {} ({}){how}",
@@ -360,22 +366,32 @@ fn leads_elsewhere(entry: &Entry, page_url: &str) -> bool {
     !url.starts_with("javascript:") && without_fragment(url) != without_fragment(page_url)
 }
 
-/// How long a link that neither navigated nor changed the page is given to start a download
-/// (Chrome reports it a moment after the click), so the click's reply can say so.
-const DOWNLOAD_GRACE_MS: u64 = 300;
-const DOWNLOAD_POLL_MS: u64 = 50;
+/// How long a link or a form's submit button that had not navigated when the click returned
+/// is given to begin a navigation (Chrome starts a form's submission a task later) or a
+/// download (reported a moment after the click), so the reply and the next command see it.
+const LATE_NAVIGATION_MS: u64 = 300;
 
-async fn wait_for_download<B: Browser>(browser: &B, ctx: &Context, since: f64) {
-    for _ in 0..DOWNLOAD_GRACE_MS / DOWNLOAD_POLL_MS {
-        if !ctx
-            .downloads
+async fn late_navigation<B: Browser>(
+    browser: &B,
+    ctx: &Context,
+    tab: i64,
+    before: LoadMark,
+    since: f64,
+) {
+    let downloaded = || {
+        !ctx.downloads
             .borrow()
             .since(&ctx.session_name, since)
             .is_empty()
-        {
-            return;
-        }
-        browser.sleep_ms(DOWNLOAD_POLL_MS).await;
+    };
+    if browser
+        .navigation_begins(tab, before, LATE_NAVIGATION_MS, &downloaded)
+        .await
+    {
+        ctx.pages.invalidate(tab);
+        let _ = browser
+            .wait_for_load(tab, Some(before), ctx.load_timeout_ms)
+            .await;
     }
 }
 
@@ -663,7 +679,7 @@ async fn submit<B: Browser>(
         .map_err(super::plain)?;
     let then = match &button {
         Some(b) => {
-            let how = click_entry(browser, &page, b).await.map_err(super::plain)?;
+            let (how, _) = click_entry(browser, &page, b).await.map_err(super::plain)?;
             format!("clicked {}{how}", b.name)
         }
         None => {
@@ -676,7 +692,12 @@ async fn submit<B: Browser>(
         }
     };
     let acted_on: Vec<&Entry> = std::iter::once(&field).chain(button.as_ref()).collect();
+    let submitted_at = browser.monotonic_ms();
     settle(browser, ctx, &page, before, &acted_on).await;
+    // A form's submission navigates a moment later, if at all.
+    if browser.load_mark(page.id) == before {
+        late_navigation(browser, ctx, page.id, before, submitted_at).await;
+    }
     Ok(format!(
         "✓ Submitted: typed \"{value}\" into {}, then {then}",
         page.vfs().spoken_name(&field)

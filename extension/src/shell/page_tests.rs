@@ -863,6 +863,38 @@ fn key_activate_brings_the_tab_forward_then_gives_the_focus_back() {
 }
 
 #[test]
+fn a_read_whose_node_left_with_its_document_reads_the_new_page_once_more() {
+    let mut sh = Shell::in_form();
+    let button = sh.ok("find --type button -n 1");
+    let path = button.split_whitespace().nth(1).unwrap().to_string();
+    set_call_result(
+        &sh.b,
+        json!({"text": "Create account", "shown": 14, "total": 14, "moreLines": 0}),
+    );
+    // A form's submission began after the last command returned: the node is gone once.
+    sh.b.state.borrow_mut().fail_once.push((
+        "DOM.resolveNode".into(),
+        "Node with given id does not belong to the document".into(),
+    ));
+    let reads_before = calls(&sh.b, "Accessibility.getFullAXTree");
+    let text = sh.ok(&format!("text {path}"));
+    assert_eq!(text, "Create account\r\n(14 chars)");
+    assert!(
+        calls(&sh.b, "Accessibility.getFullAXTree") > reads_before,
+        "the page was read again"
+    );
+    // Only once: a node that stays gone fails, saying so.
+    for _ in 0..2 {
+        sh.b.state.borrow_mut().fail_once.push((
+            "DOM.resolveNode".into(),
+            "Node with given id does not belong to the document".into(),
+        ));
+    }
+    let e = sh.err(&format!("text {path}"));
+    assert!(e.contains("its DOM node is gone"), "{e}");
+}
+
+#[test]
 fn submit_fills_a_field_and_submits_its_form() {
     let mut sh = Shell::in_form();
     set_call_result(&sh.b, json!("submitted its form"));

@@ -273,6 +273,27 @@ pub(crate) async fn run<B: Browser>(
     cmd: &Command,
     args: &Args,
 ) -> Result<String, String> {
+    let result = run_once(session, browser, ctx, cmd, args).await;
+    match (&result, session.tab()) {
+        // The document went away under the read: a navigation (a form's submission) that
+        // started after the last action had returned. Reads change nothing, so the page,
+        // once loaded, is read again and the command runs once more.
+        (Err(e), Some(tab)) if e.contains(super::dom::NODE_GONE) => {
+            ctx.pages.invalidate(tab);
+            let _ = browser.wait_for_load(tab, None, ctx.load_timeout_ms).await;
+            run_once(session, browser, ctx, cmd, args).await
+        }
+        _ => result,
+    }
+}
+
+async fn run_once<B: Browser>(
+    session: &mut Session,
+    browser: &B,
+    ctx: &Context,
+    cmd: &Command,
+    args: &Args,
+) -> Result<String, String> {
     match cmd.name.as_str() {
         "ls" => ls(session, browser, ctx, cmd, args).await,
         "cd" => cd(session, browser, ctx, cmd, args).await,

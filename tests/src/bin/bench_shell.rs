@@ -22,35 +22,21 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use domshell_tests::domshell_peer as peer;
-use domshell_tests::mcp_client::{self, Client};
-use domshell_tests::{
-    eventually, strip_ansi, workspace_root, Chromium, ServerOptions, ServerProcess, TEST_TOKEN,
-};
-use rmcp::model::JsonObject;
-use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use domshell_tests::mcp_client;
+use domshell_tests::shell_rig::{self, Rig, ServerHandle};
+use domshell_tests::workspace_root;
 
 const DEFAULT_TRIALS: usize = 5;
 /// Target sizes in DOM nodes (elements and text nodes).
 const PAGE_SIZES: [usize; 3] = [1_000, 10_000, 50_000];
 /// DOM nodes per list item: `li`, `a`, its text, a space, `button`, its text.
 const NODES_PER_ITEM: usize = 6;
-/// The server's budget for one command (a 50k-node page takes seconds to read).
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
-/// Bound on one tool call as the client sees it: above both servers' own budgets.
-const CALL_BOUND: Duration = Duration::from_secs(180);
-/// Bound on opening an MCP session.
-const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
-/// Where DOMShell's built extension is looked for when no `--peer-extension` is given,
-/// relative to the workspace.
-const PEER_EXTENSION_SIBLING: &str = "../shared/peers/domshell/extension";
 
 /// A page of `items` list items (a link and a button each) under a heading, and one button
 /// that appends a row so a click changes the tree. Returns the HTML and its DOM node count.
@@ -73,223 +59,28 @@ fn generate_page(target_nodes: usize) -> (String, usize) {
 
 /// Serves each generated page at `/page-<i>.html`; anything else is a 404.
 async fn serve_pages(pages: Arc<Vec<String>>) -> Result<SocketAddr> {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .context("binding the page server on 127.0.0.1")?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let pages = pages.clone();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 8192];
-                let mut len = 0;
-                while len < buf.len() {
-                    match socket.read(&mut buf[len..]).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => len += n,
-                    }
-                    if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
-                        break;
-                    }
-                }
-                let request = String::from_utf8_lossy(&buf[..len]);
-                let path = request.split_whitespace().nth(1).unwrap_or("/");
-                let page = path
-                    .strip_prefix("/page-")
-                    .and_then(|rest| rest.strip_suffix(".html"))
-                    .and_then(|i| i.parse::<usize>().ok())
-                    .and_then(|i| pages.get(i));
-                let response = match page {
-                    Some(body) => {
-                        let mut head = format!(
-                            "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                            body.len()
-                        )
-                        .into_bytes();
-                        head.extend_from_slice(body.as_bytes());
-                        head
-                    }
-                    None => {
-                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                            .to_vec()
-                    }
-                };
-                let _ = socket.write_all(&response).await;
-                let _ = socket.shutdown().await;
-            });
-        }
-    });
-    Ok(addr)
+    domshell_tests::html_server::serve("127.0.0.1", move |target| {
+        target
+            .strip_prefix("/page-")
+            .and_then(|rest| rest.strip_suffix(".html"))
+            .and_then(|i| i.parse::<usize>().ok())
+            .and_then(|i| pages.get(i))
+            .map(|body| body.clone().into_bytes())
+    })
+    .await
 }
 
-/// The server behind a rig, kept so it lives as long as the rig.
-enum ServerHandle {
-    Ours { process: Box<ServerProcess> },
-    Peer { _process: peer::Server },
-}
-
-/// One side of the comparison: an MCP session on a server whose extension runs in its own
-/// Chromium. Field order is drop order: the session closes, then the browser, then the server.
-struct Rig {
-    name: &'static str,
-    client: Client,
-    /// DOMShell's server treats its extension as a legacy client and wants an explicit lane.
-    group_id: Option<&'static str>,
-    /// Its worker publishes `domshell.lastTreeRead`.
-    reports_tree_reads: bool,
-    chromium: Chromium,
-    _server: ServerHandle,
-}
-
-impl Rig {
-    async fn ours() -> Result<Rig> {
-        // Production timings: the benchmark measures what users get.
-        Rig::ours_pinging(20_000).await
+/// The worker's account of its last tree read (domshell's worker publishes one).
+async fn last_tree_read(rig: &Rig) -> Option<TreeRead> {
+    if !rig.reports_tree_reads {
+        return None;
     }
-
-    /// Our rig with heartbeats every `ping_interval_ms`.
-    async fn ours_pinging(ping_interval_ms: u64) -> Result<Rig> {
-        let server = ServerProcess::start(ServerOptions {
-            extra_args: vec![
-                "--allow-write".into(),
-                "--domains".into(),
-                "127.0.0.1".into(),
-            ],
-            connect_grace_ms: Some(10_000),
-            ping_interval_ms,
-            silence_limit_ms: 60_000,
-            command_timeout_ms: Some(COMMAND_TIMEOUT.as_millis() as u64),
-            ..Default::default()
-        })
+    let value = rig
+        .chromium
+        .evaluate_in_worker("globalThis.domshell && globalThis.domshell.lastTreeRead")
         .await
-        .context("starting the server (set DOMSHELL_BIN to the release binary)")?;
-        let chromium = Chromium::launch_built_extension()
-            .await
-            .context("Chromium with the built extension (cargo xtask build-extension)")?;
-        let settings = json!({
-            "bridge_enabled": true,
-            "bridge_token": TEST_TOKEN,
-            "bridge_port": server.port(),
-        });
-        eventually(Duration::from_secs(10), Duration::from_millis(100), || {
-            chromium.set_storage(settings.clone())
-        })
-        .await
-        .context("storing the extension's settings")?;
-        server
-            .wait_for_link_state("connected", Duration::from_secs(10))
-            .await
-            .context("waiting for the extension to connect")?;
-        let client = mcp_client::connect_http(
-            &server.http_url("/mcp"),
-            server.mcp_token(),
-            true,
-            "domshell",
-            SESSION_TIMEOUT,
-        )
-        .await?;
-        Ok(Rig {
-            name: "domshell",
-            client,
-            group_id: None,
-            reports_tree_reads: true,
-            chromium,
-            _server: ServerHandle::Ours {
-                process: Box::new(server),
-            },
-        })
-    }
-
-    async fn peer(install: &peer::Install, extension: &Path, run_dir: &Path) -> Result<Rig> {
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .build()
-            .context("building the probe's HTTP client")?;
-        // `--allow-write` is what `open` and `click` need there.
-        let server = peer::start(install, run_dir, TEST_TOKEN, &["--allow-write"], &http).await?;
-        let chromium = Chromium::launch(extension).await.with_context(|| {
-            format!("Chromium with DOMShell's extension {}", extension.display())
-        })?;
-        chromium
-            .wait_for_any_extension_worker(Duration::from_secs(20))
-            .await
-            .context("DOMShell's service worker")?;
-        let settings = json!({
-            "ws_enabled": true,
-            "ws_token": TEST_TOKEN,
-            "ws_port": server.ws_port,
-        });
-        // Right after the worker appears, `chrome` may not be defined in it yet.
-        eventually(Duration::from_secs(15), Duration::from_millis(100), || {
-            chromium.set_storage(settings.clone())
-        })
-        .await
-        .context("storing DOMShell's settings")?;
-        let browser = &chromium;
-        eventually(
-            Duration::from_secs(20),
-            Duration::from_millis(100),
-            || async move {
-                let stored = browser.get_storage().await?;
-                anyhow::ensure!(
-                    stored["ws_status"] == "connected",
-                    "ws_status {}",
-                    stored["ws_status"]
-                );
-                Ok(())
-            },
-        )
-        .await
-        .context("waiting for DOMShell's extension to connect to its server")?;
-        let client = mcp_client::connect_http(
-            &server.mcp_url(),
-            TEST_TOKEN,
-            true,
-            "DOMShell 2.0.10",
-            SESSION_TIMEOUT,
-        )
-        .await?;
-        Ok(Rig {
-            name: "DOMShell 2.0.10",
-            client,
-            group_id: Some("shared"),
-            reports_tree_reads: false,
-            chromium,
-            _server: ServerHandle::Peer { _process: server },
-        })
-    }
-
-    /// Runs a command through `domshell_execute`; returns its text and how long it took.
-    async fn run(&self, command: &str) -> Result<(String, Duration)> {
-        let mut arguments = JsonObject::new();
-        arguments.insert("command".into(), command.into());
-        if let Some(group) = self.group_id {
-            arguments.insert("group_id".into(), group.into());
-        }
-        let started = Instant::now();
-        let result = mcp_client::execute(&self.client, arguments, CALL_BOUND)
-            .await
-            .with_context(|| format!("{}: `{command}`", self.name))?;
-        let took = started.elapsed();
-        let text = strip_ansi(&mcp_client::text_of(&result));
-        if result.is_error == Some(true) {
-            bail!("{}: `{command}` failed: {text:.400}", self.name);
-        }
-        Ok((text, took))
-    }
-
-    /// The worker's account of its last tree read (domshell's worker publishes one).
-    async fn last_tree_read(&self) -> Option<TreeRead> {
-        if !self.reports_tree_reads {
-            return None;
-        }
-        let value = self
-            .chromium
-            .evaluate_in_worker("globalThis.domshell && globalThis.domshell.lastTreeRead")
-            .await
-            .ok()?;
-        serde_json::from_value(value).ok()
-    }
+        .ok()?;
+    serde_json::from_value(value).ok()
 }
 
 /// `domshell.lastTreeRead` as the worker publishes it.
@@ -369,43 +160,21 @@ fn ax_nodes_from(entered: &str) -> Option<usize> {
         .and_then(|n| n.trim().parse().ok())
 }
 
-/// The main landmark's directory in an `ls` of the tab root: `main` here, `main_<AX id>` in
-/// DOMShell (it names unnamed containers by node id).
-fn main_dir(listing: &str) -> Result<String> {
-    listing
-        .lines()
-        .map(|l| l.trim().trim_start_matches("[d]").trim())
-        .find(|name| name.starts_with("main") && name.ends_with('/'))
-        .map(|name| name.trim_end_matches('/').to_string())
-        .with_context(|| format!("no main landmark in the listing {listing:.300}"))
-}
-
-/// The path of the first `find` result line (`[x] main/add_a_row_btn (button) …`).
-fn first_path(found: &str) -> Result<String> {
-    found
-        .lines()
-        .map(str::trim)
-        .find(|l| l.starts_with("[x]"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .map(|p| p.trim_end_matches('/').to_string())
-        .with_context(|| format!("no result in {found:.300}"))
-}
-
 async fn trial(rig: &Rig, url: &str, samples: &mut Samples) -> Result<()> {
     let mut timed = Vec::new();
     let (opened, took) = rig.run(&format!("open {url}")).await?;
     timed.push((Step::Enter, took));
     samples.ax_nodes = ax_nodes_from(&opened).or(samples.ax_nodes);
-    let read_on_enter = rig.last_tree_read().await;
+    let read_on_enter = last_tree_read(rig).await;
     let mut read_whole = None;
     let result = async {
         let (listing, took) = rig.run("ls").await?;
         timed.push((Step::Ls, took));
         let entered = timed[0].1 + took;
         timed.push((Step::EnterAndList, entered));
-        let main = main_dir(&listing)?;
+        let main = shell_rig::main_dir(&listing)?;
         let (links, took) = rig.run("find --type link").await?;
-        read_whole = rig.last_tree_read().await;
+        read_whole = last_tree_read(rig).await;
         anyhow::ensure!(
             links.to_lowercase().contains("item_1_link"),
             "`find --type link` did not list item 1: {links:.300}"
@@ -418,7 +187,7 @@ async fn trial(rig: &Rig, url: &str, samples: &mut Samples) -> Result<()> {
         );
         timed.push((Step::TextMain, took));
         let (found, _) = rig.run("find add_a_row --type button").await?;
-        let button = first_path(&found)?;
+        let button = shell_rig::first_path(&found, "[x]")?;
         let (_, took) = rig.run(&format!("click {button}")).await?;
         timed.push((Step::Click, took));
         let (_, took) = rig.run("ls").await?;
@@ -439,7 +208,7 @@ async fn trial(rig: &Rig, url: &str, samples: &mut Samples) -> Result<()> {
         samples.reads_whole.push(read);
     }
     // `close` reads no tree: the last read is still the one after the click.
-    if let Some(read) = rig.last_tree_read().await {
+    if let Some(read) = last_tree_read(rig).await {
         samples.reads_after_click.push(read);
     }
     Ok(())
@@ -700,23 +469,7 @@ fn parse_args() -> Result<Options> {
             other => bail!("unknown argument {other}\n{USAGE}"),
         }
     }
-    let mut peer_missing = None;
-    if no_peer {
-        peer_extension = None;
-    } else if let Some(dir) = &peer_extension {
-        anyhow::ensure!(
-            dir.join("manifest.json").is_file(),
-            "--peer-extension {}: no manifest.json there",
-            dir.display()
-        );
-    } else {
-        let sibling = workspace_root().join(PEER_EXTENSION_SIBLING);
-        if sibling.join("manifest.json").is_file() {
-            peer_extension = Some(sibling);
-        } else {
-            peer_missing = Some(PEER_EXTENSION_SIBLING.to_string());
-        }
-    }
+    let (peer_extension, peer_missing) = shell_rig::peer_extension(peer_extension, no_peer)?;
     Ok(Options {
         trials,
         peer_extension,
@@ -820,6 +573,7 @@ async fn bench() -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use domshell_tests::strip_ansi;
 
     #[test]
     fn generated_pages_have_about_the_asked_size() {
@@ -845,14 +599,6 @@ mod tests {
             ax_nodes_from("✓ Opened new tab 7\r\n  AX Nodes: 1505\r\n"),
             Some(1505)
         );
-        assert_eq!(main_dir("[d] main/\n[x] skip_link").unwrap(), "main");
-        assert_eq!(main_dir("  banner/\n  main_13/\n").unwrap(), "main_13");
-        assert!(main_dir("(empty directory)").is_err());
-        assert_eq!(
-            first_path("[x] main_13/add_a_row_btn (button)  \"Add a row\"").unwrap(),
-            "main_13/add_a_row_btn"
-        );
-        assert!(first_path("No matches for 'x'").is_err());
     }
 
     #[test]
