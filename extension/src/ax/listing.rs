@@ -172,7 +172,7 @@ impl Vfs {
     /// Entries below `from` (not `from` itself) matching `query`, in document order,
     /// descending through directories only.
     pub fn find(&self, from: EntryId, query: &FindQuery) -> Vec<Found> {
-        let pattern = query.pattern.as_ref().map(|p| p.to_lowercase());
+        let pattern = query.pattern.as_deref().map(Pattern::new);
         let limit = query.limit.unwrap_or(usize::MAX);
         let mut results = Vec::new();
         // Depth first in document order, without recursion.
@@ -194,7 +194,7 @@ impl Vfs {
             let mut path = parent_path;
             path.push(entry.name.clone());
             let type_ok = query.type_filter.as_ref().is_none_or(|f| f.matches(entry));
-            let pattern_ok = pattern.as_ref().is_none_or(|p| matches_pattern(entry, p));
+            let pattern_ok = pattern.as_ref().is_none_or(|p| p.matches(entry));
             if type_ok && pattern_ok {
                 results.push(Found {
                     id: at,
@@ -227,16 +227,32 @@ impl Vfs {
     }
 }
 
-fn matches_pattern(entry: &Entry, lower_pattern: &str) -> bool {
-    let label = entry.accessible_name.to_lowercase();
-    entry.name.to_lowercase().contains(lower_pattern)
-        || entry.own_name().contains(lower_pattern)
-        || entry.role.to_lowercase().contains(lower_pattern)
-        || label.contains(lower_pattern)
-        // Typed as a name is written (`add_a_line`): the label's words, whatever names drop.
-        || (lower_pattern.contains('_') && label.contains(&lower_pattern.replace('_', " ")))
-        || entry
-            .value
-            .as_ref()
-            .is_some_and(|v| v.to_lowercase().contains(lower_pattern))
+/// A `find` pattern, lower-cased once for the whole search.
+struct Pattern {
+    lower: String,
+    /// Typed as a name is written (`add_a_line`): the label's words, whatever names drop.
+    as_words: Option<String>,
+}
+
+impl Pattern {
+    fn new(pattern: &str) -> Pattern {
+        let lower = pattern.to_lowercase();
+        let as_words = lower.contains('_').then(|| lower.replace('_', " "));
+        Pattern { lower, as_words }
+    }
+
+    fn matches(&self, entry: &Entry) -> bool {
+        let p = self.lower.as_str();
+        entry.name.to_lowercase().contains(p)
+            || entry.own_name().contains(p)
+            || entry.role.to_lowercase().contains(p)
+            || {
+                let label = entry.accessible_name.to_lowercase();
+                label.contains(p) || self.as_words.as_deref().is_some_and(|w| label.contains(w))
+            }
+            || entry
+                .value
+                .as_ref()
+                .is_some_and(|v| v.to_lowercase().contains(p))
+    }
 }

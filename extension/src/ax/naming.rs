@@ -162,16 +162,27 @@ pub fn base_name(role: &str, label: &str) -> String {
 
 /// [`base_name`] with another budget than [`MAX_NAME_CHARS`]: what the budget is chosen by.
 pub fn base_name_within(role: &str, label: &str, budget: usize) -> String {
-    let suffix = role_suffix(role).unwrap_or("");
-    let text = shorten(
-        &slug_within(label, LABEL_SCAN_CHARS),
-        role_words(role),
-        budget,
-    );
-    if !text.is_empty() {
-        return format!("{text}{suffix}");
+    named(role, &slug_within(label, LABEL_SCAN_CHARS), budget)
+}
+
+/// An entry's name at [`MAX_NAME_CHARS`] and, when it says more, at
+/// [`LONGER_NAME_CHARS`] (for siblings whose short names collide): the label slugged once.
+pub fn base_names(role: &str, label: &str) -> (String, Option<String>) {
+    let full = slug_within(label, LABEL_SCAN_CHARS);
+    let short = named(role, &full, MAX_NAME_CHARS);
+    let longer = named(role, &full, LONGER_NAME_CHARS);
+    let longer = (longer != short).then_some(longer);
+    (short, longer)
+}
+
+/// The name a full slug gives within `budget`, with the role suffix; the role's own name
+/// when the slug says nothing.
+fn named(role: &str, full_slug: &str, budget: usize) -> String {
+    let text = shorten(full_slug, role_words(role), budget);
+    if text.is_empty() {
+        return role_name(role);
     }
-    role_name(role)
+    format!("{text}{}", role_suffix(role).unwrap_or(""))
 }
 
 /// The name of an entry whose label says nothing: its role (`main`, `button_btn`).
@@ -216,12 +227,10 @@ pub fn child_base(
 pub fn name_says_label(name: &str, role: &str, label: &str) -> bool {
     // A label longer than the scan is longer than any name: not said.
     let whole = slug_within(label, LABEL_SCAN_CHARS);
-    if whole.is_empty()
-        || base_name(role, label) != format!("{whole}{}", role_suffix(role).unwrap_or(""))
-    {
+    let base = named(role, &whole, MAX_NAME_CHARS);
+    if whole.is_empty() || base != format!("{whole}{}", role_suffix(role).unwrap_or("")) {
         return false;
     }
-    let base = base_name(role, label);
     name == base
         || name
             .strip_prefix(base.as_str())

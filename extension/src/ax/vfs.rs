@@ -70,21 +70,25 @@ impl Entry {
 }
 
 impl Vfs {
+    /// The parent whose name an entry's text would only repeat, so that the entry holds its
+    /// role word (`reply_2/btn`); `None` for an entry named after its own text.
+    fn repeated_parent(&self, entry: &Entry) -> Option<&Entry> {
+        let parent = self.entry(entry.parent?)?;
+        let held = naming::child_base(
+            &parent.base_name,
+            &parent.role,
+            &entry.base_name,
+            &entry.role,
+        );
+        (held != entry.base_name).then_some(parent)
+    }
+
     /// The name a reply calls an entry by: its own, or with its parent's when it holds only its
     /// role word (`reply_2/btn`), so "✓ Clicked: btn" never leaves the agent guessing.
     pub fn spoken_name(&self, entry: &Entry) -> String {
-        match entry.parent.and_then(|p| self.entry(p)) {
-            Some(parent)
-                if naming::child_base(
-                    &parent.base_name,
-                    &parent.role,
-                    &entry.base_name,
-                    &entry.role,
-                ) != entry.base_name =>
-            {
-                format!("{}/{}", parent.name, entry.name)
-            }
-            _ => entry.name.clone(),
+        match self.repeated_parent(entry) {
+            Some(parent) => format!("{}/{}", parent.name, entry.name),
+            None => entry.name.clone(),
         }
     }
 
@@ -96,19 +100,10 @@ impl Vfs {
             return false;
         };
         let label = entry.accessible_name.trim();
-        if label.is_empty() || naming::name_says_label(&entry.name, &entry.role, label) {
-            return true;
-        }
-        let Some(parent) = entry.parent.and_then(|p| self.entry(p)) else {
-            return false;
-        };
-        naming::child_base(
-            &parent.base_name,
-            &parent.role,
-            &entry.base_name,
-            &entry.role,
-        ) != entry.base_name
-            && naming::name_says_label(&entry.base_name, &entry.role, label)
+        label.is_empty()
+            || naming::name_says_label(&entry.name, &entry.role, label)
+            || (self.repeated_parent(entry).is_some()
+                && naming::name_says_label(&entry.base_name, &entry.role, label))
     }
 }
 
@@ -1215,16 +1210,11 @@ impl Vfs {
             };
             label = self.children_text(l);
         }
+        let (base_name, longer_base) = naming::base_names(&role, &label);
         let fields = Fields {
             kind,
-            base_name: naming::base_name(&role, &label),
-            longer_base: Some(naming::base_name_within(
-                &role,
-                &label,
-                naming::LONGER_NAME_CHARS,
-            ))
-            .filter(|longer| *longer != naming::base_name(&role, &label))
-            .map(String::into_boxed_str),
+            base_name,
+            longer_base: longer_base.map(String::into_boxed_str),
             accessible_name,
             value: node.value(),
             url: node.property("url"),
