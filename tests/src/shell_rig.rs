@@ -186,6 +186,40 @@ impl Rig {
 /// workspace.
 pub const PEER_EXTENSION_SIBLING: &str = "../shared/peers/domshell/extension";
 
+/// The DOMShell options both shell benchmarks take: `--peer-extension DIR`, `--peer-dir
+/// NPM_PREFIX` (an install to reuse) and `--no-peer`.
+#[derive(Default)]
+pub struct PeerArgs {
+    extension: Option<PathBuf>,
+    /// An npm prefix holding DOMShell already (skips the install).
+    pub dir: Option<PathBuf>,
+    no_peer: bool,
+}
+
+impl PeerArgs {
+    /// Takes `arg` (and its value from `rest`) when it is one of these options.
+    pub fn take(&mut self, arg: &str, rest: &mut impl Iterator<Item = String>) -> Result<bool> {
+        match arg {
+            "--peer-extension" => {
+                let dir = rest.next().context("--peer-extension needs a directory")?;
+                self.extension = Some(PathBuf::from(dir));
+            }
+            "--peer-dir" => {
+                let dir = rest.next().context("--peer-dir needs a directory")?;
+                self.dir = Some(PathBuf::from(dir));
+            }
+            "--no-peer" => self.no_peer = true,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// The extension to run, else where one was looked for ([`peer_extension`]).
+    pub fn extension(&self) -> Result<(Option<PathBuf>, Option<String>)> {
+        peer_extension(self.extension.clone(), self.no_peer)
+    }
+}
+
 /// DOMShell's built extension to run: the one given (it must hold a manifest), else the
 /// sibling checkout's, else none, with where it was looked for; none at all with `no_peer`.
 pub fn peer_extension(

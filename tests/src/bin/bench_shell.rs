@@ -438,11 +438,12 @@ const USAGE: &str =
 
 fn parse_args() -> Result<Options> {
     let mut trials = DEFAULT_TRIALS;
-    let mut peer_extension = None;
-    let mut peer_dir = None;
-    let mut no_peer = false;
+    let mut peer = shell_rig::PeerArgs::default();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
+        if peer.take(&arg, &mut args)? {
+            continue;
+        }
         match arg.as_str() {
             "--trials" => {
                 let n = args.next().context("--trials needs a number")?;
@@ -451,17 +452,6 @@ fn parse_args() -> Result<Options> {
                     .with_context(|| format!("--trials {n}: not a number"))?;
                 anyhow::ensure!(trials > 0, "--trials must be at least 1");
             }
-            "--peer-extension" => {
-                peer_extension = Some(PathBuf::from(
-                    args.next().context("--peer-extension needs a directory")?,
-                ))
-            }
-            "--peer-dir" => {
-                peer_dir = Some(PathBuf::from(
-                    args.next().context("--peer-dir needs a directory")?,
-                ))
-            }
-            "--no-peer" => no_peer = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -469,11 +459,11 @@ fn parse_args() -> Result<Options> {
             other => bail!("unknown argument {other}\n{USAGE}"),
         }
     }
-    let (peer_extension, peer_missing) = shell_rig::peer_extension(peer_extension, no_peer)?;
+    let (peer_extension, peer_missing) = peer.extension()?;
     Ok(Options {
         trials,
         peer_extension,
-        peer_dir,
+        peer_dir: peer.dir,
         peer_missing,
     })
 }

@@ -521,11 +521,14 @@ fn ref_of(snapshot: &str, role: &str, name: &str) -> Result<String> {
 }
 
 /// What `initialize` and `tools/list` cost a host before any task: their JSON, in characters.
-async fn fixed_cost(client: &Client) -> Result<(usize, usize)> {
+/// Also the tools' names, which pick a plan's variant.
+async fn fixed_cost(client: &Client) -> Result<((usize, usize), Vec<String>)> {
     let info = client.peer_info().context("no initialize result")?;
     let initialize = serde_json::to_string(&*info)?.chars().count();
     let tools = client.peer().list_all_tools().await.context("tools/list")?;
-    Ok((initialize, serde_json::to_string(&tools)?.chars().count()))
+    let listed = serde_json::to_string(&tools)?.chars().count();
+    let names = tools.iter().map(|t| t.name.to_string()).collect();
+    Ok(((initialize, listed), names))
 }
 
 /// One tool's results: the fixed cost and each task's outcome.
@@ -541,13 +544,8 @@ async fn run_tasks(
     group_id: Option<&'static str>,
     base: &str,
 ) -> Result<Run> {
-    let fixed = fixed_cost(client).await?;
-    let fill_form = client
-        .peer()
-        .list_all_tools()
-        .await
-        .map(|t| t.iter().any(|t| t.name == "browser_fill_form"))
-        .unwrap_or(false);
+    let (fixed, tools) = fixed_cost(client).await?;
+    let fill_form = tools.iter().any(|t| t == "browser_fill_form");
     let mut outcomes = Vec::new();
     for task in &TASKS {
         eprintln!("bench-tasks: {} on {}…", tool.label(), task.name);
@@ -602,28 +600,18 @@ struct Options {
 }
 
 const USAGE: &str =
-    "usage: bench-tasks [--no-peer] [--no-playwright] [--peer-extension DIR] [--peer-dir DIR]";
+    "usage: bench-tasks [--no-peer] [--no-playwright] [--peer-extension DIR] [--peer-dir NPM_PREFIX] [--transcripts DIR]";
 
 fn parse_args() -> Result<Options> {
-    let mut peer_extension = None;
-    let mut peer_dir = None;
-    let mut no_peer = false;
+    let mut peer = shell_rig::PeerArgs::default();
     let mut playwright = true;
     let mut transcripts = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
+        if peer.take(&arg, &mut args)? {
+            continue;
+        }
         match arg.as_str() {
-            "--peer-extension" => {
-                peer_extension = Some(PathBuf::from(
-                    args.next().context("--peer-extension needs a directory")?,
-                ))
-            }
-            "--peer-dir" => {
-                peer_dir = Some(PathBuf::from(
-                    args.next().context("--peer-dir needs a directory")?,
-                ))
-            }
-            "--no-peer" => no_peer = true,
             "--no-playwright" => playwright = false,
             "--transcripts" => {
                 transcripts = Some(PathBuf::from(
@@ -637,11 +625,11 @@ fn parse_args() -> Result<Options> {
             other => bail!("unknown argument {other}\n{USAGE}"),
         }
     }
-    let (peer_extension, peer_missing) = shell_rig::peer_extension(peer_extension, no_peer)?;
+    let (peer_extension, peer_missing) = peer.extension()?;
     Ok(Options {
         transcripts,
         peer_extension,
-        peer_dir,
+        peer_dir: peer.dir,
         peer_missing,
         playwright,
     })
